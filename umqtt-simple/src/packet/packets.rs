@@ -1,0 +1,324 @@
+//! PUBLISH, the small fixed-size packets, and [`Packet`], which encodes and
+//! decodes them all.
+
+use super::codec::{Reader, Writer};
+use super::validate::validate_topic_name;
+use super::{
+    ConnAck, Connect, DecodeError, EncodeError, FixedHeader, MAX_REMAINING_LENGTH, PacketType,
+    QoS, SubAck, Subscribe, Unsubscribe,
+};
+
+const FLAG_DUP: u8 = 0b1000;
+const FLAG_RETAIN: u8 = 0b0001;
+
+/// A PUBLISH packet: a message on a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish<'a> {
+    /// The topic name (no wildcards).
+    pub topic: &'a [u8],
+    /// The message.
+    pub payload: &'a [u8],
+    /// The QoS.
+    pub qos: QoS,
+    /// Whether the broker retains it for future subscribers.
+    pub retain: bool,
+    /// Set when the message is sent again after a reconnect (QoS 1 only).
+    pub dup: bool,
+    /// The packet id: 1 to 65 535 for QoS 1, ignored (not sent) for QoS 0.
+    pub packet_id: u16,
+}
+
+impl<'a> Publish<'a> {
+    /// A message, not retained, not a duplicate, packet id 0 (set one with
+    /// [`Publish::with_packet_id`] for QoS 1).
+    pub const fn new(topic: &'a [u8], payload: &'a [u8], qos: QoS) -> Self {
+        Publish { topic, payload, qos, retain: false, dup: false, packet_id: 0 }
+    }
+
+    /// The same message with this packet id.
+    pub const fn with_packet_id(mut self, packet_id: u16) -> Self {
+        self.packet_id = packet_id;
+        self
+    }
+
+    /// The same message with the retain flag set as given.
+    pub const fn with_retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+
+    /// Checks the topic and packet id; what passes can be encoded.
+    pub fn validate(&self) -> Result<(), EncodeError> {
+        validate_topic_name(self.topic)?;
+        if self.qos == QoS::AtLeastOnce && self.packet_id == 0 {
+            return Err(EncodeError::ZeroPacketId);
+        }
+        Ok(())
+    }
+
+    /// Bytes of the PUBLISH before its payload: topic and packet id.
+    fn variable_header_len(&self) -> usize {
+        2 + self.topic.len() + if self.qos == QoS::AtLeastOnce { 2 } else { 0 }
+    }
+
+    fn fixed_header(&self) -> FixedHeader {
+        let mut flags = (self.qos as u8) << 1;
+        if self.retain {
+            flags |= FLAG_RETAIN;
+        }
+        if self.dup {
+            flags |= FLAG_DUP;
+        }
+        FixedHeader {
+            packet_type: PacketType::Publish,
+            flags,
+            remaining_length: self.variable_header_len() + self.payload.len(),
+        }
+    }
+
+    /// Encodes everything but the payload: fixed header, topic and packet id.
+    ///
+    /// For messages larger than the transmit buffer: send these bytes, then the
+    /// payload as it is. Returns the number of bytes written.
+    pub fn encode_header(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        self.validate()?;
+        let header = self.fixed_header();
+        check_remaining_length(header.remaining_length)?;
+        let needed = header.len() + self.variable_header_len();
+        check_fits(needed, buf.len())?;
+        let mut w = Writer::new(buf);
+        header.write(&mut w)?;
+        self.write_variable_header(&mut w)?;
+        Ok(w.position())
+    }
+
+    fn write_variable_header(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        w.prefixed(self.topic)?;
+        if self.qos == QoS::AtLeastOnce {
+            w.u16(self.packet_id)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes a PUBLISH body. `body` may be cut short after the packet id: the
+    /// payload is then whatever follows (used for messages too large to buffer).
+    pub fn decode_body(flags: u8, body: &'a [u8]) -> Result<Self, DecodeError> {
+        let qos = match (flags >> 1) & 0b11 {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            2 => return Err(DecodeError::QoS2NotSupported),
+            _ => return Err(DecodeError::InvalidQoS),
+        };
+        let dup = flags & FLAG_DUP != 0;
+        if dup && qos == QoS::AtMostOnce {
+            return Err(DecodeError::InvalidFlags { packet: PacketType::Publish, flags });
+        }
+        let mut r = Reader::new(body, PacketType::Publish);
+        let topic = r.prefixed()?;
+        let packet_id = if qos == QoS::AtLeastOnce { r.packet_id()? } else { 0 };
+        Ok(Publish {
+            topic,
+            payload: r.rest(),
+            qos,
+            retain: flags & FLAG_RETAIN != 0,
+            dup,
+            packet_id,
+        })
+    }
+}
+
+/// Any MQTT 3.1.1 packet this client sends or receives (QoS 2 flows excepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packet<'a> {
+    /// CONNECT (client to broker).
+    Connect(Connect<'a>),
+    /// CONNACK (broker to client).
+    ConnAck(ConnAck),
+    /// PUBLISH (both ways).
+    Publish(Publish<'a>),
+    /// PUBACK with its packet id (both ways).
+    PubAck(u16),
+    /// SUBSCRIBE (client to broker).
+    Subscribe(Subscribe<'a>),
+    /// SUBACK (broker to client).
+    SubAck(SubAck<'a>),
+    /// UNSUBSCRIBE (client to broker).
+    Unsubscribe(Unsubscribe<'a>),
+    /// UNSUBACK with its packet id (broker to client).
+    UnsubAck(u16),
+    /// PINGREQ (client to broker).
+    PingReq,
+    /// PINGRESP (broker to client).
+    PingResp,
+    /// DISCONNECT (client to broker).
+    Disconnect,
+}
+
+fn check_remaining_length(len: usize) -> Result<(), EncodeError> {
+    if len > MAX_REMAINING_LENGTH {
+        Err(EncodeError::PacketTooLarge { remaining_length: len })
+    } else {
+        Ok(())
+    }
+}
+
+fn check_fits(needed: usize, available: usize) -> Result<(), EncodeError> {
+    if needed > available {
+        Err(EncodeError::BufferTooSmall { needed, available })
+    } else {
+        Ok(())
+    }
+}
+
+impl<'a> Packet<'a> {
+    /// The packet's type.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Packet::Connect(_) => PacketType::Connect,
+            Packet::ConnAck(_) => PacketType::ConnAck,
+            Packet::Publish(_) => PacketType::Publish,
+            Packet::PubAck(_) => PacketType::PubAck,
+            Packet::Subscribe(_) => PacketType::Subscribe,
+            Packet::SubAck(_) => PacketType::SubAck,
+            Packet::Unsubscribe(_) => PacketType::Unsubscribe,
+            Packet::UnsubAck(_) => PacketType::UnsubAck,
+            Packet::PingReq => PacketType::PingReq,
+            Packet::PingResp => PacketType::PingResp,
+            Packet::Disconnect => PacketType::Disconnect,
+        }
+    }
+
+    /// Checks every field of the packet without encoding it.
+    pub fn validate(&self) -> Result<(), EncodeError> {
+        match self {
+            Packet::Connect(p) => p.validate(),
+            Packet::Publish(p) => p.validate(),
+            Packet::Subscribe(p) => p.validate(),
+            Packet::Unsubscribe(p) => p.validate(),
+            Packet::PubAck(0) | Packet::UnsubAck(0) => Err(EncodeError::ZeroPacketId),
+            Packet::SubAck(p) if p.packet_id == 0 => Err(EncodeError::ZeroPacketId),
+            _ => Ok(()),
+        }
+    }
+
+    fn fixed_header(&self) -> FixedHeader {
+        let packet_type = self.packet_type();
+        let remaining_length = match self {
+            Packet::Connect(p) => p.remaining_length(),
+            Packet::Publish(p) => return p.fixed_header(),
+            Packet::Subscribe(p) => p.remaining_length(),
+            Packet::Unsubscribe(p) => p.remaining_length(),
+            Packet::SubAck(p) => 2 + p.return_codes.len(),
+            Packet::ConnAck(_) | Packet::PubAck(_) | Packet::UnsubAck(_) => 2,
+            Packet::PingReq | Packet::PingResp | Packet::Disconnect => 0,
+        };
+        FixedHeader {
+            packet_type,
+            flags: packet_type.required_flags().unwrap_or(0),
+            remaining_length,
+        }
+    }
+
+    /// The number of bytes [`Packet::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        let header = self.fixed_header();
+        header.len() + header.remaining_length
+    }
+
+    /// Checks the packet and writes it into `buf`; returns the bytes written.
+    ///
+    /// On error nothing useful is in `buf` and nothing should be sent.
+    ///
+    /// ```
+    /// use umqtt_simple::packet::{Connect, Packet};
+    ///
+    /// let mut buf = [0u8; 64];
+    /// let connect = Connect { keepalive: 60, ..Connect::new(b"umqtt_client") };
+    /// let n = Packet::Connect(connect).encode(&mut buf).unwrap();
+    /// assert_eq!(&buf[..n], b"\x10\x18\x00\x04MQTT\x04\x02\x00\x3c\x00\x0cumqtt_client");
+    /// ```
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        self.validate()?;
+        let header = self.fixed_header();
+        check_remaining_length(header.remaining_length)?;
+        check_fits(header.len() + header.remaining_length, buf.len())?;
+        let mut w = Writer::new(buf);
+        header.write(&mut w)?;
+        match self {
+            Packet::Connect(p) => p.write_body(&mut w)?,
+            Packet::ConnAck(p) => p.write_body(&mut w)?,
+            Packet::Publish(p) => {
+                p.write_variable_header(&mut w)?;
+                w.bytes(p.payload)?;
+            }
+            Packet::PubAck(id) | Packet::UnsubAck(id) => w.u16(*id)?,
+            Packet::Subscribe(p) => p.write_body(&mut w)?,
+            Packet::SubAck(p) => p.write_body(&mut w)?,
+            Packet::Unsubscribe(p) => p.write_body(&mut w)?,
+            Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
+        }
+        Ok(w.position())
+    }
+
+    /// Decodes one packet from the start of `bytes`.
+    ///
+    /// `Ok(None)` means `bytes` holds only part of a packet; otherwise the
+    /// packet and the number of bytes it took.
+    pub fn decode(bytes: &'a [u8]) -> Result<Option<(Packet<'a>, usize)>, DecodeError> {
+        let Some((header, header_len)) = FixedHeader::parse(bytes)? else {
+            return Ok(None);
+        };
+        let total = header_len.saturating_add(header.remaining_length);
+        let Some(body) = bytes.get(header_len..total) else {
+            return Ok(None);
+        };
+        Ok(Some((Packet::decode_body(&header, body)?, total)))
+    }
+
+    /// Decodes the body of a packet whose fixed header was already parsed.
+    /// `body` must be exactly `header.remaining_length` bytes.
+    pub fn decode_body(header: &FixedHeader, body: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
+        let len = body.len();
+        let packet = header.packet_type;
+        let mut r = Reader::new(body, packet);
+        let fixed_len = |expected: usize| {
+            if len == expected {
+                Ok(())
+            } else {
+                Err(DecodeError::InvalidLength { packet, len })
+            }
+        };
+        let decoded = match packet {
+            PacketType::Connect => Packet::Connect(Connect::read_body(&mut r)?),
+            PacketType::ConnAck => Packet::ConnAck(ConnAck::read_body(&mut r, len)?),
+            PacketType::Publish => Packet::Publish(Publish::decode_body(header.flags, body)?),
+            PacketType::PubAck => {
+                fixed_len(2)?;
+                Packet::PubAck(r.packet_id()?)
+            }
+            PacketType::Subscribe => Packet::Subscribe(Subscribe::read_body(&mut r)?),
+            PacketType::SubAck => Packet::SubAck(SubAck::read_body(&mut r, len)?),
+            PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::read_body(&mut r)?),
+            PacketType::UnsubAck => {
+                fixed_len(2)?;
+                Packet::UnsubAck(r.packet_id()?)
+            }
+            PacketType::PingReq => {
+                fixed_len(0)?;
+                Packet::PingReq
+            }
+            PacketType::PingResp => {
+                fixed_len(0)?;
+                Packet::PingResp
+            }
+            PacketType::Disconnect => {
+                fixed_len(0)?;
+                Packet::Disconnect
+            }
+            PacketType::PubRec | PacketType::PubRel | PacketType::PubComp => {
+                return Err(DecodeError::QoS2NotSupported);
+            }
+        };
+        Ok(decoded)
+    }
+}

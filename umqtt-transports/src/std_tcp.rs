@@ -1,0 +1,1054 @@
+//! A TCP stack, a clock and a sleeping waiter over `std` (feature `std`).
+//!
+//! - [`StdTcpStack`] implements [`embedded_nal::TcpClientStack`] and
+//!   [`embedded_nal::Dns`] over [`std::net::TcpStream`]; its sockets are
+//!   [`StdSocket`]s and its errors [`StdNetError`]s.
+//! - [`StdClock`] implements [`Clock`] with [`std::time::Instant`].
+//! - [`StdWait`] implements [`Wait`] by sleeping in the kernel until the socket
+//!   is readable or the timeout passes.
+//!
+//! # Design
+//!
+//! **Non-blocking by default.** embedded-nal's `receive` and `send` must not
+//! block, so a connected stream is kept in non-blocking mode (and with
+//! `TCP_NODELAY`, since MQTT packets are small and latency matters more than
+//! segment count). `connect` and DNS lookups are the exceptions: `std` offers no
+//! non-blocking connect without `libc`, so [`TcpClientStack::connect`] blocks for
+//! at most the connect timeout and never returns `WouldBlock`; DNS lookups block
+//! in the system resolver.
+//!
+//! **No busy-spin, ever.** A non-blocking socket tempts callers into loops that
+//! burn a CPU. Two places could spin, and both sleep in the kernel instead by
+//! switching the stream to blocking mode for one system call with a timeout, then
+//! back:
+//!
+//! - `send` when the kernel send buffer is full (a large payload, a slow peer):
+//!   instead of returning `WouldBlock` at once (which callers would retry
+//!   immediately), it does one blocking write bounded by the write timeout. It
+//!   returns `WouldBlock` only if not a single byte could be written in that time.
+//! - [`StdWait`], between two `receive` calls that found nothing: a blocking
+//!   one-byte `peek` bounded by the wait timeout returns as soon as data, end of
+//!   file or an error arrives.
+//!
+//! Toggling the mode costs two `fcntl` calls, which is cheap next to a context
+//! switch, and needs neither `libc` nor `unsafe` (this crate forbids both), unlike
+//! `poll`/`select`.
+//!
+//! **End of file is an error.** `read` returning `Ok(0)` means the peer closed its
+//! side. embedded-nal gives `Ok(0)` no meaning, and a client that treated it as
+//! "no data yet" would poll a dead connection forever, so `receive` reports it as
+//! [`StdNetError::Closed`] (kind [`TcpErrorKind::PipeClosed`]). `receive` returns
+//! `Ok(0)` only for an empty buffer.
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{SocketAddr, TcpListener};
+//!
+//! use embedded_nal::TcpClientStack;
+//! use umqtt_transports::Wait;
+//! use umqtt_transports::std_tcp::{StdTcpStack, StdWait};
+//!
+//! // A loopback peer that answers "ping" with "pong".
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr: SocketAddr = listener.local_addr()?;
+//! let peer = std::thread::spawn(move || -> std::io::Result<()> {
+//!     let (mut conn, _) = listener.accept()?;
+//!     let mut buf = [0u8; 4];
+//!     conn.read_exact(&mut buf)?;
+//!     assert_eq!(&buf, b"ping");
+//!     conn.write_all(b"pong")
+//! });
+//!
+//! let mut stack = StdTcpStack::new();
+//! let mut socket = stack.socket()?;
+//! nb::block!(stack.connect(&mut socket, addr))?;
+//!
+//! let mut sent = 0;
+//! while sent < 4 {
+//!     sent += nb::block!(stack.send(&mut socket, &b"ping"[sent..]))?;
+//! }
+//!
+//! // Receive "pong", sleeping (not spinning) while nothing has arrived.
+//! let mut wait = StdWait::new();
+//! let mut buf = [0u8; 4];
+//! let mut got = 0;
+//! while got < 4 {
+//!     match stack.receive(&mut socket, &mut buf[got..]) {
+//!         Ok(n) => got += n,
+//!         Err(nb::Error::WouldBlock) => wait.wait_readable(&mut stack, &mut socket, 1000),
+//!         Err(nb::Error::Other(e)) => return Err(e.into()),
+//!     }
+//! }
+//! assert_eq!(&buf, b"pong");
+//!
+//! stack.close(socket)?;
+//! peer.join().expect("peer thread")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+
+use embedded_nal::{AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::string::{String, ToString};
+use std::time::Instant;
+
+use crate::{Clock, Wait};
+
+/// The smallest timeout handed to the OS: `std` rejects a zero duration.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Errors of [`StdTcpStack`] and its [`StdSocket`]s.
+///
+/// Each variant says what happened to the connection; [`TcpError::kind`] sorts
+/// them into "the connection is gone" ([`TcpErrorKind::PipeClosed`]) and the
+/// rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StdNetError {
+    /// The socket has not been connected (or its connection was closed).
+    NotConnected,
+    /// `connect` was called on a socket that is already connected.
+    AlreadyConnected,
+    /// The connection was not established within the connect timeout.
+    ConnectTimedOut,
+    /// The peer refused the connection: nothing listens on that port.
+    Refused,
+    /// The peer closed the connection: reading returned end of file, or a write
+    /// accepted no bytes.
+    Closed,
+    /// The peer reset the connection.
+    Reset,
+    /// The connection was aborted by the local network stack.
+    Aborted,
+    /// A write on a connection that is already closed for writing.
+    BrokenPipe,
+    /// The host or its network cannot be reached.
+    Unreachable,
+    /// An operation timed out.
+    Timeout,
+    /// The resolver could not look `host` up.
+    Dns {
+        /// The host name that was looked up.
+        host: String,
+        /// The resolver's explanation.
+        message: String,
+    },
+    /// `host` resolved, but to no address of the requested type.
+    NoAddress {
+        /// The host name that was looked up.
+        host: String,
+    },
+    /// The operation is not supported by this stack (reverse DNS lookups).
+    Unsupported,
+    /// Any other I/O error.
+    Io(ErrorKind),
+}
+
+impl StdNetError {
+    /// Maps an [`ErrorKind`] to the variant that describes it.
+    ///
+    /// `WouldBlock` is not an error in embedded-nal terms; the stack handles it
+    /// before calling this and it ends up as [`StdNetError::Io`] if it ever
+    /// arrives here.
+    pub fn from_kind(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::NotConnected => Self::NotConnected,
+            ErrorKind::ConnectionRefused => Self::Refused,
+            ErrorKind::ConnectionReset => Self::Reset,
+            ErrorKind::ConnectionAborted => Self::Aborted,
+            ErrorKind::BrokenPipe => Self::BrokenPipe,
+            ErrorKind::UnexpectedEof | ErrorKind::WriteZero => Self::Closed,
+            ErrorKind::TimedOut => Self::Timeout,
+            ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable | ErrorKind::NetworkDown => {
+                Self::Unreachable
+            }
+            other => Self::Io(other),
+        }
+    }
+}
+
+impl From<io::Error> for StdNetError {
+    fn from(e: io::Error) -> Self {
+        Self::from_kind(e.kind())
+    }
+}
+
+impl fmt::Display for StdNetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotConnected => f.write_str("socket is not connected"),
+            Self::AlreadyConnected => f.write_str("socket is already connected"),
+            Self::ConnectTimedOut => f.write_str("connect timed out"),
+            Self::Refused => f.write_str("connection refused (nothing listening on that port)"),
+            Self::Closed => f.write_str("connection closed by peer (EOF)"),
+            Self::Reset => f.write_str("connection reset by peer"),
+            Self::Aborted => f.write_str("connection aborted"),
+            Self::BrokenPipe => f.write_str("broken pipe: the connection is closed for writing"),
+            Self::Unreachable => f.write_str("host or network unreachable"),
+            Self::Timeout => f.write_str("operation timed out"),
+            Self::Dns { host, message } => write!(f, "DNS lookup of `{host}` failed: {message}"),
+            Self::NoAddress { host } => {
+                write!(f, "`{host}` has no address of the requested type")
+            }
+            Self::Unsupported => f.write_str(
+                "operation not supported by the std stack (no reverse DNS without libc)",
+            ),
+            Self::Io(kind) => write!(f, "I/O error: {kind}"),
+        }
+    }
+}
+
+impl core::error::Error for StdNetError {}
+
+impl TcpError for StdNetError {
+    fn kind(&self) -> TcpErrorKind {
+        match self {
+            Self::Closed | Self::Reset | Self::NotConnected | Self::Aborted | Self::BrokenPipe => {
+                TcpErrorKind::PipeClosed
+            }
+            _ => TcpErrorKind::Other,
+        }
+    }
+}
+
+/// A TCP socket of [`StdTcpStack`]: unconnected until
+/// [`connect`](TcpClientStack::connect), then a non-blocking
+/// [`std::net::TcpStream`].
+#[derive(Debug, Default)]
+pub struct StdSocket {
+    stream: Option<TcpStream>,
+    /// An error [`StdWait`] saw while waiting; the next `receive` reports it.
+    pending: Option<StdNetError>,
+}
+
+impl StdSocket {
+    /// A new, unconnected socket (what [`TcpClientStack::socket`] returns).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the socket holds a connection (it may since have been closed by
+    /// the peer; `receive` tells).
+    pub fn is_connected(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// The remote address, if connected.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.stream.as_ref().and_then(|s| s.peer_addr().ok())
+    }
+
+    /// The local address, if connected.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.stream.as_ref().and_then(|s| s.local_addr().ok())
+    }
+}
+
+/// An [`embedded_nal::TcpClientStack`] and [`embedded_nal::Dns`] over
+/// `std::net`.
+///
+/// Connected streams are non-blocking with `TCP_NODELAY`. `connect` blocks for
+/// at most [`connect_timeout`](Self::connect_timeout); `send` blocks for at most
+/// [`write_timeout`](Self::write_timeout), and only when the kernel send buffer
+/// is full. See the [module docs](self) for why.
+///
+/// ```
+/// use core::time::Duration;
+/// use umqtt_transports::std_tcp::StdTcpStack;
+///
+/// let stack = StdTcpStack::new()
+///     .with_connect_timeout(Duration::from_secs(3))
+///     .with_write_timeout(Duration::from_secs(5));
+/// assert_eq!(stack.connect_timeout(), Duration::from_secs(3));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdTcpStack {
+    connect_timeout: Duration,
+    write_timeout: Duration,
+}
+
+impl Default for StdTcpStack {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StdTcpStack {
+    /// The default connect timeout: 10 s.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default write timeout: 10 s.
+    pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A stack with the default timeouts.
+    pub const fn new() -> Self {
+        Self {
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
+        }
+    }
+
+    /// Sets how long `connect` may block (a zero duration counts as 1 ms).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(MIN_TIMEOUT);
+        self
+    }
+
+    /// Sets how long `send` may block when the kernel send buffer is full before
+    /// it returns `WouldBlock` (a zero duration counts as 1 ms).
+    #[must_use]
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout.max(MIN_TIMEOUT);
+        self
+    }
+
+    /// How long `connect` may block.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// How long `send` may block when the kernel send buffer is full.
+    pub fn write_timeout(&self) -> Duration {
+        self.write_timeout
+    }
+
+    /// One write in blocking mode bounded by the write timeout, for when the
+    /// send buffer is full. The stream is non-blocking again afterwards.
+    fn blocking_write(
+        &self,
+        stream: &mut TcpStream,
+        buffer: &[u8],
+    ) -> nb::Result<usize, StdNetError> {
+        stream.set_nonblocking(false).map_err(other)?;
+        let result = stream
+            .set_write_timeout(Some(self.write_timeout))
+            .and_then(|()| {
+                loop {
+                    match stream.write(buffer) {
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        r => break r,
+                    }
+                }
+            });
+        // Restore non-blocking mode whatever happened: `receive` relies on it.
+        // If that fails the stream is unusable; report it (the caller closes).
+        stream.set_nonblocking(true).map_err(other)?;
+        match result {
+            Ok(0) => Err(nb::Error::Other(StdNetError::Closed)),
+            Ok(n) => Ok(n),
+            // The timeout passed without a byte written (Unix: EAGAIN, Windows:
+            // TimedOut): the peer does not read. Let the caller decide.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                log::trace!("send: nothing written within {:?}", self.write_timeout);
+                Err(nb::Error::WouldBlock)
+            }
+            Err(e) => Err(other(e)),
+        }
+    }
+}
+
+/// An I/O error as an `nb` error that is not `WouldBlock`.
+fn other(e: io::Error) -> nb::Error<StdNetError> {
+    nb::Error::Other(StdNetError::from(e))
+}
+
+impl TcpClientStack for StdTcpStack {
+    type TcpSocket = StdSocket;
+    type Error = StdNetError;
+
+    /// Returns a new unconnected [`StdSocket`]; never fails.
+    fn socket(&mut self) -> Result<StdSocket, StdNetError> {
+        Ok(StdSocket::new())
+    }
+
+    /// Connects, blocking for at most the connect timeout; never returns
+    /// `WouldBlock`. Fails with [`StdNetError::AlreadyConnected`] if `socket` is
+    /// connected.
+    fn connect(
+        &mut self,
+        socket: &mut StdSocket,
+        remote: SocketAddr,
+    ) -> nb::Result<(), StdNetError> {
+        if socket.stream.is_some() {
+            return Err(nb::Error::Other(StdNetError::AlreadyConnected));
+        }
+        let stream = TcpStream::connect_timeout(&remote, self.connect_timeout).map_err(|e| {
+            log::debug!("connect to {remote} failed: {e}");
+            match e.kind() {
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => {
+                    nb::Error::Other(StdNetError::ConnectTimedOut)
+                }
+                _ => other(e),
+            }
+        })?;
+        stream.set_nodelay(true).map_err(other)?;
+        stream.set_nonblocking(true).map_err(other)?;
+        log::debug!("connected to {remote}");
+        socket.stream = Some(stream);
+        socket.pending = None;
+        Ok(())
+    }
+
+    /// Writes what the kernel accepts. When its send buffer is full, waits (in
+    /// the kernel) up to the write timeout for room; returns `WouldBlock` only
+    /// if nothing could be written in that time.
+    fn send(&mut self, socket: &mut StdSocket, buffer: &[u8]) -> nb::Result<usize, StdNetError> {
+        let stream = socket
+            .stream
+            .as_mut()
+            .ok_or(nb::Error::Other(StdNetError::NotConnected))?;
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match stream.write(buffer) {
+                Ok(0) => return Err(nb::Error::Other(StdNetError::Closed)),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    return self.blocking_write(stream, buffer);
+                }
+                Err(e) => return Err(other(e)),
+            }
+        }
+    }
+
+    /// Reads what has arrived; `WouldBlock` if nothing has. End of file is
+    /// [`StdNetError::Closed`], never `Ok(0)` (unless `buffer` is empty).
+    fn receive(
+        &mut self,
+        socket: &mut StdSocket,
+        buffer: &mut [u8],
+    ) -> nb::Result<usize, StdNetError> {
+        if let Some(e) = socket.pending.take() {
+            return Err(nb::Error::Other(e));
+        }
+        let stream = socket
+            .stream
+            .as_mut()
+            .ok_or(nb::Error::Other(StdNetError::NotConnected))?;
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match stream.read(buffer) {
+                Ok(0) => return Err(nb::Error::Other(StdNetError::Closed)),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Err(nb::Error::WouldBlock),
+                Err(e) => return Err(other(e)),
+            }
+        }
+    }
+
+    /// Shuts the connection down both ways and drops it. Never fails: errors
+    /// from shutting down a dead connection are ignored.
+    fn close(&mut self, socket: StdSocket) -> Result<(), StdNetError> {
+        if let Some(stream) = socket.stream
+            && let Err(e) = stream.shutdown(Shutdown::Both)
+        {
+            log::trace!("close: shutdown failed (ignored): {e}");
+        }
+        Ok(())
+    }
+}
+
+impl Dns for StdTcpStack {
+    type Error = StdNetError;
+
+    /// Resolves `hostname` with the system resolver (blocking; never returns
+    /// `WouldBlock`) and returns its first address of the requested type;
+    /// [`AddrType::Either`] prefers IPv4. IP literals (`127.0.0.1`, `::1`,
+    /// `[::1]`) are returned without a lookup.
+    fn get_host_by_name(
+        &mut self,
+        hostname: &str,
+        addr_type: AddrType,
+    ) -> nb::Result<IpAddr, StdNetError> {
+        let unbracketed = hostname
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(hostname);
+        let found = if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+            pick(core::iter::once(ip), &addr_type)
+        } else {
+            let addrs = (hostname, 0u16).to_socket_addrs().map_err(|e| {
+                nb::Error::Other(StdNetError::Dns {
+                    host: hostname.to_string(),
+                    message: e.to_string(),
+                })
+            })?;
+            pick(addrs.map(|a| a.ip()), &addr_type)
+        };
+        found.ok_or_else(|| {
+            nb::Error::Other(StdNetError::NoAddress {
+                host: hostname.to_string(),
+            })
+        })
+    }
+
+    /// Always [`StdNetError::Unsupported`]: `std` cannot reverse-resolve without
+    /// `libc`.
+    fn get_host_by_address(
+        &mut self,
+        _addr: IpAddr,
+        _result: &mut [u8],
+    ) -> nb::Result<usize, StdNetError> {
+        Err(nb::Error::Other(StdNetError::Unsupported))
+    }
+}
+
+/// The first address of the wanted type; for `Either` the first IPv4 address,
+/// else the first IPv6 one.
+fn pick(addrs: impl Iterator<Item = IpAddr>, addr_type: &AddrType) -> Option<IpAddr> {
+    let mut first_v6 = None;
+    for ip in addrs {
+        match (addr_type, ip) {
+            (AddrType::IPv4 | AddrType::Either, IpAddr::V4(_)) => return Some(ip),
+            (AddrType::IPv6, IpAddr::V6(_)) => return Some(ip),
+            (AddrType::Either, IpAddr::V6(_)) if first_v6.is_none() => first_v6 = Some(ip),
+            _ => {}
+        }
+    }
+    first_v6
+}
+
+/// A [`Clock`] over [`std::time::Instant`]: milliseconds since the clock was
+/// created.
+///
+/// ```
+/// use umqtt_transports::Clock;
+/// use umqtt_transports::std_tcp::StdClock;
+///
+/// let clock = StdClock::new();
+/// let t0 = clock.now_ms();
+/// std::thread::sleep(std::time::Duration::from_millis(5));
+/// assert!(clock.now_ms() >= t0 + 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdClock {
+    start: Instant,
+}
+
+impl StdClock {
+    /// A clock that starts at (about) zero now.
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Default for StdClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for StdClock {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A [`Wait`] for [`StdTcpStack`] that sleeps in the kernel until the socket is
+/// readable (data, end of file or an error) or the timeout passes.
+///
+/// It switches the stream to blocking mode, `peek`s one byte with a read timeout
+/// and switches it back; no data is consumed. A zero timeout returns at once; on
+/// an unconnected socket it sleeps for the timeout, so a caller never spins.
+/// Errors seen while waiting are kept in the socket and returned by the next
+/// `receive`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StdWait;
+
+impl StdWait {
+    /// A new waiter.
+    pub const fn new() -> Self {
+        Self
+    }
+}
+
+impl Wait<StdTcpStack> for StdWait {
+    fn wait_readable(&mut self, _stack: &mut StdTcpStack, socket: &mut StdSocket, timeout_ms: u32) {
+        if timeout_ms == 0 {
+            return;
+        }
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let Some(stream) = socket.stream.as_mut() else {
+            std::thread::sleep(timeout);
+            return;
+        };
+        if socket.pending.is_some() {
+            // The next `receive` returns at once.
+            return;
+        }
+        if stream.set_nonblocking(false).is_err() {
+            // The stream is broken; `receive` will say how.
+            return;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut byte = [0u8; 1];
+        let outcome = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Ok(());
+            }
+            if let Err(e) = stream.set_read_timeout(Some(left.max(MIN_TIMEOUT))) {
+                break Err(e);
+            }
+            match stream.peek(&mut byte) {
+                Ok(_) => break Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    break Ok(());
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if let Err(e) = stream.set_nonblocking(true) {
+            socket.pending = Some(StdNetError::from(e));
+        } else if let Err(e) = outcome {
+            log::trace!("wait_readable: {e} (reported by the next receive)");
+            socket.pending = Some(StdNetError::from(e));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// A listener on a free loopback port.
+    fn listener() -> (TcpListener, SocketAddr) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let a = l.local_addr().expect("local addr");
+        (l, a)
+    }
+
+    /// A stack, a socket connected to a fresh loopback listener, and the
+    /// accepted server side.
+    fn connected() -> (StdTcpStack, StdSocket, TcpStream) {
+        let (l, addr) = listener();
+        let mut stack = StdTcpStack::new();
+        let mut socket = stack.socket().expect("socket");
+        stack.connect(&mut socket, addr).expect("connect");
+        let (server, _) = l.accept().expect("accept");
+        (stack, socket, server)
+    }
+
+    fn other_err<T: fmt::Debug>(r: nb::Result<T, StdNetError>) -> StdNetError {
+        match r {
+            Err(nb::Error::Other(e)) => e,
+            r => panic!("expected an error, got {r:?}"),
+        }
+    }
+
+    #[test]
+    fn receive_on_idle_socket_returns_would_block() {
+        let (mut stack, mut socket, _server) = connected();
+        let mut buf = [0u8; 16];
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+    }
+
+    #[test]
+    fn receive_returns_data_then_would_block() {
+        let (mut stack, mut socket, mut server) = connected();
+        server.write_all(b"hello").expect("write");
+        let mut wait = StdWait::new();
+        wait.wait_readable(&mut stack, &mut socket, 5000);
+        let mut buf = [0u8; 16];
+        let n = stack.receive(&mut socket, &mut buf).expect("data");
+        assert_eq!(&buf[..n], b"hello");
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+    }
+
+    #[test]
+    fn receive_after_peer_closes_returns_closed_not_ok_zero() {
+        let (mut stack, mut socket, server) = connected();
+        drop(server);
+        StdWait::new().wait_readable(&mut stack, &mut socket, 5000);
+        let mut buf = [0u8; 16];
+        let e = other_err(stack.receive(&mut socket, &mut buf));
+        assert_eq!(e, StdNetError::Closed);
+        assert_eq!(e.kind(), TcpErrorKind::PipeClosed);
+        assert_eq!(e.to_string(), "connection closed by peer (EOF)");
+        // Still closed on the next call.
+        assert_eq!(
+            other_err(stack.receive(&mut socket, &mut buf)),
+            StdNetError::Closed
+        );
+    }
+
+    #[test]
+    fn receive_with_empty_buffer_returns_ok_zero() {
+        let (mut stack, mut socket, _server) = connected();
+        assert_eq!(stack.receive(&mut socket, &mut []).expect("empty"), 0);
+        assert_eq!(stack.send(&mut socket, &[]).expect("empty"), 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn peer_reset_is_reported_as_reset_after_a_wait() {
+        let (mut stack, mut socket, server) = connected();
+        nb::block!(stack.send(&mut socket, b"unread")).expect("send");
+        // Give the bytes time to land in the server's receive queue, then close
+        // it unread: Linux answers with RST.
+        thread::sleep(Duration::from_millis(50));
+        drop(server);
+        // The wait's peek sees ECONNRESET; the next receive must report it.
+        StdWait::new().wait_readable(&mut stack, &mut socket, 5000);
+        let mut buf = [0u8; 16];
+        let e = other_err(stack.receive(&mut socket, &mut buf));
+        assert_eq!(e, StdNetError::Reset);
+        assert_eq!(e.kind(), TcpErrorKind::PipeClosed);
+    }
+
+    #[test]
+    fn send_after_peer_closes_eventually_fails_with_pipe_closed() {
+        let (mut stack, mut socket, server) = connected();
+        drop(server);
+        let mut error = None;
+        for _ in 0..100 {
+            match stack.send(&mut socket, b"data") {
+                Ok(_) | Err(nb::Error::WouldBlock) => thread::sleep(Duration::from_millis(10)),
+                Err(nb::Error::Other(e)) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = error.expect("send to a closed peer must fail");
+        assert_eq!(e.kind(), TcpErrorKind::PipeClosed, "{e:?}");
+    }
+
+    #[test]
+    fn connect_to_closed_loopback_port_gives_refused() {
+        let (l, addr) = listener();
+        drop(l);
+        let mut stack = StdTcpStack::new().with_connect_timeout(Duration::from_secs(5));
+        let mut socket = stack.socket().expect("socket");
+        let e = other_err(stack.connect(&mut socket, addr));
+        assert_eq!(e, StdNetError::Refused);
+        assert_eq!(e.kind(), TcpErrorKind::Other);
+        assert!(!socket.is_connected());
+    }
+
+    #[test]
+    fn connect_sets_nodelay_and_addresses() {
+        let (_stack, socket, server) = connected();
+        assert!(socket.is_connected());
+        assert_eq!(socket.peer_addr(), server.local_addr().ok());
+        assert_eq!(socket.local_addr(), server.peer_addr().ok());
+        let stream = socket.stream.as_ref().expect("stream");
+        assert!(stream.nodelay().expect("nodelay"));
+    }
+
+    #[test]
+    fn connect_on_connected_socket_gives_already_connected() {
+        let (mut stack, mut socket, server) = connected();
+        let addr = server.local_addr().expect("addr");
+        assert_eq!(
+            other_err(stack.connect(&mut socket, addr)),
+            StdNetError::AlreadyConnected
+        );
+        assert!(socket.is_connected());
+    }
+
+    #[test]
+    fn send_and_receive_on_unconnected_socket_give_not_connected() {
+        let mut stack = StdTcpStack::default();
+        let mut socket = stack.socket().expect("socket");
+        assert!(!socket.is_connected());
+        assert_eq!(socket.peer_addr(), None);
+        assert_eq!(
+            other_err(stack.send(&mut socket, b"x")),
+            StdNetError::NotConnected
+        );
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            other_err(stack.receive(&mut socket, &mut buf)),
+            StdNetError::NotConnected
+        );
+        stack.close(socket).expect("close unconnected");
+    }
+
+    #[test]
+    fn close_after_peer_is_gone_is_ok() {
+        let (mut stack, socket, server) = connected();
+        drop(server);
+        thread::sleep(Duration::from_millis(20));
+        stack.close(socket).expect("close");
+    }
+
+    #[test]
+    fn wait_returns_soon_when_data_arrives() {
+        let (mut stack, mut socket, mut server) = connected();
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            server.write_all(b"x").expect("write");
+            server
+        });
+        let started = Instant::now();
+        StdWait::new().wait_readable(&mut stack, &mut socket, 5000);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "waited {took:?} for data due in 100 ms"
+        );
+        let mut buf = [0u8; 4];
+        assert_eq!(stack.receive(&mut socket, &mut buf).expect("data"), 1);
+        assert_eq!(buf[0], b'x');
+        drop(writer.join().expect("writer"));
+    }
+
+    #[test]
+    fn wait_returns_after_about_its_timeout_when_idle() {
+        let (mut stack, mut socket, _server) = connected();
+        let started = Instant::now();
+        StdWait::new().wait_readable(&mut stack, &mut socket, 100);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(50), "returned after {took:?}");
+        assert!(took < Duration::from_secs(2), "returned after {took:?}");
+        // The stream is non-blocking again.
+        let mut buf = [0u8; 4];
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+    }
+
+    #[test]
+    fn wait_with_zero_timeout_returns_at_once() {
+        let (mut stack, mut socket, _server) = connected();
+        let started = Instant::now();
+        StdWait::new().wait_readable(&mut stack, &mut socket, 0);
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn wait_on_unconnected_socket_sleeps_for_the_timeout() {
+        let mut stack = StdTcpStack::new();
+        let mut socket = stack.socket().expect("socket");
+        let started = Instant::now();
+        StdWait::new().wait_readable(&mut stack, &mut socket, 100);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(50), "returned after {took:?}");
+        assert!(took < Duration::from_secs(2), "returned after {took:?}");
+    }
+
+    #[test]
+    fn large_send_to_slow_reader_completes_without_error() {
+        const LEN: usize = 8 * 1024 * 1024;
+        let (mut stack, mut socket, mut server) = connected();
+        let reader = thread::spawn(move || {
+            let mut received = 0usize;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = server.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                for (i, b) in buf[..n].iter().enumerate() {
+                    assert_eq!(*b, ((received + i) % 251) as u8, "byte {}", received + i);
+                }
+                received += n;
+                thread::sleep(Duration::from_millis(1));
+            }
+            received
+        });
+        let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        let mut sent = 0;
+        let mut calls = 0u32;
+        let mut would_blocks = 0u32;
+        while sent < LEN {
+            calls += 1;
+            match stack.send(&mut socket, &data[sent..]) {
+                Ok(n) => {
+                    assert!(n > 0);
+                    sent += n;
+                }
+                Err(nb::Error::WouldBlock) => would_blocks += 1,
+                Err(nb::Error::Other(e)) => panic!("send failed after {sent} bytes: {e}"),
+            }
+        }
+        stack.close(socket).expect("close");
+        assert_eq!(reader.join().expect("reader"), LEN);
+        // A full send buffer makes `send` wait in the kernel, not return at once.
+        assert_eq!(would_blocks, 0, "{calls} calls");
+    }
+
+    #[test]
+    fn send_to_peer_that_never_reads_returns_would_block_after_write_timeout() {
+        let (stack, mut socket, _server) = connected();
+        let mut stack = stack.with_write_timeout(Duration::from_millis(200));
+        let chunk = vec![0x55u8; 1024 * 1024];
+        let mut outcome = None;
+        for _ in 0..200 {
+            let started = Instant::now();
+            match stack.send(&mut socket, &chunk) {
+                Ok(n) => assert!(n > 0),
+                Err(nb::Error::WouldBlock) => {
+                    outcome = Some(started.elapsed());
+                    break;
+                }
+                Err(nb::Error::Other(e)) => panic!("send failed: {e}"),
+            }
+        }
+        let took = outcome.expect("the buffers must fill up and send return WouldBlock");
+        assert!(
+            took >= Duration::from_millis(100),
+            "WouldBlock after {took:?}"
+        );
+        assert!(took < Duration::from_secs(3), "WouldBlock after {took:?}");
+        // The stream is non-blocking again.
+        let mut buf = [0u8; 4];
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+    }
+
+    #[test]
+    fn dns_of_localhost_returns_a_loopback_address() {
+        let mut stack = StdTcpStack::new();
+        let ip =
+            nb::block!(stack.get_host_by_name("localhost", AddrType::Either)).expect("localhost");
+        assert!(ip.is_loopback(), "{ip}");
+        let ip =
+            nb::block!(stack.get_host_by_name("localhost", AddrType::IPv4)).expect("localhost v4");
+        assert!(ip.is_ipv4() && ip.is_loopback(), "{ip}");
+    }
+
+    #[test]
+    fn dns_of_ip_literals_needs_no_lookup_and_honours_the_type() {
+        let mut stack = StdTcpStack::new();
+        let v4: IpAddr = "127.0.0.1".parse().expect("ip");
+        let v6: IpAddr = "::1".parse().expect("ip");
+        assert_eq!(
+            stack.get_host_by_name("127.0.0.1", AddrType::Either),
+            Ok(v4)
+        );
+        assert_eq!(stack.get_host_by_name("[::1]", AddrType::IPv6), Ok(v6));
+        assert_eq!(stack.get_host_by_name("::1", AddrType::Either), Ok(v6));
+        assert_eq!(
+            other_err(stack.get_host_by_name("127.0.0.1", AddrType::IPv6)),
+            StdNetError::NoAddress {
+                host: "127.0.0.1".to_string()
+            }
+        );
+    }
+
+    #[test]
+    fn pick_prefers_ipv4_for_either() {
+        let v4: IpAddr = "127.0.0.1".parse().expect("ip");
+        let v6: IpAddr = "::1".parse().expect("ip");
+        assert_eq!(pick([v6, v4].into_iter(), &AddrType::Either), Some(v4));
+        assert_eq!(pick([v6].into_iter(), &AddrType::Either), Some(v6));
+        assert_eq!(pick([v4, v6].into_iter(), &AddrType::IPv6), Some(v6));
+        assert_eq!(pick([v6].into_iter(), &AddrType::IPv4), None);
+    }
+
+    #[test]
+    fn reverse_dns_is_unsupported() {
+        let mut stack = StdTcpStack::new();
+        let mut buf = [0u8; 255];
+        let e = other_err(stack.get_host_by_address("127.0.0.1".parse().expect("ip"), &mut buf));
+        assert_eq!(e, StdNetError::Unsupported);
+    }
+
+    #[test]
+    fn io_error_kinds_map_to_descriptive_variants() {
+        use ErrorKind as K;
+        assert_eq!(
+            StdNetError::from_kind(K::ConnectionRefused),
+            StdNetError::Refused
+        );
+        assert_eq!(
+            StdNetError::from_kind(K::ConnectionReset),
+            StdNetError::Reset
+        );
+        assert_eq!(
+            StdNetError::from_kind(K::ConnectionAborted),
+            StdNetError::Aborted
+        );
+        assert_eq!(
+            StdNetError::from_kind(K::BrokenPipe),
+            StdNetError::BrokenPipe
+        );
+        assert_eq!(StdNetError::from_kind(K::TimedOut), StdNetError::Timeout);
+        assert_eq!(
+            StdNetError::from_kind(K::NotConnected),
+            StdNetError::NotConnected
+        );
+        assert_eq!(
+            StdNetError::from_kind(K::UnexpectedEof),
+            StdNetError::Closed
+        );
+        assert_eq!(
+            StdNetError::from_kind(K::HostUnreachable),
+            StdNetError::Unreachable
+        );
+        assert_eq!(
+            StdNetError::from_kind(K::PermissionDenied),
+            StdNetError::Io(K::PermissionDenied)
+        );
+        for e in [
+            StdNetError::Closed,
+            StdNetError::Reset,
+            StdNetError::NotConnected,
+            StdNetError::Aborted,
+            StdNetError::BrokenPipe,
+        ] {
+            assert_eq!(e.kind(), TcpErrorKind::PipeClosed, "{e:?}");
+        }
+        for e in [
+            StdNetError::Refused,
+            StdNetError::Timeout,
+            StdNetError::Unsupported,
+        ] {
+            assert_eq!(e.kind(), TcpErrorKind::Other, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn builder_sets_timeouts_and_clamps_zero() {
+        let d = StdTcpStack::default();
+        assert_eq!(d.connect_timeout(), Duration::from_secs(10));
+        assert_eq!(d.write_timeout(), Duration::from_secs(10));
+        let s = StdTcpStack::new()
+            .with_connect_timeout(Duration::ZERO)
+            .with_write_timeout(Duration::from_millis(250));
+        assert_eq!(s.connect_timeout(), Duration::from_millis(1));
+        assert_eq!(s.write_timeout(), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn std_clock_is_monotonic() {
+        let clock = StdClock::default();
+        let mut last = clock.now_ms();
+        for _ in 0..1000 {
+            let now = clock.now_ms();
+            assert!(now >= last);
+            last = now;
+        }
+        thread::sleep(Duration::from_millis(20));
+        assert!(clock.now_ms() >= last + 20);
+    }
+}

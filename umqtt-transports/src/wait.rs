@@ -1,0 +1,33 @@
+//! How a client waits for data when the stack has none yet.
+
+use embedded_nal::TcpClientStack;
+
+/// Waits until a socket may have data to read, or a timeout passes.
+///
+/// embedded-nal's `receive` never blocks, so a client that must block (such as
+/// `wait_msg`) calls `receive` until data arrives or its deadline passes. Between
+/// two calls that found nothing it calls [`Wait::wait_readable`], which decides
+/// how the time is spent: spin ([`Spin`], the default, correct on every stack),
+/// sleep in the kernel (the std transport's waiter), execute `WFI`, or yield to
+/// an RTOS.
+///
+/// An implementation may return early (spuriously); the caller checks the
+/// socket and its deadline again. It must not return later than `timeout_ms`
+/// after it was called, give or take the platform's timer resolution.
+pub trait Wait<S: TcpClientStack + ?Sized> {
+    /// Waits at most `timeout_ms` milliseconds for `socket` to become readable.
+    fn wait_readable(&mut self, stack: &mut S, socket: &mut S::TcpSocket, timeout_ms: u32);
+}
+
+/// The waiter that does not wait: the caller polls the stack again at once.
+///
+/// Correct on every stack, at the price of a busy CPU while a blocking call
+/// waits. Stacks that must be polled to make progress (smoltcp) need exactly this.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Spin;
+
+impl<S: TcpClientStack + ?Sized> Wait<S> for Spin {
+    fn wait_readable(&mut self, _stack: &mut S, _socket: &mut S::TcpSocket, _timeout_ms: u32) {
+        core::hint::spin_loop();
+    }
+}
