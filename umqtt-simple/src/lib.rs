@@ -1,4 +1,4 @@
-//! umqtt-simple
+#![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -7,4 +7,20 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
+#[cfg(test)]
+extern crate std;
+
+mod client;
+mod error;
+mod keepalive;
+mod options;
 pub mod packet;
+
+pub use client::{Callback, Client, ClientError, MIN_RX_BUFFER, MIN_TX_BUFFER, Message};
+pub use error::{Error, Waiting};
+pub use options::{
+    DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S, DEFAULT_SEND_TIMEOUT_MS,
+    MAX_DEFAULT_PING_TIMEOUT_MS, Options,
+};
+pub use packet::QoS;
+pub use umqtt_transports::{Clock, Spin, Wait};

@@ -115,11 +115,10 @@ impl FixedHeader {
         };
         let packet_type = PacketType::from_nibble(first >> 4)?;
         let flags = first & 0x0f;
-        if let Some(required) = packet_type.required_flags() {
-            if flags != required {
+        if let Some(required) = packet_type.required_flags()
+            && flags != required {
                 return Err(DecodeError::InvalidFlags { packet: packet_type, flags });
             }
-        }
         let mut remaining_length = 0usize;
         for (i, &byte) in bytes.iter().skip(1).take(4).enumerate() {
             remaining_length |= usize::from(byte & 0x7f) << (7 * i);

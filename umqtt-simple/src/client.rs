@@ -1,0 +1,904 @@
+//! The client: connection state, buffers, timing and the seed's API.
+//!
+//! Every blocking call runs one loop, [`Client::poll_inbound`], which reads
+//! from the stack into the receive buffer, handles one packet at a time
+//! (delivering messages to the callback), keeps the keepalive timer, and sleeps
+//! through the [`Wait`] component until data or the nearest deadline. Calls
+//! differ only in which packet ends their wait and how long they may wait.
+
+use core::net::SocketAddr;
+
+use embedded_nal::{AddrType, Dns, TcpClientStack};
+use umqtt_transports::{Clock, Spin, Wait};
+
+use crate::error::{Error, Waiting};
+use crate::keepalive::{KeepAlive, KeepAliveAction};
+use crate::options::Options;
+use crate::packet::{
+    Connect, DecodeError, EncodeError, FixedHeader, LastWill, Packet, PacketType, Publish, QoS,
+    SubAck, SubAckCode, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters,
+    validate_topic_name,
+};
+
+/// The smallest receive buffer the client accepts: room for any fixed header
+/// and the acknowledgements it waits for.
+pub const MIN_RX_BUFFER: usize = 16;
+/// The smallest transmit buffer the client accepts.
+pub const MIN_TX_BUFFER: usize = 16;
+
+/// A message delivered to the callback.
+///
+/// The topic and payload borrow the client's receive buffer; copy what you
+/// need to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'m> {
+    /// The topic the message was published to.
+    pub topic: &'m [u8],
+    /// The message itself.
+    pub payload: &'m [u8],
+    /// The QoS it was delivered with.
+    pub qos: QoS,
+    /// Set when the broker sends a retained message on subscribe.
+    pub retain: bool,
+    /// Set when the broker sends it again after a reconnect.
+    pub dup: bool,
+}
+
+/// The callback that receives every message: a borrowed closure, so no heap
+/// is needed.
+pub type Callback<'a> = &'a mut dyn FnMut(Message<'_>);
+
+/// The error type of a client on stack `S`.
+pub type ClientError<S> = Error<<S as TcpClientStack>::Error>;
+
+/// What one handled packet was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inbound {
+    Message,
+    ConnAck { session_present: bool },
+    PubAck(u16),
+    SubAck(u16),
+    UnsubAck(u16),
+    PingResp,
+    /// A message too large for the receive buffer, read and thrown away.
+    Skipped { size: usize },
+}
+
+/// A message larger than the receive buffer, being read and thrown away.
+#[derive(Debug, Clone, Copy)]
+struct Discard {
+    remaining: usize,
+    size: usize,
+    packet_id: Option<u16>,
+}
+
+/// An MQTT 3.1.1 client over any embedded-nal TCP stack: a port of
+/// MicroPython's `umqtt.simple`.
+///
+/// - `S`: the TCP stack (any [`TcpClientStack`]; with [`Dns`], host names work).
+/// - `C`: the monotonic [`Clock`] every deadline is measured on.
+/// - `W`: how to wait for data without burning the CPU ([`Spin`] by default;
+///   the std transport's `StdWait` sleeps in the kernel).
+///
+/// Buffers are borrowed: `tx` holds one outgoing packet (a payload that does
+/// not fit follows in a second send), `rx` one incoming packet (a message that
+/// does not fit is skipped and reported). Nothing is allocated.
+///
+/// ```
+/// # use std::{cell::Cell, net::SocketAddr};
+/// use umqtt_simple::{Client, Message, Options, QoS};
+/// use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
+///
+/// # fn demo(broker: SocketAddr) -> Result<(), umqtt_simple::ClientError<StdTcpStack>> {
+/// let (mut tx, mut rx) = ([0u8; 1024], [0u8; 1024]);
+/// let received = Cell::new(0);
+/// let mut on_message = |msg: Message<'_>| {
+///     println!("{:?}: {:?}", msg.topic, msg.payload);
+///     received.set(received.get() + 1);
+/// };
+/// let mut client = Client::new(StdTcpStack::new(), StdClock::new(), &mut tx, &mut rx,
+///                              Options::new("umqtt_client"))
+///     .with_waiter(StdWait::new());
+/// client.set_callback(&mut on_message);
+/// client.connect(broker)?;
+/// client.subscribe(b"foo_topic", QoS::AtLeastOnce)?;
+/// client.publish(b"foo_topic", b"hello", false, QoS::AtLeastOnce)?;
+/// while received.get() == 0 {
+///     client.wait_msg()?;
+/// }
+/// client.disconnect()?;
+/// # Ok(()) }
+/// ```
+pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
+    stack: S,
+    clock: C,
+    waiter: W,
+    socket: Option<S::TcpSocket>,
+    tx: &'a mut [u8],
+    rx: &'a mut [u8],
+    /// Bytes of `rx` holding received data.
+    rx_len: usize,
+    /// Bytes at the start of `rx` belonging to the packet handled last; they
+    /// stay readable until the next packet is taken.
+    consumed: usize,
+    discard: Option<Discard>,
+    callback: Option<Callback<'a>>,
+    options: Options<'a>,
+    keepalive: KeepAlive,
+    connecting: bool,
+    next_packet_id: u16,
+    skipped_messages: u32,
+}
+
+impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
+    /// A client that is not connected yet, waiting by spinning (see
+    /// [`Client::with_waiter`]).
+    pub fn new(stack: S, clock: C, tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) -> Self {
+        let now = clock.now_ms();
+        Client {
+            stack,
+            clock,
+            waiter: Spin,
+            socket: None,
+            tx,
+            rx,
+            rx_len: 0,
+            consumed: 0,
+            discard: None,
+            callback: None,
+            options,
+            keepalive: KeepAlive::new(0, 0, now),
+            connecting: false,
+            next_packet_id: 1,
+            skipped_messages: 0,
+        }
+    }
+}
+
+impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
+    /// The same client, waiting for data with `waiter` instead.
+    pub fn with_waiter<W2: Wait<S>>(self, waiter: W2) -> Client<'a, S, C, W2> {
+        Client {
+            stack: self.stack,
+            clock: self.clock,
+            waiter,
+            socket: self.socket,
+            tx: self.tx,
+            rx: self.rx,
+            rx_len: self.rx_len,
+            consumed: self.consumed,
+            discard: self.discard,
+            callback: self.callback,
+            options: self.options,
+            keepalive: self.keepalive,
+            connecting: self.connecting,
+            next_packet_id: self.next_packet_id,
+            skipped_messages: self.skipped_messages,
+        }
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &Options<'a> {
+        &self.options
+    }
+
+    /// Replaces the options; they take effect at the next `connect`.
+    pub fn set_options(&mut self, options: Options<'a>) {
+        self.options = options;
+    }
+
+    /// The stack, e.g. to poll an interface that needs it.
+    pub fn stack_mut(&mut self) -> &mut S {
+        &mut self.stack
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Sets the callback that receives every message, including those that
+    /// arrive while `publish`, `subscribe` or `unsubscribe` wait for their
+    /// acknowledgement.
+    pub fn set_callback(&mut self, callback: Callback<'a>) {
+        self.callback = Some(callback);
+    }
+
+    /// Sets the last will (call before `connect`). The topic is checked now.
+    pub fn set_last_will(
+        &mut self,
+        topic: &'a [u8],
+        message: &'a [u8],
+        retain: bool,
+        qos: QoS,
+    ) -> Result<(), ClientError<S>> {
+        validate_topic_name(topic)?;
+        if message.len() > usize::from(u16::MAX) {
+            return Err(Error::Invalid(EncodeError::TooLong {
+                field: crate::packet::Field::WillMessage,
+                len: message.len(),
+            }));
+        }
+        self.options.will = Some(LastWill { topic, message, qos, retain });
+        Ok(())
+    }
+
+    /// Whether a connection is open (as far as the client knows).
+    pub fn is_connected(&self) -> bool {
+        self.socket.is_some() && !self.connecting
+    }
+
+    /// How many received messages were too large for the receive buffer and
+    /// were skipped since the client was created.
+    pub fn skipped_messages(&self) -> u32 {
+        self.skipped_messages
+    }
+
+    /// Connects to the broker at `addr` and returns whether the broker kept a
+    /// session ("session present").
+    ///
+    /// TCP connect, CONNECT and CONNACK share one deadline (the connect
+    /// timeout). An open connection is closed first. The options are checked
+    /// before anything is sent.
+    pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, ClientError<S>> {
+        let deadline = self.deadline(self.options.connect_timeout_ms);
+        let result = self.connect_by(addr, deadline);
+        self.settle(result)
+    }
+
+    /// Closes the connection politely: DISCONNECT, then close. The broker
+    /// discards the will.
+    pub fn disconnect(&mut self) -> Result<(), ClientError<S>> {
+        if self.socket.is_none() {
+            return Err(Error::NotConnected);
+        }
+        let result = self.send_packet(Packet::Disconnect);
+        self.close_socket();
+        log::info!("disconnected");
+        result
+    }
+
+    /// Sends PINGREQ now; the PINGRESP is handled by later calls. The client
+    /// also pings by itself when keepalive is due.
+    pub fn ping(&mut self) -> Result<(), ClientError<S>> {
+        let result = self.send_ping();
+        self.settle(result)
+    }
+
+    /// Publishes `payload` to `topic`.
+    ///
+    /// With QoS 1, returns once the broker's PUBACK arrived (or the ack
+    /// timeout passed). Messages arriving meanwhile go to the callback: a QoS 1
+    /// message to a topic this client subscribes to usually comes back here,
+    /// before the PUBACK, so a program that then waits for it with `wait_msg`
+    /// would wait for a message already delivered.
+    pub fn publish(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        qos: QoS,
+    ) -> Result<(), ClientError<S>> {
+        let result = self.publish_inner(topic, payload, retain, qos, false);
+        self.settle(result)
+    }
+
+    /// Publishes again a QoS 1 message whose PUBACK never came, with DUP set
+    /// and the packet id it was first sent with (after a reconnect).
+    pub fn republish(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        packet_id: u16,
+    ) -> Result<(), ClientError<S>> {
+        let result = self.publish_with_id(topic, payload, retain, packet_id, true);
+        self.settle(result)
+    }
+
+    /// The packet id the next QoS 1 publish, subscribe or unsubscribe uses.
+    pub fn next_packet_id(&self) -> u16 {
+        self.next_packet_id
+    }
+
+    /// Subscribes to `filter` and returns the QoS the broker granted.
+    /// A refusal (SUBACK 0x80) is [`Error::SubscribeRefused`].
+    pub fn subscribe(&mut self, filter: &[u8], qos: QoS) -> Result<QoS, ClientError<S>> {
+        let mut granted = [None];
+        self.subscribe_many(&[(filter, qos)], &mut granted)?;
+        granted[0].ok_or(Error::SubscribeRefused { index: 0 })
+    }
+
+    /// Subscribes to several filters in one SUBSCRIBE. `granted[i]` receives
+    /// the QoS granted for `filters[i]`, or `None` if the broker refused it;
+    /// any refusal also makes the call return [`Error::SubscribeRefused`] for
+    /// the first refused filter, after all results are written.
+    pub fn subscribe_many(
+        &mut self,
+        filters: &[(&[u8], QoS)],
+        granted: &mut [Option<QoS>],
+    ) -> Result<(), ClientError<S>> {
+        let result = self.subscribe_inner(filters, granted);
+        self.settle(result)
+    }
+
+    /// Unsubscribes from `filter` and waits for the UNSUBACK.
+    pub fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), ClientError<S>> {
+        let result = self.unsubscribe_inner(filter);
+        self.settle(result)
+    }
+
+    /// Waits for one packet from the broker and handles it: a message goes to
+    /// the callback, anything else is handled inside.
+    ///
+    /// Sends PINGREQ when keepalive is due while it waits, and fails with
+    /// [`Error::Timeout`]`(PingResp)` if the broker stops answering. With
+    /// keepalive 0 it waits until something arrives: use
+    /// [`Client::wait_msg_for`] to bound the wait.
+    pub fn wait_msg(&mut self) -> Result<(), ClientError<S>> {
+        loop {
+            if self.wait_msg_for(u32::MAX)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Like [`Client::wait_msg`], for at most `timeout_ms`; returns whether a
+    /// packet was handled.
+    pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
+        let deadline = self.deadline(timeout_ms);
+        let result = self.next_unsolicited(Some(deadline));
+        self.settle(result)
+    }
+
+    /// Handles one packet if one has arrived, and returns at once otherwise;
+    /// returns whether a packet was handled. Never waits (and sends PINGREQ
+    /// when keepalive is due).
+    pub fn check_msg(&mut self) -> Result<bool, ClientError<S>> {
+        let result = self.next_unsolicited(None);
+        self.settle(result)
+    }
+}
+
+impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
+    /// Resolves `host` with the stack's DNS and connects to it; one deadline
+    /// (the connect timeout) spans the lookup, TCP connect and CONNACK.
+    pub fn connect_host(&mut self, host: &str, port: u16) -> Result<bool, ClientError<S>> {
+        let deadline = self.deadline(self.options.connect_timeout_ms);
+        let result = self.resolve(host, deadline).and_then(|ip| {
+            self.connect_by(SocketAddr::new(ip, port), deadline)
+        });
+        self.settle(result)
+    }
+
+    fn resolve(&mut self, host: &str, deadline: u64) -> Result<core::net::IpAddr, ClientError<S>> {
+        loop {
+            match self.stack.get_host_by_name(host, AddrType::Either) {
+                Ok(ip) => return Ok(ip),
+                Err(nb::Error::WouldBlock) if self.clock.now_ms() < deadline => {
+                    core::hint::spin_loop();
+                }
+                Err(nb::Error::WouldBlock) => return Err(Error::Timeout(Waiting::Dns)),
+                Err(nb::Error::Other(e)) => {
+                    log::warn!("DNS lookup of {host} failed: {e:?}");
+                    return Err(Error::Dns);
+                }
+            }
+        }
+    }
+}
+
+/// The internals: sending, receiving and dispatching.
+impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
+    fn deadline(&self, timeout_ms: u32) -> u64 {
+        self.clock.now_ms().saturating_add(u64::from(timeout_ms))
+    }
+
+    /// Closes the connection if `result` is an error that lost it.
+    fn settle<T>(&mut self, result: Result<T, ClientError<S>>) -> Result<T, ClientError<S>> {
+        if let Err(e) = &result
+            && e.is_connection_lost() && self.socket.is_some() {
+                log::warn!("connection lost: {e:?}");
+                self.close_socket();
+            }
+        result
+    }
+
+    fn close_socket(&mut self) {
+        self.connecting = false;
+        if let Some(socket) = self.socket.take()
+            && let Err(e) = self.stack.close(socket) {
+                log::debug!("closing the socket failed: {e:?}");
+            }
+    }
+
+    fn connected(&self) -> Result<(), ClientError<S>> {
+        if self.is_connected() { Ok(()) } else { Err(Error::NotConnected) }
+    }
+
+    fn check_buffers(&self) -> Result<(), EncodeError> {
+        if self.rx.len() < MIN_RX_BUFFER {
+            return Err(EncodeError::BufferTooSmall { needed: MIN_RX_BUFFER, available: self.rx.len() });
+        }
+        if self.tx.len() < MIN_TX_BUFFER {
+            return Err(EncodeError::BufferTooSmall { needed: MIN_TX_BUFFER, available: self.tx.len() });
+        }
+        Ok(())
+    }
+
+    fn connect_by(&mut self, addr: SocketAddr, deadline: u64) -> Result<bool, ClientError<S>> {
+        self.check_buffers()?;
+        let o = &self.options;
+        let connect = Connect {
+            client_id: o.client_id.as_bytes(),
+            keepalive: o.keepalive_s,
+            clean_session: o.clean_session,
+            will: o.will,
+            username: o.username.map(str::as_bytes),
+            password: o.password,
+        };
+        // Everything is checked (and encoded) before the network is touched.
+        let len = Packet::Connect(connect).encode(self.tx)?;
+        self.close_socket();
+
+        log::info!("connecting to {addr} as {:?}", self.options.client_id);
+        let mut socket = self.stack.socket().map_err(Error::Network)?;
+        loop {
+            match self.stack.connect(&mut socket, addr) {
+                Ok(()) => break,
+                Err(nb::Error::WouldBlock) if self.clock.now_ms() < deadline => {
+                    core::hint::spin_loop();
+                }
+                Err(e) => {
+                    // The socket is not ours yet: close it here.
+                    let _ = self.stack.close(socket);
+                    return Err(match e {
+                        nb::Error::WouldBlock => Error::Timeout(Waiting::Connect),
+                        nb::Error::Other(e) => Error::Network(e),
+                    });
+                }
+            }
+        }
+        let now = self.clock.now_ms();
+        self.socket = Some(socket);
+        self.connecting = true;
+        self.rx_len = 0;
+        self.consumed = 0;
+        self.discard = None;
+        let keepalive_ms = u64::from(self.options.keepalive_s) * 1000;
+        let ping_timeout = u64::from(self.options.effective_ping_timeout_ms());
+        self.keepalive = KeepAlive::new(keepalive_ms, ping_timeout, now);
+
+        let send_deadline = deadline.min(self.deadline(self.options.send_timeout_ms));
+        self.send_buffered(len, &[], send_deadline)?;
+        match self.poll_inbound(Some(deadline))? {
+            Some(Inbound::ConnAck { session_present }) => {
+                self.connecting = false;
+                log::info!("connected to {addr} (session present: {session_present})");
+                Ok(session_present)
+            }
+            Some(other) => Err(Error::UnexpectedPacket(inbound_type(other))),
+            None => Err(Error::Timeout(Waiting::ConnAck)),
+        }
+    }
+
+    fn allocate_packet_id(&mut self) -> u16 {
+        let id = self.next_packet_id;
+        self.next_packet_id = match id.wrapping_add(1) {
+            0 => 1,
+            next => next,
+        };
+        id
+    }
+
+    fn publish_inner(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        qos: QoS,
+        dup: bool,
+    ) -> Result<(), ClientError<S>> {
+        Publish::new(topic, payload, qos).with_retain(retain).with_packet_id(1).validate()?;
+        self.connected()?;
+        match qos {
+            QoS::AtMostOnce => self.send_publish(Publish::new(topic, payload, qos).with_retain(retain)),
+            QoS::AtLeastOnce => {
+                let id = self.allocate_packet_id();
+                self.publish_with_id(topic, payload, retain, id, dup)
+            }
+        }
+    }
+
+    fn publish_with_id(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        packet_id: u16,
+        dup: bool,
+    ) -> Result<(), ClientError<S>> {
+        let mut publish =
+            Publish::new(topic, payload, QoS::AtLeastOnce).with_retain(retain).with_packet_id(packet_id);
+        publish.dup = dup;
+        publish.validate()?;
+        self.connected()?;
+        self.send_publish(publish)?;
+        self.await_ack(Waiting::PubAck, packet_id)
+    }
+
+    /// Sends a PUBLISH: in one send when it fits the transmit buffer, else the
+    /// header from the buffer and the payload as it is.
+    fn send_publish(&mut self, publish: Publish<'_>) -> Result<(), ClientError<S>> {
+        if self.keepalive.ping_pending() {
+            // A publish-only client never reads: take in what has arrived so
+            // the PINGRESP is seen (and a dead link is noticed).
+            while self.next_unsolicited(None)? {}
+        }
+        let header_len = publish.encode_header(self.tx)?;
+        let end = header_len + publish.payload.len();
+        let tail = match self.tx.get_mut(header_len..end) {
+            Some(room) => {
+                room.copy_from_slice(publish.payload);
+                log::trace!("PUBLISH of {end} bytes in one send");
+                return self.send_now(end, &[]);
+            }
+            None => publish.payload,
+        };
+        self.send_now(header_len, tail)
+    }
+
+    fn subscribe_inner(
+        &mut self,
+        filters: &[(&[u8], QoS)],
+        granted: &mut [Option<QoS>],
+    ) -> Result<(), ClientError<S>> {
+        if granted.len() < filters.len() {
+            return Err(Error::TooManyFilters { filters: filters.len(), slots: granted.len() });
+        }
+        let probe = Subscribe { packet_id: 1, filters: SubscribeFilters::List(filters) };
+        Packet::Subscribe(probe).validate()?;
+        if self.callback.is_none() {
+            return Err(Error::NoCallback);
+        }
+        self.connected()?;
+        let packet_id = self.allocate_packet_id();
+        self.send_packet(Packet::Subscribe(Subscribe { packet_id, ..probe }))?;
+        self.await_ack(Waiting::SubAck, packet_id)?;
+        let codes = self.last_suback()?;
+        if codes.return_codes.len() != filters.len() {
+            return Err(Error::Protocol(DecodeError::InvalidLength {
+                packet: PacketType::SubAck,
+                len: 2 + codes.return_codes.len(),
+            }));
+        }
+        let mut refused = None;
+        for (i, (slot, code)) in granted.iter_mut().zip(codes.codes()).enumerate() {
+            *slot = match code {
+                SubAckCode::GrantedQoS0 => Some(QoS::AtMostOnce),
+                SubAckCode::GrantedQoS1 | SubAckCode::GrantedQoS2 => Some(QoS::AtLeastOnce),
+                SubAckCode::Failure => {
+                    refused.get_or_insert(i);
+                    None
+                }
+            };
+        }
+        match refused {
+            Some(index) => Err(Error::SubscribeRefused { index }),
+            None => Ok(()),
+        }
+    }
+
+    /// The SUBACK handled last, still in the receive buffer.
+    fn last_suback(&self) -> Result<SubAck<'_>, ClientError<S>> {
+        let bytes = self.rx.get(..self.consumed).unwrap_or_default();
+        match Packet::decode(bytes)? {
+            Some((Packet::SubAck(suback), _)) => Ok(suback),
+            _ => Err(Error::UnexpectedPacket(PacketType::SubAck)),
+        }
+    }
+
+    fn unsubscribe_inner(&mut self, filter: &[u8]) -> Result<(), ClientError<S>> {
+        let filters = [filter];
+        let probe = Unsubscribe { packet_id: 1, filters: UnsubscribeFilters::List(&filters) };
+        Packet::Unsubscribe(probe).validate()?;
+        self.connected()?;
+        let packet_id = self.allocate_packet_id();
+        self.send_packet(Packet::Unsubscribe(Unsubscribe { packet_id, ..probe }))?;
+        self.await_ack(Waiting::UnsubAck, packet_id)
+    }
+
+    fn send_ping(&mut self) -> Result<(), ClientError<S>> {
+        self.connected()?;
+        self.send_packet(Packet::PingReq)?;
+        self.keepalive.ping_sent(self.clock.now_ms());
+        log::trace!("PINGREQ sent");
+        Ok(())
+    }
+
+    /// Waits for the acknowledgement `waiting` with `packet_id`; messages that
+    /// arrive meanwhile go to the callback.
+    fn await_ack(&mut self, waiting: Waiting, packet_id: u16) -> Result<(), ClientError<S>> {
+        let deadline = self.deadline(self.options.ack_timeout_ms);
+        loop {
+            let received = match self.poll_inbound(Some(deadline))? {
+                None => return Err(Error::Timeout(waiting)),
+                Some(Inbound::PubAck(id)) => (Waiting::PubAck, PacketType::PubAck, id),
+                Some(Inbound::SubAck(id)) => (Waiting::SubAck, PacketType::SubAck, id),
+                Some(Inbound::UnsubAck(id)) => (Waiting::UnsubAck, PacketType::UnsubAck, id),
+                Some(other) => {
+                    self.unsolicited(other)?;
+                    continue;
+                }
+            };
+            let (kind, packet, id) = received;
+            if kind != waiting {
+                return Err(Error::UnexpectedPacket(packet));
+            }
+            if id != packet_id {
+                return Err(Error::UnexpectedPacketId { packet, expected: packet_id, received: id });
+            }
+            return Ok(());
+        }
+    }
+
+    /// Handles one packet that no request waits for; `deadline` None means
+    /// do not wait. Returns whether a packet was handled.
+    fn next_unsolicited(&mut self, deadline: Option<u64>) -> Result<bool, ClientError<S>> {
+        self.connected()?;
+        match self.poll_inbound(deadline)? {
+            None => Ok(false),
+            Some(Inbound::Skipped { size }) => {
+                Err(Error::MessageTooLarge { size, capacity: self.rx.len() })
+            }
+            Some(other) => self.unsolicited(other).map(|()| true),
+        }
+    }
+
+    /// Checks a packet that arrived while nothing waited for it.
+    fn unsolicited(&mut self, inbound: Inbound) -> Result<(), ClientError<S>> {
+        match inbound {
+            Inbound::Message | Inbound::PingResp | Inbound::Skipped { .. } => Ok(()),
+            other => Err(Error::UnexpectedPacket(inbound_type(other))),
+        }
+    }
+
+    /// Handles at most one packet, reading and waiting as needed until
+    /// `deadline` (`None`: never wait). Keeps keepalive on the way.
+    fn poll_inbound(&mut self, deadline: Option<u64>) -> Result<Option<Inbound>, ClientError<S>> {
+        loop {
+            self.keep_alive()?;
+            if let Some(inbound) = self.take_packet()? {
+                return Ok(Some(inbound));
+            }
+            if self.fill()? {
+                continue;
+            }
+            let Some(deadline) = deadline else {
+                return Ok(None);
+            };
+            let now = self.clock.now_ms();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let until = self.keepalive.next_deadline().map_or(deadline, |k| k.min(deadline));
+            let timeout = u32::try_from(until.saturating_sub(now)).unwrap_or(u32::MAX);
+            if timeout > 0
+                && let Some(socket) = self.socket.as_mut() {
+                    self.waiter.wait_readable(&mut self.stack, socket, timeout);
+                }
+        }
+    }
+
+    /// Sends PINGREQ when due; fails when the last one went unanswered.
+    fn keep_alive(&mut self) -> Result<(), ClientError<S>> {
+        if self.connecting {
+            return Ok(());
+        }
+        match self.keepalive.poll(self.clock.now_ms()) {
+            KeepAliveAction::Idle => Ok(()),
+            KeepAliveAction::SendPing => self.send_ping(),
+            KeepAliveAction::PingTimedOut => Err(Error::Timeout(Waiting::PingResp)),
+        }
+    }
+
+    /// Reads what the stack has into the receive buffer; returns whether any
+    /// byte arrived.
+    fn fill(&mut self) -> Result<bool, ClientError<S>> {
+        let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
+        let Some(room) = self.rx.get_mut(self.rx_len..).filter(|r| !r.is_empty()) else {
+            return Ok(false);
+        };
+        match self.stack.receive(socket, room) {
+            Ok(0) if self.options.zero_read_is_eof => Err(Error::Closed),
+            Ok(n) => {
+                self.rx_len = (self.rx_len + n).min(self.rx.len());
+                Ok(n > 0)
+            }
+            Err(nb::Error::WouldBlock) => Ok(false),
+            Err(nb::Error::Other(e)) => Err(Error::Network(e)),
+        }
+    }
+
+    /// Drops `n` bytes from the front of the receive buffer.
+    fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.rx_len);
+        self.rx.copy_within(n..self.rx_len, 0);
+        self.rx_len -= n;
+    }
+
+    /// Handles the next whole packet in the receive buffer, if there is one.
+    fn take_packet(&mut self) -> Result<Option<Inbound>, ClientError<S>> {
+        let consumed = core::mem::take(&mut self.consumed);
+        self.drop_front(consumed);
+        if let Some(mut discard) = self.discard.take() {
+            let n = discard.remaining.min(self.rx_len);
+            self.drop_front(n);
+            discard.remaining -= n;
+            if discard.remaining > 0 {
+                self.discard = Some(discard);
+                return Ok(None);
+            }
+            return self.finish_discard(discard).map(Some);
+        }
+        let Some((header, header_len)) = FixedHeader::parse(self.rx.get(..self.rx_len).unwrap_or_default())?
+        else {
+            return Ok(None);
+        };
+        let total = header_len.saturating_add(header.remaining_length);
+        if total > self.rx.len() {
+            self.begin_discard(&header, header_len, total)?;
+            return Ok(None);
+        }
+        if self.rx_len < total {
+            return Ok(None);
+        }
+        self.consumed = total;
+        let is_ping_response = header.packet_type == PacketType::PingResp;
+        self.keepalive.packet_received(self.clock.now_ms(), is_ping_response);
+        self.dispatch(&header, header_len, total).map(Some)
+    }
+
+    fn dispatch(
+        &mut self,
+        header: &FixedHeader,
+        header_len: usize,
+        total: usize,
+    ) -> Result<Inbound, ClientError<S>> {
+        let body = self.rx.get(header_len..total).unwrap_or_default();
+        let packet = Packet::decode_body(header, body)?;
+        log::trace!("received {}", header.packet_type);
+        let inbound = match packet {
+            Packet::Publish(publish) => {
+                let message = Message {
+                    topic: publish.topic,
+                    payload: publish.payload,
+                    qos: publish.qos,
+                    retain: publish.retain,
+                    dup: publish.dup,
+                };
+                match self.callback.as_mut() {
+                    Some(callback) => callback(message),
+                    None => log::warn!("message dropped: no callback set"),
+                }
+                if publish.qos == QoS::AtLeastOnce {
+                    let id = publish.packet_id;
+                    self.send_packet(Packet::PubAck(id))?;
+                }
+                Inbound::Message
+            }
+            Packet::ConnAck(connack) if self.connecting => {
+                if let Some(refusal) = Error::from_refusal(connack.code) {
+                    log::warn!("broker refused the connection: {}", connack.code);
+                    return Err(refusal);
+                }
+                Inbound::ConnAck { session_present: connack.session_present }
+            }
+            _ if self.connecting => return Err(Error::UnexpectedPacket(header.packet_type)),
+            Packet::PubAck(id) => Inbound::PubAck(id),
+            Packet::SubAck(suback) => Inbound::SubAck(suback.packet_id),
+            Packet::UnsubAck(id) => Inbound::UnsubAck(id),
+            Packet::PingResp => Inbound::PingResp,
+            other => return Err(Error::UnexpectedPacket(other.packet_type())),
+        };
+        Ok(inbound)
+    }
+
+    /// A packet larger than the receive buffer: a message is read to its end
+    /// and thrown away, anything else ends the connection.
+    fn begin_discard(
+        &mut self,
+        header: &FixedHeader,
+        header_len: usize,
+        total: usize,
+    ) -> Result<(), ClientError<S>> {
+        if header.packet_type != PacketType::Publish {
+            return Err(Error::PacketTooLarge {
+                packet: header.packet_type,
+                size: total,
+                capacity: self.rx.len(),
+            });
+        }
+        let prefix = self.rx.get(header_len..self.rx_len).unwrap_or_default();
+        let packet_id = match Publish::decode_body(header.flags, prefix) {
+            Ok(publish) => (publish.qos == QoS::AtLeastOnce).then_some(publish.packet_id),
+            // Topic and packet id not in yet: read more first.
+            Err(DecodeError::Truncated { .. }) if self.rx_len < self.rx.len() => return Ok(()),
+            Err(DecodeError::Truncated { .. }) => {
+                log::warn!("topic of a {total}-byte message exceeds the receive buffer");
+                None
+            }
+            Err(e) => return Err(Error::Protocol(e)),
+        };
+        log::warn!("skipping a {total}-byte message: the receive buffer holds {}", self.rx.len());
+        self.discard = Some(Discard { remaining: total - self.rx_len, size: total, packet_id });
+        self.rx_len = 0;
+        Ok(())
+    }
+
+    fn finish_discard(&mut self, discard: Discard) -> Result<Inbound, ClientError<S>> {
+        self.skipped_messages = self.skipped_messages.saturating_add(1);
+        self.keepalive.packet_received(self.clock.now_ms(), false);
+        if let Some(id) = discard.packet_id {
+            // Acknowledge it: the broker would otherwise hold it in flight.
+            self.send_packet(Packet::PubAck(id))?;
+        }
+        Ok(Inbound::Skipped { size: discard.size })
+    }
+
+    /// Encodes `packet` into the transmit buffer and sends it.
+    fn send_packet(&mut self, packet: Packet<'_>) -> Result<(), ClientError<S>> {
+        let len = packet.encode(self.tx)?;
+        self.send_now(len, &[])
+    }
+
+    fn send_now(&mut self, len: usize, tail: &[u8]) -> Result<(), ClientError<S>> {
+        let deadline = self.deadline(self.options.send_timeout_ms);
+        self.send_buffered(len, tail, deadline)
+    }
+
+    /// Sends the first `len` bytes of the transmit buffer, then `tail`, whole,
+    /// before `deadline`. Anything less leaves the broker with half a packet,
+    /// so the connection is then lost.
+    fn send_buffered(&mut self, len: usize, tail: &[u8], deadline: u64) -> Result<(), ClientError<S>> {
+        let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
+        let head = self.tx.get(..len).unwrap_or_default();
+        for bytes in [head, tail] {
+            write_all(&mut self.stack, socket, &self.clock, bytes, deadline)?;
+        }
+        self.keepalive.packet_sent(self.clock.now_ms());
+        Ok(())
+    }
+}
+
+/// Writes all of `bytes` before `deadline`, or fails.
+fn write_all<S: TcpClientStack, C: Clock>(
+    stack: &mut S,
+    socket: &mut S::TcpSocket,
+    clock: &C,
+    bytes: &[u8],
+    deadline: u64,
+) -> Result<(), Error<S::Error>> {
+    let mut sent = 0;
+    while let Some(rest) = bytes.get(sent..).filter(|r| !r.is_empty()) {
+        match stack.send(socket, rest) {
+            Ok(0) => return Err(Error::Timeout(Waiting::Send)),
+            Ok(n) => sent += n,
+            Err(nb::Error::WouldBlock) if clock.now_ms() < deadline => core::hint::spin_loop(),
+            Err(nb::Error::WouldBlock) => return Err(Error::Timeout(Waiting::Send)),
+            Err(nb::Error::Other(e)) => return Err(Error::Network(e)),
+        }
+    }
+    Ok(())
+}
+
+fn inbound_type(inbound: Inbound) -> PacketType {
+    match inbound {
+        Inbound::Message | Inbound::Skipped { .. } => PacketType::Publish,
+        Inbound::ConnAck { .. } => PacketType::ConnAck,
+        Inbound::PubAck(_) => PacketType::PubAck,
+        Inbound::SubAck(_) => PacketType::SubAck,
+        Inbound::UnsubAck(_) => PacketType::UnsubAck,
+        Inbound::PingResp => PacketType::PingResp,
+    }
+}

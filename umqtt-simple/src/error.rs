@@ -1,0 +1,215 @@
+//! The client's error type.
+
+use core::fmt;
+
+use crate::packet::{ConnectReturnCode, DecodeError, EncodeError, PacketType};
+
+/// What the client was waiting for when a deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// TCP connect (and, over TLS, the handshake).
+    Connect,
+    /// The broker's CONNACK.
+    ConnAck,
+    /// The PUBACK of a QoS 1 publish.
+    PubAck,
+    /// The SUBACK of a subscribe.
+    SubAck,
+    /// The UNSUBACK of an unsubscribe.
+    UnsubAck,
+    /// The PINGRESP of a keepalive PINGREQ.
+    PingResp,
+    /// The stack to accept the rest of a packet.
+    Send,
+    /// A host name lookup.
+    Dns,
+}
+
+impl fmt::Display for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Waiting::Connect => "TCP connect",
+            Waiting::ConnAck => "CONNACK",
+            Waiting::PubAck => "PUBACK",
+            Waiting::SubAck => "SUBACK",
+            Waiting::UnsubAck => "UNSUBACK",
+            Waiting::PingResp => "PINGRESP",
+            Waiting::Send => "the network to accept the packet",
+            Waiting::Dns => "DNS",
+        })
+    }
+}
+
+/// Everything that can go wrong in the client, generic over the stack's error.
+///
+/// The variants fall in four groups:
+/// - **your input** ([`Error::Invalid`], [`Error::NoCallback`],
+///   [`Error::TooManyFilters`]): nothing was sent; the connection is untouched;
+/// - **the broker said no** (the `Refused*` variants, [`Error::SubscribeRefused`]);
+/// - **the broker broke the protocol** ([`Error::Protocol`],
+///   [`Error::UnexpectedPacket`], [`Error::UnexpectedPacketId`],
+///   [`Error::PacketTooLarge`]): the connection is closed;
+/// - **the network** ([`Error::Network`], [`Error::Closed`], [`Error::Timeout`],
+///   [`Error::Dns`], [`Error::NotConnected`]): the connection is closed, except
+///   for `NotConnected`, which means it already was.
+///
+/// [`Error::MessageTooLarge`] is a report, not a failure: the message was
+/// skipped and the connection stays usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error<E> {
+    /// The stack reported an error; the connection is closed.
+    Network(E),
+    /// The broker closed the connection.
+    Closed,
+    /// A deadline passed while waiting; the connection is closed.
+    Timeout(Waiting),
+    /// The host name could not be resolved.
+    Dns,
+    /// There is no connection: call `connect` first (or again).
+    NotConnected,
+    /// A topic, filter, option or buffer size is invalid; nothing was sent.
+    Invalid(EncodeError),
+    /// `subscribe` needs a callback to deliver messages to; set one first.
+    NoCallback,
+    /// More filters than result slots were given to `subscribe_many`.
+    TooManyFilters {
+        /// Filters given.
+        filters: usize,
+        /// Result slots given.
+        slots: usize,
+    },
+    /// CONNACK 1: the broker does not accept MQTT 3.1.1.
+    RefusedProtocolVersion,
+    /// CONNACK 2: the broker rejected the client id.
+    RefusedIdentifier,
+    /// CONNACK 3: the broker's MQTT service is unavailable.
+    RefusedServerUnavailable,
+    /// CONNACK 4: the broker refused the user name or password.
+    RefusedBadCredentials,
+    /// CONNACK 5: the client is not authorised to connect.
+    RefusedNotAuthorized,
+    /// The broker refused a subscription (SUBACK 0x80); `index` is the filter's
+    /// position in the request.
+    SubscribeRefused {
+        /// Position of the refused filter.
+        index: usize,
+    },
+    /// The broker sent bytes that are not a valid packet; the connection is closed.
+    Protocol(DecodeError),
+    /// The broker sent a valid packet that makes no sense now (a second
+    /// CONNACK, an acknowledgement nothing waits for); the connection is closed.
+    UnexpectedPacket(PacketType),
+    /// An acknowledgement carried another packet id than the one awaited; the
+    /// connection is closed.
+    UnexpectedPacketId {
+        /// The acknowledgement's type.
+        packet: PacketType,
+        /// The id awaited.
+        expected: u16,
+        /// The id received.
+        received: u16,
+    },
+    /// The broker sent a packet other than PUBLISH that does not fit the
+    /// receive buffer; the connection is closed.
+    PacketTooLarge {
+        /// The packet's type.
+        packet: PacketType,
+        /// Its size in bytes.
+        size: usize,
+        /// The receive buffer's size.
+        capacity: usize,
+    },
+    /// A message larger than the receive buffer arrived. It was read to its
+    /// end and discarded (and acknowledged, if QoS 1); the connection is still
+    /// usable and the next message will arrive.
+    MessageTooLarge {
+        /// The PUBLISH packet's size in bytes.
+        size: usize,
+        /// The receive buffer's size.
+        capacity: usize,
+    },
+}
+
+impl<E> Error<E> {
+    /// The error for a CONNACK return code other than "accepted".
+    pub(crate) fn from_refusal(code: ConnectReturnCode) -> Option<Self> {
+        Some(match code {
+            ConnectReturnCode::Accepted => return None,
+            ConnectReturnCode::UnacceptableProtocolVersion => Error::RefusedProtocolVersion,
+            ConnectReturnCode::IdentifierRejected => Error::RefusedIdentifier,
+            ConnectReturnCode::ServerUnavailable => Error::RefusedServerUnavailable,
+            ConnectReturnCode::BadUsernameOrPassword => Error::RefusedBadCredentials,
+            ConnectReturnCode::NotAuthorized => Error::RefusedNotAuthorized,
+        })
+    }
+
+    /// Whether the connection is gone after this error (reconnect to go on).
+    pub fn is_connection_lost(&self) -> bool {
+        !matches!(
+            self,
+            Error::Invalid(_)
+                | Error::NoCallback
+                | Error::TooManyFilters { .. }
+                | Error::SubscribeRefused { .. }
+                | Error::MessageTooLarge { .. }
+        )
+    }
+}
+
+impl<E> From<EncodeError> for Error<E> {
+    fn from(e: EncodeError) -> Self {
+        Error::Invalid(e)
+    }
+}
+
+impl<E> From<DecodeError> for Error<E> {
+    fn from(e: DecodeError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Network(e) => write!(f, "network error: {e:?}"),
+            Error::Closed => f.write_str("the broker closed the connection"),
+            Error::Timeout(what) => write!(f, "timed out waiting for {what}"),
+            Error::Dns => f.write_str("the broker's host name could not be resolved"),
+            Error::NotConnected => f.write_str("not connected"),
+            Error::Invalid(e) => write!(f, "{e}"),
+            Error::NoCallback => f.write_str("set a callback before subscribing"),
+            Error::TooManyFilters { filters, slots } => {
+                write!(f, "{filters} filters but only {slots} result slots")
+            }
+            Error::RefusedProtocolVersion => {
+                f.write_str("broker refused the connection: MQTT 3.1.1 not accepted")
+            }
+            Error::RefusedIdentifier => f.write_str("broker refused the connection: client id rejected"),
+            Error::RefusedServerUnavailable => {
+                f.write_str("broker refused the connection: server unavailable")
+            }
+            Error::RefusedBadCredentials => {
+                f.write_str("broker refused the connection: bad user name or password")
+            }
+            Error::RefusedNotAuthorized => f.write_str("broker refused the connection: not authorised"),
+            Error::SubscribeRefused { index } => {
+                write!(f, "broker refused subscription {index} (SUBACK 0x80)")
+            }
+            Error::Protocol(e) => write!(f, "protocol error from the broker: {e}"),
+            Error::UnexpectedPacket(p) => write!(f, "unexpected {p} from the broker"),
+            Error::UnexpectedPacketId { packet, expected, received } => {
+                write!(f, "{packet} for packet id {received}, expected {expected}")
+            }
+            Error::PacketTooLarge { packet, size, capacity } => write!(
+                f,
+                "{packet} of {size} bytes does not fit the {capacity}-byte receive buffer"
+            ),
+            Error::MessageTooLarge { size, capacity } => write!(
+                f,
+                "message of {size} bytes skipped: the receive buffer holds {capacity}"
+            ),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for Error<E> {}
