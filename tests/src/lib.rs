@@ -1,1 +1,352 @@
+//! What the tests share: real brokers started on free loopback ports, scripted
+//! fake brokers for exact wire behaviour, and std clients.
+//!
+//! - [`InProcessBroker`]: rumqttd in a thread, so `cargo test` needs nothing
+//!   installed.
+//! - [`Mosquitto`]: mosquitto as a subprocess with a config written by the
+//!   test. Missing mosquitto skips the test with a printed reason, unless
+//!   `UMQTT_REQUIRE_MOSQUITTO=1` (CI), where it fails.
+//! - [`FakeBroker`]: a loopback listener driven by a script, for hostile input.
+//!
+//! Only loopback addresses are used.
 
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use umqtt_simple::{Client, Message, Options, QoS};
+use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
+
+/// The client the tests use: std stack, std clock, sleeping waiter.
+pub type StdClient<'a> = Client<'a, StdTcpStack, StdClock, StdWait>;
+
+/// A std client over `tx` and `rx`, not yet connected.
+pub fn std_client<'a>(tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) -> StdClient<'a> {
+    Client::new(StdTcpStack::new(), StdClock::new(), tx, rx, options).with_waiter(StdWait::new())
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Waits until something accepts TCP connections at `addr`.
+pub fn wait_for_listener(addr: SocketAddr, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A unique, empty directory for one test's files.
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("umqtt-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// A unique client id, so tests sharing a broker never collide.
+pub fn client_id(tag: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!("{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// rumqttd running in this process on a free loopback port.
+pub struct InProcessBroker {
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl InProcessBroker {
+    /// Starts a broker that accepts messages of up to `max_payload` bytes.
+    pub fn start_with_max_payload(max_payload: usize) -> Self {
+        use std::collections::HashMap;
+
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let server = rumqttd::ServerSettings {
+            name: "v4".into(),
+            listen: addr,
+            tls: None,
+            next_connection_delay_ms: 0,
+            connections: rumqttd::ConnectionSettings {
+                connection_timeout_ms: 5_000,
+                max_payload_size: max_payload,
+                max_inflight_count: 100,
+                auth: None,
+                external_auth: None,
+                dynamic_filters: true,
+            },
+        };
+        let config = rumqttd::Config {
+            id: 0,
+            router: rumqttd::RouterConfig {
+                max_connections: 100,
+                max_outgoing_packet_count: 200,
+                max_segment_size: 100 * 1024 * 1024,
+                max_segment_count: 10,
+                ..Default::default()
+            },
+            v4: Some(HashMap::from([("v4".to_string(), server)])),
+            ..Default::default()
+        };
+        thread::Builder::new()
+            .name("rumqttd".into())
+            .spawn(move || {
+                let mut broker = rumqttd::Broker::new(config);
+                if let Err(e) = broker.start() {
+                    eprintln!("rumqttd stopped: {e:?}");
+                }
+            })
+            .expect("spawn the broker thread");
+        assert!(wait_for_listener(addr, Duration::from_secs(10)), "rumqttd did not start on {addr}");
+        InProcessBroker { addr }
+    }
+
+    /// Starts a broker with a 4 MiB message limit.
+    pub fn start() -> Self {
+        Self::start_with_max_payload(4 * 1024 * 1024)
+    }
+}
+
+/// mosquitto as a subprocess, killed when dropped.
+pub struct Mosquitto {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its scratch directory (config, log, persistence).
+    pub dir: PathBuf,
+    child: Child,
+    config: PathBuf,
+}
+
+/// Whether tests must fail instead of skipping when mosquitto is missing.
+pub fn mosquitto_required() -> bool {
+    std::env::var("UMQTT_REQUIRE_MOSQUITTO").is_ok_and(|v| v == "1")
+}
+
+fn find_mosquitto() -> Option<PathBuf> {
+    let candidates = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"];
+    candidates.iter().map(PathBuf::from).find(|p| p.exists()).or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).map(|d| d.join("mosquitto")).find(|p| p.exists())
+    })
+}
+
+impl Mosquitto {
+    /// Starts mosquitto on a free port with `extra` config lines, or returns
+    /// `None` (after printing why) when it is not installed and not required.
+    pub fn start(test: &str, extra: &str) -> Option<Self> {
+        let Some(binary) = find_mosquitto() else {
+            assert!(!mosquitto_required(), "UMQTT_REQUIRE_MOSQUITTO=1 but mosquitto is not installed");
+            eprintln!("SKIPPED {test}: mosquitto is not installed (apt-get install mosquitto)");
+            return None;
+        };
+        let dir = scratch_dir(test);
+        let port = free_port();
+        let config = dir.join("mosquitto.conf");
+        let text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_dest file {}\nlog_type all\n{extra}\n",
+            dir.join("mosquitto.log").display()
+        );
+        std::fs::write(&config, text).expect("write mosquitto.conf");
+        let child = spawn_mosquitto(&binary, &config);
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut broker = Mosquitto { addr, dir, child, config };
+        broker.wait_ready();
+        Some(broker)
+    }
+
+    fn wait_ready(&mut self) {
+        if !wait_for_listener(self.addr, Duration::from_secs(10)) {
+            let _ = self.child.kill();
+            panic!("mosquitto did not start on {}; log:\n{}", self.addr, self.log());
+        }
+    }
+
+    /// The broker's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// Kills the broker (SIGKILL) and waits for it to exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again with the same config and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let binary = find_mosquitto().expect("mosquitto was found before");
+        self.child = spawn_mosquitto(&binary, &self.config);
+        self.wait_ready();
+    }
+}
+
+fn spawn_mosquitto(binary: &Path, config: &Path) -> Child {
+    Command::new(binary)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mosquitto")
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A received message, copied out of the client's buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// Topic.
+    pub topic: Vec<u8>,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// QoS it arrived with.
+    pub qos: QoS,
+    /// Retain flag.
+    pub retain: bool,
+}
+
+/// Collects what a callback receives.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    messages: RefCell<Vec<Received>>,
+}
+
+impl Inbox {
+    /// Stores one message.
+    pub fn push(&self, msg: Message<'_>) {
+        self.messages.borrow_mut().push(Received {
+            topic: msg.topic.to_vec(),
+            payload: msg.payload.to_vec(),
+            qos: msg.qos,
+            retain: msg.retain,
+        });
+    }
+
+    /// How many messages arrived.
+    pub fn len(&self) -> usize {
+        self.messages.borrow().len()
+    }
+
+    /// Whether none arrived.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of everything received.
+    pub fn all(&self) -> Vec<Received> {
+        self.messages.borrow().clone()
+    }
+
+    /// The payloads received, in order.
+    pub fn payloads(&self) -> Vec<Vec<u8>> {
+        self.messages.borrow().iter().map(|m| m.payload.clone()).collect()
+    }
+}
+
+/// Calls `wait_msg_for` until `done` holds or `within` passes; returns `done()`.
+pub fn pump_until(client: &mut StdClient<'_>, within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while !done() {
+        if start.elapsed() >= within {
+            return false;
+        }
+        if let Err(e) = client.wait_msg_for(100) {
+            panic!("wait_msg_for failed: {e}");
+        }
+    }
+    true
+}
+
+/// A scripted broker on a loopback port: each accepted connection is handed
+/// to `script`, which reads and writes raw bytes.
+pub struct FakeBroker {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl FakeBroker {
+    /// Accepts `connections` connections, one after the other, running
+    /// `script(index, stream)` on each.
+    pub fn start<F>(connections: usize, script: F) -> Self
+    where
+        F: Fn(usize, TcpStream) + Send + 'static,
+    {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind fake broker");
+        let addr = listener.local_addr().expect("fake broker address");
+        let handle = thread::spawn(move || {
+            for i in 0..connections {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_read_timeout(Some(Duration::from_secs(20))).ok();
+                        script(i, stream)
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        FakeBroker { addr, handle: Some(handle) }
+    }
+
+    /// Waits for the script to finish, propagating its panics.
+    pub fn join(mut self) {
+        if let Some(h) = self.handle.take() {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
+/// Reads one whole MQTT packet (fixed header and body) from `stream`.
+pub fn read_packet(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut packet = vec![0u8; 1];
+    stream.read_exact(&mut packet)?;
+    let mut len = 0usize;
+    for i in 0..4 {
+        let mut b = [0u8; 1];
+        stream.read_exact(&mut b)?;
+        packet.push(b[0]);
+        len |= usize::from(b[0] & 0x7f) << (7 * i);
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let start = packet.len();
+    packet.resize(start + len, 0);
+    stream.read_exact(&mut packet[start..])?;
+    Ok(packet)
+}
+
+/// Reads the CONNECT and answers CONNACK accepted.
+pub fn accept_connect(stream: &mut TcpStream) -> Vec<u8> {
+    let connect = read_packet(stream).expect("read CONNECT");
+    assert_eq!(connect[0], 0x10, "first packet is CONNECT");
+    stream.write_all(&[0x20, 0x02, 0x00, 0x00]).expect("write CONNACK");
+    connect
+}
+
+/// A QoS 0 publish from `client`, panicking with the error.
+pub fn publish0(client: &mut StdClient<'_>, topic: &[u8], payload: &[u8]) {
+    client.publish(topic, payload, false, QoS::AtMostOnce).unwrap_or_else(|e| panic!("publish: {e}"));
+}
