@@ -61,7 +61,11 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
 /// A unique client id, so tests sharing a broker never collide.
 pub fn client_id(tag: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!("{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// rumqttd running in this process on a free loopback port.
@@ -111,7 +115,10 @@ impl InProcessBroker {
                 }
             })
             .expect("spawn the broker thread");
-        assert!(wait_for_listener(addr, Duration::from_secs(10)), "rumqttd did not start on {addr}");
+        assert!(
+            wait_for_listener(addr, Duration::from_secs(10)),
+            "rumqttd did not start on {addr}"
+        );
         InProcessBroker { addr }
     }
 
@@ -137,11 +144,21 @@ pub fn mosquitto_required() -> bool {
 }
 
 fn find_mosquitto() -> Option<PathBuf> {
-    let candidates = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"];
-    candidates.iter().map(PathBuf::from).find(|p| p.exists()).or_else(|| {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path).map(|d| d.join("mosquitto")).find(|p| p.exists())
-    })
+    let candidates = [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .or_else(|| {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path)
+                .map(|d| d.join("mosquitto"))
+                .find(|p| p.exists())
+        })
 }
 
 impl Mosquitto {
@@ -149,7 +166,10 @@ impl Mosquitto {
     /// `None` (after printing why) when it is not installed and not required.
     pub fn start(test: &str, extra: &str) -> Option<Self> {
         let Some(binary) = find_mosquitto() else {
-            assert!(!mosquitto_required(), "UMQTT_REQUIRE_MOSQUITTO=1 but mosquitto is not installed");
+            assert!(
+                !mosquitto_required(),
+                "UMQTT_REQUIRE_MOSQUITTO=1 but mosquitto is not installed"
+            );
             eprintln!("SKIPPED {test}: mosquitto is not installed (apt-get install mosquitto)");
             return None;
         };
@@ -157,13 +177,18 @@ impl Mosquitto {
         let port = free_port();
         let config = dir.join("mosquitto.conf");
         let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_dest file {}\nlog_type all\n{extra}\n",
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n{extra}\n",
             dir.join("mosquitto.log").display()
         );
         std::fs::write(&config, text).expect("write mosquitto.conf");
         let child = spawn_mosquitto(&binary, &config);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let mut broker = Mosquitto { addr, dir, child, config };
+        let mut broker = Mosquitto {
+            addr,
+            dir,
+            child,
+            config,
+        };
         broker.wait_ready();
         Some(broker)
     }
@@ -171,7 +196,11 @@ impl Mosquitto {
     fn wait_ready(&mut self) {
         if !wait_for_listener(self.addr, Duration::from_secs(10)) {
             let _ = self.child.kill();
-            panic!("mosquitto did not start on {}; log:\n{}", self.addr, self.log());
+            panic!(
+                "mosquitto did not start on {}; log:\n{}",
+                self.addr,
+                self.log()
+            );
         }
     }
 
@@ -209,6 +238,10 @@ fn spawn_mosquitto(binary: &Path, config: &Path) -> Child {
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         self.kill();
+        // Keep the log of a failed test; clean up after a passing one.
+        if !thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -259,12 +292,20 @@ impl Inbox {
 
     /// The payloads received, in order.
     pub fn payloads(&self) -> Vec<Vec<u8>> {
-        self.messages.borrow().iter().map(|m| m.payload.clone()).collect()
+        self.messages
+            .borrow()
+            .iter()
+            .map(|m| m.payload.clone())
+            .collect()
     }
 }
 
 /// Calls `wait_msg_for` until `done` holds or `within` passes; returns `done()`.
-pub fn pump_until(client: &mut StdClient<'_>, within: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub fn pump_until(
+    client: &mut StdClient<'_>,
+    within: Duration,
+    mut done: impl FnMut() -> bool,
+) -> bool {
     let start = Instant::now();
     while !done() {
         if start.elapsed() >= within {
@@ -305,15 +346,18 @@ impl FakeBroker {
                 }
             }
         });
-        FakeBroker { addr, handle: Some(handle) }
+        FakeBroker {
+            addr,
+            handle: Some(handle),
+        }
     }
 
     /// Waits for the script to finish, propagating its panics.
     pub fn join(mut self) {
-        if let Some(h) = self.handle.take() {
-            if let Err(panic) = h.join() {
-                std::panic::resume_unwind(panic);
-            }
+        if let Some(h) = self.handle.take()
+            && let Err(panic) = h.join()
+        {
+            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -342,11 +386,15 @@ pub fn read_packet(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 pub fn accept_connect(stream: &mut TcpStream) -> Vec<u8> {
     let connect = read_packet(stream).expect("read CONNECT");
     assert_eq!(connect[0], 0x10, "first packet is CONNECT");
-    stream.write_all(&[0x20, 0x02, 0x00, 0x00]).expect("write CONNACK");
+    stream
+        .write_all(&[0x20, 0x02, 0x00, 0x00])
+        .expect("write CONNACK");
     connect
 }
 
 /// A QoS 0 publish from `client`, panicking with the error.
 pub fn publish0(client: &mut StdClient<'_>, topic: &[u8], payload: &[u8]) {
-    client.publish(topic, payload, false, QoS::AtMostOnce).unwrap_or_else(|e| panic!("publish: {e}"));
+    client
+        .publish(topic, payload, false, QoS::AtMostOnce)
+        .unwrap_or_else(|e| panic!("publish: {e}"));
 }

@@ -15,11 +15,25 @@ fn qos0_and_qos1_messages_arrive_through_wait_msg() {
     let id = client_id("wait");
     let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
     client.set_callback(&mut on_message);
-    assert!(!client.connect(broker.addr).unwrap(), "clean session has no session present");
-    assert_eq!(client.subscribe(b"pubsub/wait/#", QoS::AtLeastOnce).unwrap(), QoS::AtLeastOnce);
-    client.publish(b"pubsub/wait/a", b"zero", false, QoS::AtMostOnce).unwrap();
-    client.publish(b"pubsub/wait/b", b"one", false, QoS::AtLeastOnce).unwrap();
-    assert!(pump_until(&mut client, Duration::from_secs(10), || inbox.len() >= 2));
+    assert!(
+        !client.connect(broker.addr).unwrap(),
+        "clean session has no session present"
+    );
+    assert_eq!(
+        client
+            .subscribe(b"pubsub/wait/#", QoS::AtLeastOnce)
+            .unwrap(),
+        QoS::AtLeastOnce
+    );
+    client
+        .publish(b"pubsub/wait/a", b"zero", false, QoS::AtMostOnce)
+        .unwrap();
+    client
+        .publish(b"pubsub/wait/b", b"one", false, QoS::AtLeastOnce)
+        .unwrap();
+    assert!(pump_until(&mut client, Duration::from_secs(10), || inbox
+        .len()
+        >= 2));
     let all = inbox.all();
     assert_eq!(all[0].topic, b"pubsub/wait/a");
     assert_eq!(all[0].payload, b"zero");
@@ -44,9 +58,17 @@ fn check_msg_returns_at_once_and_then_delivers() {
     client.connect(broker.addr).unwrap();
     client.subscribe(b"pubsub/check", QoS::AtMostOnce).unwrap();
     let start = std::time::Instant::now();
-    assert!(!client.check_msg().unwrap(), "nothing has been published yet");
-    assert!(start.elapsed() < Duration::from_secs(1), "check_msg must not wait");
-    client.publish(b"pubsub/check", b"polled", false, QoS::AtMostOnce).unwrap();
+    assert!(
+        !client.check_msg().unwrap(),
+        "nothing has been published yet"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "check_msg must not wait"
+    );
+    client
+        .publish(b"pubsub/check", b"polled", false, QoS::AtMostOnce)
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while inbox.is_empty() && std::time::Instant::now() < deadline {
         client.check_msg().unwrap();

@@ -17,12 +17,21 @@ fn publish_and_receive_over_std_embedded_nal_with_a_host_name() {
     let id = client_id("second-stack");
     // std-embedded-nal reports end of file as Ok(0).
     let options = Options::new(&id).zero_read_is_eof(true);
-    let mut client =
-        Client::new(std_embedded_nal::Stack::default(), StdClock::new(), &mut tx, &mut rx, options);
+    let mut client = Client::new(
+        std_embedded_nal::Stack,
+        StdClock::new(),
+        &mut tx,
+        &mut rx,
+        options,
+    );
     client.set_callback(&mut on_message);
-    client.connect_host("localhost", broker.addr.port()).unwrap();
+    client
+        .connect_host("localhost", broker.addr.port())
+        .unwrap();
     client.subscribe(b"stack/two", QoS::AtLeastOnce).unwrap();
-    client.publish(b"stack/two", b"generic", false, QoS::AtLeastOnce).unwrap();
+    client
+        .publish(b"stack/two", b"generic", false, QoS::AtLeastOnce)
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while inbox.is_empty() && Instant::now() < deadline {
         client.wait_msg_for(100).unwrap();

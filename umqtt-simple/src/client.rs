@@ -55,13 +55,17 @@ pub type ClientError<S> = Error<<S as TcpClientStack>::Error>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Inbound {
     Message,
-    ConnAck { session_present: bool },
+    ConnAck {
+        session_present: bool,
+    },
     PubAck(u16),
     SubAck(u16),
     UnsubAck(u16),
     PingResp,
     /// A message too large for the receive buffer, read and thrown away.
-    Skipped { size: usize },
+    Skipped {
+        size: usize,
+    },
 }
 
 /// A message larger than the receive buffer, being read and thrown away.
@@ -133,7 +137,13 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
 impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
     /// A client that is not connected yet, waiting by spinning (see
     /// [`Client::with_waiter`]).
-    pub fn new(stack: S, clock: C, tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) -> Self {
+    pub fn new(
+        stack: S,
+        clock: C,
+        tx: &'a mut [u8],
+        rx: &'a mut [u8],
+        options: Options<'a>,
+    ) -> Self {
         let now = clock.now_ms();
         Client {
             stack,
@@ -219,7 +229,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 len: message.len(),
             }));
         }
-        self.options.will = Some(LastWill { topic, message, qos, retain });
+        self.options.will = Some(LastWill {
+            topic,
+            message,
+            qos,
+            retain,
+        });
         Ok(())
     }
 
@@ -365,9 +380,9 @@ impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// (the connect timeout) spans the lookup, TCP connect and CONNACK.
     pub fn connect_host(&mut self, host: &str, port: u16) -> Result<bool, ClientError<S>> {
         let deadline = self.deadline(self.options.connect_timeout_ms);
-        let result = self.resolve(host, deadline).and_then(|ip| {
-            self.connect_by(SocketAddr::new(ip, port), deadline)
-        });
+        let result = self
+            .resolve(host, deadline)
+            .and_then(|ip| self.connect_by(SocketAddr::new(ip, port), deadline));
         self.settle(result)
     }
 
@@ -397,31 +412,44 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Closes the connection if `result` is an error that lost it.
     fn settle<T>(&mut self, result: Result<T, ClientError<S>>) -> Result<T, ClientError<S>> {
         if let Err(e) = &result
-            && e.is_connection_lost() && self.socket.is_some() {
-                log::warn!("connection lost: {e:?}");
-                self.close_socket();
-            }
+            && e.is_connection_lost()
+            && self.socket.is_some()
+        {
+            log::warn!("connection lost: {e:?}");
+            self.close_socket();
+        }
         result
     }
 
     fn close_socket(&mut self) {
         self.connecting = false;
         if let Some(socket) = self.socket.take()
-            && let Err(e) = self.stack.close(socket) {
-                log::debug!("closing the socket failed: {e:?}");
-            }
+            && let Err(e) = self.stack.close(socket)
+        {
+            log::debug!("closing the socket failed: {e:?}");
+        }
     }
 
     fn connected(&self) -> Result<(), ClientError<S>> {
-        if self.is_connected() { Ok(()) } else { Err(Error::NotConnected) }
+        if self.is_connected() {
+            Ok(())
+        } else {
+            Err(Error::NotConnected)
+        }
     }
 
     fn check_buffers(&self) -> Result<(), EncodeError> {
         if self.rx.len() < MIN_RX_BUFFER {
-            return Err(EncodeError::BufferTooSmall { needed: MIN_RX_BUFFER, available: self.rx.len() });
+            return Err(EncodeError::BufferTooSmall {
+                needed: MIN_RX_BUFFER,
+                available: self.rx.len(),
+            });
         }
         if self.tx.len() < MIN_TX_BUFFER {
-            return Err(EncodeError::BufferTooSmall { needed: MIN_TX_BUFFER, available: self.tx.len() });
+            return Err(EncodeError::BufferTooSmall {
+                needed: MIN_TX_BUFFER,
+                available: self.tx.len(),
+            });
         }
         Ok(())
     }
@@ -499,10 +527,15 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         qos: QoS,
         dup: bool,
     ) -> Result<(), ClientError<S>> {
-        Publish::new(topic, payload, qos).with_retain(retain).with_packet_id(1).validate()?;
+        Publish::new(topic, payload, qos)
+            .with_retain(retain)
+            .with_packet_id(1)
+            .validate()?;
         self.connected()?;
         match qos {
-            QoS::AtMostOnce => self.send_publish(Publish::new(topic, payload, qos).with_retain(retain)),
+            QoS::AtMostOnce => {
+                self.send_publish(Publish::new(topic, payload, qos).with_retain(retain))
+            }
             QoS::AtLeastOnce => {
                 let id = self.allocate_packet_id();
                 self.publish_with_id(topic, payload, retain, id, dup)
@@ -518,8 +551,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         packet_id: u16,
         dup: bool,
     ) -> Result<(), ClientError<S>> {
-        let mut publish =
-            Publish::new(topic, payload, QoS::AtLeastOnce).with_retain(retain).with_packet_id(packet_id);
+        let mut publish = Publish::new(topic, payload, QoS::AtLeastOnce)
+            .with_retain(retain)
+            .with_packet_id(packet_id);
         publish.dup = dup;
         publish.validate()?;
         self.connected()?;
@@ -533,7 +567,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         if self.keepalive.ping_pending() {
             // A publish-only client never reads: take in what has arrived so
             // the PINGRESP is seen (and a dead link is noticed).
-            while self.next_unsolicited(None)? {}
+            while let Some(inbound) = self.poll_inbound(None)? {
+                self.unsolicited(inbound)?;
+            }
         }
         let header_len = publish.encode_header(self.tx)?;
         let end = header_len + publish.payload.len();
@@ -554,9 +590,15 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         granted: &mut [Option<QoS>],
     ) -> Result<(), ClientError<S>> {
         if granted.len() < filters.len() {
-            return Err(Error::TooManyFilters { filters: filters.len(), slots: granted.len() });
+            return Err(Error::TooManyFilters {
+                filters: filters.len(),
+                slots: granted.len(),
+            });
         }
-        let probe = Subscribe { packet_id: 1, filters: SubscribeFilters::List(filters) };
+        let probe = Subscribe {
+            packet_id: 1,
+            filters: SubscribeFilters::List(filters),
+        };
         Packet::Subscribe(probe).validate()?;
         if self.callback.is_none() {
             return Err(Error::NoCallback);
@@ -600,7 +642,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     fn unsubscribe_inner(&mut self, filter: &[u8]) -> Result<(), ClientError<S>> {
         let filters = [filter];
-        let probe = Unsubscribe { packet_id: 1, filters: UnsubscribeFilters::List(&filters) };
+        let probe = Unsubscribe {
+            packet_id: 1,
+            filters: UnsubscribeFilters::List(&filters),
+        };
         Packet::Unsubscribe(probe).validate()?;
         self.connected()?;
         let packet_id = self.allocate_packet_id();
@@ -636,7 +681,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 return Err(Error::UnexpectedPacket(packet));
             }
             if id != packet_id {
-                return Err(Error::UnexpectedPacketId { packet, expected: packet_id, received: id });
+                return Err(Error::UnexpectedPacketId {
+                    packet,
+                    expected: packet_id,
+                    received: id,
+                });
             }
             return Ok(());
         }
@@ -648,9 +697,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.connected()?;
         match self.poll_inbound(deadline)? {
             None => Ok(false),
-            Some(Inbound::Skipped { size }) => {
-                Err(Error::MessageTooLarge { size, capacity: self.rx.len() })
-            }
+            Some(Inbound::Skipped { size }) => Err(Error::MessageTooLarge {
+                size,
+                capacity: self.rx.len(),
+            }),
             Some(other) => self.unsolicited(other).map(|()| true),
         }
     }
@@ -667,13 +717,15 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// `deadline` (`None`: never wait). Keeps keepalive on the way.
     fn poll_inbound(&mut self, deadline: Option<u64>) -> Result<Option<Inbound>, ClientError<S>> {
         loop {
-            self.keep_alive()?;
+            self.keep_alive(false)?;
             if let Some(inbound) = self.take_packet()? {
                 return Ok(Some(inbound));
             }
             if self.fill()? {
                 continue;
             }
+            // Only with nothing left to read can a PINGRESP be called missing.
+            self.keep_alive(true)?;
             let Some(deadline) = deadline else {
                 return Ok(None);
             };
@@ -681,24 +733,33 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             if now >= deadline {
                 return Ok(None);
             }
-            let until = self.keepalive.next_deadline().map_or(deadline, |k| k.min(deadline));
+            // Keepalive runs once connected; before CONNACK only `deadline` counts.
+            let keepalive = if self.connecting {
+                None
+            } else {
+                self.keepalive.next_deadline()
+            };
+            let until = keepalive.map_or(deadline, |k| k.min(deadline));
             let timeout = u32::try_from(until.saturating_sub(now)).unwrap_or(u32::MAX);
             if timeout > 0
-                && let Some(socket) = self.socket.as_mut() {
-                    self.waiter.wait_readable(&mut self.stack, socket, timeout);
-                }
+                && let Some(socket) = self.socket.as_mut()
+            {
+                self.waiter.wait_readable(&mut self.stack, socket, timeout);
+            }
         }
     }
 
-    /// Sends PINGREQ when due; fails when the last one went unanswered.
-    fn keep_alive(&mut self) -> Result<(), ClientError<S>> {
+    /// Sends PINGREQ when due. With `judge_ping`, also fails when the last
+    /// one went unanswered (call it only once everything received is read).
+    fn keep_alive(&mut self, judge_ping: bool) -> Result<(), ClientError<S>> {
         if self.connecting {
             return Ok(());
         }
         match self.keepalive.poll(self.clock.now_ms()) {
             KeepAliveAction::Idle => Ok(()),
             KeepAliveAction::SendPing => self.send_ping(),
-            KeepAliveAction::PingTimedOut => Err(Error::Timeout(Waiting::PingResp)),
+            KeepAliveAction::PingTimedOut if judge_ping => Err(Error::Timeout(Waiting::PingResp)),
+            KeepAliveAction::PingTimedOut => Ok(()),
         }
     }
 
@@ -741,7 +802,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             }
             return self.finish_discard(discard).map(Some);
         }
-        let Some((header, header_len)) = FixedHeader::parse(self.rx.get(..self.rx_len).unwrap_or_default())?
+        let Some((header, header_len)) =
+            FixedHeader::parse(self.rx.get(..self.rx_len).unwrap_or_default())?
         else {
             return Ok(None);
         };
@@ -755,7 +817,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
         self.consumed = total;
         let is_ping_response = header.packet_type == PacketType::PingResp;
-        self.keepalive.packet_received(self.clock.now_ms(), is_ping_response);
+        self.keepalive
+            .packet_received(self.clock.now_ms(), is_ping_response);
         self.dispatch(&header, header_len, total).map(Some)
     }
 
@@ -768,6 +831,21 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         let body = self.rx.get(header_len..total).unwrap_or_default();
         let packet = Packet::decode_body(header, body)?;
         log::trace!("received {}", header.packet_type);
+        if self.connecting {
+            // The broker's first packet must be CONNACK.
+            return match packet {
+                Packet::ConnAck(connack) => match Error::from_refusal(connack.code) {
+                    Some(refusal) => {
+                        log::warn!("broker refused the connection: {}", connack.code);
+                        Err(refusal)
+                    }
+                    None => Ok(Inbound::ConnAck {
+                        session_present: connack.session_present,
+                    }),
+                },
+                other => Err(Error::UnexpectedPacket(other.packet_type())),
+            };
+        }
         let inbound = match packet {
             Packet::Publish(publish) => {
                 let message = Message {
@@ -787,14 +865,6 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 }
                 Inbound::Message
             }
-            Packet::ConnAck(connack) if self.connecting => {
-                if let Some(refusal) = Error::from_refusal(connack.code) {
-                    log::warn!("broker refused the connection: {}", connack.code);
-                    return Err(refusal);
-                }
-                Inbound::ConnAck { session_present: connack.session_present }
-            }
-            _ if self.connecting => return Err(Error::UnexpectedPacket(header.packet_type)),
             Packet::PubAck(id) => Inbound::PubAck(id),
             Packet::SubAck(suback) => Inbound::SubAck(suback.packet_id),
             Packet::UnsubAck(id) => Inbound::UnsubAck(id),
@@ -830,8 +900,15 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             }
             Err(e) => return Err(Error::Protocol(e)),
         };
-        log::warn!("skipping a {total}-byte message: the receive buffer holds {}", self.rx.len());
-        self.discard = Some(Discard { remaining: total - self.rx_len, size: total, packet_id });
+        log::warn!(
+            "skipping a {total}-byte message: the receive buffer holds {}",
+            self.rx.len()
+        );
+        self.discard = Some(Discard {
+            remaining: total - self.rx_len,
+            size: total,
+            packet_id,
+        });
         self.rx_len = 0;
         Ok(())
     }
@@ -860,7 +937,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Sends the first `len` bytes of the transmit buffer, then `tail`, whole,
     /// before `deadline`. Anything less leaves the broker with half a packet,
     /// so the connection is then lost.
-    fn send_buffered(&mut self, len: usize, tail: &[u8], deadline: u64) -> Result<(), ClientError<S>> {
+    fn send_buffered(
+        &mut self,
+        len: usize,
+        tail: &[u8],
+        deadline: u64,
+    ) -> Result<(), ClientError<S>> {
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
         let head = self.tx.get(..len).unwrap_or_default();
         for bytes in [head, tail] {

@@ -184,23 +184,35 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Error::RefusedProtocolVersion => {
                 f.write_str("broker refused the connection: MQTT 3.1.1 not accepted")
             }
-            Error::RefusedIdentifier => f.write_str("broker refused the connection: client id rejected"),
+            Error::RefusedIdentifier => {
+                f.write_str("broker refused the connection: client id rejected")
+            }
             Error::RefusedServerUnavailable => {
                 f.write_str("broker refused the connection: server unavailable")
             }
             Error::RefusedBadCredentials => {
                 f.write_str("broker refused the connection: bad user name or password")
             }
-            Error::RefusedNotAuthorized => f.write_str("broker refused the connection: not authorised"),
+            Error::RefusedNotAuthorized => {
+                f.write_str("broker refused the connection: not authorised")
+            }
             Error::SubscribeRefused { index } => {
                 write!(f, "broker refused subscription {index} (SUBACK 0x80)")
             }
             Error::Protocol(e) => write!(f, "protocol error from the broker: {e}"),
             Error::UnexpectedPacket(p) => write!(f, "unexpected {p} from the broker"),
-            Error::UnexpectedPacketId { packet, expected, received } => {
+            Error::UnexpectedPacketId {
+                packet,
+                expected,
+                received,
+            } => {
                 write!(f, "{packet} for packet id {received}, expected {expected}")
             }
-            Error::PacketTooLarge { packet, size, capacity } => write!(
+            Error::PacketTooLarge {
+                packet,
+                size,
+                capacity,
+            } => write!(
                 f,
                 "{packet} of {size} bytes does not fit the {capacity}-byte receive buffer"
             ),

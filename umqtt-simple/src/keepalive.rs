@@ -37,7 +37,12 @@ impl KeepAlive {
     /// A timer for `interval_ms` (0 turns keepalive off) whose PINGREQs must be
     /// answered within `ping_timeout_ms`, started at `now`.
     pub(crate) fn new(interval_ms: u64, ping_timeout_ms: u64, now: u64) -> Self {
-        KeepAlive { interval_ms, ping_timeout_ms, last_sent_ms: now, ping_pending_since: None }
+        KeepAlive {
+            interval_ms,
+            ping_timeout_ms,
+            last_sent_ms: now,
+            ping_pending_since: None,
+        }
     }
 
     /// A whole packet was sent at `now`.
@@ -86,7 +91,9 @@ impl KeepAlive {
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         match self.ping_pending_since {
             Some(since) => Some(since.saturating_add(self.ping_timeout_ms)),
-            None if self.interval_ms > 0 => Some(self.last_sent_ms.saturating_add(self.interval_ms)),
+            None if self.interval_ms > 0 => {
+                Some(self.last_sent_ms.saturating_add(self.interval_ms))
+            }
             None => None,
         }
     }

@@ -4,7 +4,12 @@
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 #[cfg(test)]
@@ -19,8 +24,11 @@ pub mod packet;
 pub use client::{Callback, Client, ClientError, MIN_RX_BUFFER, MIN_TX_BUFFER, Message};
 pub use error::{Error, Waiting};
 pub use options::{
-    DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S, DEFAULT_SEND_TIMEOUT_MS,
-    MAX_DEFAULT_PING_TIMEOUT_MS, Options,
+    DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S,
+    DEFAULT_SEND_TIMEOUT_MS, MAX_DEFAULT_PING_TIMEOUT_MS, Options,
 };
 pub use packet::QoS;
 pub use umqtt_transports::{Clock, Spin, Wait};
+
+#[cfg(test)]
+mod client_tests;

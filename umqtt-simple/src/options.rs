@@ -104,7 +104,12 @@ impl<'a> Options<'a> {
         retain: bool,
         qos: crate::QoS,
     ) -> Self {
-        self.will = Some(LastWill { topic, message, qos, retain });
+        self.will = Some(LastWill {
+            topic,
+            message,
+            qos,
+            retain,
+        });
         self
     }
 

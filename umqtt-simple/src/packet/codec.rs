@@ -23,7 +23,10 @@ impl<'b> Writer<'b> {
         let dst = self
             .buf
             .get_mut(self.pos..end)
-            .ok_or(EncodeError::BufferTooSmall { needed: end, available })?;
+            .ok_or(EncodeError::BufferTooSmall {
+                needed: end,
+                available,
+            })?;
         dst.copy_from_slice(bytes);
         self.pos = end;
         Ok(())
@@ -69,7 +72,9 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.buf.len() {
-            return Err(DecodeError::Truncated { packet: self.packet });
+            return Err(DecodeError::Truncated {
+                packet: self.packet,
+            });
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -78,14 +83,18 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         let [b] = self.bytes(1)? else {
-            return Err(DecodeError::Truncated { packet: self.packet });
+            return Err(DecodeError::Truncated {
+                packet: self.packet,
+            });
         };
         Ok(*b)
     }
 
     pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
         let [hi, lo] = self.bytes(2)? else {
-            return Err(DecodeError::Truncated { packet: self.packet });
+            return Err(DecodeError::Truncated {
+                packet: self.packet,
+            });
         };
         Ok(u16::from_be_bytes([*hi, *lo]))
     }
@@ -109,7 +118,9 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(DecodeError::TrailingBytes { packet: self.packet })
+            Err(DecodeError::TrailingBytes {
+                packet: self.packet,
+            })
         }
     }
 }

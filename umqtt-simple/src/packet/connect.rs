@@ -160,8 +160,16 @@ impl<'a> Connect<'a> {
         } else {
             None
         };
-        let username = if flags & FLAG_USERNAME != 0 { Some(r.prefixed()?) } else { None };
-        let password = if flags & FLAG_PASSWORD != 0 { Some(r.prefixed()?) } else { None };
+        let username = if flags & FLAG_USERNAME != 0 {
+            Some(r.prefixed()?)
+        } else {
+            None
+        };
+        let password = if flags & FLAG_PASSWORD != 0 {
+            Some(r.prefixed()?)
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Connect {
             client_id,
@@ -238,13 +246,19 @@ impl ConnAck {
 
     pub(crate) fn read_body(r: &mut Reader<'_>, len: usize) -> Result<Self, DecodeError> {
         if len != 2 {
-            return Err(DecodeError::InvalidLength { packet: PacketType::ConnAck, len });
+            return Err(DecodeError::InvalidLength {
+                packet: PacketType::ConnAck,
+                len,
+            });
         }
         let flags = r.u8()?;
         if flags & !1 != 0 {
             return Err(DecodeError::InvalidConnackFlags(flags));
         }
         let code = ConnectReturnCode::from_u8(r.u8()?)?;
-        Ok(ConnAck { session_present: flags & 1 != 0, code })
+        Ok(ConnAck {
+            session_present: flags & 1 != 0,
+            code,
+        })
     }
 }

@@ -193,7 +193,10 @@ impl fmt::Display for DecodeError {
             DecodeError::ZeroPacketId => f.write_str("packet id 0"),
             DecodeError::UnknownConnackCode(c) => write!(f, "unknown CONNACK return code {c}"),
             DecodeError::InvalidConnackFlags(b) => {
-                write!(f, "CONNACK acknowledge flags {b:#04x} have reserved bits set")
+                write!(
+                    f,
+                    "CONNACK acknowledge flags {b:#04x} have reserved bits set"
+                )
             }
             DecodeError::InvalidSubAckCode(c) => write!(f, "invalid SUBACK return code {c:#04x}"),
             DecodeError::UnsupportedProtocol => f.write_str("CONNECT is not MQTT 3.1.1"),

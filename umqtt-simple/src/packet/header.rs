@@ -116,14 +116,22 @@ impl FixedHeader {
         let packet_type = PacketType::from_nibble(first >> 4)?;
         let flags = first & 0x0f;
         if let Some(required) = packet_type.required_flags()
-            && flags != required {
-                return Err(DecodeError::InvalidFlags { packet: packet_type, flags });
-            }
+            && flags != required
+        {
+            return Err(DecodeError::InvalidFlags {
+                packet: packet_type,
+                flags,
+            });
+        }
         let mut remaining_length = 0usize;
         for (i, &byte) in bytes.iter().skip(1).take(4).enumerate() {
             remaining_length |= usize::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
-                let header = FixedHeader { packet_type, flags, remaining_length };
+                let header = FixedHeader {
+                    packet_type,
+                    flags,
+                    remaining_length,
+                };
                 return Ok(Some((header, i + 2)));
             }
         }
@@ -164,7 +172,9 @@ pub const fn remaining_length_len(len: usize) -> usize {
 
 fn write_remaining_length(w: &mut Writer<'_>, mut len: usize) -> Result<(), EncodeError> {
     if len > MAX_REMAINING_LENGTH {
-        return Err(EncodeError::PacketTooLarge { remaining_length: len });
+        return Err(EncodeError::PacketTooLarge {
+            remaining_length: len,
+        });
     }
     loop {
         // `len % 128` always fits in a byte.
@@ -187,16 +197,29 @@ mod tests {
     fn encode_len(len: usize) -> ([u8; 5], usize) {
         let mut buf = [0u8; 5];
         let mut w = Writer::new(&mut buf);
-        FixedHeader { packet_type: PacketType::Publish, flags: 0, remaining_length: len }
-            .write(&mut w)
-            .unwrap();
+        FixedHeader {
+            packet_type: PacketType::Publish,
+            flags: 0,
+            remaining_length: len,
+        }
+        .write(&mut w)
+        .unwrap();
         let n = w.position();
         (buf, n)
     }
 
     #[test]
     fn remaining_length_boundaries_round_trip() {
-        for len in [0, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, MAX_REMAINING_LENGTH] {
+        for len in [
+            0,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            MAX_REMAINING_LENGTH,
+        ] {
             let (buf, n) = encode_len(len);
             assert_eq!(n, 1 + remaining_length_len(len), "length {len}");
             let (header, used) = FixedHeader::parse(&buf[..n]).unwrap().unwrap();
@@ -216,7 +239,9 @@ mod tests {
         };
         assert_eq!(
             header.write(&mut w),
-            Err(EncodeError::PacketTooLarge { remaining_length: MAX_REMAINING_LENGTH + 1 })
+            Err(EncodeError::PacketTooLarge {
+                remaining_length: MAX_REMAINING_LENGTH + 1
+            })
         );
     }
 
@@ -237,15 +262,27 @@ mod tests {
 
     #[test]
     fn reserved_types_and_wrong_flags_are_errors() {
-        assert_eq!(FixedHeader::parse(&[0x00, 0x00]), Err(DecodeError::ReservedPacketType(0)));
-        assert_eq!(FixedHeader::parse(&[0xf0, 0x00]), Err(DecodeError::ReservedPacketType(15)));
+        assert_eq!(
+            FixedHeader::parse(&[0x00, 0x00]),
+            Err(DecodeError::ReservedPacketType(0))
+        );
+        assert_eq!(
+            FixedHeader::parse(&[0xf0, 0x00]),
+            Err(DecodeError::ReservedPacketType(15))
+        );
         assert_eq!(
             FixedHeader::parse(&[0x21, 0x02]),
-            Err(DecodeError::InvalidFlags { packet: PacketType::ConnAck, flags: 1 })
+            Err(DecodeError::InvalidFlags {
+                packet: PacketType::ConnAck,
+                flags: 1
+            })
         );
         assert_eq!(
             FixedHeader::parse(&[0x80, 0x02]),
-            Err(DecodeError::InvalidFlags { packet: PacketType::Subscribe, flags: 0 })
+            Err(DecodeError::InvalidFlags {
+                packet: PacketType::Subscribe,
+                flags: 0
+            })
         );
     }
 }

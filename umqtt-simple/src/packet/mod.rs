@@ -67,3 +67,6 @@ impl QoS {
 
 #[cfg(test)]
 mod wire_vectors;
+
+#[cfg(test)]
+mod properties;

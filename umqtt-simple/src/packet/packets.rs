@@ -4,8 +4,8 @@
 use super::codec::{Reader, Writer};
 use super::validate::validate_topic_name;
 use super::{
-    ConnAck, Connect, DecodeError, EncodeError, FixedHeader, MAX_REMAINING_LENGTH, PacketType,
-    QoS, SubAck, Subscribe, Unsubscribe,
+    ConnAck, Connect, DecodeError, EncodeError, FixedHeader, MAX_REMAINING_LENGTH, PacketType, QoS,
+    SubAck, Subscribe, Unsubscribe,
 };
 
 const FLAG_DUP: u8 = 0b1000;
@@ -32,7 +32,14 @@ impl<'a> Publish<'a> {
     /// A message, not retained, not a duplicate, packet id 0 (set one with
     /// [`Publish::with_packet_id`] for QoS 1).
     pub const fn new(topic: &'a [u8], payload: &'a [u8], qos: QoS) -> Self {
-        Publish { topic, payload, qos, retain: false, dup: false, packet_id: 0 }
+        Publish {
+            topic,
+            payload,
+            qos,
+            retain: false,
+            dup: false,
+            packet_id: 0,
+        }
     }
 
     /// The same message with this packet id.
@@ -111,11 +118,18 @@ impl<'a> Publish<'a> {
         };
         let dup = flags & FLAG_DUP != 0;
         if dup && qos == QoS::AtMostOnce {
-            return Err(DecodeError::InvalidFlags { packet: PacketType::Publish, flags });
+            return Err(DecodeError::InvalidFlags {
+                packet: PacketType::Publish,
+                flags,
+            });
         }
         let mut r = Reader::new(body, PacketType::Publish);
         let topic = r.prefixed()?;
-        let packet_id = if qos == QoS::AtLeastOnce { r.packet_id()? } else { 0 };
+        let packet_id = if qos == QoS::AtLeastOnce {
+            r.packet_id()?
+        } else {
+            0
+        };
         Ok(Publish {
             topic,
             payload: r.rest(),
@@ -156,7 +170,9 @@ pub enum Packet<'a> {
 
 fn check_remaining_length(len: usize) -> Result<(), EncodeError> {
     if len > MAX_REMAINING_LENGTH {
-        Err(EncodeError::PacketTooLarge { remaining_length: len })
+        Err(EncodeError::PacketTooLarge {
+            remaining_length: len,
+        })
     } else {
         Ok(())
     }

@@ -63,11 +63,17 @@ impl<'a> Subscribe<'a> {
         if self.filters.is_empty() {
             return Err(EncodeError::NoFilters);
         }
-        self.filters.iter().try_for_each(|(filter, _)| validate_filter(filter))
+        self.filters
+            .iter()
+            .try_for_each(|(filter, _)| validate_filter(filter))
     }
 
     pub(crate) fn remaining_length(&self) -> usize {
-        2 + self.filters.iter().map(|(f, _)| 2 + f.len() + 1).sum::<usize>()
+        2 + self
+            .filters
+            .iter()
+            .map(|(f, _)| 2 + f.len() + 1)
+            .sum::<usize>()
     }
 
     pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
@@ -83,7 +89,10 @@ impl<'a> Subscribe<'a> {
         let packet_id = r.packet_id()?;
         let payload = r.rest();
         if payload.is_empty() {
-            return Err(DecodeError::InvalidLength { packet: PacketType::Subscribe, len: 2 });
+            return Err(DecodeError::InvalidLength {
+                packet: PacketType::Subscribe,
+                len: 2,
+            });
         }
         while !r.is_empty() {
             r.prefixed()?;
@@ -93,7 +102,10 @@ impl<'a> Subscribe<'a> {
                 _ => return Err(DecodeError::InvalidQoS),
             }
         }
-        Ok(Subscribe { packet_id, filters: SubscribeFilters::Wire(payload) })
+        Ok(Subscribe {
+            packet_id,
+            filters: SubscribeFilters::Wire(payload),
+        })
     }
 }
 
@@ -145,7 +157,9 @@ pub struct SubAck<'a> {
 impl<'a> SubAck<'a> {
     /// The return codes, in the order of the SUBSCRIBE's filters.
     pub fn codes(&self) -> impl Iterator<Item = SubAckCode> + 'a {
-        self.return_codes.iter().filter_map(|&c| SubAckCode::from_u8(c).ok())
+        self.return_codes
+            .iter()
+            .filter_map(|&c| SubAckCode::from_u8(c).ok())
     }
 
     pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
@@ -155,14 +169,20 @@ impl<'a> SubAck<'a> {
 
     pub(crate) fn read_body(r: &mut Reader<'a>, len: usize) -> Result<Self, DecodeError> {
         if len < 3 {
-            return Err(DecodeError::InvalidLength { packet: PacketType::SubAck, len });
+            return Err(DecodeError::InvalidLength {
+                packet: PacketType::SubAck,
+                len,
+            });
         }
         let packet_id = r.packet_id()?;
         let return_codes = r.rest();
         for &code in return_codes {
             SubAckCode::from_u8(code)?;
         }
-        Ok(SubAck { packet_id, return_codes })
+        Ok(SubAck {
+            packet_id,
+            return_codes,
+        })
     }
 }
 
@@ -185,7 +205,11 @@ impl<'a> UnsubscribeFilters<'a> {
         };
         let mut r = Reader::new(wire, PacketType::Unsubscribe);
         let from_wire = core::iter::from_fn(move || {
-            if r.is_empty() { None } else { r.prefixed().ok() }
+            if r.is_empty() {
+                None
+            } else {
+                r.prefixed().ok()
+            }
         });
         list.iter().copied().chain(from_wire)
     }
@@ -232,11 +256,17 @@ impl<'a> Unsubscribe<'a> {
         let packet_id = r.packet_id()?;
         let payload = r.rest();
         if payload.is_empty() {
-            return Err(DecodeError::InvalidLength { packet: PacketType::Unsubscribe, len: 2 });
+            return Err(DecodeError::InvalidLength {
+                packet: PacketType::Unsubscribe,
+                len: 2,
+            });
         }
         while !r.is_empty() {
             r.prefixed()?;
         }
-        Ok(Unsubscribe { packet_id, filters: UnsubscribeFilters::Wire(payload) })
+        Ok(Unsubscribe {
+            packet_id,
+            filters: UnsubscribeFilters::Wire(payload),
+        })
     }
 }

@@ -8,7 +8,10 @@ pub(crate) const MAX_FIELD_LEN: usize = 65_535;
 /// Fails if `bytes` does not fit a two-byte length prefix.
 pub(crate) fn check_len(field: Field, bytes: &[u8]) -> Result<(), EncodeError> {
     if bytes.len() > MAX_FIELD_LEN {
-        Err(EncodeError::TooLong { field, len: bytes.len() })
+        Err(EncodeError::TooLong {
+            field,
+            len: bytes.len(),
+        })
     } else {
         Ok(())
     }
@@ -72,14 +75,29 @@ mod tests {
 
     #[test]
     fn topic_names_refuse_what_mqtt_forbids() {
-        assert_eq!(validate_topic_name(b""), Err(EncodeError::Empty(Field::Topic)));
-        assert_eq!(validate_topic_name(b"a/#"), Err(EncodeError::WildcardInTopic));
-        assert_eq!(validate_topic_name(b"a\0b"), Err(EncodeError::InvalidUtf8(Field::Topic)));
-        assert_eq!(validate_topic_name(b"\xff"), Err(EncodeError::InvalidUtf8(Field::Topic)));
+        assert_eq!(
+            validate_topic_name(b""),
+            Err(EncodeError::Empty(Field::Topic))
+        );
+        assert_eq!(
+            validate_topic_name(b"a/#"),
+            Err(EncodeError::WildcardInTopic)
+        );
+        assert_eq!(
+            validate_topic_name(b"a\0b"),
+            Err(EncodeError::InvalidUtf8(Field::Topic))
+        );
+        assert_eq!(
+            validate_topic_name(b"\xff"),
+            Err(EncodeError::InvalidUtf8(Field::Topic))
+        );
         let long = [b'a'; 65_536];
         assert_eq!(
             validate_topic_name(&long),
-            Err(EncodeError::TooLong { field: Field::Topic, len: 65_536 })
+            Err(EncodeError::TooLong {
+                field: Field::Topic,
+                len: 65_536
+            })
         );
         assert!(validate_topic_name(&long[..65_535]).is_ok());
         assert!(validate_topic_name(b"/").is_ok());
@@ -87,12 +105,28 @@ mod tests {
 
     #[test]
     fn filters_allow_whole_level_wildcards_only() {
-        for ok in [&b"#"[..], b"+", b"+/+", b"a/+/b", b"a/#", b"/#", b"+/#", b"a//b"] {
-            assert!(validate_filter(ok).is_ok(), "{:?}", core::str::from_utf8(ok));
+        for ok in [
+            &b"#"[..],
+            b"+",
+            b"+/+",
+            b"a/+/b",
+            b"a/#",
+            b"/#",
+            b"+/#",
+            b"a//b",
+        ] {
+            assert!(
+                validate_filter(ok).is_ok(),
+                "{:?}",
+                core::str::from_utf8(ok)
+            );
         }
         for bad in [&b"a#"[..], b"a/#/b", b"a+/b", b"#/a", b"a/b+", b"##"] {
             assert_eq!(validate_filter(bad), Err(EncodeError::InvalidWildcard));
         }
-        assert_eq!(validate_filter(b""), Err(EncodeError::Empty(Field::TopicFilter)));
+        assert_eq!(
+            validate_filter(b""),
+            Err(EncodeError::Empty(Field::TopicFilter))
+        );
     }
 }

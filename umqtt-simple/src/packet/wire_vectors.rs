@@ -22,11 +22,15 @@ mod heapless_free {
     }
     impl<'a> Digits<'a> {
         pub fn pairs(&self) -> impl Iterator<Item = u8> + 'a {
-            let nibbles = self.0.iter().filter(|b| !b.is_ascii_whitespace()).map(|&b| match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                _ => panic!("not hex: {}", b as char),
-            });
+            let nibbles = self
+                .0
+                .iter()
+                .filter(|b| !b.is_ascii_whitespace())
+                .map(|&b| match b {
+                    b'0'..=b'9' => b - b'0',
+                    b'a'..=b'f' => b - b'a' + 10,
+                    _ => panic!("not hex: {}", b as char),
+                });
             let mut nibbles = nibbles.peekable();
             core::iter::from_fn(move || Some((nibbles.next()? << 4) | nibbles.next()?))
         }
@@ -43,7 +47,11 @@ fn assert_wire(packet: Packet<'_>, expected: &str) {
     let mut buf = [0u8; 512];
     let n = packet.encode(&mut buf).unwrap();
     let want = hex(expected);
-    assert_eq!(&buf[..n], &want[..hex_len(expected)], "encoding of {packet:?}");
+    assert_eq!(
+        &buf[..n],
+        &want[..hex_len(expected)],
+        "encoding of {packet:?}"
+    );
     assert_eq!(packet.encoded_len(), n);
     let (decoded, used) = Packet::decode(&buf[..n]).unwrap().unwrap();
     assert_eq!(used, n);
@@ -63,7 +71,10 @@ fn connect_minimal() {
 #[test]
 fn connect_keepalive_60() {
     assert_wire(
-        Packet::Connect(Connect { keepalive: 60, ..Connect::new(ID) }),
+        Packet::Connect(Connect {
+            keepalive: 60,
+            ..Connect::new(ID)
+        }),
         "101800044d5154540402003c000c756d7174745f636c69656e74",
     );
 }
@@ -84,18 +95,35 @@ fn connect_user_and_password() {
 
 #[test]
 fn connect_will_qos0() {
-    let will = LastWill { topic: b"dev/status", message: b"offline", qos: QoS::AtMostOnce, retain: false };
+    let will = LastWill {
+        topic: b"dev/status",
+        message: b"offline",
+        qos: QoS::AtMostOnce,
+        retain: false,
+    };
     assert_wire(
-        Packet::Connect(Connect { will: Some(will), ..Connect::new(ID) }),
+        Packet::Connect(Connect {
+            will: Some(will),
+            ..Connect::new(ID)
+        }),
         "102d00044d51545404060000000c756d7174745f636c69656e74000a6465762f73746174757300076f66666c696e65",
     );
 }
 
 #[test]
 fn connect_will_qos1_retained_keepalive_120() {
-    let will = LastWill { topic: b"dev/status", message: b"offline", qos: QoS::AtLeastOnce, retain: true };
+    let will = LastWill {
+        topic: b"dev/status",
+        message: b"offline",
+        qos: QoS::AtLeastOnce,
+        retain: true,
+    };
     assert_wire(
-        Packet::Connect(Connect { keepalive: 120, will: Some(will), ..Connect::new(ID) }),
+        Packet::Connect(Connect {
+            keepalive: 120,
+            will: Some(will),
+            ..Connect::new(ID)
+        }),
         "102d00044d515454042e0078000c756d7174745f636c69656e74000a6465762f73746174757300076f66666c696e65",
     );
 }
@@ -104,7 +132,12 @@ fn connect_will_qos1_retained_keepalive_120() {
 fn connect_field_order_will_then_user_then_password() {
     // The vector's flags are for a QoS 2 will (0xd6), which this port cannot
     // request; with QoS 1 only bit 4 changes (0xce) and every other byte matches.
-    let will = LastWill { topic: b"w", message: b"x", qos: QoS::AtLeastOnce, retain: false };
+    let will = LastWill {
+        topic: b"w",
+        message: b"x",
+        qos: QoS::AtLeastOnce,
+        retain: false,
+    };
     let connect = Connect {
         keepalive: 65535,
         will: Some(will),
@@ -121,14 +154,20 @@ fn connect_field_order_will_then_user_then_password() {
 #[test]
 fn connect_persistent_session() {
     assert_wire(
-        Packet::Connect(Connect { clean_session: false, ..Connect::new(ID) }),
+        Packet::Connect(Connect {
+            clean_session: false,
+            ..Connect::new(ID)
+        }),
         "101800044d51545404000000000c756d7174745f636c69656e74",
     );
 }
 
 #[test]
 fn connect_empty_client_id() {
-    assert_wire(Packet::Connect(Connect::new(b"")), "100c00044d515454040200000000");
+    assert_wire(
+        Packet::Connect(Connect::new(b"")),
+        "100c00044d515454040200000000",
+    );
 }
 
 #[test]
@@ -144,7 +183,10 @@ fn connect_200_byte_client_id_uses_two_length_bytes() {
 #[test]
 fn connect_user_without_password_is_sent() {
     // The original raises TypeError; MQTT 3.1.1 allows a user name alone.
-    let connect = Connect { username: Some(b"alice"), ..Connect::new(ID) };
+    let connect = Connect {
+        username: Some(b"alice"),
+        ..Connect::new(ID)
+    };
     assert_wire(
         Packet::Connect(connect),
         "101f00044d51545404820000000c756d7174745f636c69656e740005616c696365",
@@ -154,7 +196,10 @@ fn connect_user_without_password_is_sent() {
 #[test]
 fn connect_password_without_user_is_refused() {
     // The original drops the password silently.
-    let connect = Connect { password: Some(b"secret"), ..Connect::new(ID) };
+    let connect = Connect {
+        password: Some(b"secret"),
+        ..Connect::new(ID)
+    };
     let mut buf = [0u8; 64];
     assert_eq!(
         Packet::Connect(connect).encode(&mut buf),
@@ -166,21 +211,33 @@ fn connect_password_without_user_is_refused() {
 fn subscribe_qos0_and_qos1() {
     let filters = [(&b"foo_topic"[..], QoS::AtMostOnce)];
     assert_wire(
-        Packet::Subscribe(Subscribe { packet_id: 1, filters: SubscribeFilters::List(&filters) }),
+        Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: SubscribeFilters::List(&filters),
+        }),
         "820e00010009666f6f5f746f70696300",
     );
     let filters = [(&b"foo/+/bar"[..], QoS::AtLeastOnce)];
     assert_wire(
-        Packet::Subscribe(Subscribe { packet_id: 2, filters: SubscribeFilters::List(&filters) }),
+        Packet::Subscribe(Subscribe {
+            packet_id: 2,
+            filters: SubscribeFilters::List(&filters),
+        }),
         "820e00020009666f6f2f2b2f62617201",
     );
 }
 
 #[test]
 fn subscribe_many_filters_in_one_packet() {
-    let filters = [(&b"a"[..], QoS::AtMostOnce), (&b"b/#"[..], QoS::AtLeastOnce)];
+    let filters = [
+        (&b"a"[..], QoS::AtMostOnce),
+        (&b"b/#"[..], QoS::AtLeastOnce),
+    ];
     assert_wire(
-        Packet::Subscribe(Subscribe { packet_id: 7, filters: SubscribeFilters::List(&filters) }),
+        Packet::Subscribe(Subscribe {
+            packet_id: 7,
+            filters: SubscribeFilters::List(&filters),
+        }),
         "820c0007 0001 61 00 0003 622f23 01",
     );
 }
@@ -201,7 +258,10 @@ fn unsubscribe() {
 fn publish_qos0_retained_qos1() {
     let p = Publish::new(b"foo_topic", b"hello", QoS::AtMostOnce);
     assert_wire(Packet::Publish(p), "30100009666f6f5f746f70696368656c6c6f");
-    assert_wire(Packet::Publish(p.with_retain(true)), "31100009666f6f5f746f70696368656c6c6f");
+    assert_wire(
+        Packet::Publish(p.with_retain(true)),
+        "31100009666f6f5f746f70696368656c6c6f",
+    );
     let p1 = Publish::new(b"foo_topic", b"hello", QoS::AtLeastOnce);
     assert_wire(
         Packet::Publish(p1.with_packet_id(1)),
@@ -225,11 +285,15 @@ fn publish_empty_payload() {
 fn publish_200_and_20000_byte_payloads() {
     let mut buf = [0u8; 20_100];
     let payload = [b'x'; 200];
-    let n = Packet::Publish(Publish::new(b"t", &payload, QoS::AtMostOnce)).encode(&mut buf).unwrap();
+    let n = Packet::Publish(Publish::new(b"t", &payload, QoS::AtMostOnce))
+        .encode(&mut buf)
+        .unwrap();
     assert_eq!(&buf[..6], &hex("30cb01 0001 74")[..6]);
     assert_eq!(n, 206);
     let payload = [b'y'; 20_000];
-    let n = Packet::Publish(Publish::new(b"t", &payload, QoS::AtMostOnce)).encode(&mut buf).unwrap();
+    let n = Packet::Publish(Publish::new(b"t", &payload, QoS::AtMostOnce))
+        .encode(&mut buf)
+        .unwrap();
     assert_eq!(&buf[..7], &hex("30a39c01 0001 74")[..7]);
     assert_eq!(n, 20_007);
     assert!(buf[7..n].iter().all(|&b| b == b'y'));
@@ -239,7 +303,9 @@ fn publish_200_and_20000_byte_payloads() {
 fn publish_header_alone_for_payloads_larger_than_the_buffer() {
     let payload = [b'y'; 20_000];
     let mut buf = [0u8; 16];
-    let n = Publish::new(b"t", &payload, QoS::AtMostOnce).encode_header(&mut buf).unwrap();
+    let n = Publish::new(b"t", &payload, QoS::AtMostOnce)
+        .encode_header(&mut buf)
+        .unwrap();
     assert_eq!(&buf[..n], &hex("30a39c01 0001 74")[..7]);
 }
 
@@ -255,8 +321,13 @@ fn puback_sent_for_a_qos1_message() {
     let bytes = hex("320b0005696e2f71311234 6869");
     let (packet, used) = Packet::decode(&bytes[..13]).unwrap().unwrap();
     assert_eq!(used, 13);
-    let Packet::Publish(p) = packet else { panic!("{packet:?}") };
-    assert_eq!((p.topic, p.payload, p.packet_id), (&b"in/q1"[..], &b"hi"[..], 0x1234));
+    let Packet::Publish(p) = packet else {
+        panic!("{packet:?}")
+    };
+    assert_eq!(
+        (p.topic, p.payload, p.packet_id),
+        (&b"in/q1"[..], &b"hi"[..], 0x1234)
+    );
     assert_wire(Packet::PubAck(0x1234), "40021234");
 }
 
@@ -264,9 +335,15 @@ fn puback_sent_for_a_qos1_message() {
 fn packet_id_wrap_skips_zero() {
     // The original sends packet id 0 after 65535; 0 cannot even be encoded here.
     let p = Publish::new(b"t", b"b", QoS::AtLeastOnce);
-    assert_wire(Packet::Publish(p.with_packet_id(0xffff)), "3206000174ffff62");
+    assert_wire(
+        Packet::Publish(p.with_packet_id(0xffff)),
+        "3206000174ffff62",
+    );
     let mut buf = [0u8; 16];
-    assert_eq!(Packet::Publish(p).encode(&mut buf), Err(EncodeError::ZeroPacketId));
+    assert_eq!(
+        Packet::Publish(p).encode(&mut buf),
+        Err(EncodeError::ZeroPacketId)
+    );
 }
 
 #[test]
@@ -297,12 +374,21 @@ fn broker_answers_decode() {
     let (p, _) = Packet::decode(&bytes[..4]).unwrap().unwrap();
     assert_eq!(
         p,
-        Packet::ConnAck(ConnAck { session_present: true, code: ConnectReturnCode::NotAuthorized })
+        Packet::ConnAck(ConnAck {
+            session_present: true,
+            code: ConnectReturnCode::NotAuthorized
+        })
     );
     let bytes = hex("9004000a0180");
     let (p, _) = Packet::decode(&bytes[..6]).unwrap().unwrap();
-    let Packet::SubAck(suback) = p else { panic!("{p:?}") };
-    assert!(suback.codes().eq([SubAckCode::GrantedQoS1, SubAckCode::Failure]));
+    let Packet::SubAck(suback) = p else {
+        panic!("{p:?}")
+    };
+    assert!(
+        suback
+            .codes()
+            .eq([SubAckCode::GrantedQoS1, SubAckCode::Failure])
+    );
 }
 
 #[test]
@@ -314,19 +400,54 @@ fn malformed_broker_packets_are_errors() {
             other => panic!("{s} decoded as {other:?}"),
         }
     };
-    assert_eq!(err("20030000 00"), DecodeError::InvalidLength { packet: PacketType::ConnAck, len: 3 });
+    assert_eq!(
+        err("20030000 00"),
+        DecodeError::InvalidLength {
+            packet: PacketType::ConnAck,
+            len: 3
+        }
+    );
     assert_eq!(err("20020206"), DecodeError::InvalidConnackFlags(2));
     assert_eq!(err("20020006"), DecodeError::UnknownConnackCode(6));
     assert_eq!(err("34050001740001"), DecodeError::QoS2NotSupported);
     assert_eq!(err("360400017400"), DecodeError::InvalidQoS);
-    assert_eq!(err("3003 0005 74"), DecodeError::Truncated { packet: PacketType::Publish });
+    assert_eq!(
+        err("3003 0005 74"),
+        DecodeError::Truncated {
+            packet: PacketType::Publish
+        }
+    );
     assert_eq!(err("40020000"), DecodeError::ZeroPacketId);
-    assert_eq!(err("400100"), DecodeError::InvalidLength { packet: PacketType::PubAck, len: 1 });
-    assert_eq!(err("d00100"), DecodeError::InvalidLength { packet: PacketType::PingResp, len: 1 });
+    assert_eq!(
+        err("400100"),
+        DecodeError::InvalidLength {
+            packet: PacketType::PubAck,
+            len: 1
+        }
+    );
+    assert_eq!(
+        err("d00100"),
+        DecodeError::InvalidLength {
+            packet: PacketType::PingResp,
+            len: 1
+        }
+    );
     assert_eq!(err("900300010f"), DecodeError::InvalidSubAckCode(0x0f));
-    assert_eq!(err("90020001"), DecodeError::InvalidLength { packet: PacketType::SubAck, len: 2 });
+    assert_eq!(
+        err("90020001"),
+        DecodeError::InvalidLength {
+            packet: PacketType::SubAck,
+            len: 2
+        }
+    );
     assert_eq!(err("50020001"), DecodeError::QoS2NotSupported);
-    assert_eq!(err("3801 00"), DecodeError::InvalidFlags { packet: PacketType::Publish, flags: 8 });
+    assert_eq!(
+        err("3801 00"),
+        DecodeError::InvalidFlags {
+            packet: PacketType::Publish,
+            flags: 8
+        }
+    );
 }
 
 #[test]
@@ -334,6 +455,9 @@ fn encoding_into_a_small_buffer_is_refused() {
     let mut buf = [0u8; 10];
     assert_eq!(
         Packet::Publish(Publish::new(b"foo_topic", b"hello", QoS::AtMostOnce)).encode(&mut buf),
-        Err(EncodeError::BufferTooSmall { needed: 18, available: 10 })
+        Err(EncodeError::BufferTooSmall {
+            needed: 18,
+            available: 10
+        })
     );
 }

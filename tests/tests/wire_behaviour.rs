@@ -1,0 +1,1073 @@
+//! Exact wire behaviour against scripted fake brokers: the bytes the client
+//! puts on the wire (the golden vectors of `wire-vectors.md`), how it reads
+//! what arrives (split, merged, oversized, hostile), and that every hostile
+//! input ends in a named error, never a panic or a hang, with a client that
+//! can connect again afterwards.
+//!
+//! Every client runs in its own thread under a time limit ([`within`]), so a
+//! hang fails the test instead of blocking the suite.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use umqtt_simple::packet::{DecodeError, EncodeError, PacketType};
+use umqtt_simple::{Error, Message, Options, QoS};
+use umqtt_tests::{FakeBroker, Inbox, Received, accept_connect, read_packet, std_client};
+use umqtt_transports::std_tcp::StdNetError;
+
+type ClientErr = Error<StdNetError>;
+
+/// How long any client part of a test may take before it counts as a hang.
+const HANG_LIMIT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------
+// Private helpers
+// ---------------------------------------------------------------------------
+
+/// Bytes from hex text; spaces are ignored.
+fn hex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    assert!(digits.len().is_multiple_of(2), "odd hex string {text:?}");
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
+/// Hex text of `bytes`, for readable assertion failures.
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `f` in its own thread and returns its result, failing the test if it
+/// takes longer than `limit` (a hang) and re-raising its panic if it panics.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(value) => {
+            let _ = handle.join();
+            value
+        }
+        Err(RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => panic!("the client thread ended without a result"),
+        },
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("the client did not return within {limit:?}: a hang")
+        }
+    }
+}
+
+/// Length of the fixed header at the start of `packet`.
+fn fixed_header_len(packet: &[u8]) -> usize {
+    1 + packet[1..]
+        .iter()
+        .take(4)
+        .position(|b| b & 0x80 == 0)
+        .expect("remaining length ends")
+        + 1
+}
+
+/// Reads packets until the client closes the connection (or 20 s pass);
+/// returns them.
+fn drain(stream: &mut TcpStream) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    while let Ok(p) = read_packet(stream) {
+        packets.push(p);
+    }
+    packets
+}
+
+/// The answer a well-behaved broker gives to `packet`, if any.
+fn auto_reply(packet: &[u8]) -> Option<Vec<u8>> {
+    let h = fixed_header_len(packet);
+    match packet[0] >> 4 {
+        1 => Some(hex("20020000")),
+        3 if (packet[0] >> 1) & 3 == 1 => {
+            let topic_len = usize::from(u16::from_be_bytes([packet[h], packet[h + 1]]));
+            let pid = &packet[h + 2 + topic_len..h + 4 + topic_len];
+            Some([&[0x40, 0x02], pid].concat())
+        }
+        8 => {
+            let mut codes = Vec::new();
+            let mut i = h + 2;
+            while i < packet.len() {
+                let len = usize::from(u16::from_be_bytes([packet[i], packet[i + 1]]));
+                codes.push(packet[i + 2 + len]);
+                i += 3 + len;
+            }
+            let mut suback = vec![
+                0x90,
+                u8::try_from(2 + codes.len()).unwrap(),
+                packet[h],
+                packet[h + 1],
+            ];
+            suback.extend(codes);
+            Some(suback)
+        }
+        10 => Some(vec![0xb0, 0x02, packet[h], packet[h + 1]]),
+        12 => Some(hex("d000")),
+        _ => None,
+    }
+}
+
+/// A broker that answers every request like a real one and reports each
+/// packet it receives, in order, until the client closes the connection.
+fn recording_broker() -> (FakeBroker, Receiver<Vec<u8>>) {
+    let (tx, rx) = mpsc::channel();
+    let broker = FakeBroker::start(1, move |_, mut stream| {
+        stream.set_nodelay(true).ok();
+        while let Ok(packet) = read_packet(&mut stream) {
+            if let Some(reply) = auto_reply(&packet)
+                && stream.write_all(&reply).is_err()
+            {
+                break;
+            }
+            let _ = tx.send(packet);
+        }
+    });
+    (broker, rx)
+}
+
+/// The CONNECT the client sends with `options` (client id `umqtt_client`
+/// unless the options say otherwise).
+fn connect_bytes(options: Options<'static>) -> Vec<u8> {
+    let (broker, packets) = recording_broker();
+    let addr = broker.addr;
+    within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let mut client = std_client(&mut tx, &mut rx, options);
+        client.connect(addr).expect("connect");
+        client.disconnect().expect("disconnect");
+    });
+    broker.join();
+    let all: Vec<Vec<u8>> = packets.try_iter().collect();
+    assert_eq!(
+        all.last().map(|p| to_hex(p)),
+        Some("e000".into()),
+        "DISCONNECT ends the session"
+    );
+    all.into_iter().next().expect("a CONNECT was received")
+}
+
+/// A broker whose first connection runs `hostile` (after which it reads until
+/// the client closes), and whose second is a normal session.
+fn hostile_broker<F>(hostile: F) -> FakeBroker
+where
+    F: Fn(&mut TcpStream) + Send + 'static,
+{
+    FakeBroker::start(2, move |i, mut stream| {
+        if i == 0 {
+            hostile(&mut stream);
+        } else {
+            accept_connect(&mut stream);
+        }
+        drain(&mut stream);
+    })
+}
+
+/// Options for hostile tests: deadlines short enough that a missed packet
+/// shows as a wrong error rather than a long wait.
+fn hostile_options() -> Options<'static> {
+    Options::new("umqtt_client")
+        .connect_timeout_ms(5_000)
+        .ack_timeout_ms(5_000)
+}
+
+/// Runs `provoke` on a fresh client against `broker`'s hostile first
+/// connection, checks the error with `expected`, then checks that the same
+/// client connects again (second connection) and that the message callback
+/// never saw anything from the hostile connection beyond `delivered`.
+fn hostile_case(
+    hostile: impl Fn(&mut TcpStream) + Send + 'static,
+    provoke: impl FnOnce(&mut umqtt_tests::StdClient<'_>, SocketAddr) -> ClientErr + Send + 'static,
+    expected: impl FnOnce(&ClientErr) -> bool + Send + 'static,
+) -> Vec<Received> {
+    let broker = hostile_broker(hostile);
+    let addr = broker.addr;
+    let delivered = within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let inbox = Inbox::default();
+        let mut on_message = |m: Message<'_>| inbox.push(m);
+        let mut client = std_client(&mut tx, &mut rx, hostile_options());
+        client.set_callback(&mut on_message);
+        let err = provoke(&mut client, addr);
+        assert!(expected(&err), "unexpected error: {err:?} ({err})");
+        assert!(
+            !client.is_connected(),
+            "the connection is closed after {err:?}"
+        );
+        assert!(matches!(client.check_msg(), Err(Error::NotConnected)));
+        let start = Instant::now();
+        client
+            .connect(addr)
+            .unwrap_or_else(|e| panic!("connecting again after {err:?}: {e:?}"));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "reconnect took {:?}",
+            start.elapsed()
+        );
+        assert!(client.is_connected());
+        client.disconnect().expect("disconnect");
+        drop(client);
+        inbox.all()
+    });
+    broker.join();
+    delivered
+}
+
+/// Reads the CONNECT, answers CONNACK accepted, then writes `bytes`.
+fn connack_then(bytes: Vec<u8>) -> impl Fn(&mut TcpStream) + Send + 'static {
+    move |stream: &mut TcpStream| {
+        accept_connect(stream);
+        stream.write_all(&bytes).expect("write hostile bytes");
+    }
+}
+
+/// Reads the CONNECT and answers with `bytes` instead of a good CONNACK.
+fn answer_connect_with(bytes: Vec<u8>) -> impl Fn(&mut TcpStream) + Send + 'static {
+    move |stream: &mut TcpStream| {
+        let connect = read_packet(stream).expect("read CONNECT");
+        assert_eq!(connect[0], 0x10);
+        stream.write_all(&bytes).expect("write hostile CONNACK");
+    }
+}
+
+fn connect_err(client: &mut umqtt_tests::StdClient<'_>, addr: SocketAddr) -> ClientErr {
+    match client.connect(addr) {
+        Ok(_) => panic!("connect succeeded against a hostile broker"),
+        Err(e) => e,
+    }
+}
+
+fn connect_then_wait_err(client: &mut umqtt_tests::StdClient<'_>, addr: SocketAddr) -> ClientErr {
+    client.connect(addr).expect("connect to the hostile broker");
+    for _ in 0..10 {
+        match client.wait_msg_for(5_000) {
+            Ok(_) => continue,
+            Err(e) => return e,
+        }
+    }
+    panic!("wait_msg_for never failed")
+}
+
+// ---------------------------------------------------------------------------
+// 1. CONNECT golden vectors
+// ---------------------------------------------------------------------------
+
+#[test]
+fn connect_with_default_keepalive_60_matches_golden_vector() {
+    let got = connect_bytes(Options::new("umqtt_client"));
+    assert_eq!(
+        to_hex(&got),
+        "101800044d5154540402003c000c756d7174745f636c69656e74"
+    );
+}
+
+#[test]
+fn connect_with_keepalive_0_matches_minimal_golden_vector() {
+    let got = connect_bytes(Options::new("umqtt_client").keepalive(0));
+    assert_eq!(
+        to_hex(&got),
+        "101800044d51545404020000000c756d7174745f636c69656e74"
+    );
+}
+
+#[test]
+fn connect_with_user_password_keepalive_30_matches_golden_vector() {
+    let got = connect_bytes(
+        Options::new("umqtt_client")
+            .keepalive(30)
+            .user("alice")
+            .password(b"secret"),
+    );
+    assert_eq!(
+        to_hex(&got),
+        "102700044d51545404c2001e000c756d7174745f636c69656e740005616c6963650006736563726574"
+    );
+}
+
+#[test]
+fn connect_with_will_qos0_matches_golden_vector() {
+    let got = connect_bytes(Options::new("umqtt_client").keepalive(0).last_will(
+        b"dev/status",
+        b"offline",
+        false,
+        QoS::AtMostOnce,
+    ));
+    assert_eq!(
+        to_hex(&got),
+        "102d00044d51545404060000000c756d7174745f636c69656e74000a6465762f73746174757300076f66666c696e65"
+    );
+}
+
+#[test]
+fn connect_with_will_qos1_retained_keepalive_120_matches_golden_vector() {
+    let got = connect_bytes(Options::new("umqtt_client").keepalive(120).last_will(
+        b"dev/status",
+        b"offline",
+        true,
+        QoS::AtLeastOnce,
+    ));
+    assert_eq!(
+        to_hex(&got),
+        "102d00044d515454042e0078000c756d7174745f636c69656e74000a6465762f73746174757300076f66666c696e65"
+    );
+}
+
+#[test]
+fn connect_with_will_and_credentials_orders_fields_id_will_user_password() {
+    // The golden vector uses will QoS 2 (flags 0xd6), which the port cannot
+    // request; with will QoS 1 the flags are 0xce and every byte else is equal.
+    let got = connect_bytes(
+        Options::new("umqtt_client")
+            .keepalive(65535)
+            .user("u")
+            .password(b"p")
+            .last_will(b"w", b"x", false, QoS::AtLeastOnce),
+    );
+    assert_eq!(
+        to_hex(&got),
+        "102400044d51545404ceffff000c756d7174745f636c69656e74000177000178000175000170"
+    );
+}
+
+#[test]
+fn connect_with_clean_session_false_matches_golden_vector() {
+    let got = connect_bytes(
+        Options::new("umqtt_client")
+            .keepalive(0)
+            .clean_session(false),
+    );
+    assert_eq!(
+        to_hex(&got),
+        "101800044d51545404000000000c756d7174745f636c69656e74"
+    );
+}
+
+#[test]
+fn connect_with_empty_client_id_matches_golden_vector() {
+    let got = connect_bytes(Options::new("").keepalive(0));
+    assert_eq!(to_hex(&got), "100c00044d515454040200000000");
+}
+
+#[test]
+fn connect_with_200_byte_client_id_uses_two_byte_remaining_length() {
+    let id: &'static str = Box::leak("c".repeat(200).into_boxed_str());
+    let got = connect_bytes(Options::new(id).keepalive(0));
+    let expected = format!("10d40100044d5154540402000000c8{}", "63".repeat(200));
+    assert_eq!(got.len(), 215);
+    assert_eq!(to_hex(&got), expected);
+}
+
+#[test]
+fn connect_with_user_without_password_sends_flags_0x82() {
+    let got = connect_bytes(Options::new("umqtt_client").user("alice"));
+    assert_eq!(
+        to_hex(&got),
+        "101f00044d5154540482003c000c756d7174745f636c69656e740005616c696365"
+    );
+}
+
+#[test]
+fn publish_subscribe_unsubscribe_ping_and_disconnect_bytes_match_golden_vectors() {
+    let (broker, packets) = recording_broker();
+    let addr = broker.addr;
+    within(HANG_LIMIT, move || {
+        // A transmit buffer smaller than the 20 000-byte payload: that PUBLISH
+        // goes out in two sends and must still be byte-exact.
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let mut on_message = |_: Message<'_>| {};
+        let mut client = std_client(&mut tx, &mut rx, Options::new("umqtt_client"));
+        client.set_callback(&mut on_message);
+        client.connect(addr).unwrap();
+        client
+            .publish(b"foo_topic", b"hello", false, QoS::AtMostOnce)
+            .unwrap();
+        client
+            .publish(b"foo_topic", b"hello", true, QoS::AtMostOnce)
+            .unwrap();
+        assert_eq!(
+            client.subscribe(b"foo_topic", QoS::AtMostOnce).unwrap(),
+            QoS::AtMostOnce
+        );
+        assert_eq!(
+            client.subscribe(b"foo/+/bar", QoS::AtLeastOnce).unwrap(),
+            QoS::AtLeastOnce
+        );
+        client.unsubscribe(b"foo_topic").unwrap();
+        client
+            .publish(b"foo_topic", b"hello", true, QoS::AtLeastOnce)
+            .unwrap();
+        client
+            .publish(b"foo_topic", b"", false, QoS::AtMostOnce)
+            .unwrap();
+        client
+            .publish(b"t", &[b'x'; 200], false, QoS::AtMostOnce)
+            .unwrap();
+        client
+            .publish(b"t", &[b'y'; 20_000], false, QoS::AtMostOnce)
+            .unwrap();
+        client
+            .publish(
+                "t/\u{fc}".as_bytes(),
+                "\u{e9}".as_bytes(),
+                false,
+                QoS::AtMostOnce,
+            )
+            .unwrap();
+        client.ping().unwrap();
+        client.disconnect().unwrap();
+    });
+    broker.join();
+    let got: Vec<String> = packets.try_iter().map(|p| to_hex(&p)).collect();
+    let expected = [
+        "101800044d5154540402003c000c756d7174745f636c69656e74".to_string(),
+        "30100009666f6f5f746f70696368656c6c6f".into(),
+        "31100009666f6f5f746f70696368656c6c6f".into(),
+        "820e00010009666f6f5f746f70696300".into(),
+        "820e00020009666f6f2f2b2f62617201".into(),
+        "a20d00030009666f6f5f746f706963".into(),
+        // Shared counter: the QoS 1 publish after SUBSCRIBE 1, 2 and UNSUBSCRIBE 3 is 4.
+        "33120009666f6f5f746f706963000468656c6c6f".into(),
+        "300b0009666f6f5f746f706963".into(),
+        format!("30cb01000174{}", "78".repeat(200)),
+        format!("30a39c01000174{}", "79".repeat(20_000)),
+        // Lengths count bytes: topic "t/ü" is 4 bytes, "é" 2.
+        "30080004742fc3bcc3a9".into(),
+        "c000".into(),
+        "e000".into(),
+    ];
+    assert_eq!(got.len(), expected.len(), "packets received: {got:?}");
+    for (i, (g, e)) in got.iter().zip(expected.iter()).enumerate() {
+        assert_eq!(g, e, "packet {i}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Anchor 7: an unexpected packet while waiting for PUBACK
+// ---------------------------------------------------------------------------
+
+#[test]
+fn incoming_qos1_publish_while_awaiting_puback_is_delivered_acked_and_stream_stays_in_sync() {
+    let broker = FakeBroker::start(1, |_, mut s| {
+        s.set_nodelay(true).ok();
+        accept_connect(&mut s);
+        let first = read_packet(&mut s).unwrap();
+        assert_eq!(
+            to_hex(&first),
+            "32120009666f6f5f746f706963000168656c6c6f",
+            "first QoS 1 PUBLISH"
+        );
+        // Before answering: a QoS 1 message from the broker.
+        s.write_all(&hex("320b0005696e2f71311234 6869")).unwrap();
+        let ack = read_packet(&mut s).unwrap();
+        assert_eq!(to_hex(&ack), "40021234", "PUBACK for the broker's message");
+        s.write_all(&hex("40020001")).unwrap();
+        let second = read_packet(&mut s).unwrap();
+        assert_eq!(to_hex(&second), "32120009666f6f5f746f7069630002616761696e");
+        s.write_all(&hex("40020002")).unwrap();
+        let rest = drain(&mut s);
+        assert_eq!(rest, vec![hex("e000")]);
+    });
+    let addr = broker.addr;
+    within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let inbox = Inbox::default();
+        let mut during_publish = Vec::new();
+        let mut on_message = |m: Message<'_>| inbox.push(m);
+        let mut client = std_client(
+            &mut tx,
+            &mut rx,
+            Options::new("umqtt_client").ack_timeout_ms(5_000),
+        );
+        client.set_callback(&mut on_message);
+        client.connect(addr).unwrap();
+        client
+            .publish(b"foo_topic", b"hello", false, QoS::AtLeastOnce)
+            .expect("first QoS 1 publish");
+        during_publish.extend(inbox.all());
+        client
+            .publish(b"foo_topic", b"again", false, QoS::AtLeastOnce)
+            .expect("second QoS 1 publish");
+        client.disconnect().unwrap();
+        drop(client);
+        assert_eq!(
+            during_publish,
+            vec![Received {
+                topic: b"in/q1".to_vec(),
+                payload: b"hi".to_vec(),
+                qos: QoS::AtLeastOnce,
+                retain: false
+            }],
+            "the message arrives in the callback inside publish()"
+        );
+        assert_eq!(inbox.len(), 1);
+    });
+    broker.join();
+}
+
+// ---------------------------------------------------------------------------
+// 3. SUBSCRIBE bytes and a refused subscription
+// ---------------------------------------------------------------------------
+
+#[test]
+fn suback_0x80_is_subscribe_refused_and_connection_stays_usable() {
+    let broker = FakeBroker::start(1, |_, mut s| {
+        accept_connect(&mut s);
+        let sub = read_packet(&mut s).unwrap();
+        assert_eq!(to_hex(&sub), "820e00010009666f6f5f746f70696300");
+        s.write_all(&hex("9003000180")).unwrap();
+        let sub = read_packet(&mut s).unwrap();
+        assert_eq!(to_hex(&sub), "820e00020009666f6f5f746f70696300");
+        s.write_all(&hex("9003000200")).unwrap();
+        // Two filters, the second refused.
+        let sub = read_packet(&mut s).unwrap();
+        assert_eq!(to_hex(&sub), "820a00030001610000016201");
+        s.write_all(&hex("900400030180")).unwrap();
+        let publish = read_packet(&mut s).unwrap();
+        assert_eq!(to_hex(&publish), "3206000174000478");
+        s.write_all(&hex("40020004")).unwrap();
+        assert_eq!(drain(&mut s), vec![hex("e000")]);
+    });
+    let addr = broker.addr;
+    within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let mut on_message = |_: Message<'_>| {};
+        let mut client = std_client(&mut tx, &mut rx, hostile_options());
+        client.set_callback(&mut on_message);
+        client.connect(addr).unwrap();
+        assert_eq!(
+            client.subscribe(b"foo_topic", QoS::AtMostOnce),
+            Err(Error::SubscribeRefused { index: 0 })
+        );
+        assert!(
+            client.is_connected(),
+            "a refused subscription keeps the connection"
+        );
+        assert_eq!(
+            client.subscribe(b"foo_topic", QoS::AtMostOnce),
+            Ok(QoS::AtMostOnce)
+        );
+        let mut granted = [None, None];
+        let result = client.subscribe_many(
+            &[(&b"a"[..], QoS::AtMostOnce), (&b"b"[..], QoS::AtLeastOnce)],
+            &mut granted,
+        );
+        assert_eq!(result, Err(Error::SubscribeRefused { index: 1 }));
+        assert_eq!(granted, [Some(QoS::AtLeastOnce), None]);
+        assert!(client.is_connected());
+        client
+            .publish(b"t", b"x", false, QoS::AtLeastOnce)
+            .expect("publish after refusals");
+        client.disconnect().unwrap();
+    });
+    broker.join();
+}
+
+// ---------------------------------------------------------------------------
+// 4. Segmentation: many packets in one segment, one byte per segment
+// ---------------------------------------------------------------------------
+
+#[test]
+fn connack_and_several_publishes_in_one_segment_are_all_delivered() {
+    let broker = FakeBroker::start(1, |_, mut s| {
+        let connect = read_packet(&mut s).unwrap();
+        assert_eq!(connect[0], 0x10);
+        let burst = hex("20020000\
+             3008 0003 612f31 6f6e65\
+             3008 0003 612f32 74776f\
+             310a 0003 612f33 7468726565\
+             320b 0003 612f34 0007 666f7572");
+        s.write_all(&burst).unwrap();
+        assert_eq!(
+            to_hex(&read_packet(&mut s).unwrap()),
+            "40020007",
+            "PUBACK of the QoS 1 message"
+        );
+        assert_eq!(drain(&mut s), vec![hex("e000")]);
+    });
+    let addr = broker.addr;
+    let got = within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let inbox = Inbox::default();
+        let mut on_message = |m: Message<'_>| inbox.push(m);
+        let mut client = std_client(&mut tx, &mut rx, Options::new("umqtt_client"));
+        client.set_callback(&mut on_message);
+        client
+            .connect(addr)
+            .expect("CONNACK at the front of a burst");
+        for i in 0..4 {
+            assert_eq!(
+                client.wait_msg_for(5_000),
+                Ok(true),
+                "message {i} of the burst"
+            );
+        }
+        client.disconnect().unwrap();
+        drop(client);
+        inbox.all()
+    });
+    broker.join();
+    let summary: Vec<(Vec<u8>, Vec<u8>, QoS, bool)> = got
+        .into_iter()
+        .map(|m| (m.topic, m.payload, m.qos, m.retain))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (b"a/1".to_vec(), b"one".to_vec(), QoS::AtMostOnce, false),
+            (b"a/2".to_vec(), b"two".to_vec(), QoS::AtMostOnce, false),
+            (b"a/3".to_vec(), b"three".to_vec(), QoS::AtMostOnce, true),
+            (b"a/4".to_vec(), b"four".to_vec(), QoS::AtLeastOnce, false),
+        ]
+    );
+}
+
+#[test]
+fn broker_writing_one_byte_per_segment_still_works() {
+    fn trickle(s: &mut TcpStream, bytes: &[u8]) {
+        for b in bytes {
+            s.write_all(&[*b]).unwrap();
+            s.flush().unwrap();
+            thread::sleep(Duration::from_millis(3));
+        }
+    }
+    let broker = FakeBroker::start(1, |_, mut s| {
+        s.set_nodelay(true).ok();
+        let connect = read_packet(&mut s).unwrap();
+        assert_eq!(connect[0], 0x10);
+        trickle(&mut s, &hex("20020100")); // session present
+        trickle(&mut s, &hex("320b0005696e2f71311234 6869"));
+        assert_eq!(to_hex(&read_packet(&mut s).unwrap()), "40021234");
+        let publish = read_packet(&mut s).unwrap();
+        assert_eq!(to_hex(&publish), "3206000174000178");
+        trickle(&mut s, &hex("40020001"));
+        assert_eq!(drain(&mut s), vec![hex("e000")]);
+    });
+    let addr = broker.addr;
+    let got = within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let inbox = Inbox::default();
+        let mut on_message = |m: Message<'_>| inbox.push(m);
+        let mut client = std_client(&mut tx, &mut rx, hostile_options());
+        client.set_callback(&mut on_message);
+        assert_eq!(
+            client.connect(addr),
+            Ok(true),
+            "session present read from a trickled CONNACK"
+        );
+        assert_eq!(client.wait_msg_for(5_000), Ok(true));
+        client
+            .publish(b"t", b"x", false, QoS::AtLeastOnce)
+            .expect("PUBACK trickled byte by byte");
+        client.disconnect().unwrap();
+        drop(client);
+        inbox.all()
+    });
+    broker.join();
+    assert_eq!(
+        got,
+        vec![Received {
+            topic: b"in/q1".to_vec(),
+            payload: b"hi".to_vec(),
+            qos: QoS::AtLeastOnce,
+            retain: false
+        }]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 5. A message larger than the receive buffer
+// ---------------------------------------------------------------------------
+
+/// A QoS 1 PUBLISH of `payload` to `topic` with packet id `pid`.
+fn qos1_publish(topic: &[u8], pid: u16, payload: &[u8]) -> Vec<u8> {
+    let remaining = 2 + topic.len() + 2 + payload.len();
+    let mut p = vec![0x32];
+    let mut n = remaining;
+    loop {
+        let mut byte = u8::try_from(n % 128).unwrap();
+        n /= 128;
+        if n > 0 {
+            byte |= 0x80;
+        }
+        p.push(byte);
+        if n == 0 {
+            break;
+        }
+    }
+    p.extend(u16::try_from(topic.len()).unwrap().to_be_bytes());
+    p.extend(topic);
+    p.extend(pid.to_be_bytes());
+    p.extend(payload);
+    p
+}
+
+#[test]
+fn message_larger_than_rx_buffer_is_drained_acked_and_the_next_one_arrives() {
+    let big = qos1_publish(b"big", 0x0101, &[0xab; 5000]);
+    let big_len = big.len();
+    let broker = FakeBroker::start(1, move |_, mut s| {
+        accept_connect(&mut s);
+        // The big one and a small one in one write: the small one starts in
+        // the same segment as the big one's tail.
+        let mut both = big.clone();
+        both.extend(hex("3009 0005 736d616c6c 6f6b"));
+        s.write_all(&both).unwrap();
+        assert_eq!(
+            to_hex(&read_packet(&mut s).unwrap()),
+            "40020101",
+            "PUBACK for the skipped message"
+        );
+        assert_eq!(drain(&mut s), vec![hex("e000")]);
+    });
+    let addr = broker.addr;
+    let got = within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
+        let inbox = Inbox::default();
+        let mut on_message = |m: Message<'_>| inbox.push(m);
+        let mut client = std_client(&mut tx, &mut rx, hostile_options());
+        client.set_callback(&mut on_message);
+        client.connect(addr).unwrap();
+        assert_eq!(
+            client.wait_msg_for(5_000),
+            Err(Error::MessageTooLarge {
+                size: big_len,
+                capacity: 256
+            })
+        );
+        assert!(
+            client.is_connected(),
+            "a skipped message keeps the connection"
+        );
+        assert_eq!(client.skipped_messages(), 1);
+        assert_eq!(
+            client.wait_msg_for(5_000),
+            Ok(true),
+            "the small message after the big one"
+        );
+        client.disconnect().unwrap();
+        drop(client);
+        inbox.all()
+    });
+    broker.join();
+    assert_eq!(
+        got,
+        vec![Received {
+            topic: b"small".to_vec(),
+            payload: b"ok".to_vec(),
+            qos: QoS::AtMostOnce,
+            retain: false
+        }]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. Hostile input: named errors, never a panic or hang, reconnect works
+// ---------------------------------------------------------------------------
+
+#[test]
+fn connack_with_wrong_length_is_protocol_invalid_length_then_reconnect_works() {
+    hostile_case(answer_connect_with(hex("2003000000")), connect_err, |e| {
+        matches!(
+            e,
+            Error::Protocol(DecodeError::InvalidLength {
+                packet: PacketType::ConnAck,
+                len: 3
+            })
+        )
+    });
+}
+
+#[test]
+fn connack_refusal_codes_1_to_5_map_to_distinct_refused_variants_then_connect_works() {
+    let broker = FakeBroker::start(6, |i, mut s| {
+        let connect = read_packet(&mut s).unwrap();
+        assert_eq!(connect[0], 0x10);
+        let code = u8::try_from(i + 1).unwrap();
+        if i < 5 {
+            s.write_all(&[0x20, 0x02, 0x00, code]).unwrap();
+        } else {
+            s.write_all(&hex("20020000")).unwrap();
+        }
+        drain(&mut s);
+    });
+    let addr = broker.addr;
+    within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let mut client = std_client(&mut tx, &mut rx, hostile_options());
+        let expected: [ClientErr; 5] = [
+            Error::RefusedProtocolVersion,
+            Error::RefusedIdentifier,
+            Error::RefusedServerUnavailable,
+            Error::RefusedBadCredentials,
+            Error::RefusedNotAuthorized,
+        ];
+        for (i, want) in expected.into_iter().enumerate() {
+            assert_eq!(client.connect(addr), Err(want), "CONNACK code {}", i + 1);
+            assert!(!client.is_connected());
+        }
+        assert_eq!(
+            client.connect(addr),
+            Ok(false),
+            "accepted after five refusals"
+        );
+        client.disconnect().unwrap();
+    });
+    broker.join();
+}
+
+#[test]
+fn connack_unknown_code_6_is_protocol_error_then_reconnect_works() {
+    hostile_case(answer_connect_with(hex("20020006")), connect_err, |e| {
+        matches!(e, Error::Protocol(DecodeError::UnknownConnackCode(6)))
+    });
+}
+
+#[test]
+fn connack_with_reserved_flag_bits_is_protocol_error_then_reconnect_works() {
+    hostile_case(answer_connect_with(hex("20020200")), connect_err, |e| {
+        matches!(e, Error::Protocol(DecodeError::InvalidConnackFlags(2)))
+    });
+}
+
+#[test]
+fn publish_before_connack_is_unexpected_packet_and_not_delivered() {
+    // MQTT-3.2.0-1: the first packet from the broker must be CONNACK. A
+    // message before it comes from a session that was never accepted.
+    let delivered = hostile_case(
+        answer_connect_with(hex("3007 0001 74 6c6f7374 20020000")),
+        connect_err,
+        |e| matches!(e, Error::UnexpectedPacket(PacketType::Publish)),
+    );
+    assert!(
+        delivered.is_empty(),
+        "message delivered before CONNACK: {delivered:?}"
+    );
+}
+
+#[test]
+fn puback_with_another_packet_id_is_unexpected_packet_id_then_reconnect_works() {
+    let hostile = |s: &mut TcpStream| {
+        accept_connect(s);
+        let publish = read_packet(s).unwrap();
+        assert_eq!(to_hex(&publish), "3206000174000178");
+        s.write_all(&hex("40020002")).unwrap();
+    };
+    hostile_case(
+        hostile,
+        |client, addr| {
+            client.connect(addr).unwrap();
+            client
+                .publish(b"t", b"x", false, QoS::AtLeastOnce)
+                .unwrap_err()
+        },
+        |e| {
+            *e == Error::UnexpectedPacketId {
+                packet: PacketType::PubAck,
+                expected: 1,
+                received: 2,
+            }
+        },
+    );
+}
+
+#[test]
+fn puback_that_nothing_waits_for_is_unexpected_packet_then_reconnect_works() {
+    hostile_case(connack_then(hex("40020001")), connect_then_wait_err, |e| {
+        matches!(e, Error::UnexpectedPacket(PacketType::PubAck))
+    });
+}
+
+#[test]
+fn incoming_qos2_publish_is_protocol_qos2_not_supported_then_reconnect_works() {
+    let delivered = hostile_case(
+        connack_then(hex("340b 0005 696e2f7132 1234 6869")),
+        connect_then_wait_err,
+        |e| matches!(e, Error::Protocol(DecodeError::QoS2NotSupported)),
+    );
+    assert!(delivered.is_empty());
+}
+
+#[test]
+fn packet_type_0_is_protocol_reserved_packet_type_then_reconnect_works() {
+    hostile_case(connack_then(hex("0000")), connect_then_wait_err, |e| {
+        matches!(e, Error::Protocol(DecodeError::ReservedPacketType(0)))
+    });
+}
+
+#[test]
+fn packet_type_15_is_protocol_reserved_packet_type_then_reconnect_works() {
+    hostile_case(connack_then(hex("f000")), connect_then_wait_err, |e| {
+        matches!(e, Error::Protocol(DecodeError::ReservedPacketType(15)))
+    });
+}
+
+#[test]
+fn remaining_length_with_five_bytes_is_protocol_remaining_length_too_long_then_reconnect_works() {
+    hostile_case(
+        connack_then(hex("30ffffffff7f")),
+        connect_then_wait_err,
+        |e| matches!(e, Error::Protocol(DecodeError::RemainingLengthTooLong)),
+    );
+}
+
+#[test]
+fn second_connack_after_connect_is_unexpected_packet_then_reconnect_works() {
+    hostile_case(connack_then(hex("20020000")), connect_then_wait_err, |e| {
+        matches!(e, Error::UnexpectedPacket(PacketType::ConnAck))
+    });
+}
+
+#[test]
+fn broker_closing_mid_packet_is_network_or_closed_then_reconnect_works() {
+    let hostile = |s: &mut TcpStream| {
+        accept_connect(s);
+        // Half a PUBLISH, then the broker goes away.
+        s.write_all(&hex("30100009666f6f")).unwrap();
+        s.flush().unwrap();
+        thread::sleep(Duration::from_millis(50));
+        s.shutdown(std::net::Shutdown::Both).ok();
+    };
+    let delivered = hostile_case(hostile, connect_then_wait_err, |e| {
+        matches!(
+            e,
+            Error::Closed | Error::Network(StdNetError::Closed | StdNetError::Reset)
+        )
+    });
+    assert!(delivered.is_empty(), "half a message must not be delivered");
+}
+
+#[test]
+fn broker_closing_while_awaiting_connack_is_network_or_closed_then_reconnect_works() {
+    let hostile = |s: &mut TcpStream| {
+        read_packet(s).unwrap();
+        s.write_all(&hex("2002")).unwrap();
+        s.shutdown(std::net::Shutdown::Both).ok();
+    };
+    hostile_case(hostile, connect_err, |e| {
+        matches!(
+            e,
+            Error::Closed | Error::Network(StdNetError::Closed | StdNetError::Reset)
+        )
+    });
+}
+
+// ---------------------------------------------------------------------------
+// 7. Packet id wrap
+// ---------------------------------------------------------------------------
+
+/// Reads one packet from a buffered reader (faster than [`read_packet`]'s
+/// byte-wise reads for the 65 536-publish test).
+fn read_packet_from(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut packet = vec![0u8; 1];
+    r.read_exact(&mut packet)?;
+    let mut len = 0usize;
+    for i in 0..4 {
+        let mut b = [0u8; 1];
+        r.read_exact(&mut b)?;
+        packet.push(b[0]);
+        len |= usize::from(b[0] & 0x7f) << (7 * i);
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let start = packet.len();
+    packet.resize(start + len, 0);
+    r.read_exact(&mut packet[start..])?;
+    Ok(packet)
+}
+
+#[test]
+fn packet_id_after_65535_is_1_on_the_wire() {
+    const PUBLISHES: u32 = 65_536;
+    let broker = FakeBroker::start(1, |_, mut s| {
+        s.set_nodelay(true).ok();
+        accept_connect(&mut s);
+        let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+        let mut expected: u16 = 1;
+        let mut seen = Vec::new();
+        for n in 0..PUBLISHES {
+            let p = read_packet_from(&mut reader).unwrap();
+            assert_eq!(p[..5], hex("3206000174")[..], "publish {n}");
+            let pid = u16::from_be_bytes([p[5], p[6]]);
+            assert_eq!(pid, expected, "packet id of publish {n}");
+            assert_ne!(pid, 0, "packet id 0 is forbidden");
+            if n >= PUBLISHES - 3 {
+                seen.push(to_hex(&p));
+            }
+            s.write_all(&[0x40, 0x02, p[5], p[6]]).unwrap();
+            expected = if expected == u16::MAX {
+                1
+            } else {
+                expected + 1
+            };
+        }
+        // The last three on the wire: 65534, 65535, then 1.
+        assert_eq!(
+            seen,
+            vec!["3206000174fffe61", "3206000174ffff61", "3206000174000161"]
+        );
+        let rest: Vec<Vec<u8>> =
+            std::iter::from_fn(|| read_packet_from(&mut reader).ok()).collect();
+        assert_eq!(rest, vec![hex("e000")]);
+    });
+    let addr = broker.addr;
+    let elapsed = within(Duration::from_secs(120), move || {
+        let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
+        let mut client = std_client(&mut tx, &mut rx, hostile_options());
+        client.connect(addr).unwrap();
+        let start = Instant::now();
+        for n in 0..PUBLISHES {
+            client
+                .publish(b"t", b"a", false, QoS::AtLeastOnce)
+                .unwrap_or_else(|e| {
+                    panic!("publish {n} (packet id {}): {e:?}", client.next_packet_id())
+                });
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(client.next_packet_id(), 2);
+        client.disconnect().unwrap();
+        elapsed
+    });
+    broker.join();
+    eprintln!("65 536 QoS 1 publishes took {elapsed:?}");
+}
+
+// ---------------------------------------------------------------------------
+// 8. Password without user
+// ---------------------------------------------------------------------------
+
+#[test]
+fn password_without_user_is_invalid_before_any_connection_is_made() {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let mut client = std_client(
+            &mut tx,
+            &mut rx,
+            Options::new("umqtt_client").password(b"secret"),
+        );
+        assert_eq!(
+            client.connect(addr),
+            Err(Error::Invalid(EncodeError::PasswordWithoutUsername))
+        );
+        assert!(!client.is_connected());
+    });
+    // Give a stray connection time to land in the backlog, then check none did.
+    thread::sleep(Duration::from_millis(100));
+    match listener.accept() {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        Err(e) => panic!("accept failed: {e}"),
+        Ok((_, peer)) => panic!("the client connected ({peer}) although its options were invalid"),
+    }
+}

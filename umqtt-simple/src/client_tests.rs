@@ -1,0 +1,562 @@
+//! Client behaviour on virtual time: an in-memory stack whose broker side is
+//! scripted by the test, a fake clock, and a waiter that advances the clock
+//! instead of sleeping. Deadlines are proven exactly, without waiting.
+
+use core::cell::{Cell, RefCell};
+use core::net::{Ipv4Addr, SocketAddr};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::vec::Vec;
+
+use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind};
+use umqtt_transports::{Clock, Wait};
+
+use crate::{Client, Error, Message, Options, QoS, Waiting};
+
+/// Virtual milliseconds shared by the clock, the waiter and the test.
+#[derive(Clone, Default)]
+struct VirtualTime(Rc<Cell<u64>>);
+
+impl Clock for VirtualTime {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// What the broker side of the pipe holds.
+#[derive(Default)]
+struct Wire {
+    to_client: VecDeque<u8>,
+    from_client: Vec<u8>,
+    /// Answers queued for the client when a packet starting with the key byte
+    /// is sent: (first byte, bytes to answer).
+    answers: Vec<(u8, Vec<u8>)>,
+    closed: bool,
+}
+
+#[derive(Clone, Default)]
+struct Pipe(Rc<RefCell<Wire>>);
+
+impl Pipe {
+    fn feed(&self, bytes: &[u8]) {
+        self.0.borrow_mut().to_client.extend(bytes.iter().copied());
+    }
+    fn answer(&self, first_byte: u8, bytes: &[u8]) {
+        self.0
+            .borrow_mut()
+            .answers
+            .push((first_byte, bytes.to_vec()));
+    }
+    fn sent(&self) -> Vec<u8> {
+        self.0.borrow().from_client.clone()
+    }
+    fn take_sent(&self) -> Vec<u8> {
+        core::mem::take(&mut self.0.borrow_mut().from_client)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct PipeError;
+
+impl TcpError for PipeError {
+    fn kind(&self) -> TcpErrorKind {
+        TcpErrorKind::PipeClosed
+    }
+}
+
+impl TcpClientStack for Pipe {
+    type TcpSocket = ();
+    type Error = PipeError;
+
+    fn socket(&mut self) -> Result<(), PipeError> {
+        Ok(())
+    }
+    fn connect(&mut self, _: &mut (), _: SocketAddr) -> nb::Result<(), PipeError> {
+        Ok(())
+    }
+    fn send(&mut self, _: &mut (), buf: &[u8]) -> nb::Result<usize, PipeError> {
+        let mut wire = self.0.borrow_mut();
+        if wire.closed {
+            return Err(nb::Error::Other(PipeError));
+        }
+        wire.from_client.extend_from_slice(buf);
+        if let Some(pos) = wire
+            .answers
+            .iter()
+            .position(|(b, _)| Some(b) == buf.first())
+        {
+            let (_, answer) = wire.answers.remove(pos);
+            wire.to_client.extend(answer);
+        }
+        Ok(buf.len())
+    }
+    fn receive(&mut self, _: &mut (), buf: &mut [u8]) -> nb::Result<usize, PipeError> {
+        let mut wire = self.0.borrow_mut();
+        if wire.to_client.is_empty() {
+            return if wire.closed {
+                Err(nb::Error::Other(PipeError))
+            } else {
+                Err(nb::Error::WouldBlock)
+            };
+        }
+        let n = buf.len().min(wire.to_client.len());
+        for (dst, src) in buf.iter_mut().zip(wire.to_client.drain(..n)) {
+            *dst = src;
+        }
+        Ok(n)
+    }
+    fn close(&mut self, _: ()) -> Result<(), PipeError> {
+        Ok(())
+    }
+}
+
+/// Waiting advances virtual time by the whole timeout (nothing else happens
+/// on the wire meanwhile), and records how long each wait was.
+#[derive(Clone, Default)]
+struct Advance {
+    time: VirtualTime,
+    waits: Rc<RefCell<Vec<u32>>>,
+}
+
+impl Wait<Pipe> for Advance {
+    fn wait_readable(&mut self, _: &mut Pipe, _: &mut (), timeout_ms: u32) {
+        self.waits.borrow_mut().push(timeout_ms);
+        self.time.0.set(self.time.0.get() + u64::from(timeout_ms));
+    }
+}
+
+const BROKER: SocketAddr = SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 1883);
+const CONNACK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
+
+struct Rig {
+    pipe: Pipe,
+    time: VirtualTime,
+    waiter: Advance,
+}
+
+impl Rig {
+    fn new() -> Self {
+        let time = VirtualTime::default();
+        time.0.set(1_000);
+        Rig {
+            pipe: Pipe::default(),
+            waiter: Advance {
+                time: time.clone(),
+                waits: Rc::default(),
+            },
+            time,
+        }
+    }
+
+    fn client<'a>(
+        &self,
+        tx: &'a mut [u8],
+        rx: &'a mut [u8],
+        options: Options<'a>,
+    ) -> Client<'a, Pipe, VirtualTime, Advance> {
+        Client::new(self.pipe.clone(), self.time.clone(), tx, rx, options)
+            .with_waiter(self.waiter.clone())
+    }
+
+    fn now(&self) -> u64 {
+        self.time.0.get()
+    }
+}
+
+#[test]
+fn connect_sends_connect_and_returns_session_present() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, &[0x20, 0x02, 0x01, 0x00]);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("umqtt_client"));
+    assert_eq!(client.connect(BROKER), Ok(true));
+    assert_eq!(
+        rig.pipe.sent(),
+        b"\x10\x18\x00\x04MQTT\x04\x02\x00\x3c\x00\x0cumqtt_client",
+        "default keepalive is 60 s"
+    );
+}
+
+#[test]
+fn connack_that_never_comes_times_out_at_the_connect_deadline() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let options = Options::new("c").connect_timeout_ms(3_000).keepalive(1);
+    let mut client = rig.client(&mut tx, &mut rx, options);
+    let start = rig.now();
+    assert_eq!(
+        client.connect(BROKER),
+        Err(Error::Timeout(Waiting::ConnAck))
+    );
+    assert_eq!(
+        rig.now() - start,
+        3_000,
+        "one deadline for connect and CONNACK"
+    );
+    assert!(!client.is_connected());
+    assert_eq!(rig.pipe.sent()[0], 0x10, "no PINGREQ before CONNACK");
+    assert_eq!(rig.pipe.sent().len(), 15);
+}
+
+#[test]
+fn idle_wait_msg_sends_pingreq_each_keepalive_and_stays_connected() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").keepalive(2));
+    client.connect(BROKER).unwrap();
+    let connected_at = rig.now();
+    rig.pipe.take_sent();
+    for _ in 0..5 {
+        rig.pipe.answer(0xc0, &[0xd0, 0x00]);
+        // Returns after handling the PINGRESP.
+        client.wait_msg().unwrap();
+    }
+    assert_eq!(rig.pipe.sent(), [0xc0, 0x00].repeat(5));
+    assert_eq!(
+        rig.now() - connected_at,
+        5 * 2_000,
+        "one PINGREQ per idle keepalive interval"
+    );
+    assert!(client.is_connected());
+}
+
+#[test]
+fn missing_pingresp_ends_the_connection_after_the_ping_timeout() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").keepalive(10));
+    client.connect(BROKER).unwrap();
+    let connected_at = rig.now();
+    assert_eq!(client.wait_msg(), Err(Error::Timeout(Waiting::PingResp)));
+    // PINGREQ at 10 s, default ping timeout half the keepalive: 5 s.
+    assert_eq!(rig.now() - connected_at, 15_000);
+    assert!(!client.is_connected());
+    assert_eq!(client.check_msg(), Err(Error::NotConnected));
+}
+
+#[test]
+fn ping_timeout_is_configured_apart_from_keepalive() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let options = Options::new("c").keepalive(60).ping_timeout_ms(700);
+    let mut client = rig.client(&mut tx, &mut rx, options);
+    client.connect(BROKER).unwrap();
+    let connected_at = rig.now();
+    assert_eq!(client.wait_msg(), Err(Error::Timeout(Waiting::PingResp)));
+    assert_eq!(rig.now() - connected_at, 60_700);
+}
+
+#[test]
+fn check_msg_never_waits_but_still_pings_when_keepalive_is_due() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").keepalive(1));
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    assert_eq!(client.check_msg(), Ok(false));
+    assert!(
+        rig.waiter.waits.borrow().is_empty(),
+        "check_msg must not wait"
+    );
+    rig.time.0.set(rig.now() + 1_000);
+    rig.pipe.answer(0xc0, &[0xd0, 0x00]);
+    assert_eq!(
+        client.check_msg(),
+        Ok(true),
+        "PINGREQ sent, PINGRESP handled"
+    );
+    assert_eq!(rig.pipe.sent(), [0xc0, 0x00]);
+    assert!(rig.waiter.waits.borrow().is_empty());
+}
+
+#[test]
+fn puback_that_never_comes_times_out_and_drops_the_connection() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").ack_timeout_ms(2_500));
+    client.connect(BROKER).unwrap();
+    let start = rig.now();
+    assert_eq!(
+        client.publish(b"t", b"x", false, QoS::AtLeastOnce),
+        Err(Error::Timeout(Waiting::PubAck))
+    );
+    assert_eq!(rig.now() - start, 2_500);
+    assert!(!client.is_connected());
+}
+
+#[test]
+fn message_arriving_before_puback_goes_to_the_callback_and_is_acknowledged_after_it() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    // Answer the PUBLISH with an incoming QoS 1 message first, then the PUBACK.
+    rig.pipe
+        .answer(0x32, b"\x32\x0b\x00\x05in/q1\x12\x34hi\x40\x02\x00\x01");
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| {
+        seen.borrow_mut()
+            .push((m.topic.to_vec(), m.payload.to_vec(), m.qos));
+    };
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    client
+        .publish(b"foo_topic", b"hello", false, QoS::AtLeastOnce)
+        .unwrap();
+    drop(client);
+    assert_eq!(
+        seen.into_inner(),
+        [(b"in/q1".to_vec(), b"hi".to_vec(), QoS::AtLeastOnce)]
+    );
+    let mut expected = b"\x32\x12\x00\x09foo_topic\x00\x01hello".to_vec();
+    expected.extend_from_slice(b"\x40\x02\x12\x34");
+    assert_eq!(
+        rig.pipe.sent(),
+        expected,
+        "PUBLISH in one send, then PUBACK of the message"
+    );
+}
+
+#[test]
+fn puback_for_another_packet_id_is_a_named_error() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    rig.pipe.answer(0x32, b"\x40\x02\x00\x07");
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.connect(BROKER).unwrap();
+    assert_eq!(
+        client.publish(b"t", b"x", false, QoS::AtLeastOnce),
+        Err(Error::UnexpectedPacketId {
+            packet: crate::packet::PacketType::PubAck,
+            expected: 1,
+            received: 7
+        })
+    );
+    assert!(!client.is_connected());
+}
+
+#[test]
+fn packet_ids_wrap_from_65535_to_1() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.connect(BROKER).unwrap();
+    for expected in 1..=65_535u32 {
+        assert_eq!(u32::from(client.next_packet_id()), expected);
+        let id = client.next_packet_id().to_be_bytes();
+        rig.pipe.answer(0x32, &[0x40, 0x02, id[0], id[1]]);
+        client.publish(b"t", b"a", false, QoS::AtLeastOnce).unwrap();
+    }
+    assert_eq!(client.next_packet_id(), 1);
+    rig.pipe.take_sent();
+    rig.pipe.answer(0x32, b"\x40\x02\x00\x01");
+    client.publish(b"t", b"b", false, QoS::AtLeastOnce).unwrap();
+    assert_eq!(rig.pipe.sent(), b"\x32\x06\x00\x01t\x00\x01b");
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_sent() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let on = &mut |_: Message<'_>| {};
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(on);
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    use crate::packet::{EncodeError, Field};
+    let long = std::vec![b'a'; 70_000];
+    let cases: [(&[u8], EncodeError); 4] = [
+        (b"", EncodeError::Empty(Field::Topic)),
+        (b"a/+/b", EncodeError::WildcardInTopic),
+        (b"a/#", EncodeError::WildcardInTopic),
+        (
+            &long,
+            EncodeError::TooLong {
+                field: Field::Topic,
+                len: 70_000,
+            },
+        ),
+    ];
+    for (topic, error) in cases {
+        assert_eq!(
+            client.publish(topic, b"x", false, QoS::AtMostOnce),
+            Err(Error::Invalid(error))
+        );
+        assert_eq!(
+            client.publish(topic, b"x", false, QoS::AtLeastOnce),
+            Err(Error::Invalid(error))
+        );
+    }
+    assert_eq!(
+        client.subscribe(b"a/b#", QoS::AtMostOnce),
+        Err(Error::Invalid(EncodeError::InvalidWildcard))
+    );
+    assert_eq!(
+        client.unsubscribe(b""),
+        Err(Error::Invalid(EncodeError::Empty(Field::TopicFilter)))
+    );
+    assert!(rig.pipe.sent().is_empty());
+    assert!(
+        client.is_connected(),
+        "a refused input leaves the connection alone"
+    );
+    let text = std::format!(
+        "{}",
+        Error::<PipeError>::Invalid(EncodeError::TooLong {
+            field: Field::Topic,
+            len: 70_000
+        })
+    );
+    assert_eq!(text, "topic is 70000 bytes; MQTT allows 65535");
+}
+
+#[test]
+fn password_without_user_is_refused_before_connecting() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").password(b"secret"));
+    assert_eq!(
+        client.connect(BROKER),
+        Err(Error::Invalid(
+            crate::packet::EncodeError::PasswordWithoutUsername
+        ))
+    );
+    assert!(rig.pipe.sent().is_empty());
+}
+
+#[test]
+fn payload_larger_than_the_transmit_buffer_follows_the_header() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 32], [0u8; 32]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    let payload = [b'y'; 20_000];
+    client
+        .publish(b"t", &payload, false, QoS::AtMostOnce)
+        .unwrap();
+    let sent = rig.pipe.sent();
+    assert_eq!(&sent[..7], b"\x30\xa3\x9c\x01\x00\x01t");
+    assert_eq!(sent.len(), 20_007);
+}
+
+#[test]
+fn oversize_message_is_drained_acknowledged_and_the_next_one_arrives() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| seen.borrow_mut().push(m.payload.to_vec());
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    // A 300-byte QoS 1 message (id 9) into a 64-byte buffer, then a small one.
+    let mut big = std::vec![0x32, 0xae, 0x02, 0x00, 0x01, b't', 0x00, 0x09];
+    big.resize(3 + 302, b'z');
+    rig.pipe.feed(&big);
+    rig.pipe.feed(b"\x30\x04\x00\x01tk");
+    assert_eq!(
+        client.wait_msg(),
+        Err(Error::MessageTooLarge {
+            size: 305,
+            capacity: 64
+        })
+    );
+    assert!(client.is_connected());
+    assert_eq!(
+        rig.pipe.sent(),
+        b"\x40\x02\x00\x09",
+        "the skipped QoS 1 message is acknowledged"
+    );
+    client.wait_msg().unwrap();
+    assert_eq!(client.skipped_messages(), 1);
+    drop(client);
+    assert_eq!(seen.into_inner(), [b"k".to_vec()]);
+}
+
+#[test]
+fn connack_refusals_are_distinct_errors() {
+    let cases = [
+        (1, Error::RefusedProtocolVersion),
+        (2, Error::RefusedIdentifier),
+        (3, Error::RefusedServerUnavailable),
+        (4, Error::RefusedBadCredentials),
+        (5, Error::RefusedNotAuthorized),
+    ];
+    for (code, expected) in cases {
+        let rig = Rig::new();
+        rig.pipe.answer(0x10, &[0x20, 0x02, 0x00, code]);
+        let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+        let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+        assert_eq!(client.connect(BROKER), Err(expected));
+        assert!(!client.is_connected());
+    }
+}
+
+#[test]
+fn publish_before_connack_is_a_protocol_error() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, b"\x30\x03\x00\x01t\x20\x02\x00\x00");
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    assert_eq!(
+        client.connect(BROKER),
+        Err(Error::UnexpectedPacket(crate::packet::PacketType::Publish))
+    );
+}
+
+#[test]
+fn publish_only_client_reads_its_pingresp_before_publishing() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").keepalive(1));
+    client.connect(BROKER).unwrap();
+    rig.pipe.answer(0xc0, &[0xd0, 0x00]);
+    client.ping().unwrap();
+    // Well past the ping timeout: the PINGRESP has been waiting in the stack.
+    rig.time.0.set(rig.now() + 900);
+    client.publish(b"t", b"x", false, QoS::AtMostOnce).unwrap();
+    rig.time.0.set(rig.now() + 400);
+    client.publish(b"t", b"y", false, QoS::AtMostOnce).unwrap();
+    assert!(client.is_connected());
+}
+
+#[test]
+fn a_subscriber_receiving_a_steady_stream_still_sends_pingreq() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let on = &mut |_: Message<'_>| {};
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").keepalive(1));
+    client.set_callback(on);
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    for _ in 0..10 {
+        rig.pipe.feed(b"\x30\x04\x00\x01tm");
+        rig.time.0.set(rig.now() + 300);
+        client.wait_msg().unwrap();
+    }
+    let pings = rig
+        .pipe
+        .sent()
+        .chunks(2)
+        .filter(|c| *c == [0xc0, 0x00])
+        .count();
+    assert_eq!(
+        pings, 1,
+        "one PINGREQ: the first is still unanswered, and messages keep it alive"
+    );
+    assert!(client.is_connected());
+}
