@@ -238,6 +238,20 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         Ok(())
     }
 
+    /// Waits `ms` milliseconds through the waiter's [`Wait::idle`] (sleeping
+    /// where the platform can), without touching any connection.
+    pub fn pause(&mut self, ms: u32) {
+        let until = self.deadline(ms);
+        loop {
+            let now = self.clock.now_ms();
+            if now >= until {
+                return;
+            }
+            let left = u32::try_from(until - now).unwrap_or(u32::MAX);
+            self.waiter.idle(&mut self.stack, left);
+        }
+    }
+
     /// Whether a connection is open (as far as the client knows).
     pub fn is_connected(&self) -> bool {
         self.socket.is_some() && !self.connecting

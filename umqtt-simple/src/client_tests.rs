@@ -1,151 +1,30 @@
-//! Client behaviour on virtual time: an in-memory stack whose broker side is
-//! scripted by the test, a fake clock, and a waiter that advances the clock
-//! instead of sleeping. Deadlines are proven exactly, without waiting.
+//! Client behaviour on virtual time (umqtt_transports::memory): an in-memory
+//! stack whose broker side is scripted by the test, a clock that moves only
+//! when told to, and a waiter that moves it instead of sleeping. Deadlines are
+//! proven exactly, without waiting.
 
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::net::{Ipv4Addr, SocketAddr};
-use std::collections::VecDeque;
-use std::rc::Rc;
 use std::vec::Vec;
 
-use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind};
-use umqtt_transports::{Clock, Wait};
+use umqtt_transports::Clock;
+use umqtt_transports::memory::{MemoryError, MemoryStack, VirtualClock, VirtualWait};
 
 use crate::{Client, Error, Message, Options, QoS, Waiting};
-
-/// Virtual milliseconds shared by the clock, the waiter and the test.
-#[derive(Clone, Default)]
-struct VirtualTime(Rc<Cell<u64>>);
-
-impl Clock for VirtualTime {
-    fn now_ms(&self) -> u64 {
-        self.0.get()
-    }
-}
-
-/// What the broker side of the pipe holds.
-#[derive(Default)]
-struct Wire {
-    to_client: VecDeque<u8>,
-    from_client: Vec<u8>,
-    /// Answers queued for the client when a packet starting with the key byte
-    /// is sent: (first byte, bytes to answer).
-    answers: Vec<(u8, Vec<u8>)>,
-    closed: bool,
-}
-
-#[derive(Clone, Default)]
-struct Pipe(Rc<RefCell<Wire>>);
-
-impl Pipe {
-    fn feed(&self, bytes: &[u8]) {
-        self.0.borrow_mut().to_client.extend(bytes.iter().copied());
-    }
-    fn answer(&self, first_byte: u8, bytes: &[u8]) {
-        self.0
-            .borrow_mut()
-            .answers
-            .push((first_byte, bytes.to_vec()));
-    }
-    fn sent(&self) -> Vec<u8> {
-        self.0.borrow().from_client.clone()
-    }
-    fn take_sent(&self) -> Vec<u8> {
-        core::mem::take(&mut self.0.borrow_mut().from_client)
-    }
-}
-
-#[derive(Debug, PartialEq)]
-struct PipeError;
-
-impl TcpError for PipeError {
-    fn kind(&self) -> TcpErrorKind {
-        TcpErrorKind::PipeClosed
-    }
-}
-
-impl TcpClientStack for Pipe {
-    type TcpSocket = ();
-    type Error = PipeError;
-
-    fn socket(&mut self) -> Result<(), PipeError> {
-        Ok(())
-    }
-    fn connect(&mut self, _: &mut (), _: SocketAddr) -> nb::Result<(), PipeError> {
-        Ok(())
-    }
-    fn send(&mut self, _: &mut (), buf: &[u8]) -> nb::Result<usize, PipeError> {
-        let mut wire = self.0.borrow_mut();
-        if wire.closed {
-            return Err(nb::Error::Other(PipeError));
-        }
-        wire.from_client.extend_from_slice(buf);
-        if let Some(pos) = wire
-            .answers
-            .iter()
-            .position(|(b, _)| Some(b) == buf.first())
-        {
-            let (_, answer) = wire.answers.remove(pos);
-            wire.to_client.extend(answer);
-        }
-        Ok(buf.len())
-    }
-    fn receive(&mut self, _: &mut (), buf: &mut [u8]) -> nb::Result<usize, PipeError> {
-        let mut wire = self.0.borrow_mut();
-        if wire.to_client.is_empty() {
-            return if wire.closed {
-                Err(nb::Error::Other(PipeError))
-            } else {
-                Err(nb::Error::WouldBlock)
-            };
-        }
-        let n = buf.len().min(wire.to_client.len());
-        for (dst, src) in buf.iter_mut().zip(wire.to_client.drain(..n)) {
-            *dst = src;
-        }
-        Ok(n)
-    }
-    fn close(&mut self, _: ()) -> Result<(), PipeError> {
-        Ok(())
-    }
-}
-
-/// Waiting advances virtual time by the whole timeout (nothing else happens
-/// on the wire meanwhile), and records how long each wait was.
-#[derive(Clone, Default)]
-struct Advance {
-    time: VirtualTime,
-    waits: Rc<RefCell<Vec<u32>>>,
-}
-
-impl Wait<Pipe> for Advance {
-    fn wait_readable(&mut self, _: &mut Pipe, _: &mut (), timeout_ms: u32) {
-        self.waits.borrow_mut().push(timeout_ms);
-        self.time.0.set(self.time.0.get() + u64::from(timeout_ms));
-    }
-}
 
 const BROKER: SocketAddr = SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 1883);
 const CONNACK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
 
 struct Rig {
-    pipe: Pipe,
-    time: VirtualTime,
-    waiter: Advance,
+    pipe: MemoryStack,
+    clock: VirtualClock,
+    waiter: VirtualWait,
 }
 
 impl Rig {
     fn new() -> Self {
-        let time = VirtualTime::default();
-        time.0.set(1_000);
-        Rig {
-            pipe: Pipe::default(),
-            waiter: Advance {
-                time: time.clone(),
-                waits: Rc::default(),
-            },
-            time,
-        }
+        let clock = VirtualClock::starting_at(1_000);
+        Rig { pipe: MemoryStack::new(), waiter: VirtualWait::new(&clock), clock }
     }
 
     fn client<'a>(
@@ -153,13 +32,12 @@ impl Rig {
         tx: &'a mut [u8],
         rx: &'a mut [u8],
         options: Options<'a>,
-    ) -> Client<'a, Pipe, VirtualTime, Advance> {
-        Client::new(self.pipe.clone(), self.time.clone(), tx, rx, options)
-            .with_waiter(self.waiter.clone())
+    ) -> Client<'a, MemoryStack, VirtualClock, VirtualWait> {
+        Client::new(self.pipe.clone(), self.clock.clone(), tx, rx, options).with_waiter(self.waiter.clone())
     }
 
     fn now(&self) -> u64 {
-        self.time.0.get()
+        self.clock.now_ms()
     }
 }
 
@@ -259,10 +137,10 @@ fn check_msg_never_waits_but_still_pings_when_keepalive_is_due() {
     rig.pipe.take_sent();
     assert_eq!(client.check_msg(), Ok(false));
     assert!(
-        rig.waiter.waits.borrow().is_empty(),
+        rig.waiter.waits().is_empty(),
         "check_msg must not wait"
     );
-    rig.time.0.set(rig.now() + 1_000);
+    rig.clock.advance(1_000);
     rig.pipe.answer(0xc0, &[0xd0, 0x00]);
     assert_eq!(
         client.check_msg(),
@@ -270,7 +148,7 @@ fn check_msg_never_waits_but_still_pings_when_keepalive_is_due() {
         "PINGREQ sent, PINGRESP handled"
     );
     assert_eq!(rig.pipe.sent(), [0xc0, 0x00]);
-    assert!(rig.waiter.waits.borrow().is_empty());
+    assert!(rig.waiter.waits().is_empty());
 }
 
 #[test]
@@ -411,7 +289,7 @@ fn bad_input_is_refused_before_anything_is_sent() {
     );
     let text = std::format!(
         "{}",
-        Error::<PipeError>::Invalid(EncodeError::TooLong {
+        Error::<MemoryError>::Invalid(EncodeError::TooLong {
             field: Field::Topic,
             len: 70_000
         })
@@ -526,9 +404,9 @@ fn publish_only_client_reads_its_pingresp_before_publishing() {
     rig.pipe.answer(0xc0, &[0xd0, 0x00]);
     client.ping().unwrap();
     // Well past the ping timeout: the PINGRESP has been waiting in the stack.
-    rig.time.0.set(rig.now() + 900);
+    rig.clock.advance(900);
     client.publish(b"t", b"x", false, QoS::AtMostOnce).unwrap();
-    rig.time.0.set(rig.now() + 400);
+    rig.clock.advance(400);
     client.publish(b"t", b"y", false, QoS::AtMostOnce).unwrap();
     assert!(client.is_connected());
 }
@@ -545,7 +423,7 @@ fn a_subscriber_receiving_a_steady_stream_still_sends_pingreq() {
     rig.pipe.take_sent();
     for _ in 0..10 {
         rig.pipe.feed(b"\x30\x04\x00\x01tm");
-        rig.time.0.set(rig.now() + 300);
+        rig.clock.advance(300);
         client.wait_msg().unwrap();
     }
     let pings = rig
@@ -559,4 +437,23 @@ fn a_subscriber_receiving_a_steady_stream_still_sends_pingreq() {
         "one PINGREQ: the first is still unanswered, and messages keep it alive"
     );
     assert!(client.is_connected());
+}
+
+#[test]
+fn partial_sends_are_completed_and_a_zero_byte_send_ends_the_connection() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    rig.pipe.limit_sends(Some(3));
+    client.publish(b"foo_topic", b"hello", false, QoS::AtMostOnce).unwrap();
+    assert_eq!(rig.pipe.take_sent(), b"\x30\x10\x00\x09foo_topichello");
+    rig.pipe.limit_sends(Some(0));
+    assert_eq!(
+        client.publish(b"t", b"x", false, QoS::AtMostOnce),
+        Err(Error::Timeout(Waiting::Send))
+    );
+    assert!(!client.is_connected(), "half a packet may be on the wire: the connection is dropped");
 }

@@ -154,6 +154,11 @@ impl<'a> Options<'a> {
         self.client_id
     }
 
+    /// Whether the client asks for a clean session.
+    pub const fn is_clean_session(&self) -> bool {
+        self.clean_session
+    }
+
     /// The keepalive in seconds.
     pub const fn keepalive_s(&self) -> u16 {
         self.keepalive_s

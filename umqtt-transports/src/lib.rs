@@ -44,6 +44,8 @@ mod clock;
 mod wait;
 
 #[cfg(feature = "std")]
+pub mod memory;
+#[cfg(feature = "std")]
 pub mod std_tcp;
 
 pub use clock::Clock;

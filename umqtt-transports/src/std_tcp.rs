@@ -576,6 +576,11 @@ impl StdWait {
 }
 
 impl Wait<StdTcpStack> for StdWait {
+    /// Sleeps the thread for `timeout_ms`.
+    fn idle(&mut self, _stack: &mut StdTcpStack, timeout_ms: u32) {
+        std::thread::sleep(Duration::from_millis(u64::from(timeout_ms)));
+    }
+
     fn wait_readable(&mut self, _stack: &mut StdTcpStack, socket: &mut StdSocket, timeout_ms: u32) {
         if timeout_ms == 0 {
             return;

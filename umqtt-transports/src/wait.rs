@@ -17,6 +17,17 @@ use embedded_nal::TcpClientStack;
 pub trait Wait<S: TcpClientStack + ?Sized> {
     /// Waits at most `timeout_ms` milliseconds for `socket` to become readable.
     fn wait_readable(&mut self, stack: &mut S, socket: &mut S::TcpSocket, timeout_ms: u32);
+
+    /// Waits at most `timeout_ms` milliseconds with no socket to watch, e.g.
+    /// between two reconnect attempts.
+    ///
+    /// The default returns at once (the caller checks its clock and calls
+    /// again, so it spins); a stack that must be polled to make progress can
+    /// poll here, and a platform that can sleep should.
+    fn idle(&mut self, stack: &mut S, timeout_ms: u32) {
+        let _ = (stack, timeout_ms);
+        core::hint::spin_loop();
+    }
 }
 
 /// The waiter that does not wait: the caller polls the stack again at once.

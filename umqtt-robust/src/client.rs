@@ -1,0 +1,494 @@
+//! The reconnecting client: umqtt-simple's client plus a connection state
+//! machine.
+//!
+//! Every operation runs the same loop: make sure a connection is up (waiting
+//! out the backoff within the call's deadline), do the inner client's
+//! operation, and on an error that lost the connection, note the loss and go
+//! round again. A reconnect restores what the broker forgot: subscriptions,
+//! when it reports no session present.
+
+use core::net::SocketAddr;
+
+use embedded_nal::TcpClientStack;
+use umqtt_simple::{Callback, Client, Error, Options, QoS};
+use umqtt_transports::{Clock, Spin, Wait};
+
+use crate::backoff::{Backoff, Random, XorShift32};
+use crate::error::RobustError;
+use crate::subscriptions::Subscriptions;
+
+/// A change of the connection, reported to the event callback and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The connection was lost (the reason is logged).
+    Lost,
+    /// A reconnect attempt failed; the next comes after `retry_in_ms`.
+    ReconnectFailed {
+        /// Failed attempts in a row.
+        attempt: u32,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u32,
+    },
+    /// Connected again.
+    Reconnected {
+        /// Whether the broker kept the session (subscriptions and queued
+        /// QoS 1 messages).
+        session_present: bool,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// The subscriptions were sent again because the broker had forgotten them.
+    Resubscribed {
+        /// How many filters.
+        filters: usize,
+    },
+    /// `max_attempts` attempts failed in a row; no more until `connect`.
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+/// How the reconnecting client behaves beyond the inner client's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RobustOptions {
+    /// Waits between reconnect attempts.
+    pub backoff: Backoff,
+    /// How long `publish`, `subscribe`, `unsubscribe` and `wait_msg` may spend
+    /// reconnecting before they return [`RobustError::Offline`], in ms.
+    pub outage_timeout_ms: u32,
+}
+
+impl Default for RobustOptions {
+    /// Default backoff, and 30 s of reconnecting per call.
+    fn default() -> Self {
+        RobustOptions { backoff: Backoff::default(), outage_timeout_ms: 30_000 }
+    }
+}
+
+/// Error type of a reconnecting client on stack `S`.
+pub type RobustClientError<S> = RobustError<<S as TcpClientStack>::Error>;
+
+/// The callback that hears about connection changes.
+pub type EventCallback<'a> = &'a mut dyn FnMut(Event);
+
+/// A client that reconnects by itself: the API of [`umqtt_simple::Client`],
+/// plus backoff, resubscription and QoS 1 retransmission.
+///
+/// `SUB_BYTES` is the memory for remembered subscriptions (each filter takes
+/// its length plus 3 bytes; default 256).
+///
+/// What it guarantees:
+/// - a QoS 1 `publish` that returned `Ok` was received by the broker at least
+///   once; if the connection drops before the PUBACK, the message is sent
+///   again with DUP set and the same packet id after the reconnect, within
+///   the same call. One that returned an error can be retried by the caller.
+/// - subscriptions survive broker restarts: after a reconnect without a
+///   session, they are sent again.
+/// - no call blocks longer than its deadline; `check_msg` never waits for the
+///   backoff, it only tries to reconnect when an attempt is due.
+///
+/// QoS 0 can still lose messages: one written into a connection that had
+/// just died (without the stack noticing yet) is gone. The loss of the
+/// connection is reported ([`Event::Lost`]) when it is noticed.
+pub struct RobustClient<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin, const SUB_BYTES: usize = 256>
+{
+    inner: Client<'a, S, C, W>,
+    broker: Option<SocketAddr>,
+    subscriptions: Subscriptions<SUB_BYTES>,
+    robust: RobustOptions,
+    events: Option<EventCallback<'a>>,
+    random: Option<&'a mut dyn Random>,
+    fallback_random: XorShift32,
+    /// Failed attempts since the last success.
+    failures: u32,
+    next_attempt_ms: u64,
+    /// When the current outage was noticed.
+    outage_since: Option<u64>,
+    gave_up: bool,
+}
+
+impl<'a, S: TcpClientStack, C: Clock> RobustClient<'a, S, C, Spin> {
+    /// A client that is not connected yet; see [`Client::new`].
+    pub fn new(stack: S, clock: C, tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) -> Self {
+        Self::from_client(Client::new(stack, clock, tx, rx, options))
+    }
+}
+
+impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
+    RobustClient<'a, S, C, W, SUB_BYTES>
+{
+    /// Wraps a (not yet connected) simple client.
+    pub fn from_client(inner: Client<'a, S, C, W>) -> Self {
+        let seed = inner.clock().now_ms() as u32;
+        RobustClient {
+            inner,
+            broker: None,
+            subscriptions: Subscriptions::new(),
+            robust: RobustOptions::default(),
+            events: None,
+            random: None,
+            fallback_random: XorShift32::new(seed),
+            failures: 0,
+            next_attempt_ms: 0,
+            outage_since: None,
+            gave_up: false,
+        }
+    }
+
+    /// The same client, waiting with `waiter` (see [`Client::with_waiter`]).
+    pub fn with_waiter<W2: Wait<S>>(self, waiter: W2) -> RobustClient<'a, S, C, W2, SUB_BYTES> {
+        RobustClient {
+            inner: self.inner.with_waiter(waiter),
+            broker: self.broker,
+            subscriptions: self.subscriptions,
+            robust: self.robust,
+            events: self.events,
+            random: self.random,
+            fallback_random: self.fallback_random,
+            failures: self.failures,
+            next_attempt_ms: self.next_attempt_ms,
+            outage_since: self.outage_since,
+            gave_up: self.gave_up,
+        }
+    }
+
+    /// Sets backoff and outage deadline.
+    pub fn set_robust_options(&mut self, robust: RobustOptions) {
+        self.robust = robust;
+    }
+
+    /// The backoff and outage deadline in use.
+    pub fn robust_options(&self) -> &RobustOptions {
+        &self.robust
+    }
+
+    /// Uses `random` for jitter instead of the built-in generator.
+    pub fn set_random(&mut self, random: &'a mut dyn Random) {
+        self.random = Some(random);
+    }
+
+    /// Sets the callback that hears about connection changes.
+    pub fn set_event_callback(&mut self, events: EventCallback<'a>) {
+        self.events = Some(events);
+    }
+
+    /// The inner client (to read its state; operations on it do not reconnect).
+    pub fn client(&self) -> &Client<'a, S, C, W> {
+        &self.inner
+    }
+
+    /// The inner client, mutably.
+    pub fn client_mut(&mut self) -> &mut Client<'a, S, C, W> {
+        &mut self.inner
+    }
+
+    /// The subscriptions that are restored after a reconnect.
+    pub fn subscriptions(&self) -> &Subscriptions<SUB_BYTES> {
+        &self.subscriptions
+    }
+
+    /// Whether a connection is up now.
+    pub fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
+    /// See [`Client::set_callback`].
+    pub fn set_callback(&mut self, callback: Callback<'a>) {
+        self.inner.set_callback(callback);
+    }
+
+    /// See [`Client::set_last_will`].
+    pub fn set_last_will(
+        &mut self,
+        topic: &'a [u8],
+        message: &'a [u8],
+        retain: bool,
+        qos: QoS,
+    ) -> Result<(), RobustClientError<S>> {
+        Ok(self.inner.set_last_will(topic, message, retain, qos)?)
+    }
+
+    /// Connects to `addr` and remembers it for reconnects; returns "session
+    /// present". A failure here is returned as it is (the address is kept, so
+    /// later calls keep trying).
+    pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, RobustClientError<S>> {
+        self.broker = Some(addr);
+        self.gave_up = false;
+        self.failures = 0;
+        self.outage_since = None;
+        match self.inner.connect(addr) {
+            Ok(session_present) => {
+                if !session_present {
+                    self.resubscribe()?;
+                }
+                Ok(session_present)
+            }
+            Err(e) => {
+                self.schedule_retry();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Disconnects and stops reconnecting until the next `connect`.
+    pub fn disconnect(&mut self) -> Result<(), RobustClientError<S>> {
+        self.broker = None;
+        Ok(self.inner.disconnect()?)
+    }
+
+    /// Sends PINGREQ, reconnecting first if needed.
+    pub fn ping(&mut self) -> Result<(), RobustClientError<S>> {
+        let start = self.now();
+        self.with_connection(start, |c| c.ping())
+    }
+
+    /// Publishes like [`Client::publish`]; after a lost connection it
+    /// reconnects and sends again (QoS 1: with DUP and the same packet id),
+    /// until the outage deadline.
+    pub fn publish(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        qos: QoS,
+    ) -> Result<(), RobustClientError<S>> {
+        let start = self.now();
+        let mut sent_id: Option<u16> = None;
+        self.with_connection(start, |c| match (qos, sent_id) {
+            (QoS::AtLeastOnce, Some(id)) => {
+                log::info!("sending QoS 1 message {id} again (DUP) after reconnect");
+                c.republish(topic, payload, retain, id)
+            }
+            (QoS::AtLeastOnce, None) => {
+                sent_id = Some(c.next_packet_id());
+                c.publish(topic, payload, retain, qos)
+            }
+            (QoS::AtMostOnce, _) => c.publish(topic, payload, retain, qos),
+        })
+    }
+
+    /// Subscribes like [`Client::subscribe`] and remembers the filter, so it
+    /// is restored whenever the broker forgets it.
+    pub fn subscribe(&mut self, filter: &[u8], qos: QoS) -> Result<QoS, RobustClientError<S>> {
+        umqtt_simple::packet::validate_filter(filter).map_err(Error::Invalid)?;
+        self.subscriptions
+            .insert(filter, qos)
+            .map_err(|full| RobustError::SubscriptionsFull { needed: full.needed, free: full.free })?;
+        let start = self.now();
+        let result = self.with_connection(start, |c| c.subscribe(filter, qos));
+        if let Err(RobustError::Client(Error::SubscribeRefused { .. })) = result {
+            self.subscriptions.remove(filter);
+        }
+        result
+    }
+
+    /// Unsubscribes and forgets the filter.
+    pub fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), RobustClientError<S>> {
+        self.subscriptions.remove(filter);
+        let start = self.now();
+        self.with_connection(start, |c| c.unsubscribe(filter))
+    }
+
+    /// Waits for one packet like [`Client::wait_msg`], reconnecting as needed;
+    /// during an outage it returns [`RobustError::Offline`] once the outage
+    /// deadline has passed.
+    pub fn wait_msg(&mut self) -> Result<(), RobustClientError<S>> {
+        loop {
+            if self.wait_msg_for(u32::MAX)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Like [`Client::wait_msg_for`], reconnecting as needed within the
+    /// same `timeout_ms`.
+    pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, RobustClientError<S>> {
+        let call_start = self.now();
+        let call_deadline = call_start.saturating_add(u64::from(timeout_ms));
+        loop {
+            let deadline = call_deadline.min(self.outage_deadline(call_start));
+            match self.ensure_connected(Some(deadline)) {
+                Ok(()) => {}
+                Err(RobustError::Offline { .. }) if deadline == call_deadline => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            let left = call_deadline.saturating_sub(self.now());
+            match self.inner.wait_msg_for(u32::try_from(left).unwrap_or(u32::MAX)) {
+                Ok(handled) => return Ok(handled),
+                Err(e) if e.is_connection_lost() => self.lost(&e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Handles one packet if one has arrived, like [`Client::check_msg`].
+    ///
+    /// During an outage it returns `Ok(false)` at once, except when the
+    /// backoff says a reconnect attempt is due: then it makes one attempt
+    /// (bounded by the connect timeout).
+    pub fn check_msg(&mut self) -> Result<bool, RobustClientError<S>> {
+        match self.ensure_connected(None) {
+            Ok(()) => {}
+            Err(RobustError::Offline { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        match self.inner.check_msg() {
+            Ok(handled) => Ok(handled),
+            Err(e) if e.is_connection_lost() => {
+                self.lost(&e);
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `op` on a live connection, reconnecting and running it again
+    /// after each lost connection, until `deadline`.
+    fn with_connection<T>(
+        &mut self,
+        call_start: u64,
+        mut op: impl FnMut(&mut Client<'a, S, C, W>) -> Result<T, Error<S::Error>>,
+    ) -> Result<T, RobustClientError<S>> {
+        loop {
+            self.ensure_connected(Some(self.outage_deadline(call_start)))?;
+            match op(&mut self.inner) {
+                Ok(value) => return Ok(value),
+                Err(e) if e.is_connection_lost() => self.lost(&e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.clock().now_ms()
+    }
+
+    /// How long a call that started at `call_start` may spend reconnecting:
+    /// the outage timeout, counted from the call's start or from the loss of
+    /// the connection, whichever is later.
+    fn outage_deadline(&self, call_start: u64) -> u64 {
+        let from = self.outage_since.map_or(call_start, |since| since.max(call_start));
+        from.saturating_add(u64::from(self.robust.outage_timeout_ms))
+    }
+
+    fn emit(&mut self, event: Event) {
+        if let Some(events) = self.events.as_mut() {
+            events(event);
+        }
+    }
+
+    /// Notes a lost connection: the first reconnect attempt is due at once.
+    fn lost(&mut self, error: &Error<S::Error>) {
+        log::warn!("connection lost: {error}");
+        let now = self.now();
+        self.outage_since.get_or_insert(now);
+        self.next_attempt_ms = now;
+        self.emit(Event::Lost);
+    }
+
+    fn schedule_retry(&mut self) -> u32 {
+        self.failures = self.failures.saturating_add(1);
+        let random: &mut dyn Random = match self.random.as_mut() {
+            Some(r) => &mut **r,
+            None => &mut self.fallback_random,
+        };
+        let delay = self.robust.backoff.delay_ms(self.failures, random);
+        self.next_attempt_ms = self.now().saturating_add(u64::from(delay));
+        delay
+    }
+
+    /// Makes sure a connection is up, attempting reconnects as the backoff
+    /// allows until `deadline` (`None`: make at most the one attempt that is
+    /// due now, never wait).
+    fn ensure_connected(&mut self, deadline: Option<u64>) -> Result<(), RobustClientError<S>> {
+        loop {
+            if self.inner.is_connected() {
+                return Ok(());
+            }
+            let Some(addr) = self.broker else {
+                return Err(RobustError::NotStarted);
+            };
+            if self.gave_up {
+                return Err(RobustError::GaveUp { attempts: self.failures });
+            }
+            let now = self.now();
+            if now < self.next_attempt_ms {
+                let retry_in_ms = u32::try_from(self.next_attempt_ms - now).unwrap_or(u32::MAX);
+                match deadline {
+                    Some(d) if d >= self.next_attempt_ms => {
+                        self.inner.pause(retry_in_ms);
+                        continue;
+                    }
+                    Some(d) => {
+                        self.inner.pause(u32::try_from(d.saturating_sub(now)).unwrap_or(u32::MAX));
+                        let left = self.next_attempt_ms.saturating_sub(self.now());
+                        return Err(RobustError::Offline {
+                            retry_in_ms: u32::try_from(left).unwrap_or(u32::MAX),
+                        });
+                    }
+                    None => return Err(RobustError::Offline { retry_in_ms }),
+                }
+            }
+            self.attempt(addr)?;
+            if deadline.is_none() && !self.inner.is_connected() {
+                let left = self.next_attempt_ms.saturating_sub(self.now());
+                return Err(RobustError::Offline { retry_in_ms: u32::try_from(left).unwrap_or(u32::MAX) });
+            }
+        }
+    }
+
+    /// One reconnect attempt; on failure schedules the next.
+    fn attempt(&mut self, addr: SocketAddr) -> Result<(), RobustClientError<S>> {
+        log::info!("reconnecting to {addr} (attempt {})", self.failures + 1);
+        match self.inner.connect(addr) {
+            Ok(session_present) => {
+                let attempts = self.failures + 1;
+                log::info!("reconnected after {attempts} attempt(s), session present: {session_present}");
+                self.failures = 0;
+                self.outage_since = None;
+                self.emit(Event::Reconnected { session_present, attempts });
+                if !session_present {
+                    self.resubscribe()?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let retry_in_ms = self.schedule_retry();
+                log::warn!("reconnect attempt {} failed: {e}; next in {retry_in_ms} ms", self.failures);
+                self.emit(Event::ReconnectFailed { attempt: self.failures, retry_in_ms });
+                if self.robust.backoff.max_attempts.is_some_and(|max| self.failures >= max) {
+                    log::error!("giving up after {} reconnect attempts", self.failures);
+                    self.gave_up = true;
+                    self.emit(Event::GaveUp { attempts: self.failures });
+                    return Err(RobustError::GaveUp { attempts: self.failures });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Subscribes again to every remembered filter (the broker kept no
+    /// session). A lost connection ends it; the next reconnect starts over.
+    fn resubscribe(&mut self) -> Result<(), RobustClientError<S>> {
+        let mut count = 0;
+        for (filter, qos) in self.subscriptions.iter() {
+            match self.inner.subscribe(filter, qos) {
+                Ok(_) => count += 1,
+                Err(e) if e.is_connection_lost() => {
+                    log::warn!("resubscribing failed: {e}");
+                    let now = self.now();
+                    self.outage_since.get_or_insert(now);
+                    self.next_attempt_ms = now;
+                    return Ok(());
+                }
+                Err(e) => log::warn!("resubscribing to {filter:?} failed: {e}"),
+            }
+        }
+        if count > 0 {
+            log::info!("resubscribed to {count} filter(s)");
+            self.emit(Event::Resubscribed { filters: count });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! The reconnecting client's error type.
+
+use core::fmt;
+
+use umqtt_simple::Error;
+
+/// What can go wrong in the reconnecting client, generic over the stack's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RobustError<E> {
+    /// The inner client's error that the client did not recover from: bad
+    /// input, a refused subscription, a skipped oversize message, or a
+    /// connection failure while no broker address is known yet.
+    Client(Error<E>),
+    /// The broker was unreachable for the whole deadline of this call; the
+    /// client keeps trying on later calls. `retry_in_ms` is the time until
+    /// the next attempt.
+    Offline {
+        /// Milliseconds until the next reconnect attempt.
+        retry_in_ms: u32,
+    },
+    /// The configured number of reconnect attempts failed in a row; call
+    /// `connect` to start again.
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The subscription memory cannot hold another filter, so it could not
+    /// be restored after a reconnect; nothing was sent.
+    SubscriptionsFull {
+        /// Bytes the filter needs.
+        needed: usize,
+        /// Bytes free.
+        free: usize,
+    },
+    /// `connect` was never called (or `disconnect` was): there is no broker
+    /// to reconnect to.
+    NotStarted,
+}
+
+impl<E> From<Error<E>> for RobustError<E> {
+    fn from(e: Error<E>) -> Self {
+        RobustError::Client(e)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for RobustError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RobustError::Client(e) => write!(f, "{e}"),
+            RobustError::Offline { retry_in_ms } => {
+                write!(f, "broker unreachable; next reconnect attempt in {retry_in_ms} ms")
+            }
+            RobustError::GaveUp { attempts } => {
+                write!(f, "gave up after {attempts} failed reconnect attempts")
+            }
+            RobustError::SubscriptionsFull { needed, free } => write!(
+                f,
+                "subscription memory full: the filter needs {needed} bytes, {free} are free"
+            ),
+            RobustError::NotStarted => f.write_str("not connected: call connect first"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for RobustError<E> {}
