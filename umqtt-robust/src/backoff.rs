@@ -58,7 +58,11 @@ pub struct Backoff {
 impl Default for Backoff {
     /// 500 ms doubling up to 30 s, never giving up.
     fn default() -> Self {
-        Backoff { min_ms: 500, max_ms: 30_000, max_attempts: None }
+        Backoff {
+            min_ms: 500,
+            max_ms: 30_000,
+            max_attempts: None,
+        }
     }
 }
 
@@ -80,31 +84,50 @@ mod tests {
 
     #[test]
     fn waits_grow_and_stay_within_the_bounds() {
-        let backoff = Backoff { min_ms: 100, max_ms: 5_000, max_attempts: None };
+        let backoff = Backoff {
+            min_ms: 100,
+            max_ms: 5_000,
+            max_attempts: None,
+        };
         let mut random = XorShift32::new(1);
         for attempt in 1..40u32 {
             let base = (100u64 << (attempt - 1).min(31)).min(5_000);
             for _ in 0..100 {
                 let d = u64::from(backoff.delay_ms(attempt, &mut random));
-                assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d} not in {}..={base}", base / 2);
+                assert!(
+                    d >= base / 2 && d <= base,
+                    "attempt {attempt}: {d} not in {}..={base}",
+                    base / 2
+                );
             }
         }
     }
 
     #[test]
     fn jitter_spreads_the_waits() {
-        let backoff = Backoff { min_ms: 1_000, max_ms: 1_000, max_attempts: None };
+        let backoff = Backoff {
+            min_ms: 1_000,
+            max_ms: 1_000,
+            max_attempts: None,
+        };
         let mut random = XorShift32::new(99);
         let mut seen = [false; 11];
         for _ in 0..1_000 {
             seen[(backoff.delay_ms(5, &mut random) as usize - 500) / 50] = true;
         }
-        assert!(seen.iter().filter(|s| **s).count() >= 10, "waits cover the jitter range");
+        assert!(
+            seen.iter().filter(|s| **s).count() >= 10,
+            "waits cover the jitter range"
+        );
     }
 
     #[test]
     fn zero_minimum_retries_at_once() {
-        let backoff = Backoff { min_ms: 0, max_ms: 0, max_attempts: None };
+        let backoff = Backoff {
+            min_ms: 0,
+            max_ms: 0,
+            max_attempts: None,
+        };
         assert_eq!(backoff.delay_ms(3, &mut XorShift32::new(3)), 0);
     }
 }

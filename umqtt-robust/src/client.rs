@@ -62,7 +62,10 @@ pub struct RobustOptions {
 impl Default for RobustOptions {
     /// Default backoff, and 30 s of reconnecting per call.
     fn default() -> Self {
-        RobustOptions { backoff: Backoff::default(), outage_timeout_ms: 30_000 }
+        RobustOptions {
+            backoff: Backoff::default(),
+            outage_timeout_ms: 30_000,
+        }
     }
 }
 
@@ -91,8 +94,13 @@ pub type EventCallback<'a> = &'a mut dyn FnMut(Event);
 /// QoS 0 can still lose messages: one written into a connection that had
 /// just died (without the stack noticing yet) is gone. The loss of the
 /// connection is reported ([`Event::Lost`]) when it is noticed.
-pub struct RobustClient<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin, const SUB_BYTES: usize = 256>
-{
+pub struct RobustClient<
+    'a,
+    S: TcpClientStack,
+    C: Clock,
+    W: Wait<S> = Spin,
+    const SUB_BYTES: usize = 256,
+> {
     inner: Client<'a, S, C, W>,
     broker: Option<SocketAddr>,
     subscriptions: Subscriptions<SUB_BYTES>,
@@ -110,7 +118,13 @@ pub struct RobustClient<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin, cons
 
 impl<'a, S: TcpClientStack, C: Clock> RobustClient<'a, S, C, Spin> {
     /// A client that is not connected yet; see [`Client::new`].
-    pub fn new(stack: S, clock: C, tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) -> Self {
+    pub fn new(
+        stack: S,
+        clock: C,
+        tx: &'a mut [u8],
+        rx: &'a mut [u8],
+        options: Options<'a>,
+    ) -> Self {
         Self::from_client(Client::new(stack, clock, tx, rx, options))
     }
 }
@@ -274,7 +288,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         umqtt_simple::packet::validate_filter(filter).map_err(Error::Invalid)?;
         self.subscriptions
             .insert(filter, qos)
-            .map_err(|full| RobustError::SubscriptionsFull { needed: full.needed, free: full.free })?;
+            .map_err(|full| RobustError::SubscriptionsFull {
+                needed: full.needed,
+                free: full.free,
+            })?;
         let start = self.now();
         let result = self.with_connection(start, |c| c.subscribe(filter, qos));
         if let Err(RobustError::Client(Error::SubscribeRefused { .. })) = result {
@@ -314,7 +331,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 Err(e) => return Err(e),
             }
             let left = call_deadline.saturating_sub(self.now());
-            match self.inner.wait_msg_for(u32::try_from(left).unwrap_or(u32::MAX)) {
+            match self
+                .inner
+                .wait_msg_for(u32::try_from(left).unwrap_or(u32::MAX))
+            {
                 Ok(handled) => return Ok(handled),
                 Err(e) if e.is_connection_lost() => self.lost(&e),
                 Err(e) => return Err(e.into()),
@@ -337,7 +357,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             Ok(handled) => Ok(handled),
             Err(e) if e.is_connection_lost() => {
                 self.lost(&e);
-                Ok(false)
+                // The first attempt is due at once.
+                match self.ensure_connected(None) {
+                    Ok(()) | Err(RobustError::Offline { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e.into()),
         }
@@ -368,7 +392,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// the outage timeout, counted from the call's start or from the loss of
     /// the connection, whichever is later.
     fn outage_deadline(&self, call_start: u64) -> u64 {
-        let from = self.outage_since.map_or(call_start, |since| since.max(call_start));
+        let from = self
+            .outage_since
+            .map_or(call_start, |since| since.max(call_start));
         from.saturating_add(u64::from(self.robust.outage_timeout_ms))
     }
 
@@ -410,7 +436,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 return Err(RobustError::NotStarted);
             };
             if self.gave_up {
-                return Err(RobustError::GaveUp { attempts: self.failures });
+                return Err(RobustError::GaveUp {
+                    attempts: self.failures,
+                });
             }
             let now = self.now();
             if now < self.next_attempt_ms {
@@ -421,7 +449,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                         continue;
                     }
                     Some(d) => {
-                        self.inner.pause(u32::try_from(d.saturating_sub(now)).unwrap_or(u32::MAX));
+                        self.inner
+                            .pause(u32::try_from(d.saturating_sub(now)).unwrap_or(u32::MAX));
                         let left = self.next_attempt_ms.saturating_sub(self.now());
                         return Err(RobustError::Offline {
                             retry_in_ms: u32::try_from(left).unwrap_or(u32::MAX),
@@ -433,7 +462,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             self.attempt(addr)?;
             if deadline.is_none() && !self.inner.is_connected() {
                 let left = self.next_attempt_ms.saturating_sub(self.now());
-                return Err(RobustError::Offline { retry_in_ms: u32::try_from(left).unwrap_or(u32::MAX) });
+                return Err(RobustError::Offline {
+                    retry_in_ms: u32::try_from(left).unwrap_or(u32::MAX),
+                });
             }
         }
     }
@@ -444,10 +475,15 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         match self.inner.connect(addr) {
             Ok(session_present) => {
                 let attempts = self.failures + 1;
-                log::info!("reconnected after {attempts} attempt(s), session present: {session_present}");
+                log::info!(
+                    "reconnected after {attempts} attempt(s), session present: {session_present}"
+                );
                 self.failures = 0;
                 self.outage_since = None;
-                self.emit(Event::Reconnected { session_present, attempts });
+                self.emit(Event::Reconnected {
+                    session_present,
+                    attempts,
+                });
                 if !session_present {
                     self.resubscribe()?;
                 }
@@ -455,13 +491,28 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             }
             Err(e) => {
                 let retry_in_ms = self.schedule_retry();
-                log::warn!("reconnect attempt {} failed: {e}; next in {retry_in_ms} ms", self.failures);
-                self.emit(Event::ReconnectFailed { attempt: self.failures, retry_in_ms });
-                if self.robust.backoff.max_attempts.is_some_and(|max| self.failures >= max) {
+                log::warn!(
+                    "reconnect attempt {} failed: {e}; next in {retry_in_ms} ms",
+                    self.failures
+                );
+                self.emit(Event::ReconnectFailed {
+                    attempt: self.failures,
+                    retry_in_ms,
+                });
+                if self
+                    .robust
+                    .backoff
+                    .max_attempts
+                    .is_some_and(|max| self.failures >= max)
+                {
                     log::error!("giving up after {} reconnect attempts", self.failures);
                     self.gave_up = true;
-                    self.emit(Event::GaveUp { attempts: self.failures });
-                    return Err(RobustError::GaveUp { attempts: self.failures });
+                    self.emit(Event::GaveUp {
+                        attempts: self.failures,
+                    });
+                    return Err(RobustError::GaveUp {
+                        attempts: self.failures,
+                    });
                 }
                 Ok(())
             }

@@ -48,7 +48,10 @@ impl<E: fmt::Debug> fmt::Display for RobustError<E> {
         match self {
             RobustError::Client(e) => write!(f, "{e}"),
             RobustError::Offline { retry_in_ms } => {
-                write!(f, "broker unreachable; next reconnect attempt in {retry_in_ms} ms")
+                write!(
+                    f,
+                    "broker unreachable; next reconnect attempt in {retry_in_ms} ms"
+                )
             }
             RobustError::GaveUp { attempts } => {
                 write!(f, "gave up after {attempts} failed reconnect attempts")

@@ -21,7 +21,12 @@
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 #[cfg(test)]
@@ -36,3 +41,6 @@ pub use backoff::{Backoff, Random, XorShift32};
 pub use client::{Event, EventCallback, RobustClient, RobustClientError, RobustOptions};
 pub use error::RobustError;
 pub use subscriptions::{Subscriptions, SubscriptionsFull};
+
+#[cfg(test)]
+mod tests;

@@ -25,7 +25,9 @@ const HEADER: usize = 3;
 impl<const BYTES: usize> Subscriptions<BYTES> {
     /// No subscriptions.
     pub const fn new() -> Self {
-        Subscriptions { records: Vec::new() }
+        Subscriptions {
+            records: Vec::new(),
+        }
     }
 
     /// Each filter with its QoS, in the order they were added.
@@ -110,7 +112,11 @@ mod tests {
         let all: std::vec::Vec<_> = subs.iter().collect();
         assert_eq!(
             all,
-            [(&b"a/#"[..], QoS::AtLeastOnce), (b"b/+/c", QoS::AtLeastOnce), (b"d", QoS::AtMostOnce)]
+            [
+                (&b"a/#"[..], QoS::AtLeastOnce),
+                (b"b/+/c", QoS::AtLeastOnce),
+                (b"d", QoS::AtMostOnce)
+            ]
         );
         assert!(subs.remove(b"b/+/c"));
         assert!(!subs.remove(b"b/+/c"));
@@ -123,7 +129,13 @@ mod tests {
     fn a_full_memory_refuses_and_keeps_what_it_has() {
         let mut subs = Subscriptions::<10>::new();
         subs.insert(b"abcd", QoS::AtMostOnce).unwrap();
-        assert_eq!(subs.insert(b"efgh", QoS::AtMostOnce), Err(SubscriptionsFull { needed: 7, free: 3 }));
-        assert_eq!(subs.iter().map(|(f, _)| f).collect::<std::vec::Vec<_>>(), [&b"abcd"[..]]);
+        assert_eq!(
+            subs.insert(b"efgh", QoS::AtMostOnce),
+            Err(SubscriptionsFull { needed: 7, free: 3 })
+        );
+        assert_eq!(
+            subs.iter().map(|(f, _)| f).collect::<std::vec::Vec<_>>(),
+            [&b"abcd"[..]]
+        );
     }
 }

@@ -24,7 +24,11 @@ struct Rig {
 impl Rig {
     fn new() -> Self {
         let clock = VirtualClock::starting_at(1_000);
-        Rig { pipe: MemoryStack::new(), waiter: VirtualWait::new(&clock), clock }
+        Rig {
+            pipe: MemoryStack::new(),
+            waiter: VirtualWait::new(&clock),
+            clock,
+        }
     }
 
     fn client<'a>(
@@ -33,7 +37,8 @@ impl Rig {
         rx: &'a mut [u8],
         options: Options<'a>,
     ) -> Client<'a, MemoryStack, VirtualClock, VirtualWait> {
-        Client::new(self.pipe.clone(), self.clock.clone(), tx, rx, options).with_waiter(self.waiter.clone())
+        Client::new(self.pipe.clone(), self.clock.clone(), tx, rx, options)
+            .with_waiter(self.waiter.clone())
     }
 
     fn now(&self) -> u64 {
@@ -136,10 +141,7 @@ fn check_msg_never_waits_but_still_pings_when_keepalive_is_due() {
     client.connect(BROKER).unwrap();
     rig.pipe.take_sent();
     assert_eq!(client.check_msg(), Ok(false));
-    assert!(
-        rig.waiter.waits().is_empty(),
-        "check_msg must not wait"
-    );
+    assert!(rig.waiter.waits().is_empty(), "check_msg must not wait");
     rig.clock.advance(1_000);
     rig.pipe.answer(0xc0, &[0xd0, 0x00]);
     assert_eq!(
@@ -448,12 +450,17 @@ fn partial_sends_are_completed_and_a_zero_byte_send_ends_the_connection() {
     client.connect(BROKER).unwrap();
     rig.pipe.take_sent();
     rig.pipe.limit_sends(Some(3));
-    client.publish(b"foo_topic", b"hello", false, QoS::AtMostOnce).unwrap();
+    client
+        .publish(b"foo_topic", b"hello", false, QoS::AtMostOnce)
+        .unwrap();
     assert_eq!(rig.pipe.take_sent(), b"\x30\x10\x00\x09foo_topichello");
     rig.pipe.limit_sends(Some(0));
     assert_eq!(
         client.publish(b"t", b"x", false, QoS::AtMostOnce),
         Err(Error::Timeout(Waiting::Send))
     );
-    assert!(!client.is_connected(), "half a packet may be on the wire: the connection is dropped");
+    assert!(
+        !client.is_connected(),
+        "half a packet may be on the wire: the connection is dropped"
+    );
 }

@@ -111,7 +111,10 @@ impl MemoryStack {
     /// When the client next sends data starting with `first_byte`, queues
     /// `answer` for it (once). Answers are matched in the order given.
     pub fn answer(&self, first_byte: u8, answer: &[u8]) {
-        self.0.borrow_mut().answers.push((first_byte, answer.to_vec()));
+        self.0
+            .borrow_mut()
+            .answers
+            .push((first_byte, answer.to_vec()));
     }
 
     /// Everything the client sent so far.
@@ -186,14 +189,22 @@ impl TcpClientStack for MemoryStack {
         let n = wire.send_limit.map_or(buf.len(), |l| l.min(buf.len()));
         let (taken, _) = buf.split_at(n);
         wire.from_client.extend_from_slice(taken);
-        if let Some(pos) = wire.answers.iter().position(|(b, _)| Some(b) == buf.first()) {
+        if let Some(pos) = wire
+            .answers
+            .iter()
+            .position(|(b, _)| Some(b) == buf.first())
+        {
             let (_, answer) = wire.answers.remove(pos);
             wire.to_client.extend(answer);
         }
         Ok(n)
     }
 
-    fn receive(&mut self, socket: &mut MemorySocket, buf: &mut [u8]) -> nb::Result<usize, MemoryError> {
+    fn receive(
+        &mut self,
+        socket: &mut MemorySocket,
+        buf: &mut [u8],
+    ) -> nb::Result<usize, MemoryError> {
         let mut guard = self.0.borrow_mut();
         let wire = Self::live(&mut guard, socket)?;
         if wire.to_client.is_empty() {
@@ -244,7 +255,10 @@ pub struct VirtualWait {
 impl VirtualWait {
     /// A waiter moving `clock`.
     pub fn new(clock: &VirtualClock) -> Self {
-        VirtualWait { clock: clock.clone(), waits: Rc::default() }
+        VirtualWait {
+            clock: clock.clone(),
+            waits: Rc::default(),
+        }
     }
 
     /// The timeouts of every wait so far, in ms.

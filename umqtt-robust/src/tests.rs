@@ -1,0 +1,347 @@
+//! The reconnect state machine on virtual time: an in-memory stack whose far
+//! end is scripted, refused connects and dead connections injected by the
+//! test, and a clock that moves only through the client's own waits.
+
+use core::cell::RefCell;
+use core::net::SocketAddr;
+use std::vec::Vec;
+
+use umqtt_simple::{Client, Error, Message, Options, QoS, Waiting};
+use umqtt_transports::Clock;
+use umqtt_transports::memory::{MemoryStack, VirtualClock, VirtualWait};
+
+use crate::{Backoff, Event, RobustClient, RobustError, RobustOptions};
+
+const CONNACK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
+const CONNACK_SESSION: &[u8] = &[0x20, 0x02, 0x01, 0x00];
+
+fn broker() -> SocketAddr {
+    "127.0.0.1:1883".parse().unwrap()
+}
+
+struct Rig {
+    net: MemoryStack,
+    clock: VirtualClock,
+    waiter: VirtualWait,
+}
+
+type Robust<'a> = RobustClient<'a, MemoryStack, VirtualClock, VirtualWait>;
+
+impl Rig {
+    fn new() -> Self {
+        let clock = VirtualClock::starting_at(10_000);
+        Rig {
+            net: MemoryStack::new(),
+            waiter: VirtualWait::new(&clock),
+            clock,
+        }
+    }
+
+    fn client<'a>(&self, tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) -> Robust<'a> {
+        let inner = Client::new(self.net.clone(), self.clock.clone(), tx, rx, options)
+            .with_waiter(self.waiter.clone());
+        let mut client = RobustClient::from_client(inner);
+        client.set_robust_options(RobustOptions {
+            backoff: Backoff {
+                min_ms: 100,
+                max_ms: 1_600,
+                max_attempts: None,
+            },
+            outage_timeout_ms: 60_000,
+        });
+        client
+    }
+}
+
+/// Packets the client sent, split by the fixed header.
+fn packets(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Ok(Some((_, n))) = umqtt_simple::packet::Packet::decode(rest) {
+        out.push(rest[..n].to_vec());
+        rest = &rest[n..];
+    }
+    out
+}
+
+#[test]
+fn qos1_publish_whose_puback_never_came_is_sent_again_with_dup_after_reconnect() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let options = Options::new("r").ack_timeout_ms(2_000);
+    let mut client = rig.client(&mut tx, &mut rx, options);
+    client.connect(broker()).unwrap();
+    rig.net.take_sent();
+    // First PUBLISH: no answer, so the PUBACK deadline passes and the
+    // connection is given up. The reconnect is answered, and so is the DUP.
+    rig.net.answer(0x10, CONNACK);
+    rig.net.answer(0x3a, b"\x40\x02\x00\x01");
+    client.publish(b"t", b"m", false, QoS::AtLeastOnce).unwrap();
+    let sent = packets(&rig.net.sent());
+    assert_eq!(
+        sent[0], b"\x32\x06\x00\x01t\x00\x01m",
+        "first try, packet id 1"
+    );
+    assert_eq!(sent[1][0], 0x10, "then CONNECT");
+    assert_eq!(
+        sent[2], b"\x3a\x06\x00\x01t\x00\x01m",
+        "then the same message with DUP"
+    );
+    assert_eq!(rig.net.connects(), 2);
+}
+
+#[test]
+fn publish_into_a_dead_connection_reconnects_and_completes() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let events = RefCell::new(Vec::new());
+    let mut on_event = |e: Event| events.borrow_mut().push(e);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_event_callback(&mut on_event);
+    client.connect(broker()).unwrap();
+    rig.net.close_connection();
+    rig.net.answer(0x10, CONNACK);
+    rig.net.answer(0x32, b"\x40\x02\x00\x01");
+    rig.net.answer(0x3a, b"\x40\x02\x00\x01");
+    client.publish(b"t", b"m", false, QoS::AtLeastOnce).unwrap();
+    drop(client);
+    assert_eq!(
+        events.into_inner(),
+        [
+            Event::Lost,
+            Event::Reconnected {
+                session_present: false,
+                attempts: 1
+            }
+        ]
+    );
+}
+
+#[test]
+fn reconnect_waits_grow_with_each_failure_and_stay_under_the_maximum() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let events = RefCell::new(Vec::new());
+    let mut on_event = |e: Event| events.borrow_mut().push(e);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_event_callback(&mut on_event);
+    client.connect(broker()).unwrap();
+    rig.net.close_connection();
+    rig.net.refuse_connects(8);
+    rig.net.answer(0x10, CONNACK);
+    rig.net.answer(0x30, b"");
+    client.publish(b"t", b"m", false, QoS::AtMostOnce).unwrap();
+    drop(client);
+    let waits: Vec<u32> = events
+        .borrow()
+        .iter()
+        .filter_map(|e| match e {
+            Event::ReconnectFailed { retry_in_ms, .. } => Some(*retry_in_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits.len(), 8);
+    for (i, wait) in waits.iter().enumerate() {
+        let base = (100u32 << i).min(1_600);
+        assert!(
+            (base / 2..=base).contains(wait),
+            "attempt {}: {wait} ms not in {}..={base}",
+            i + 1,
+            base / 2
+        );
+    }
+    assert!(waits[3] > waits[0], "waits grow: {waits:?}");
+    assert!(events.borrow().contains(&Event::Reconnected {
+        session_present: false,
+        attempts: 9
+    }));
+}
+
+#[test]
+fn check_msg_during_an_outage_returns_at_once_and_tries_only_when_due() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.connect(broker()).unwrap();
+    rig.net.close_connection();
+    rig.net.refuse_connects(u32::MAX);
+    let start = rig.clock.now_ms();
+    // Notices the loss, makes the attempt that is due at once, fails.
+    assert_eq!(client.check_msg(), Ok(false));
+    let attempts_then = rig.net.connects();
+    for _ in 0..1_000 {
+        assert_eq!(client.check_msg(), Ok(false));
+    }
+    assert_eq!(rig.clock.now_ms(), start, "check_msg never waits");
+    assert!(rig.waiter.waits().is_empty());
+    assert_eq!(
+        rig.net.connects(),
+        attempts_then,
+        "no attempt before the backoff allows"
+    );
+    // Once the backoff has passed, one attempt, and it succeeds.
+    rig.clock.advance(200);
+    rig.net.refuse_connects(0);
+    rig.net.answer(0x10, CONNACK);
+    assert_eq!(client.check_msg(), Ok(false));
+    assert!(client.is_connected());
+}
+
+#[test]
+fn subscriptions_are_restored_when_the_broker_kept_no_session() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut on_message = |_: Message<'_>| {};
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_callback(&mut on_message);
+    client.connect(broker()).unwrap();
+    rig.net.answer(0x82, b"\x90\x03\x00\x01\x01");
+    client.subscribe(b"a/#", QoS::AtLeastOnce).unwrap();
+    rig.net.answer(0x82, b"\x90\x03\x00\x02\x00");
+    client.subscribe(b"b", QoS::AtMostOnce).unwrap();
+    rig.net.take_sent();
+
+    rig.net.close_connection();
+    rig.net.answer(0x10, CONNACK);
+    rig.net.answer(0x82, b"\x90\x03\x00\x03\x01");
+    rig.net.answer(0x82, b"\x90\x03\x00\x04\x00");
+    assert_eq!(client.check_msg(), Ok(false));
+    assert!(client.is_connected());
+    let sent = packets(&rig.net.take_sent());
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0][9], 0x02, "clean session kept");
+    assert_eq!(sent[1], b"\x82\x08\x00\x03\x00\x03a/#\x01");
+    assert_eq!(sent[2], b"\x82\x06\x00\x04\x00\x01b\x00");
+
+    // A broker that kept the session is not asked again.
+    rig.net.close_connection();
+    rig.net.answer(0x10, CONNACK_SESSION);
+    assert_eq!(client.check_msg(), Ok(false));
+    assert!(client.is_connected());
+    assert_eq!(packets(&rig.net.take_sent()).len(), 1, "only CONNECT");
+}
+
+#[test]
+fn persistent_session_choice_is_kept_across_reconnects() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r").clean_session(false));
+    client.connect(broker()).unwrap();
+    rig.net.close_connection();
+    rig.net.answer(0x10, CONNACK_SESSION);
+    client.check_msg().unwrap();
+    let sent = packets(&rig.net.sent());
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter().all(|p| p[9] & 0x02 == 0),
+        "never a clean session"
+    );
+}
+
+#[test]
+fn publish_gives_up_after_the_outage_deadline_and_can_be_retried() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_robust_options(RobustOptions {
+        backoff: Backoff {
+            min_ms: 1_000,
+            max_ms: 1_000,
+            max_attempts: None,
+        },
+        outage_timeout_ms: 5_000,
+    });
+    client.connect(broker()).unwrap();
+    rig.net.close_connection();
+    rig.net.refuse_connects(u32::MAX);
+    let start = rig.clock.now_ms();
+    let result = client.publish(b"t", b"m", false, QoS::AtLeastOnce);
+    assert!(
+        matches!(result, Err(RobustError::Offline { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        rig.clock.now_ms() - start,
+        5_000,
+        "exactly the outage deadline"
+    );
+    rig.net.refuse_connects(0);
+    rig.net.answer(0x10, CONNACK);
+    // The failed call used packet id 1 (and may be sent again by the caller).
+    rig.net.answer(0x32, b"\x40\x02\x00\x02");
+    client.publish(b"t", b"m", false, QoS::AtLeastOnce).unwrap();
+}
+
+#[test]
+fn reconnecting_stops_after_max_attempts_until_connect() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_robust_options(RobustOptions {
+        backoff: Backoff {
+            min_ms: 10,
+            max_ms: 10,
+            max_attempts: Some(3),
+        },
+        outage_timeout_ms: 60_000,
+    });
+    client.connect(broker()).unwrap();
+    rig.net.close_connection();
+    rig.net.refuse_connects(u32::MAX);
+    assert_eq!(client.wait_msg(), Err(RobustError::GaveUp { attempts: 3 }));
+    assert_eq!(client.check_msg(), Err(RobustError::GaveUp { attempts: 3 }));
+    rig.net.refuse_connects(0);
+    rig.net.answer(0x10, CONNACK);
+    client.connect(broker()).unwrap();
+    assert!(client.is_connected());
+}
+
+#[test]
+fn a_half_open_connection_is_noticed_within_one_and_a_half_keepalives() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let events = RefCell::new(Vec::new());
+    let mut on_event = |e: Event| events.borrow_mut().push((e, 0));
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r").keepalive(10));
+    client.set_event_callback(&mut on_event);
+    client.connect(broker()).unwrap();
+    let connected_at = rig.clock.now_ms();
+    // The broker vanished: PINGREQ goes out, nothing ever comes back.
+    rig.net.refuse_connects(u32::MAX);
+    assert_eq!(client.wait_msg_for(15_000), Ok(false));
+    assert_eq!(events.borrow().first(), Some(&(Event::Lost, 0)));
+    assert!(!client.is_connected());
+    assert!(rig.clock.now_ms() - connected_at <= 15_000);
+    let sent = packets(&rig.net.sent());
+    assert_eq!(
+        sent[1], b"\xc0\x00",
+        "PINGREQ after 10 s, then the link was given up"
+    );
+}
+
+#[test]
+fn bad_input_is_not_retried() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.connect(broker()).unwrap();
+    assert_eq!(
+        client.publish(b"a/+", b"m", false, QoS::AtMostOnce),
+        Err(RobustError::Client(Error::Invalid(
+            umqtt_simple::packet::EncodeError::WildcardInTopic
+        )))
+    );
+    assert!(client.is_connected());
+    assert_eq!(rig.net.connects(), 1);
+    let _ = Waiting::PubAck;
+}
