@@ -7,6 +7,11 @@
 //!   test. Missing mosquitto skips the test with a printed reason, unless
 //!   `UMQTT_REQUIRE_MOSQUITTO=1` (CI), where it fails.
 //! - [`FakeBroker`]: a loopback listener driven by a script, for hostile input.
+//! - [`ClientParts`]: what a std client borrows (buffers, client id, an
+//!   [`Inbox`] callback), so a test makes a connected client or an observer
+//!   subscribed to a topic in one line.
+//! - [`run_in_thread_within`]: a client in its own thread under a time limit,
+//!   so a hang fails the test instead of blocking the suite.
 //!
 //! Only loopback addresses are used.
 
@@ -15,19 +20,72 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use umqtt_simple::{Client, Message, Options, QoS};
+use umqtt_simple::{Client, ClientError, Message, Options, QoS};
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 
 /// The client the tests use: std stack, std clock, sleeping waiter.
 pub type StdClient<'a> = Client<'a, StdTcpStack, StdClock, StdWait>;
 
+/// The error a [`StdClient`] returns.
+pub type StdClientError = ClientError<StdTcpStack>;
+
 /// A std client over `tx` and `rx`, not yet connected.
 pub fn std_client<'a>(tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) -> StdClient<'a> {
     Client::new(StdTcpStack::new(), StdClock::new(), tx, rx, options).with_waiter(StdWait::new())
+}
+
+/// How long any client part of a test may take before it counts as a hang
+/// (see [`run_in_thread_within`]).
+pub const HANG_LIMIT: Duration = Duration::from_secs(30);
+/// How long a test waits for something that must happen.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// How long a test watches for something that must not happen.
+pub const QUIET: Duration = Duration::from_secs(1);
+
+/// Runs `f` in its own thread and returns its result, failing the test if it
+/// takes longer than `limit` (a hang) and re-raising its panic if it panics.
+pub fn run_in_thread_within<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(value) => {
+            let _ = handle.join();
+            value
+        }
+        Err(RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => panic!("the client thread ended without a result"),
+        },
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("the client did not return within {limit:?}: a hang")
+        }
+    }
+}
+
+/// Bytes from hex text; white space is ignored.
+pub fn hex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    assert!(digits.len().is_multiple_of(2), "odd hex string {text:?}");
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
+/// Hex text of `bytes`, for readable assertions and failures.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -161,6 +219,13 @@ fn find_mosquitto() -> Option<PathBuf> {
         })
 }
 
+/// mosquitto config lines that log connection events (errors, warnings,
+/// notices) but not the per-packet lines of `log_type all`, which run to
+/// hundreds of thousands of lines, and most of the run time, in a test that
+/// sends tens of thousands of messages. Every [`Mosquitto`] starts with them.
+pub const MOSQUITTO_QUIET_LOG: &str =
+    "log_type none\nlog_type error\nlog_type warning\nlog_type notice";
+
 impl Mosquitto {
     /// Starts mosquitto on a free port with `extra` config lines, or returns
     /// `None` (after printing why) when it is not installed and not required.
@@ -177,7 +242,7 @@ impl Mosquitto {
         let port = free_port();
         let config = dir.join("mosquitto.conf");
         let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n{extra}\n",
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_dest file {}\n{MOSQUITTO_QUIET_LOG}\n{extra}\n",
             dir.join("mosquitto.log").display()
         );
         std::fs::write(&config, text).expect("write mosquitto.conf");
@@ -300,6 +365,108 @@ impl Inbox {
     }
 }
 
+/// What a std client borrows, owned in one place so that a test makes a
+/// client in one line: its transmit and receive buffers, its client id, and
+/// an [`Inbox`] with the callback that fills it.
+///
+/// The clients it makes borrow it, so it is a local of its own, declared
+/// before the client: `let mut parts = ClientParts::new("observer", 256, 256);`
+/// then `let (mut observer, inbox) = parts.observer(addr, topic, qos);`.
+pub struct ClientParts {
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    id: String,
+    inbox: Rc<Inbox>,
+    on_message: Box<dyn FnMut(Message<'_>)>,
+}
+
+impl ClientParts {
+    /// Buffers of `tx_len` and `rx_len` bytes and a unique client id made
+    /// from `tag` (see [`client_id`]).
+    pub fn new(tag: &str, tx_len: usize, rx_len: usize) -> Self {
+        Self::with_id(client_id(tag), tx_len, rx_len)
+    }
+
+    /// Buffers of `tx_len` and `rx_len` bytes and exactly `id` as client id.
+    pub fn with_id(id: impl Into<String>, tx_len: usize, rx_len: usize) -> Self {
+        let inbox = Rc::new(Inbox::default());
+        let sink = Rc::clone(&inbox);
+        ClientParts {
+            tx: vec![0u8; tx_len],
+            rx: vec![0u8; rx_len],
+            id: id.into(),
+            inbox,
+            on_message: Box::new(move |m| sink.push(m)),
+        }
+    }
+
+    /// A client, not yet connected and without a callback, with the options
+    /// `configure` makes of `Options::new(id)` (`|o| o` for the defaults).
+    pub fn client<'a>(
+        &'a mut self,
+        configure: impl FnOnce(Options<'a>) -> Options<'a>,
+    ) -> StdClient<'a> {
+        std_client(
+            &mut self.tx,
+            &mut self.rx,
+            configure(Options::new(&self.id)),
+        )
+    }
+
+    /// The same as [`ClientParts::client`], with a callback that stores every
+    /// message in the inbox returned with it.
+    pub fn client_with_inbox<'a>(
+        &'a mut self,
+        configure: impl FnOnce(Options<'a>) -> Options<'a>,
+    ) -> (StdClient<'a>, Rc<Inbox>) {
+        let mut client = std_client(
+            &mut self.tx,
+            &mut self.rx,
+            configure(Options::new(&self.id)),
+        );
+        client.set_callback(&mut *self.on_message);
+        (client, Rc::clone(&self.inbox))
+    }
+
+    /// A client with default options and no callback, connected to `addr`
+    /// (a publisher).
+    pub fn connected(&mut self, addr: SocketAddr) -> StdClient<'_> {
+        let mut client = self.client(|o| o);
+        connect_or_panic(&mut client, addr);
+        client
+    }
+
+    /// A client with default options whose messages go to the returned
+    /// inbox, connected to `addr`.
+    pub fn connected_with_inbox(&mut self, addr: SocketAddr) -> (StdClient<'_>, Rc<Inbox>) {
+        let (mut client, inbox) = self.client_with_inbox(|o| o);
+        connect_or_panic(&mut client, addr);
+        (client, inbox)
+    }
+
+    /// An observer: a client with default options connected to `addr` and
+    /// subscribed to `filter` at `qos`, whose messages go to the returned
+    /// inbox.
+    pub fn observer(
+        &mut self,
+        addr: SocketAddr,
+        filter: &[u8],
+        qos: QoS,
+    ) -> (StdClient<'_>, Rc<Inbox>) {
+        let (mut client, inbox) = self.connected_with_inbox(addr);
+        client
+            .subscribe(filter, qos)
+            .unwrap_or_else(|e| panic!("subscribe: {e}"));
+        (client, inbox)
+    }
+}
+
+fn connect_or_panic(client: &mut StdClient<'_>, addr: SocketAddr) {
+    client
+        .connect(addr)
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+}
+
 /// Calls `wait_msg_for` until `done` holds or `within` passes; returns `done()`.
 pub fn pump_until(
     client: &mut StdClient<'_>,
@@ -316,6 +483,16 @@ pub fn pump_until(
         }
     }
     true
+}
+
+/// Runs `wait_msg_for` for `period`, panicking on any error.
+pub fn pump_for(client: &mut StdClient<'_>, period: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < period {
+        client
+            .wait_msg_for(50)
+            .unwrap_or_else(|e| panic!("wait_msg_for failed: {e}"));
+    }
 }
 
 /// A scripted broker on a loopback port: each accepted connection is handed
@@ -362,8 +539,10 @@ impl FakeBroker {
     }
 }
 
-/// Reads one whole MQTT packet (fixed header and body) from `stream`.
-pub fn read_packet(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+/// Reads one whole MQTT packet (fixed header and body) from `stream`, a byte
+/// at a time through the header (wrap a socket in a `BufReader` where many
+/// packets make that slow).
+pub fn read_packet(stream: &mut impl Read) -> std::io::Result<Vec<u8>> {
     let mut packet = vec![0u8; 1];
     stream.read_exact(&mut packet)?;
     let mut len = 0usize;
@@ -382,14 +561,29 @@ pub fn read_packet(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(packet)
 }
 
-/// Reads the CONNECT and answers CONNACK accepted.
-pub fn accept_connect(stream: &mut TcpStream) -> Vec<u8> {
+/// CONNACK: connection accepted, no session present.
+pub const CONNACK_ACCEPTED: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
+
+/// Reads the client's first packet and asserts that it is a CONNECT.
+pub fn read_connect(stream: &mut TcpStream) -> Vec<u8> {
     let connect = read_packet(stream).expect("read CONNECT");
     assert_eq!(connect[0], 0x10, "first packet is CONNECT");
-    stream
-        .write_all(&[0x20, 0x02, 0x00, 0x00])
-        .expect("write CONNACK");
     connect
+}
+
+/// Reads the CONNECT ([`read_connect`]) and answers with `answer`, whatever
+/// it is (a CONNACK, a refusal, hostile bytes); returns the CONNECT.
+pub fn answer_connect(stream: &mut TcpStream, answer: &[u8]) -> Vec<u8> {
+    let connect = read_connect(stream);
+    stream
+        .write_all(answer)
+        .expect("write the answer to CONNECT");
+    connect
+}
+
+/// Reads the CONNECT and answers CONNACK accepted; returns the CONNECT.
+pub fn accept_connect(stream: &mut TcpStream) -> Vec<u8> {
+    answer_connect(stream, &CONNACK_ACCEPTED)
 }
 
 /// A QoS 0 publish from `client`, panicking with the error.

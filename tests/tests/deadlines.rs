@@ -5,50 +5,25 @@
 //! The machine is noisy, so timing is asserted loosely: an upper bound of the
 //! deadline plus [`SLACK`], and (to catch a deadline that fires at once) a
 //! lower bound of half the deadline. Every client runs in its own thread under
-//! a hard limit ([`within`]), so a hang fails the test instead of blocking the
-//! suite.
+//! a hard limit ([`run_in_thread_within`] and [`HANG_LIMIT`]), so a hang fails
+//! the test instead of blocking the suite.
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_simple::{Error, Message, Options, QoS, Waiting};
-use umqtt_tests::{FakeBroker, accept_connect, read_packet, std_client};
+use umqtt_tests::{
+    FakeBroker, HANG_LIMIT, StdClient, StdClientError, accept_connect, read_packet,
+    run_in_thread_within, std_client, to_hex,
+};
 
 /// Allowed lateness on top of a deadline.
 const SLACK: Duration = Duration::from_secs(2);
-/// Beyond this a client call counts as hung.
-const HANG_LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs `f` in its own thread and returns its result, failing the test if it
-/// takes longer than `limit` and re-raising its panic if it panics.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(value) => {
-            let _ = handle.join();
-            value
-        }
-        Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => panic!("the client thread ended without a result"),
-        },
-        Err(RecvTimeoutError::Timeout) => {
-            panic!("the client did not return within {limit:?}: a hang")
-        }
-    }
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// What a silent broker saw on one connection.
 #[derive(Debug)]
@@ -105,6 +80,47 @@ fn seen(rx: &Receiver<Seen>) -> Seen {
         .expect("the broker script reports once the client closes")
 }
 
+/// What became of a request to a broker that never answers it.
+struct Unanswered<T> {
+    /// What the request returned.
+    result: Result<T, StdClientError>,
+    /// How long it took.
+    elapsed: Duration,
+    /// Whether the client was still connected right after it.
+    connected: bool,
+    /// What the broker saw.
+    seen: Seen,
+}
+
+/// Connects a client with `options` (and a callback that ignores messages;
+/// none come) to a broker that answers CONNECT and then nothing at all, and
+/// times `request`.
+fn unanswered<T: Send + 'static>(
+    options: Options<'static>,
+    request: impl FnOnce(&mut StdClient<'_>) -> Result<T, StdClientError> + Send + 'static,
+) -> Unanswered<T> {
+    let (broker, report) = silent_broker(true);
+    let addr = broker.addr;
+    let (result, elapsed, connected) = run_in_thread_within(HANG_LIMIT, move || {
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let mut on_message = |_: Message<'_>| {};
+        let mut client = std_client(&mut tx, &mut rx, options);
+        client.set_callback(&mut on_message);
+        client.connect(addr).unwrap();
+        let start = Instant::now();
+        let result = request(&mut client);
+        (result, start.elapsed(), client.is_connected())
+    });
+    let seen = seen(&report);
+    broker.join();
+    Unanswered {
+        result,
+        elapsed,
+        connected,
+        seen,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 9. CONNACK never comes
 // ---------------------------------------------------------------------------
@@ -113,7 +129,7 @@ fn seen(rx: &Receiver<Seen>) -> Seen {
 fn connect_without_connack_times_out_waiting_connack() {
     let (broker, report) = silent_broker(false);
     let addr = broker.addr;
-    let (result, elapsed, connected) = within(HANG_LIMIT, move || {
+    let (result, elapsed, connected) = run_in_thread_within(HANG_LIMIT, move || {
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
         let mut client = std_client(
             &mut tx,
@@ -150,7 +166,7 @@ fn connect_without_connack_times_out_waiting_connack() {
 fn qos1_publish_without_puback_times_out_waiting_puback_and_disconnects() {
     let (broker, report) = silent_broker(true);
     let addr = broker.addr;
-    let (result, elapsed, connected, after) = within(HANG_LIMIT, move || {
+    let (result, elapsed, connected, after) = run_in_thread_within(HANG_LIMIT, move || {
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
         let mut client = std_client(
             &mut tx,
@@ -184,60 +200,32 @@ fn qos1_publish_without_puback_times_out_waiting_puback_and_disconnects() {
 
 #[test]
 fn subscribe_without_suback_times_out_waiting_suback() {
-    let (broker, report) = silent_broker(true);
-    let addr = broker.addr;
-    let (result, elapsed, connected) = within(HANG_LIMIT, move || {
-        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-        let mut on_message = |_: Message<'_>| {};
-        let mut client = std_client(
-            &mut tx,
-            &mut rx,
-            Options::new("umqtt_client").ack_timeout_ms(500),
-        );
-        client.set_callback(&mut on_message);
-        client.connect(addr).unwrap();
-        let start = Instant::now();
-        let result = client.subscribe(b"foo_topic", QoS::AtMostOnce);
-        (result, start.elapsed(), client.is_connected())
+    let got = unanswered(Options::new("umqtt_client").ack_timeout_ms(500), |c| {
+        c.subscribe(b"foo_topic", QoS::AtMostOnce)
     });
-    assert_eq!(result, Err(Error::Timeout(Waiting::SubAck)));
-    assert_took(elapsed, Duration::from_millis(500), "subscribe");
-    assert!(!connected);
-    let seen = seen(&report);
-    broker.join();
+    assert_eq!(got.result, Err(Error::Timeout(Waiting::SubAck)));
+    assert_took(got.elapsed, Duration::from_millis(500), "subscribe");
+    assert!(!got.connected);
     assert_eq!(
-        seen.packets[1..],
+        got.seen.packets[1..],
         ["820e00010009666f6f5f746f70696300".to_string()]
     );
-    assert!(seen.closed_by_client);
+    assert!(got.seen.closed_by_client);
 }
 
 #[test]
 fn unsubscribe_without_unsuback_times_out_waiting_unsuback() {
-    let (broker, report) = silent_broker(true);
-    let addr = broker.addr;
-    let (result, elapsed, connected) = within(HANG_LIMIT, move || {
-        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-        let mut client = std_client(
-            &mut tx,
-            &mut rx,
-            Options::new("umqtt_client").ack_timeout_ms(500),
-        );
-        client.connect(addr).unwrap();
-        let start = Instant::now();
-        let result = client.unsubscribe(b"foo_topic");
-        (result, start.elapsed(), client.is_connected())
+    let got = unanswered(Options::new("umqtt_client").ack_timeout_ms(500), |c| {
+        c.unsubscribe(b"foo_topic")
     });
-    assert_eq!(result, Err(Error::Timeout(Waiting::UnsubAck)));
-    assert_took(elapsed, Duration::from_millis(500), "unsubscribe");
-    assert!(!connected);
-    let seen = seen(&report);
-    broker.join();
+    assert_eq!(got.result, Err(Error::Timeout(Waiting::UnsubAck)));
+    assert_took(got.elapsed, Duration::from_millis(500), "unsubscribe");
+    assert!(!got.connected);
     assert_eq!(
-        seen.packets[1..],
+        got.seen.packets[1..],
         ["a20d00010009666f6f5f746f706963".to_string()]
     );
-    assert!(seen.closed_by_client);
+    assert!(got.seen.closed_by_client);
 }
 
 // ---------------------------------------------------------------------------
@@ -246,31 +234,20 @@ fn unsubscribe_without_unsuback_times_out_waiting_unsuback() {
 
 #[test]
 fn wait_msg_pings_after_keepalive_and_times_out_waiting_pingresp() {
-    let (broker, report) = silent_broker(true);
-    let addr = broker.addr;
-    let (result, elapsed, connected) = within(HANG_LIMIT, move || {
-        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-        let options = Options::new("umqtt_client")
-            .keepalive(1)
-            .ping_timeout_ms(500);
-        let mut client = std_client(&mut tx, &mut rx, options);
-        client.connect(addr).unwrap();
-        let start = Instant::now();
-        let result = client.wait_msg();
-        (result, start.elapsed(), client.is_connected())
-    });
-    assert_eq!(result, Err(Error::Timeout(Waiting::PingResp)));
+    let options = Options::new("umqtt_client")
+        .keepalive(1)
+        .ping_timeout_ms(500);
+    let got = unanswered(options, |c| c.wait_msg());
+    assert_eq!(got.result, Err(Error::Timeout(Waiting::PingResp)));
     // Keepalive 1 s, then 500 ms for the PINGRESP.
-    assert_took(elapsed, Duration::from_millis(1_500), "wait_msg");
-    assert!(!connected);
-    let seen = seen(&report);
-    broker.join();
+    assert_took(got.elapsed, Duration::from_millis(1_500), "wait_msg");
+    assert!(!got.connected);
     assert_eq!(
-        seen.packets[1..],
+        got.seen.packets[1..],
         ["c000".to_string()],
         "exactly one PINGREQ, then the client gives up"
     );
-    assert!(seen.closed_by_client);
+    assert!(got.seen.closed_by_client);
 }
 
 // ---------------------------------------------------------------------------
@@ -298,7 +275,7 @@ fn idle_client_pings_by_itself_in_wait_msg_and_check_msg_and_stays_connected() {
     });
     let addr = broker.addr;
     let client_pings = Arc::clone(&pings);
-    let (after_wait, after_check, check_phase) = within(HANG_LIMIT, move || {
+    let (after_wait, after_check, check_phase) = run_in_thread_within(HANG_LIMIT, move || {
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
         let mut client = std_client(&mut tx, &mut rx, Options::new("umqtt_client").keepalive(1));
         client.connect(addr).unwrap();
@@ -392,7 +369,7 @@ fn publish_only_client_stays_connected_without_pingreq_since_publishes_reset_kee
         let _ = tx_seen.send((packets, outcome));
     });
     let addr = broker.addr;
-    within(HANG_LIMIT, move || {
+    run_in_thread_within(HANG_LIMIT, move || {
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
         let mut client = std_client(&mut tx, &mut rx, Options::new("umqtt_client").keepalive(1));
         client.connect(addr).unwrap();

@@ -5,23 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use umqtt_simple::{Message, Options, QoS};
-use umqtt_tests::{Inbox, Mosquitto, StdClient, client_id, pump_until, std_client};
-
-/// How long a test waits for something that must happen.
-const WAIT: Duration = Duration::from_secs(10);
-/// How long a test watches for something that must not happen.
-const QUIET: Duration = Duration::from_secs(1);
-
-/// Runs `wait_msg_for` for `period`, panicking on any error.
-fn pump_for(client: &mut StdClient<'_>, period: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < period {
-        client
-            .wait_msg_for(50)
-            .unwrap_or_else(|e| panic!("wait_msg_for failed: {e}"));
-    }
-}
+use umqtt_simple::QoS;
+use umqtt_tests::{ClientParts, Mosquitto, QUIET, WAIT, pump_for, pump_until};
 
 #[test]
 fn last_will_is_published_when_client_is_dropped_without_disconnect() {
@@ -30,20 +15,13 @@ fn last_will_is_published_when_client_is_dropped_without_disconnect() {
     };
     let will_topic = b"will/drop/status";
 
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut otx, mut orx) = (vec![0u8; 256], vec![0u8; 256]);
-    let observer_id = client_id("will-observer");
-    let mut observer = std_client(&mut otx, &mut orx, Options::new(&observer_id));
-    observer.set_callback(&mut on_message);
-    observer.connect(broker.addr).unwrap();
-    observer.subscribe(will_topic, QoS::AtLeastOnce).unwrap();
+    let mut observer_parts = ClientParts::new("will-observer", 256, 256);
+    let (mut observer, inbox) = observer_parts.observer(broker.addr, will_topic, QoS::AtLeastOnce);
 
     {
-        let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-        let id = client_id("will-dropped");
-        let options = Options::new(&id).last_will(will_topic, b"vanished", false, QoS::AtLeastOnce);
-        let mut client = std_client(&mut tx, &mut rx, options);
+        let mut parts = ClientParts::new("will-dropped", 256, 256);
+        let mut client =
+            parts.client(|o| o.last_will(will_topic, b"vanished", false, QoS::AtLeastOnce));
         client.connect(broker.addr).unwrap();
         client
             .publish(b"will/drop/data", b"alive", false, QoS::AtLeastOnce)
@@ -72,19 +50,12 @@ fn last_will_is_not_published_after_disconnect() {
     };
     let will_topic = b"will/polite/status";
 
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut otx, mut orx) = (vec![0u8; 256], vec![0u8; 256]);
-    let observer_id = client_id("will-observer");
-    let mut observer = std_client(&mut otx, &mut orx, Options::new(&observer_id));
-    observer.set_callback(&mut on_message);
-    observer.connect(broker.addr).unwrap();
-    observer.subscribe(will_topic, QoS::AtLeastOnce).unwrap();
+    let mut observer_parts = ClientParts::new("will-observer", 256, 256);
+    let (mut observer, inbox) = observer_parts.observer(broker.addr, will_topic, QoS::AtLeastOnce);
 
     {
-        let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-        let id = client_id("will-polite");
-        let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+        let mut parts = ClientParts::new("will-polite", 256, 256);
+        let mut client = parts.client(|o| o);
         // The will set through the client rather than the options.
         client
             .set_last_will(will_topic, b"vanished", false, QoS::AtLeastOnce)
@@ -99,10 +70,8 @@ fn last_will_is_not_published_after_disconnect() {
 
     // Something positive on the will topic, published after the disconnect:
     // it arrives, and the will does not (neither before nor after it).
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("will-control");
-    let mut control = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    control.connect(broker.addr).unwrap();
+    let mut control_parts = ClientParts::new("will-control", 256, 256);
+    let mut control = control_parts.connected(broker.addr);
     control
         .publish(will_topic, b"control", false, QoS::AtLeastOnce)
         .unwrap();
@@ -130,22 +99,14 @@ fn idle_client_with_keepalive_2s_blocked_in_wait_msg_for_stays_connected_and_its
     };
     let status = b"keepalive/idle/status";
 
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut otx, mut orx) = (vec![0u8; 256], vec![0u8; 256]);
-    let observer_id = client_id("ka-observer");
-    let mut observer = std_client(&mut otx, &mut orx, Options::new(&observer_id));
-    observer.set_callback(&mut on_message);
-    observer.connect(broker.addr).unwrap();
-    observer.subscribe(status, QoS::AtLeastOnce).unwrap();
+    let mut observer_parts = ClientParts::new("ka-observer", 256, 256);
+    let (mut observer, inbox) = observer_parts.observer(broker.addr, status, QoS::AtLeastOnce);
 
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("ka-idle");
-    let options =
-        Options::new(&id)
-            .keepalive(2)
-            .last_will(status, b"offline", false, QoS::AtLeastOnce);
-    let mut idle = std_client(&mut tx, &mut rx, options);
+    let mut idle_parts = ClientParts::new("ka-idle", 256, 256);
+    let mut idle = idle_parts.client(|o| {
+        o.keepalive(2)
+            .last_will(status, b"offline", false, QoS::AtLeastOnce)
+    });
     idle.connect(broker.addr).unwrap();
     idle.publish(status, b"online", false, QoS::AtLeastOnce)
         .unwrap();

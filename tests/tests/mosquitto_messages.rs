@@ -9,32 +9,15 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use umqtt_simple::{Error, Message, Options, QoS};
-use umqtt_tests::{Inbox, Mosquitto, StdClient, client_id, pump_until, std_client};
-use umqtt_transports::std_tcp::StdNetError;
-
-/// How long a test waits for something that must happen.
-const WAIT: Duration = Duration::from_secs(10);
-/// How long a test watches for something that must not happen.
-const QUIET: Duration = Duration::from_secs(1);
-/// Extra mosquitto config that keeps connection events in the log but drops
-/// the per-packet lines of `log_type all` (hundreds of thousands of lines,
-/// and most of the run time, in the packet id test).
-const QUIET_LOG: &str = "log_type none\nlog_type error\nlog_type warning\nlog_type notice";
-
-/// Runs `wait_msg_for` for `period`, panicking on any error.
-fn pump_for(client: &mut StdClient<'_>, period: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < period {
-        client
-            .wait_msg_for(50)
-            .unwrap_or_else(|e| panic!("wait_msg_for failed: {e}"));
-    }
-}
+use umqtt_simple::{Error, Message, QoS};
+use umqtt_tests::{
+    ClientParts, Inbox, MOSQUITTO_QUIET_LOG, Mosquitto, QUIET, StdClient, StdClientError, WAIT,
+    pump_for, pump_until,
+};
 
 /// Waits (up to [`WAIT`]) until `wait_msg_for` handles a packet or fails,
 /// and returns that outcome; `Ok(false)` if nothing came.
-fn next_outcome(client: &mut StdClient<'_>) -> Result<bool, Error<StdNetError>> {
+fn next_outcome(client: &mut StdClient<'_>) -> Result<bool, StdClientError> {
     let start = Instant::now();
     while start.elapsed() < WAIT {
         if client.wait_msg_for(100)? {
@@ -122,10 +105,9 @@ const QOS_CASES: [(&[u8], &[u8], QoS, QoS); 4] = [
     ),
 ];
 
-/// Subscribes `sub` to `qos/sub0/#` at QoS 0 and `qos/sub1/#` at QoS 1, then
-/// publishes [`QOS_CASES`] from a second client.
+/// Subscribes `sub` (connected) to `qos/sub0/#` at QoS 0 and `qos/sub1/#`
+/// at QoS 1, then publishes [`QOS_CASES`] from a second client.
 fn subscribe_and_publish_qos_cases(broker: &Mosquitto, sub: &mut StdClient<'_>) {
-    sub.connect(broker.addr).unwrap();
     assert_eq!(
         sub.subscribe(b"qos/sub0/#", QoS::AtMostOnce).unwrap(),
         QoS::AtMostOnce
@@ -134,10 +116,8 @@ fn subscribe_and_publish_qos_cases(broker: &Mosquitto, sub: &mut StdClient<'_>) 
         sub.subscribe(b"qos/sub1/#", QoS::AtLeastOnce).unwrap(),
         QoS::AtLeastOnce
     );
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("qos-pub");
-    let mut publisher = std_client(&mut tx, &mut rx, Options::new(&id));
-    publisher.connect(broker.addr).unwrap();
+    let mut publisher_parts = ClientParts::new("qos-pub", 256, 256);
+    let mut publisher = publisher_parts.connected(broker.addr);
     for (topic, payload, qos, _) in QOS_CASES {
         publisher.publish(topic, payload, false, qos).unwrap();
     }
@@ -169,12 +149,8 @@ fn qos0_and_qos1_arrive_through_wait_msg_at_the_lower_of_publish_and_subscriptio
     let Some(broker) = Mosquitto::start("qos_wait_msg", "") else {
         return;
     };
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let id = client_id("qos-wait");
-    let mut sub = std_client(&mut tx, &mut rx, Options::new(&id));
-    sub.set_callback(&mut on_message);
+    let mut parts = ClientParts::new("qos-wait", 1024, 1024);
+    let (mut sub, inbox) = parts.connected_with_inbox(broker.addr);
     subscribe_and_publish_qos_cases(&broker, &mut sub);
     // The publisher's PUBACKs mean every message is on its way: wait_msg
     // (no deadline) must return once per message.
@@ -192,12 +168,8 @@ fn qos0_and_qos1_arrive_through_check_msg_at_the_lower_of_publish_and_subscripti
     let Some(broker) = Mosquitto::start("qos_check_msg", "") else {
         return;
     };
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let id = client_id("qos-check");
-    let mut sub = std_client(&mut tx, &mut rx, Options::new(&id));
-    sub.set_callback(&mut on_message);
+    let mut parts = ClientParts::new("qos-check", 1024, 1024);
+    let (mut sub, inbox) = parts.connected_with_inbox(broker.addr);
     subscribe_and_publish_qos_cases(&broker, &mut sub);
     let start = Instant::now();
     let mut handled = 0;
@@ -224,23 +196,15 @@ fn retained_message_reaches_later_subscriber_with_retain_flag_until_cleared_by_e
         return;
     };
     let topic = b"retained/status";
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("retain-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut publisher_parts = ClientParts::new("retain-pub", 256, 256);
+    let mut publisher = publisher_parts.connected(broker.addr);
     publisher
         .publish(topic, b"kept", true, QoS::AtLeastOnce)
         .unwrap();
 
     // A subscriber arriving later gets the retained message, flagged retain.
-    let early = Inbox::default();
-    let mut on_early = |m: Message<'_>| early.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("retain-late");
-    let mut late = std_client(&mut tx, &mut rx, Options::new(&id));
-    late.set_callback(&mut on_early);
-    late.connect(broker.addr).unwrap();
-    late.subscribe(topic, QoS::AtLeastOnce).unwrap();
+    let mut late_parts = ClientParts::new("retain-late", 256, 256);
+    let (mut late, early) = late_parts.observer(broker.addr, topic, QoS::AtLeastOnce);
     assert!(
         pump_until(&mut late, WAIT, || !early.is_empty()),
         "retained message missing"
@@ -272,14 +236,8 @@ fn retained_message_reaches_later_subscriber_with_retain_flag_until_cleared_by_e
 
     // A new subscriber gets nothing retained: only the control message
     // published after its SUBACK (a retained message would come first).
-    let after = Inbox::default();
-    let mut on_after = |m: Message<'_>| after.push(m);
-    let (mut tx2, mut rx2) = (vec![0u8; 256], vec![0u8; 256]);
-    let id2 = client_id("retain-after-clear");
-    let mut fresh = std_client(&mut tx2, &mut rx2, Options::new(&id2));
-    fresh.set_callback(&mut on_after);
-    fresh.connect(broker.addr).unwrap();
-    fresh.subscribe(topic, QoS::AtLeastOnce).unwrap();
+    let mut fresh_parts = ClientParts::new("retain-after-clear", 256, 256);
+    let (mut fresh, after) = fresh_parts.observer(broker.addr, topic, QoS::AtLeastOnce);
     publisher
         .publish(topic, b"control", false, QoS::AtLeastOnce)
         .unwrap();
@@ -301,20 +259,12 @@ fn unsubscribe_stops_delivery_while_other_subscriptions_continue() {
     let Some(broker) = Mosquitto::start("unsubscribe", "") else {
         return;
     };
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("unsub");
-    let mut sub = std_client(&mut tx, &mut rx, Options::new(&id));
-    sub.set_callback(&mut on_message);
-    sub.connect(broker.addr).unwrap();
-    sub.subscribe(b"unsub/stop", QoS::AtLeastOnce).unwrap();
+    let mut parts = ClientParts::new("unsub", 256, 256);
+    let (mut sub, inbox) = parts.observer(broker.addr, b"unsub/stop", QoS::AtLeastOnce);
     sub.subscribe(b"unsub/keep", QoS::AtLeastOnce).unwrap();
 
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("unsub-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut publisher_parts = ClientParts::new("unsub-pub", 256, 256);
+    let mut publisher = publisher_parts.connected(broker.addr);
 
     // Before: both arrive.
     publisher
@@ -351,7 +301,7 @@ fn unsubscribe_stops_delivery_while_other_subscriptions_continue() {
 #[test]
 fn seventy_thousand_qos1_publishes_wrap_packet_id_past_65535_to_1_and_keep_the_connection() {
     const COUNT: u32 = 70_000;
-    let Some(broker) = Mosquitto::start("packet_id_wrap", QUIET_LOG) else {
+    let Some(broker) = Mosquitto::start("packet_id_wrap", MOSQUITTO_QUIET_LOG) else {
         return;
     };
     let addr = broker.addr;
@@ -364,9 +314,8 @@ fn seventy_thousand_qos1_publishes_wrap_packet_id_past_65535_to_1_and_keep_the_c
     let counter = thread::spawn(move || -> usize {
         let count = Cell::new(0usize);
         let mut on_message = |_: Message<'_>| count.set(count.get() + 1);
-        let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 64 * 1024]);
-        let id = client_id("wrap-sub");
-        let mut sub = std_client(&mut tx, &mut rx, Options::new(&id));
+        let mut parts = ClientParts::new("wrap-sub", 256, 64 * 1024);
+        let mut sub = parts.client(|o| o);
         sub.set_callback(&mut on_message);
         sub.connect(addr).unwrap();
         sub.subscribe(topic, QoS::AtMostOnce).unwrap();
@@ -388,10 +337,8 @@ fn seventy_thousand_qos1_publishes_wrap_packet_id_past_65535_to_1_and_keep_the_c
         .recv_timeout(WAIT)
         .expect("the subscriber did not subscribe");
 
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("wrap-pub");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.connect(addr).unwrap();
+    let mut parts = ClientParts::new("wrap-pub", 256, 256);
+    let mut client = parts.connected(addr);
     assert_eq!(client.next_packet_id(), 1);
     for i in 1..=COUNT {
         let expected_id = ((i - 1) % 65_535 + 1) as u16;
@@ -442,22 +389,15 @@ fn utf8_topic_and_payload_round_trip_byte_exact() {
         "ÄÖÜ äöü ß ½ ∞".as_bytes(),
     ];
 
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
-    let id = client_id("utf8-sub");
-    let mut sub = std_client(&mut tx, &mut rx, Options::new(&id));
-    sub.set_callback(&mut on_message);
-    sub.connect(broker.addr).unwrap();
+    let mut parts = ClientParts::new("utf8-sub", 512, 512);
+    let (mut sub, inbox) = parts.connected_with_inbox(broker.addr);
     assert_eq!(
         sub.subscribe(filter, QoS::AtLeastOnce).unwrap(),
         QoS::AtLeastOnce
     );
 
-    let (mut ptx, mut prx) = (vec![0u8; 512], vec![0u8; 256]);
-    let pub_id = client_id("utf8-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut publisher_parts = ClientParts::new("utf8-pub", 512, 256);
+    let mut publisher = publisher_parts.connected(broker.addr);
     publisher
         .publish(topic, payloads[0], false, QoS::AtMostOnce)
         .unwrap();
@@ -498,21 +438,13 @@ fn one_megabyte_and_three_mebibyte_messages_round_trip_through_a_256_byte_tx_buf
     let one_mb = pattern(1_000_000, 0x11);
     let three_mib = pattern(3 * 1024 * 1024, 0x5a);
 
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 4 * 1024 * 1024]);
-    let id = client_id("large-sub");
-    let mut sub = std_client(&mut tx, &mut rx, Options::new(&id));
-    sub.set_callback(&mut on_message);
-    sub.connect(broker.addr).unwrap();
-    sub.subscribe(b"large/#", QoS::AtLeastOnce).unwrap();
+    let mut parts = ClientParts::new("large-sub", 256, 4 * 1024 * 1024);
+    let (mut sub, inbox) = parts.observer(broker.addr, b"large/#", QoS::AtLeastOnce);
 
     // The payload does not fit the publisher's 256-byte tx buffer: it goes in
     // a second send after the header.
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("large-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut publisher_parts = ClientParts::new("large-pub", 256, 256);
+    let mut publisher = publisher_parts.connected(broker.addr);
     publisher
         .publish(b"large/1mb", &one_mb, false, QoS::AtMostOnce)
         .unwrap();
@@ -551,21 +483,15 @@ fn messages_larger_than_rx_buffer_are_skipped_at_qos0_and_qos1_and_the_next_arri
     let big = pattern(10_000, 0x33);
     let capacity = 1024;
 
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; capacity]);
-    let id = client_id("oversized-sub");
+    let mut parts = ClientParts::new("oversized-sub", 256, capacity);
     // A persistent session, to show at the end that the skipped QoS 1 message
     // was acknowledged (the broker would resend it after a reconnect).
-    let mut sub = std_client(&mut tx, &mut rx, Options::new(&id).clean_session(false));
-    sub.set_callback(&mut on_message);
+    let (mut sub, inbox) = parts.client_with_inbox(|o| o.clean_session(false));
     sub.connect(broker.addr).unwrap();
     sub.subscribe(b"big/#", QoS::AtLeastOnce).unwrap();
 
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("oversized-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut publisher_parts = ClientParts::new("oversized-pub", 256, 256);
+    let mut publisher = publisher_parts.connected(broker.addr);
 
     for (round, (topic, qos)) in [
         (&b"big/q0"[..], QoS::AtMostOnce),
@@ -629,14 +555,8 @@ fn qos1_message_to_own_subscription_reaches_callback_before_publish_returns() {
     let Some(broker) = Mosquitto::start("own_subscription", "") else {
         return;
     };
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("self");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.set_callback(&mut on_message);
-    client.connect(broker.addr).unwrap();
-    client.subscribe(b"self/echo", QoS::AtLeastOnce).unwrap();
+    let mut parts = ClientParts::new("self", 256, 256);
+    let (mut client, inbox) = parts.observer(broker.addr, b"self/echo", QoS::AtLeastOnce);
     client
         .publish(b"self/echo", b"boomerang", false, QoS::AtLeastOnce)
         .unwrap();

@@ -8,39 +8,23 @@
 //! - `subscribe_many` and the QoS granted for each filter.
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use umqtt_simple::packet::EncodeError;
-use umqtt_simple::{Error, Message, Options, QoS};
+use umqtt_simple::{Error, Options, QoS};
 use umqtt_tests::{
-    Inbox, Mosquitto, StdClient, client_id, mosquitto_required, pump_until, scratch_dir, std_client,
+    ClientParts, Mosquitto, QUIET, WAIT, client_id, mosquitto_required, pump_for, pump_until,
+    scratch_dir, std_client,
 };
-
-/// How long a test waits for something that must happen.
-const WAIT: Duration = Duration::from_secs(10);
-/// How long a test watches for something that must not happen.
-const QUIET: Duration = Duration::from_secs(1);
-
-/// Runs `wait_msg_for` for `period`, panicking on any error.
-fn pump_for(client: &mut StdClient<'_>, period: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < period {
-        client
-            .wait_msg_for(50)
-            .unwrap_or_else(|e| panic!("wait_msg_for failed: {e}"));
-    }
-}
 
 #[test]
 fn clean_session_connect_reports_no_session_present() {
     let Some(broker) = Mosquitto::start("clean_session_present", "") else {
         return;
     };
-    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let id = client_id("clean");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    let mut parts = ClientParts::new("clean", 1024, 1024);
+    let mut client = parts.client(|o| o);
     assert!(
         !client.connect(broker.addr).unwrap(),
         "first connect: no session present"
@@ -58,9 +42,8 @@ fn persistent_session_is_absent_on_first_connect_and_present_after_reconnect() {
     let Some(broker) = Mosquitto::start("persistent_session_present", "") else {
         return;
     };
-    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let id = client_id("persistent");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id).clean_session(false));
+    let mut parts = ClientParts::new("persistent", 1024, 1024);
+    let mut client = parts.client(|o| o.clean_session(false));
     assert!(
         !client.connect(broker.addr).unwrap(),
         "the broker has never seen this client id"
@@ -81,12 +64,8 @@ fn qos1_message_published_while_persistent_subscriber_is_offline_arrives_after_r
     };
     let topic = b"session/offline/q";
 
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let sub_id = client_id("offline-sub");
-    let mut sub = std_client(&mut tx, &mut rx, Options::new(&sub_id).clean_session(false));
-    sub.set_callback(&mut on_message);
+    let mut sub_parts = ClientParts::new("offline-sub", 1024, 1024);
+    let (mut sub, inbox) = sub_parts.client_with_inbox(|o| o.clean_session(false));
     assert!(!sub.connect(broker.addr).unwrap());
     assert_eq!(
         sub.subscribe(topic, QoS::AtLeastOnce).unwrap(),
@@ -94,10 +73,8 @@ fn qos1_message_published_while_persistent_subscriber_is_offline_arrives_after_r
     );
     sub.disconnect().unwrap();
 
-    let (mut ptx, mut prx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let pub_id = client_id("offline-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut publisher_parts = ClientParts::new("offline-pub", 1024, 1024);
+    let mut publisher = publisher_parts.connected(broker.addr);
     // The PUBACK means the broker has the message and queued it for the
     // offline session.
     publisher
@@ -171,8 +148,11 @@ fn password_file(test: &str, user: &str, password: &str) -> Option<PathBuf> {
     Some(file)
 }
 
-/// mosquitto refusing anonymous clients and checking `file`.
-fn broker_with_passwords(test: &str, file: &Path) -> Option<Mosquitto> {
+/// mosquitto refusing anonymous clients and accepting only `user` with
+/// `password` (a password file written by [`password_file`]), or `None`
+/// (after printing why) when either is not installed and not required.
+fn broker_with_password(test: &str, user: &str, password: &str) -> Option<Mosquitto> {
+    let file = password_file(test, user, password)?;
     Mosquitto::start(
         test,
         &format!("allow_anonymous false\npassword_file {}", file.display()),
@@ -181,19 +161,11 @@ fn broker_with_passwords(test: &str, file: &Path) -> Option<Mosquitto> {
 
 #[test]
 fn wrong_password_is_refused_with_not_authorized() {
-    let Some(file) = password_file("auth_wrong", "alice", "s3cret") else {
+    let Some(broker) = broker_with_password("auth_wrong", "alice", "s3cret") else {
         return;
     };
-    let Some(broker) = broker_with_passwords("auth_wrong", &file) else {
-        return;
-    };
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("auth-wrong");
-    let mut client = std_client(
-        &mut tx,
-        &mut rx,
-        Options::new(&id).user("alice").password(b"wrong"),
-    );
+    let mut parts = ClientParts::new("auth-wrong", 256, 256);
+    let mut client = parts.client(|o| o.user("alice").password(b"wrong"));
     // mosquitto 2.0 answers a wrong password of an MQTT 3.1.1 client with
     // CONNACK 5 "not authorised", not 4 "bad user name or password".
     assert_eq!(
@@ -206,22 +178,11 @@ fn wrong_password_is_refused_with_not_authorized() {
 
 #[test]
 fn right_user_and_password_connect_and_work() {
-    let Some(file) = password_file("auth_right", "alice", "s3cret") else {
+    let Some(broker) = broker_with_password("auth_right", "alice", "s3cret") else {
         return;
     };
-    let Some(broker) = broker_with_passwords("auth_right", &file) else {
-        return;
-    };
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("auth-right");
-    let mut client = std_client(
-        &mut tx,
-        &mut rx,
-        Options::new(&id).user("alice").password(b"s3cret"),
-    );
-    client.set_callback(&mut on_message);
+    let mut parts = ClientParts::new("auth-right", 256, 256);
+    let (mut client, inbox) = parts.client_with_inbox(|o| o.user("alice").password(b"s3cret"));
     assert!(!client.connect(broker.addr).unwrap());
     assert!(client.is_connected());
     client.subscribe(b"auth/t", QoS::AtMostOnce).unwrap();
@@ -235,10 +196,7 @@ fn right_user_and_password_connect_and_work() {
 
 #[test]
 fn anonymous_client_is_refused_when_anonymous_is_not_allowed() {
-    let Some(file) = password_file("auth_anon", "alice", "s3cret") else {
-        return;
-    };
-    let Some(broker) = broker_with_passwords("auth_anon", &file) else {
+    let Some(broker) = broker_with_password("auth_anon", "alice", "s3cret") else {
         return;
     };
     let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
@@ -263,9 +221,8 @@ fn user_name_without_password_is_accepted_when_anonymous_is_allowed() {
     let Some(broker) = Mosquitto::start("user_without_password", "") else {
         return;
     };
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("user-only");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id).user("bob"));
+    let mut parts = ClientParts::new("user-only", 256, 256);
+    let mut client = parts.client(|o| o.user("bob"));
     assert!(!client.connect(broker.addr).unwrap());
     assert!(client.is_connected());
     client
@@ -279,9 +236,8 @@ fn password_without_user_name_is_refused_before_anything_is_sent() {
     let Some(broker) = Mosquitto::start("password_without_user", "") else {
         return;
     };
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let id = client_id("password-only");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id).password(b"secret"));
+    let mut parts = ClientParts::new("password-only", 256, 256);
+    let mut client = parts.client(|o| o.password(b"secret"));
     assert_eq!(
         client.connect(broker.addr),
         Err(Error::Invalid(EncodeError::PasswordWithoutUsername))
@@ -308,13 +264,8 @@ fn subscribe_many_returns_the_qos_granted_for_each_filter() {
     let Some(broker) = Mosquitto::start("subscribe_many", "") else {
         return;
     };
-    let inbox = Inbox::default();
-    let mut on_message = |m: Message<'_>| inbox.push(m);
-    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let id = client_id("sub-many");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.set_callback(&mut on_message);
-    client.connect(broker.addr).unwrap();
+    let mut parts = ClientParts::new("sub-many", 1024, 1024);
+    let (mut client, inbox) = parts.connected_with_inbox(broker.addr);
     let filters: [(&[u8], QoS); 2] = [
         (b"many/one/+", QoS::AtLeastOnce),
         (b"many/zero/#", QoS::AtMostOnce),
@@ -324,10 +275,8 @@ fn subscribe_many_returns_the_qos_granted_for_each_filter() {
     assert_eq!(granted, [Some(QoS::AtLeastOnce), Some(QoS::AtMostOnce)]);
 
     // Both subscriptions are in force, each at its own QoS.
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("sub-many-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut publisher_parts = ClientParts::new("sub-many-pub", 256, 256);
+    let mut publisher = publisher_parts.connected(broker.addr);
     publisher
         .publish(b"many/one/a", b"to one", false, QoS::AtLeastOnce)
         .unwrap();

@@ -3,18 +3,14 @@
 
 use std::time::Duration;
 
-use umqtt_simple::{Error, Options, QoS};
-use umqtt_tests::{InProcessBroker, Inbox, client_id, pump_until, std_client};
+use umqtt_simple::{Error, QoS};
+use umqtt_tests::{ClientParts, InProcessBroker, WAIT, pump_until};
 
 #[test]
 fn qos0_and_qos1_messages_arrive_through_wait_msg() {
     let broker = InProcessBroker::start();
-    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let inbox = Inbox::default();
-    let mut on_message = |m: umqtt_simple::Message<'_>| inbox.push(m);
-    let id = client_id("wait");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.set_callback(&mut on_message);
+    let mut parts = ClientParts::new("wait", 1024, 1024);
+    let (mut client, inbox) = parts.client_with_inbox(|o| o);
     assert!(
         !client.connect(broker.addr).unwrap(),
         "clean session has no session present"
@@ -31,9 +27,7 @@ fn qos0_and_qos1_messages_arrive_through_wait_msg() {
     client
         .publish(b"pubsub/wait/b", b"one", false, QoS::AtLeastOnce)
         .unwrap();
-    assert!(pump_until(&mut client, Duration::from_secs(10), || inbox
-        .len()
-        >= 2));
+    assert!(pump_until(&mut client, WAIT, || inbox.len() >= 2));
     let all = inbox.all();
     assert_eq!(all[0].topic, b"pubsub/wait/a");
     assert_eq!(all[0].payload, b"zero");
@@ -49,14 +43,8 @@ fn qos0_and_qos1_messages_arrive_through_wait_msg() {
 #[test]
 fn check_msg_returns_at_once_and_then_delivers() {
     let broker = InProcessBroker::start();
-    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-    let inbox = Inbox::default();
-    let mut on_message = |m: umqtt_simple::Message<'_>| inbox.push(m);
-    let id = client_id("check");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.set_callback(&mut on_message);
-    client.connect(broker.addr).unwrap();
-    client.subscribe(b"pubsub/check", QoS::AtMostOnce).unwrap();
+    let mut parts = ClientParts::new("check", 1024, 1024);
+    let (mut client, inbox) = parts.observer(broker.addr, b"pubsub/check", QoS::AtMostOnce);
     let start = std::time::Instant::now();
     assert!(
         !client.check_msg().unwrap(),
@@ -69,7 +57,7 @@ fn check_msg_returns_at_once_and_then_delivers() {
     client
         .publish(b"pubsub/check", b"polled", false, QoS::AtMostOnce)
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + WAIT;
     while inbox.is_empty() && std::time::Instant::now() < deadline {
         client.check_msg().unwrap();
         std::thread::sleep(Duration::from_millis(5));

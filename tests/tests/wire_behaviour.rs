@@ -4,65 +4,31 @@
 //! input ends in a named error, never a panic or a hang, with a client that
 //! can connect again afterwards.
 //!
-//! Every client runs in its own thread under a time limit ([`within`]), so a
-//! hang fails the test instead of blocking the suite.
+//! Every client runs in its own thread under a time limit
+//! ([`run_in_thread_within`] and [`HANG_LIMIT`]), so a hang fails the test
+//! instead of blocking the suite.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_simple::packet::{DecodeError, EncodeError, PacketType};
 use umqtt_simple::{Error, Message, Options, QoS};
-use umqtt_tests::{FakeBroker, Inbox, Received, accept_connect, read_packet, std_client};
+use umqtt_tests::{
+    CONNACK_ACCEPTED, ClientParts, FakeBroker, HANG_LIMIT, Received, StdClient, StdClientError,
+    accept_connect, answer_connect, hex, read_connect, read_packet, run_in_thread_within,
+    std_client, to_hex,
+};
 use umqtt_transports::std_tcp::StdNetError;
 
-type ClientErr = Error<StdNetError>;
-
-/// How long any client part of a test may take before it counts as a hang.
-const HANG_LIMIT: Duration = Duration::from_secs(30);
+/// The client id of every client here, as in the golden vectors.
+const CLIENT_ID: &str = "umqtt_client";
 
 // ---------------------------------------------------------------------------
 // Private helpers
 // ---------------------------------------------------------------------------
-
-/// Bytes from hex text; spaces are ignored.
-fn hex(text: &str) -> Vec<u8> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len().is_multiple_of(2), "odd hex string {text:?}");
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
-}
-
-/// Hex text of `bytes`, for readable assertion failures.
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Runs `f` in its own thread and returns its result, failing the test if it
-/// takes longer than `limit` (a hang) and re-raising its panic if it panics.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(value) => {
-            let _ = handle.join();
-            value
-        }
-        Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => panic!("the client thread ended without a result"),
-        },
-        Err(RecvTimeoutError::Timeout) => {
-            panic!("the client did not return within {limit:?}: a hang")
-        }
-    }
-}
 
 /// Length of the fixed header at the start of `packet`.
 fn fixed_header_len(packet: &[u8]) -> usize {
@@ -88,7 +54,7 @@ fn drain(stream: &mut TcpStream) -> Vec<Vec<u8>> {
 fn auto_reply(packet: &[u8]) -> Option<Vec<u8>> {
     let h = fixed_header_len(packet);
     match packet[0] >> 4 {
-        1 => Some(hex("20020000")),
+        1 => Some(CONNACK_ACCEPTED.to_vec()),
         3 if (packet[0] >> 1) & 3 == 1 => {
             let topic_len = usize::from(u16::from_be_bytes([packet[h], packet[h + 1]]));
             let pid = &packet[h + 2 + topic_len..h + 4 + topic_len];
@@ -140,7 +106,7 @@ fn recording_broker() -> (FakeBroker, Receiver<Vec<u8>>) {
 fn connect_bytes(options: Options<'static>) -> Vec<u8> {
     let (broker, packets) = recording_broker();
     let addr = broker.addr;
-    within(HANG_LIMIT, move || {
+    run_in_thread_within(HANG_LIMIT, move || {
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
         let mut client = std_client(&mut tx, &mut rx, options);
         client.connect(addr).expect("connect");
@@ -154,6 +120,12 @@ fn connect_bytes(options: Options<'static>) -> Vec<u8> {
         "DISCONNECT ends the session"
     );
     all.into_iter().next().expect("a CONNECT was received")
+}
+
+/// Asserts that the CONNECT the client sends with `options` is
+/// `expected_hex` ([`connect_bytes`]).
+fn assert_connect_bytes(options: Options<'static>, expected_hex: &str) {
+    assert_eq!(to_hex(&connect_bytes(options)), expected_hex);
 }
 
 /// A broker whose first connection runs `hostile` (after which it reads until
@@ -172,12 +144,10 @@ where
     })
 }
 
-/// Options for hostile tests: deadlines short enough that a missed packet
+/// `options` for hostile tests: deadlines short enough that a missed packet
 /// shows as a wrong error rather than a long wait.
-fn hostile_options() -> Options<'static> {
-    Options::new("umqtt_client")
-        .connect_timeout_ms(5_000)
-        .ack_timeout_ms(5_000)
+fn hostile_options(options: Options<'_>) -> Options<'_> {
+    options.connect_timeout_ms(5_000).ack_timeout_ms(5_000)
 }
 
 /// Runs `provoke` on a fresh client against `broker`'s hostile first
@@ -186,17 +156,14 @@ fn hostile_options() -> Options<'static> {
 /// never saw anything from the hostile connection beyond `delivered`.
 fn hostile_case(
     hostile: impl Fn(&mut TcpStream) + Send + 'static,
-    provoke: impl FnOnce(&mut umqtt_tests::StdClient<'_>, SocketAddr) -> ClientErr + Send + 'static,
-    expected: impl FnOnce(&ClientErr) -> bool + Send + 'static,
+    provoke: impl FnOnce(&mut StdClient<'_>, SocketAddr) -> StdClientError + Send + 'static,
+    expected: impl FnOnce(&StdClientError) -> bool + Send + 'static,
 ) -> Vec<Received> {
     let broker = hostile_broker(hostile);
     let addr = broker.addr;
-    let delivered = within(HANG_LIMIT, move || {
-        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-        let inbox = Inbox::default();
-        let mut on_message = |m: Message<'_>| inbox.push(m);
-        let mut client = std_client(&mut tx, &mut rx, hostile_options());
-        client.set_callback(&mut on_message);
+    let delivered = run_in_thread_within(HANG_LIMIT, move || {
+        let mut parts = ClientParts::with_id(CLIENT_ID, 1024, 1024);
+        let (mut client, inbox) = parts.client_with_inbox(hostile_options);
         let err = provoke(&mut client, addr);
         assert!(expected(&err), "unexpected error: {err:?} ({err})");
         assert!(
@@ -215,7 +182,6 @@ fn hostile_case(
         );
         assert!(client.is_connected());
         client.disconnect().expect("disconnect");
-        drop(client);
         inbox.all()
     });
     broker.join();
@@ -233,20 +199,18 @@ fn connack_then(bytes: Vec<u8>) -> impl Fn(&mut TcpStream) + Send + 'static {
 /// Reads the CONNECT and answers with `bytes` instead of a good CONNACK.
 fn answer_connect_with(bytes: Vec<u8>) -> impl Fn(&mut TcpStream) + Send + 'static {
     move |stream: &mut TcpStream| {
-        let connect = read_packet(stream).expect("read CONNECT");
-        assert_eq!(connect[0], 0x10);
-        stream.write_all(&bytes).expect("write hostile CONNACK");
+        answer_connect(stream, &bytes);
     }
 }
 
-fn connect_err(client: &mut umqtt_tests::StdClient<'_>, addr: SocketAddr) -> ClientErr {
+fn connect_err(client: &mut StdClient<'_>, addr: SocketAddr) -> StdClientError {
     match client.connect(addr) {
         Ok(_) => panic!("connect succeeded against a hostile broker"),
         Err(e) => e,
     }
 }
 
-fn connect_then_wait_err(client: &mut umqtt_tests::StdClient<'_>, addr: SocketAddr) -> ClientErr {
+fn connect_then_wait_err(client: &mut StdClient<'_>, addr: SocketAddr) -> StdClientError {
     client.connect(addr).expect("connect to the hostile broker");
     for _ in 0..10 {
         match client.wait_msg_for(5_000) {
@@ -257,67 +221,95 @@ fn connect_then_wait_err(client: &mut umqtt_tests::StdClient<'_>, addr: SocketAd
     panic!("wait_msg_for never failed")
 }
 
+/// [`hostile_case`] with a broker that answers CONNECT with the bytes of
+/// `answer_hex` instead of a good CONNACK: `connect` must fail with an error
+/// `expected` accepts.
+fn hostile_connect_answer(
+    answer_hex: &str,
+    expected: impl FnOnce(&StdClientError) -> bool + Send + 'static,
+) -> Vec<Received> {
+    hostile_case(answer_connect_with(hex(answer_hex)), connect_err, expected)
+}
+
+/// [`hostile_case`] with a broker that sends the bytes of `bytes_hex` after a
+/// good CONNACK: `wait_msg_for` must fail with an error `expected` accepts.
+fn hostile_after_connack(
+    bytes_hex: &str,
+    expected: impl FnOnce(&StdClientError) -> bool + Send + 'static,
+) -> Vec<Received> {
+    hostile_case(
+        connack_then(hex(bytes_hex)),
+        connect_then_wait_err,
+        expected,
+    )
+}
+
+/// One test per row, `name: scenario("hex bytes") => error pattern,`: the
+/// scenario ([`hostile_connect_answer`] or [`hostile_after_connack`]) must end
+/// in an error matching the pattern, after which the client connects again.
+macro_rules! hostile_input_tests {
+    ($($test:ident: $scenario:ident($bytes:literal) => $error:pat,)+) => {$(
+        #[test]
+        fn $test() {
+            $scenario($bytes, |e| matches!(e, $error));
+        }
+    )+};
+}
+
 // ---------------------------------------------------------------------------
 // 1. CONNECT golden vectors
 // ---------------------------------------------------------------------------
 
 #[test]
 fn connect_with_default_keepalive_60_matches_golden_vector() {
-    let got = connect_bytes(Options::new("umqtt_client"));
-    assert_eq!(
-        to_hex(&got),
-        "101800044d5154540402003c000c756d7174745f636c69656e74"
+    assert_connect_bytes(
+        Options::new(CLIENT_ID),
+        "101800044d5154540402003c000c756d7174745f636c69656e74",
     );
 }
 
 #[test]
 fn connect_with_keepalive_0_matches_minimal_golden_vector() {
-    let got = connect_bytes(Options::new("umqtt_client").keepalive(0));
-    assert_eq!(
-        to_hex(&got),
-        "101800044d51545404020000000c756d7174745f636c69656e74"
+    assert_connect_bytes(
+        Options::new(CLIENT_ID).keepalive(0),
+        "101800044d51545404020000000c756d7174745f636c69656e74",
     );
 }
 
 #[test]
 fn connect_with_user_password_keepalive_30_matches_golden_vector() {
-    let got = connect_bytes(
-        Options::new("umqtt_client")
+    assert_connect_bytes(
+        Options::new(CLIENT_ID)
             .keepalive(30)
             .user("alice")
             .password(b"secret"),
-    );
-    assert_eq!(
-        to_hex(&got),
-        "102700044d51545404c2001e000c756d7174745f636c69656e740005616c6963650006736563726574"
+        "102700044d51545404c2001e000c756d7174745f636c69656e740005616c6963650006736563726574",
     );
 }
 
 #[test]
 fn connect_with_will_qos0_matches_golden_vector() {
-    let got = connect_bytes(Options::new("umqtt_client").keepalive(0).last_will(
-        b"dev/status",
-        b"offline",
-        false,
-        QoS::AtMostOnce,
-    ));
-    assert_eq!(
-        to_hex(&got),
-        "102d00044d51545404060000000c756d7174745f636c69656e74000a6465762f73746174757300076f66666c696e65"
+    assert_connect_bytes(
+        Options::new(CLIENT_ID).keepalive(0).last_will(
+            b"dev/status",
+            b"offline",
+            false,
+            QoS::AtMostOnce,
+        ),
+        "102d00044d51545404060000000c756d7174745f636c69656e74000a6465762f73746174757300076f66666c696e65",
     );
 }
 
 #[test]
 fn connect_with_will_qos1_retained_keepalive_120_matches_golden_vector() {
-    let got = connect_bytes(Options::new("umqtt_client").keepalive(120).last_will(
-        b"dev/status",
-        b"offline",
-        true,
-        QoS::AtLeastOnce,
-    ));
-    assert_eq!(
-        to_hex(&got),
-        "102d00044d515454042e0078000c756d7174745f636c69656e74000a6465762f73746174757300076f66666c696e65"
+    assert_connect_bytes(
+        Options::new(CLIENT_ID).keepalive(120).last_will(
+            b"dev/status",
+            b"offline",
+            true,
+            QoS::AtLeastOnce,
+        ),
+        "102d00044d515454042e0078000c756d7174745f636c69656e74000a6465762f73746174757300076f66666c696e65",
     );
 }
 
@@ -325,36 +317,30 @@ fn connect_with_will_qos1_retained_keepalive_120_matches_golden_vector() {
 fn connect_with_will_and_credentials_orders_fields_id_will_user_password() {
     // The golden vector uses will QoS 2 (flags 0xd6), which the port cannot
     // request; with will QoS 1 the flags are 0xce and every byte else is equal.
-    let got = connect_bytes(
-        Options::new("umqtt_client")
+    assert_connect_bytes(
+        Options::new(CLIENT_ID)
             .keepalive(65535)
             .user("u")
             .password(b"p")
             .last_will(b"w", b"x", false, QoS::AtLeastOnce),
-    );
-    assert_eq!(
-        to_hex(&got),
-        "102400044d51545404ceffff000c756d7174745f636c69656e74000177000178000175000170"
+        "102400044d51545404ceffff000c756d7174745f636c69656e74000177000178000175000170",
     );
 }
 
 #[test]
 fn connect_with_clean_session_false_matches_golden_vector() {
-    let got = connect_bytes(
-        Options::new("umqtt_client")
-            .keepalive(0)
-            .clean_session(false),
-    );
-    assert_eq!(
-        to_hex(&got),
-        "101800044d51545404000000000c756d7174745f636c69656e74"
+    assert_connect_bytes(
+        Options::new(CLIENT_ID).keepalive(0).clean_session(false),
+        "101800044d51545404000000000c756d7174745f636c69656e74",
     );
 }
 
 #[test]
 fn connect_with_empty_client_id_matches_golden_vector() {
-    let got = connect_bytes(Options::new("").keepalive(0));
-    assert_eq!(to_hex(&got), "100c00044d515454040200000000");
+    assert_connect_bytes(
+        Options::new("").keepalive(0),
+        "100c00044d515454040200000000",
+    );
 }
 
 #[test]
@@ -368,10 +354,9 @@ fn connect_with_200_byte_client_id_uses_two_byte_remaining_length() {
 
 #[test]
 fn connect_with_user_without_password_sends_flags_0x82() {
-    let got = connect_bytes(Options::new("umqtt_client").user("alice"));
-    assert_eq!(
-        to_hex(&got),
-        "101f00044d5154540482003c000c756d7174745f636c69656e740005616c696365"
+    assert_connect_bytes(
+        Options::new(CLIENT_ID).user("alice"),
+        "101f00044d5154540482003c000c756d7174745f636c69656e740005616c696365",
     );
 }
 
@@ -379,12 +364,12 @@ fn connect_with_user_without_password_sends_flags_0x82() {
 fn publish_subscribe_unsubscribe_ping_and_disconnect_bytes_match_golden_vectors() {
     let (broker, packets) = recording_broker();
     let addr = broker.addr;
-    within(HANG_LIMIT, move || {
+    run_in_thread_within(HANG_LIMIT, move || {
         // A transmit buffer smaller than the 20 000-byte payload: that PUBLISH
         // goes out in two sends and must still be byte-exact.
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
         let mut on_message = |_: Message<'_>| {};
-        let mut client = std_client(&mut tx, &mut rx, Options::new("umqtt_client"));
+        let mut client = std_client(&mut tx, &mut rx, Options::new(CLIENT_ID));
         client.set_callback(&mut on_message);
         client.connect(addr).unwrap();
         client
@@ -477,17 +462,10 @@ fn incoming_qos1_publish_while_awaiting_puback_is_delivered_acked_and_stream_sta
         assert_eq!(rest, vec![hex("e000")]);
     });
     let addr = broker.addr;
-    within(HANG_LIMIT, move || {
-        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-        let inbox = Inbox::default();
+    run_in_thread_within(HANG_LIMIT, move || {
+        let mut parts = ClientParts::with_id(CLIENT_ID, 1024, 1024);
         let mut during_publish = Vec::new();
-        let mut on_message = |m: Message<'_>| inbox.push(m);
-        let mut client = std_client(
-            &mut tx,
-            &mut rx,
-            Options::new("umqtt_client").ack_timeout_ms(5_000),
-        );
-        client.set_callback(&mut on_message);
+        let (mut client, inbox) = parts.client_with_inbox(|o| o.ack_timeout_ms(5_000));
         client.connect(addr).unwrap();
         client
             .publish(b"foo_topic", b"hello", false, QoS::AtLeastOnce)
@@ -497,7 +475,6 @@ fn incoming_qos1_publish_while_awaiting_puback_is_delivered_acked_and_stream_sta
             .publish(b"foo_topic", b"again", false, QoS::AtLeastOnce)
             .expect("second QoS 1 publish");
         client.disconnect().unwrap();
-        drop(client);
         assert_eq!(
             during_publish,
             vec![Received {
@@ -537,10 +514,10 @@ fn suback_0x80_is_subscribe_refused_and_connection_stays_usable() {
         assert_eq!(drain(&mut s), vec![hex("e000")]);
     });
     let addr = broker.addr;
-    within(HANG_LIMIT, move || {
+    run_in_thread_within(HANG_LIMIT, move || {
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
         let mut on_message = |_: Message<'_>| {};
-        let mut client = std_client(&mut tx, &mut rx, hostile_options());
+        let mut client = std_client(&mut tx, &mut rx, hostile_options(Options::new(CLIENT_ID)));
         client.set_callback(&mut on_message);
         client.connect(addr).unwrap();
         assert_eq!(
@@ -578,14 +555,12 @@ fn suback_0x80_is_subscribe_refused_and_connection_stays_usable() {
 #[test]
 fn connack_and_several_publishes_in_one_segment_are_all_delivered() {
     let broker = FakeBroker::start(1, |_, mut s| {
-        let connect = read_packet(&mut s).unwrap();
-        assert_eq!(connect[0], 0x10);
         let burst = hex("20020000\
              3008 0003 612f31 6f6e65\
              3008 0003 612f32 74776f\
              310a 0003 612f33 7468726565\
              320b 0003 612f34 0007 666f7572");
-        s.write_all(&burst).unwrap();
+        answer_connect(&mut s, &burst);
         assert_eq!(
             to_hex(&read_packet(&mut s).unwrap()),
             "40020007",
@@ -594,12 +569,9 @@ fn connack_and_several_publishes_in_one_segment_are_all_delivered() {
         assert_eq!(drain(&mut s), vec![hex("e000")]);
     });
     let addr = broker.addr;
-    let got = within(HANG_LIMIT, move || {
-        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-        let inbox = Inbox::default();
-        let mut on_message = |m: Message<'_>| inbox.push(m);
-        let mut client = std_client(&mut tx, &mut rx, Options::new("umqtt_client"));
-        client.set_callback(&mut on_message);
+    let got = run_in_thread_within(HANG_LIMIT, move || {
+        let mut parts = ClientParts::with_id(CLIENT_ID, 1024, 1024);
+        let (mut client, inbox) = parts.client_with_inbox(|o| o);
         client
             .connect(addr)
             .expect("CONNACK at the front of a burst");
@@ -611,7 +583,6 @@ fn connack_and_several_publishes_in_one_segment_are_all_delivered() {
             );
         }
         client.disconnect().unwrap();
-        drop(client);
         inbox.all()
     });
     broker.join();
@@ -641,8 +612,7 @@ fn broker_writing_one_byte_per_segment_still_works() {
     }
     let broker = FakeBroker::start(1, |_, mut s| {
         s.set_nodelay(true).ok();
-        let connect = read_packet(&mut s).unwrap();
-        assert_eq!(connect[0], 0x10);
+        read_connect(&mut s);
         trickle(&mut s, &hex("20020100")); // session present
         trickle(&mut s, &hex("320b0005696e2f71311234 6869"));
         assert_eq!(to_hex(&read_packet(&mut s).unwrap()), "40021234");
@@ -652,12 +622,9 @@ fn broker_writing_one_byte_per_segment_still_works() {
         assert_eq!(drain(&mut s), vec![hex("e000")]);
     });
     let addr = broker.addr;
-    let got = within(HANG_LIMIT, move || {
-        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-        let inbox = Inbox::default();
-        let mut on_message = |m: Message<'_>| inbox.push(m);
-        let mut client = std_client(&mut tx, &mut rx, hostile_options());
-        client.set_callback(&mut on_message);
+    let got = run_in_thread_within(HANG_LIMIT, move || {
+        let mut parts = ClientParts::with_id(CLIENT_ID, 1024, 1024);
+        let (mut client, inbox) = parts.client_with_inbox(hostile_options);
         assert_eq!(
             client.connect(addr),
             Ok(true),
@@ -668,7 +635,6 @@ fn broker_writing_one_byte_per_segment_still_works() {
             .publish(b"t", b"x", false, QoS::AtLeastOnce)
             .expect("PUBACK trickled byte by byte");
         client.disconnect().unwrap();
-        drop(client);
         inbox.all()
     });
     broker.join();
@@ -729,12 +695,9 @@ fn message_larger_than_rx_buffer_is_drained_acked_and_the_next_one_arrives() {
         assert_eq!(drain(&mut s), vec![hex("e000")]);
     });
     let addr = broker.addr;
-    let got = within(HANG_LIMIT, move || {
-        let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-        let inbox = Inbox::default();
-        let mut on_message = |m: Message<'_>| inbox.push(m);
-        let mut client = std_client(&mut tx, &mut rx, hostile_options());
-        client.set_callback(&mut on_message);
+    let got = run_in_thread_within(HANG_LIMIT, move || {
+        let mut parts = ClientParts::with_id(CLIENT_ID, 256, 256);
+        let (mut client, inbox) = parts.client_with_inbox(hostile_options);
         client.connect(addr).unwrap();
         assert_eq!(
             client.wait_msg_for(5_000),
@@ -754,7 +717,6 @@ fn message_larger_than_rx_buffer_is_drained_acked_and_the_next_one_arrives() {
             "the small message after the big one"
         );
         client.disconnect().unwrap();
-        drop(client);
         inbox.all()
     });
     broker.join();
@@ -773,37 +735,42 @@ fn message_larger_than_rx_buffer_is_drained_acked_and_the_next_one_arrives() {
 // 6. Hostile input: named errors, never a panic or hang, reconnect works
 // ---------------------------------------------------------------------------
 
-#[test]
-fn connack_with_wrong_length_is_protocol_invalid_length_then_reconnect_works() {
-    hostile_case(answer_connect_with(hex("2003000000")), connect_err, |e| {
-        matches!(
-            e,
-            Error::Protocol(DecodeError::InvalidLength {
-                packet: PacketType::ConnAck,
-                len: 3
-            })
-        )
-    });
+hostile_input_tests! {
+    connack_with_wrong_length_is_protocol_invalid_length_then_reconnect_works:
+        hostile_connect_answer("2003000000")
+        => Error::Protocol(DecodeError::InvalidLength { packet: PacketType::ConnAck, len: 3 }),
+    connack_unknown_code_6_is_protocol_error_then_reconnect_works:
+        hostile_connect_answer("20020006") => Error::Protocol(DecodeError::UnknownConnackCode(6)),
+    connack_with_reserved_flag_bits_is_protocol_error_then_reconnect_works:
+        hostile_connect_answer("20020200") => Error::Protocol(DecodeError::InvalidConnackFlags(2)),
+    puback_that_nothing_waits_for_is_unexpected_packet_then_reconnect_works:
+        hostile_after_connack("40020001") => Error::UnexpectedPacket(PacketType::PubAck),
+    packet_type_0_is_protocol_reserved_packet_type_then_reconnect_works:
+        hostile_after_connack("0000") => Error::Protocol(DecodeError::ReservedPacketType(0)),
+    packet_type_15_is_protocol_reserved_packet_type_then_reconnect_works:
+        hostile_after_connack("f000") => Error::Protocol(DecodeError::ReservedPacketType(15)),
+    remaining_length_with_five_bytes_is_protocol_remaining_length_too_long_then_reconnect_works:
+        hostile_after_connack("30ffffffff7f") => Error::Protocol(DecodeError::RemainingLengthTooLong),
+    second_connack_after_connect_is_unexpected_packet_then_reconnect_works:
+        hostile_after_connack("20020000") => Error::UnexpectedPacket(PacketType::ConnAck),
 }
 
 #[test]
 fn connack_refusal_codes_1_to_5_map_to_distinct_refused_variants_then_connect_works() {
     let broker = FakeBroker::start(6, |i, mut s| {
-        let connect = read_packet(&mut s).unwrap();
-        assert_eq!(connect[0], 0x10);
-        let code = u8::try_from(i + 1).unwrap();
         if i < 5 {
-            s.write_all(&[0x20, 0x02, 0x00, code]).unwrap();
+            let code = u8::try_from(i + 1).unwrap();
+            answer_connect(&mut s, &[0x20, 0x02, 0x00, code]);
         } else {
-            s.write_all(&hex("20020000")).unwrap();
+            accept_connect(&mut s);
         }
         drain(&mut s);
     });
     let addr = broker.addr;
-    within(HANG_LIMIT, move || {
+    run_in_thread_within(HANG_LIMIT, move || {
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
-        let mut client = std_client(&mut tx, &mut rx, hostile_options());
-        let expected: [ClientErr; 5] = [
+        let mut client = std_client(&mut tx, &mut rx, hostile_options(Options::new(CLIENT_ID)));
+        let expected: [StdClientError; 5] = [
             Error::RefusedProtocolVersion,
             Error::RefusedIdentifier,
             Error::RefusedServerUnavailable,
@@ -825,28 +792,12 @@ fn connack_refusal_codes_1_to_5_map_to_distinct_refused_variants_then_connect_wo
 }
 
 #[test]
-fn connack_unknown_code_6_is_protocol_error_then_reconnect_works() {
-    hostile_case(answer_connect_with(hex("20020006")), connect_err, |e| {
-        matches!(e, Error::Protocol(DecodeError::UnknownConnackCode(6)))
-    });
-}
-
-#[test]
-fn connack_with_reserved_flag_bits_is_protocol_error_then_reconnect_works() {
-    hostile_case(answer_connect_with(hex("20020200")), connect_err, |e| {
-        matches!(e, Error::Protocol(DecodeError::InvalidConnackFlags(2)))
-    });
-}
-
-#[test]
 fn publish_before_connack_is_unexpected_packet_and_not_delivered() {
     // MQTT-3.2.0-1: the first packet from the broker must be CONNACK. A
     // message before it comes from a session that was never accepted.
-    let delivered = hostile_case(
-        answer_connect_with(hex("3007 0001 74 6c6f7374 20020000")),
-        connect_err,
-        |e| matches!(e, Error::UnexpectedPacket(PacketType::Publish)),
-    );
+    let delivered = hostile_connect_answer("3007 0001 74 6c6f7374 20020000", |e| {
+        matches!(e, Error::UnexpectedPacket(PacketType::Publish))
+    });
     assert!(
         delivered.is_empty(),
         "message delivered before CONNACK: {delivered:?}"
@@ -880,50 +831,11 @@ fn puback_with_another_packet_id_is_unexpected_packet_id_then_reconnect_works() 
 }
 
 #[test]
-fn puback_that_nothing_waits_for_is_unexpected_packet_then_reconnect_works() {
-    hostile_case(connack_then(hex("40020001")), connect_then_wait_err, |e| {
-        matches!(e, Error::UnexpectedPacket(PacketType::PubAck))
-    });
-}
-
-#[test]
 fn incoming_qos2_publish_is_protocol_qos2_not_supported_then_reconnect_works() {
-    let delivered = hostile_case(
-        connack_then(hex("340b 0005 696e2f7132 1234 6869")),
-        connect_then_wait_err,
-        |e| matches!(e, Error::Protocol(DecodeError::QoS2NotSupported)),
-    );
+    let delivered = hostile_after_connack("340b 0005 696e2f7132 1234 6869", |e| {
+        matches!(e, Error::Protocol(DecodeError::QoS2NotSupported))
+    });
     assert!(delivered.is_empty());
-}
-
-#[test]
-fn packet_type_0_is_protocol_reserved_packet_type_then_reconnect_works() {
-    hostile_case(connack_then(hex("0000")), connect_then_wait_err, |e| {
-        matches!(e, Error::Protocol(DecodeError::ReservedPacketType(0)))
-    });
-}
-
-#[test]
-fn packet_type_15_is_protocol_reserved_packet_type_then_reconnect_works() {
-    hostile_case(connack_then(hex("f000")), connect_then_wait_err, |e| {
-        matches!(e, Error::Protocol(DecodeError::ReservedPacketType(15)))
-    });
-}
-
-#[test]
-fn remaining_length_with_five_bytes_is_protocol_remaining_length_too_long_then_reconnect_works() {
-    hostile_case(
-        connack_then(hex("30ffffffff7f")),
-        connect_then_wait_err,
-        |e| matches!(e, Error::Protocol(DecodeError::RemainingLengthTooLong)),
-    );
-}
-
-#[test]
-fn second_connack_after_connect_is_unexpected_packet_then_reconnect_works() {
-    hostile_case(connack_then(hex("20020000")), connect_then_wait_err, |e| {
-        matches!(e, Error::UnexpectedPacket(PacketType::ConnAck))
-    });
 }
 
 #[test]
@@ -964,38 +876,19 @@ fn broker_closing_while_awaiting_connack_is_network_or_closed_then_reconnect_wor
 // 7. Packet id wrap
 // ---------------------------------------------------------------------------
 
-/// Reads one packet from a buffered reader (faster than [`read_packet`]'s
-/// byte-wise reads for the 65 536-publish test).
-fn read_packet_from(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
-    let mut packet = vec![0u8; 1];
-    r.read_exact(&mut packet)?;
-    let mut len = 0usize;
-    for i in 0..4 {
-        let mut b = [0u8; 1];
-        r.read_exact(&mut b)?;
-        packet.push(b[0]);
-        len |= usize::from(b[0] & 0x7f) << (7 * i);
-        if b[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    let start = packet.len();
-    packet.resize(start + len, 0);
-    r.read_exact(&mut packet[start..])?;
-    Ok(packet)
-}
-
 #[test]
 fn packet_id_after_65535_is_1_on_the_wire() {
     const PUBLISHES: u32 = 65_536;
     let broker = FakeBroker::start(1, |_, mut s| {
         s.set_nodelay(true).ok();
         accept_connect(&mut s);
+        // Buffered: read_packet's byte-wise reads of the socket itself would
+        // be slow for 65 536 publishes.
         let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
         let mut expected: u16 = 1;
         let mut seen = Vec::new();
         for n in 0..PUBLISHES {
-            let p = read_packet_from(&mut reader).unwrap();
+            let p = read_packet(&mut reader).unwrap();
             assert_eq!(p[..5], hex("3206000174")[..], "publish {n}");
             let pid = u16::from_be_bytes([p[5], p[6]]);
             assert_eq!(pid, expected, "packet id of publish {n}");
@@ -1015,14 +908,13 @@ fn packet_id_after_65535_is_1_on_the_wire() {
             seen,
             vec!["3206000174fffe61", "3206000174ffff61", "3206000174000161"]
         );
-        let rest: Vec<Vec<u8>> =
-            std::iter::from_fn(|| read_packet_from(&mut reader).ok()).collect();
+        let rest: Vec<Vec<u8>> = std::iter::from_fn(|| read_packet(&mut reader).ok()).collect();
         assert_eq!(rest, vec![hex("e000")]);
     });
     let addr = broker.addr;
-    let elapsed = within(Duration::from_secs(120), move || {
+    let elapsed = run_in_thread_within(Duration::from_secs(120), move || {
         let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-        let mut client = std_client(&mut tx, &mut rx, hostile_options());
+        let mut client = std_client(&mut tx, &mut rx, hostile_options(Options::new(CLIENT_ID)));
         client.connect(addr).unwrap();
         let start = Instant::now();
         for n in 0..PUBLISHES {
@@ -1050,12 +942,12 @@ fn password_without_user_is_invalid_before_any_connection_is_made() {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
-    within(HANG_LIMIT, move || {
+    run_in_thread_within(HANG_LIMIT, move || {
         let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
         let mut client = std_client(
             &mut tx,
             &mut rx,
-            Options::new("umqtt_client").password(b"secret"),
+            Options::new(CLIENT_ID).password(b"secret"),
         );
         assert_eq!(
             client.connect(addr),
