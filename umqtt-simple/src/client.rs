@@ -20,6 +20,10 @@ use crate::packet::{
     validate_topic_name,
 };
 
+/// How long the waiter may idle while the stack is busy connecting,
+/// resolving or sending.
+const NAP_MS: u32 = 1;
+
 /// The smallest receive buffer the client accepts: room for any fixed header
 /// and the acknowledgements it waits for.
 pub const MIN_RX_BUFFER: usize = 16;
@@ -404,9 +408,7 @@ impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         loop {
             match self.stack.get_host_by_name(host, AddrType::Either) {
                 Ok(ip) => return Ok(ip),
-                Err(nb::Error::WouldBlock) if self.clock.now_ms() < deadline => {
-                    core::hint::spin_loop();
-                }
+                Err(nb::Error::WouldBlock) if self.clock.now_ms() < deadline => self.nap(),
                 Err(nb::Error::WouldBlock) => return Err(Error::Timeout(Waiting::Dns)),
                 Err(nb::Error::Other(e)) => {
                     log::warn!("DNS lookup of {host} failed: {e:?}");
@@ -419,6 +421,13 @@ impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
 /// The internals: sending, receiving and dispatching.
 impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
+    /// Lets the waiter run for a moment (at most 1 ms) while the stack is
+    /// busy connecting, resolving or sending: a stack that must be polled to
+    /// make progress gets polled, a platform that sleeps sleeps briefly.
+    fn nap(&mut self) {
+        self.waiter.idle(&mut self.stack, NAP_MS);
+    }
+
     fn deadline(&self, timeout_ms: u32) -> u64 {
         self.clock.now_ms().saturating_add(u64::from(timeout_ms))
     }
@@ -488,9 +497,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         loop {
             match self.stack.connect(&mut socket, addr) {
                 Ok(()) => break,
-                Err(nb::Error::WouldBlock) if self.clock.now_ms() < deadline => {
-                    core::hint::spin_loop();
-                }
+                Err(nb::Error::WouldBlock) if self.clock.now_ms() < deadline => self.nap(),
                 Err(e) => {
                     // The socket is not ours yet: close it here.
                     let _ = self.stack.close(socket);
@@ -960,7 +967,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
         let head = self.tx.get(..len).unwrap_or_default();
         for bytes in [head, tail] {
-            write_all(&mut self.stack, socket, &self.clock, bytes, deadline)?;
+            write_all(
+                &mut self.stack,
+                socket,
+                &self.clock,
+                &mut self.waiter,
+                bytes,
+                deadline,
+            )?;
         }
         self.keepalive.packet_sent(self.clock.now_ms());
         Ok(())
@@ -968,10 +982,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 }
 
 /// Writes all of `bytes` before `deadline`, or fails.
-fn write_all<S: TcpClientStack, C: Clock>(
+fn write_all<S: TcpClientStack, C: Clock, W: Wait<S>>(
     stack: &mut S,
     socket: &mut S::TcpSocket,
     clock: &C,
+    waiter: &mut W,
     bytes: &[u8],
     deadline: u64,
 ) -> Result<(), Error<S::Error>> {
@@ -980,7 +995,7 @@ fn write_all<S: TcpClientStack, C: Clock>(
         match stack.send(socket, rest) {
             Ok(0) => return Err(Error::Timeout(Waiting::Send)),
             Ok(n) => sent += n,
-            Err(nb::Error::WouldBlock) if clock.now_ms() < deadline => core::hint::spin_loop(),
+            Err(nb::Error::WouldBlock) if clock.now_ms() < deadline => waiter.idle(stack, NAP_MS),
             Err(nb::Error::WouldBlock) => return Err(Error::Timeout(Waiting::Send)),
             Err(nb::Error::Other(e)) => return Err(Error::Network(e)),
         }

@@ -18,8 +18,9 @@ pub trait Wait<S: TcpClientStack + ?Sized> {
     /// Waits at most `timeout_ms` milliseconds for `socket` to become readable.
     fn wait_readable(&mut self, stack: &mut S, socket: &mut S::TcpSocket, timeout_ms: u32);
 
-    /// Waits at most `timeout_ms` milliseconds with no socket to watch, e.g.
-    /// between two reconnect attempts.
+    /// Waits at most `timeout_ms` milliseconds with no socket to watch:
+    /// between two reconnect attempts, and for a moment (1 ms) whenever
+    /// `connect`, `send` or a DNS lookup says `WouldBlock`.
     ///
     /// The default returns at once (the caller checks its clock and calls
     /// again, so it spins); a stack that must be polled to make progress can
