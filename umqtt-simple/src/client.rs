@@ -124,10 +124,12 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
     socket: Option<S::TcpSocket>,
     tx: &'a mut [u8],
     rx: &'a mut [u8],
-    /// Bytes of `rx` holding received data.
+    /// Where the received data not yet taken starts in `rx`.
+    rx_start: usize,
+    /// Where the received data ends in `rx`.
     rx_len: usize,
-    /// Bytes at the start of `rx` belonging to the packet handled last; they
-    /// stay readable until the next packet is taken.
+    /// Length of the packet handled last, at `rx_start`; it stays readable
+    /// until the next packet is taken.
     consumed: usize,
     discard: Option<Discard>,
     callback: Option<Callback<'a>>,
@@ -156,6 +158,7 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
             socket: None,
             tx,
             rx,
+            rx_start: 0,
             rx_len: 0,
             consumed: 0,
             discard: None,
@@ -179,6 +182,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             socket: self.socket,
             tx: self.tx,
             rx: self.rx,
+            rx_start: self.rx_start,
             rx_len: self.rx_len,
             consumed: self.consumed,
             discard: self.discard,
@@ -511,6 +515,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         let now = self.clock.now_ms();
         self.socket = Some(socket);
         self.connecting = true;
+        self.rx_start = 0;
         self.rx_len = 0;
         self.consumed = 0;
         self.discard = None;
@@ -654,7 +659,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// The SUBACK handled last, still in the receive buffer.
     fn last_suback(&self) -> Result<SubAck<'_>, ClientError<S>> {
-        let bytes = self.rx.get(..self.consumed).unwrap_or_default();
+        let end = self.rx_start + self.consumed;
+        let bytes = self.rx.get(self.rx_start..end).unwrap_or_default();
         match Packet::decode(bytes)? {
             Some((Packet::SubAck(suback), _)) => Ok(suback),
             _ => Err(Error::UnexpectedPacket(PacketType::SubAck)),
@@ -787,6 +793,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Reads what the stack has into the receive buffer; returns whether any
     /// byte arrived.
     fn fill(&mut self) -> Result<bool, ClientError<S>> {
+        if self.rx_len == self.rx.len() {
+            self.compact();
+        }
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
         let Some(room) = self.rx.get_mut(self.rx_len..).filter(|r| !r.is_empty()) else {
             return Ok(false);
@@ -802,20 +811,31 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
     }
 
-    /// Drops `n` bytes from the front of the receive buffer.
-    fn drop_front(&mut self, n: usize) {
-        let n = n.min(self.rx_len);
-        self.rx.copy_within(n..self.rx_len, 0);
-        self.rx_len -= n;
+    /// Moves the data not yet taken to the front of the receive buffer. Done
+    /// only when the end is reached, so each byte moves at most once per
+    /// buffer length received.
+    fn compact(&mut self) {
+        self.rx.copy_within(self.rx_start..self.rx_len, 0);
+        self.rx_len -= self.rx_start;
+        self.rx_start = 0;
+    }
+
+    /// Marks `n` bytes at the start of the data as taken.
+    fn advance(&mut self, n: usize) {
+        self.rx_start = (self.rx_start + n).min(self.rx_len);
+        if self.rx_start == self.rx_len {
+            self.rx_start = 0;
+            self.rx_len = 0;
+        }
     }
 
     /// Handles the next whole packet in the receive buffer, if there is one.
     fn take_packet(&mut self) -> Result<Option<Inbound>, ClientError<S>> {
         let consumed = core::mem::take(&mut self.consumed);
-        self.drop_front(consumed);
+        self.advance(consumed);
         if let Some(mut discard) = self.discard.take() {
-            let n = discard.remaining.min(self.rx_len);
-            self.drop_front(n);
+            let n = discard.remaining.min(self.rx_len - self.rx_start);
+            self.advance(n);
             discard.remaining -= n;
             if discard.remaining > 0 {
                 self.discard = Some(discard);
@@ -823,9 +843,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             }
             return self.finish_discard(discard).map(Some);
         }
-        let Some((header, header_len)) =
-            FixedHeader::parse(self.rx.get(..self.rx_len).unwrap_or_default())?
-        else {
+        let data = self.rx.get(self.rx_start..self.rx_len).unwrap_or_default();
+        let Some((header, header_len)) = FixedHeader::parse(data)? else {
             return Ok(None);
         };
         let total = header_len.saturating_add(header.remaining_length);
@@ -833,23 +852,30 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             self.begin_discard(&header, header_len, total)?;
             return Ok(None);
         }
-        if self.rx_len < total {
+        if self.rx_start + total > self.rx.len() {
+            // It fits the buffer, but not from where it starts.
+            self.compact();
+        }
+        if self.rx_len - self.rx_start < total {
             return Ok(None);
         }
         self.consumed = total;
         let is_ping_response = header.packet_type == PacketType::PingResp;
         self.keepalive
             .packet_received(self.clock.now_ms(), is_ping_response);
-        self.dispatch(&header, header_len, total).map(Some)
+        let start = self.rx_start;
+        self.dispatch(&header, start + header_len, start + total)
+            .map(Some)
     }
 
+    /// Handles the packet whose body is `rx[body_start..end]`.
     fn dispatch(
         &mut self,
         header: &FixedHeader,
-        header_len: usize,
-        total: usize,
+        body_start: usize,
+        end: usize,
     ) -> Result<Inbound, ClientError<S>> {
-        let body = self.rx.get(header_len..total).unwrap_or_default();
+        let body = self.rx.get(body_start..end).unwrap_or_default();
         let packet = Packet::decode_body(header, body)?;
         log::trace!("received {}", header.packet_type);
         if self.connecting {
@@ -910,6 +936,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 capacity: self.rx.len(),
             });
         }
+        self.compact();
         let prefix = self.rx.get(header_len..self.rx_len).unwrap_or_default();
         let packet_id = match Publish::decode_body(header.flags, prefix) {
             Ok(publish) => (publish.qos == QoS::AtLeastOnce).then_some(publish.packet_id),

@@ -464,3 +464,27 @@ fn partial_sends_are_completed_and_a_zero_byte_send_ends_the_connection() {
         "half a packet may be on the wire: the connection is dropped"
     );
 }
+
+#[test]
+fn many_packets_per_read_arrive_in_order_across_the_end_of_the_buffer() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| seen.borrow_mut().push(m.payload.to_vec());
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    client.connect(BROKER).unwrap();
+    // 7-byte packets never line up with the 64-byte buffer, so some are split
+    // by its end and must be moved to the front to complete.
+    for i in 0..200u16 {
+        let [hi, lo] = i.to_be_bytes();
+        rig.pipe.feed(&[0x30, 0x05, 0x00, 0x01, b't', hi, lo]);
+    }
+    for _ in 0..200 {
+        client.wait_msg().unwrap();
+    }
+    drop(client);
+    let expected: Vec<Vec<u8>> = (0..200u16).map(|i| i.to_be_bytes().to_vec()).collect();
+    assert_eq!(seen.into_inner(), expected);
+}
