@@ -1,0 +1,134 @@
+//! `umqtt pub`: publish one message, or one per line of stdin, then
+//! disconnect.
+
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
+
+use crate::args::{PubArgs, Source};
+use crate::session::{self, Buffers, Mqtt};
+
+/// Lines read ahead of the publisher.
+const LINE_QUEUE: usize = 1024;
+
+/// How long `-l` waits for a line before it lets the client look after the
+/// connection (keepalive, noticing a lost link).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Runs `umqtt pub`; `Err` is the one-line reason for exit status 1.
+pub fn run(args: &PubArgs) -> Result<(), String> {
+    // Read what can fail locally before touching the network.
+    let message = match &args.source {
+        Source::Message(m) => Some(m.clone().into_bytes()),
+        Source::Null => Some(Vec::new()),
+        Source::Stdin => {
+            let mut all = Vec::new();
+            io::stdin()
+                .lock()
+                .read_to_end(&mut all)
+                .map_err(|e| format!("reading stdin: {e}"))?;
+            Some(all)
+        }
+        Source::File(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?)
+        }
+        Source::Lines => None,
+    };
+
+    let connection = &args.connection;
+    let addr = session::resolve(&connection.host, connection.port)?;
+    let client_id = connection
+        .client_id
+        .clone()
+        .unwrap_or_else(|| session::default_client_id("pub"));
+    let mut buffers = Buffers::new();
+    let mut on_event = session::report_event;
+    let mut client = session::client(&mut buffers, session::options(connection, &client_id));
+    client.set_event_callback(&mut on_event);
+    session::connect(&mut client, connection, addr)?;
+
+    let sent = match message {
+        Some(message) => publish(&mut client, args, &message),
+        None => publish_lines(&mut client, args),
+    };
+    // Say goodbye either way, so the broker discards the will.
+    let closed = client.disconnect();
+    sent?;
+    closed
+        .or_else(ignore_offline)
+        .map_err(|e| format!("disconnect: {}", session::describe(&e)))
+}
+
+fn publish(client: &mut Mqtt<'_>, args: &PubArgs, payload: &[u8]) -> Result<(), String> {
+    client
+        .publish(args.topic.as_bytes(), payload, args.retain, args.qos)
+        .map_err(|e| format!("publish: {}", session::describe(&e)))
+}
+
+/// `-l`: a thread reads stdin, so the connection is looked after while no
+/// line comes (an interactive terminal, a slow producer).
+fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs) -> Result<(), String> {
+    let (lines_tx, lines) = mpsc::sync_channel::<io::Result<Vec<u8>>>(LINE_QUEUE);
+    thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        loop {
+            let mut line = Vec::new();
+            let read = match stdin.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) => Ok(trim_line(line)),
+                Err(e) => Err(e),
+            };
+            let failed = read.is_err();
+            if matches!(&read, Ok(line) if line.is_empty()) {
+                continue;
+            }
+            if lines_tx.send(read).is_err() || failed {
+                return;
+            }
+        }
+    });
+    loop {
+        match lines.recv_timeout(IDLE_POLL) {
+            Ok(Ok(line)) => publish(client, args, &line)?,
+            Ok(Err(e)) => return Err(format!("reading stdin: {e}")),
+            Err(RecvTimeoutError::Timeout) => {
+                client.check_msg().map_err(|e| session::describe(&e))?;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+/// A line without its `\n` (or `\r\n`).
+fn trim_line(mut line: Vec<u8>) -> Vec<u8> {
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    line
+}
+
+/// `disconnect` while the connection is down has nothing to say goodbye to.
+fn ignore_offline(e: session::MqttError) -> Result<(), session::MqttError> {
+    match e {
+        umqtt_robust::RobustError::Client(umqtt_simple::Error::NotConnected) => Ok(()),
+        e => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_lose_their_line_ending_only() {
+        assert_eq!(trim_line(b"a b\n".to_vec()), b"a b");
+        assert_eq!(trim_line(b"a\r\n".to_vec()), b"a");
+        assert_eq!(trim_line(b"last".to_vec()), b"last");
+        assert_eq!(trim_line(b" x \r\r\n".to_vec()), b" x \r");
+        assert_eq!(trim_line(b"\n".to_vec()), b"");
+    }
+}

@@ -1,0 +1,270 @@
+//! What `pub` and `sub` share: the reconnecting client over the std stack, its
+//! buffers and options, connection events on stderr, and short messages for
+//! failures.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use umqtt_robust::{Backoff, Event, RobustClient, RobustError, RobustOptions};
+use umqtt_simple::{Client, Error, Options, Waiting};
+use umqtt_transports::std_tcp::{StdClock, StdNetError, StdTcpStack, StdWait};
+
+use crate::args::Connection;
+
+/// Bytes for the subscriptions the client restores after a reconnect (each
+/// filter takes its length plus 3).
+pub const SUBSCRIPTION_BYTES: usize = 16 * 1024;
+
+/// The receive buffer: the largest message `sub` can print. Larger ones are
+/// skipped with a warning. The memory is only touched as far as messages
+/// reach.
+pub const RX_BUFFER: usize = 16 * 1024 * 1024;
+
+/// The transmit buffer: a PUBLISH that fits goes out in one send; a larger
+/// payload follows the header in a second send, so this is no limit.
+pub const TX_BUFFER: usize = 64 * 1024;
+
+/// How long a publish may spend reconnecting before it fails.
+pub const OUTAGE_TIMEOUT_MS: u32 = 30_000;
+
+/// The client both subcommands use.
+pub type Mqtt<'a> = RobustClient<'a, StdTcpStack, StdClock, StdWait, SUBSCRIPTION_BYTES>;
+
+/// Its error.
+pub type MqttError = RobustError<StdNetError>;
+
+/// The two buffers a client borrows.
+pub struct Buffers {
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+}
+
+impl Buffers {
+    /// Buffers of the default sizes.
+    pub fn new() -> Self {
+        Buffers {
+            tx: vec![0; TX_BUFFER],
+            rx: vec![0; RX_BUFFER],
+        }
+    }
+}
+
+/// A client id for `kind` (`pub` or `sub`) that another run, even on another
+/// machine, is unlikely to pick: `umqtt-sub-1a2b3c4d`.
+pub fn default_client_id(kind: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+    let mixed = nanos ^ std::process::id().rotate_left(16);
+    format!("umqtt-{kind}-{mixed:08x}")
+}
+
+/// The client's MQTT options from the command line; `client_id` is the id in
+/// use (given or generated).
+pub fn options<'a>(connection: &'a Connection, client_id: &'a str) -> Options<'a> {
+    let mut options = Options::new(client_id)
+        .keepalive(connection.keepalive)
+        .clean_session(connection.clean_session);
+    if let Some(user) = &connection.username {
+        options = options.user(user);
+    }
+    if let Some(password) = &connection.password {
+        options = options.password(password.as_bytes());
+    }
+    if let Some(will) = &connection.will {
+        options = options.last_will(
+            will.topic.as_bytes(),
+            will.payload.as_bytes(),
+            will.retain,
+            will.qos,
+        );
+    }
+    options
+}
+
+/// A reconnecting client over `buffers`, not connected yet.
+pub fn client<'a>(buffers: &'a mut Buffers, options: Options<'a>) -> Mqtt<'a> {
+    let inner = Client::new(
+        StdTcpStack::new(),
+        StdClock::new(),
+        &mut buffers.tx,
+        &mut buffers.rx,
+        options,
+    )
+    .with_waiter(StdWait::new());
+    let mut client = RobustClient::from_client(inner);
+    client.set_robust_options(RobustOptions {
+        backoff: Backoff {
+            min_ms: 500,
+            max_ms: 10_000,
+            max_attempts: None,
+        },
+        outage_timeout_ms: OUTAGE_TIMEOUT_MS,
+    });
+    client
+}
+
+/// The broker's address: `host` resolved (IPv4 preferred) with `port`.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let unbracketed = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let addrs: Vec<SocketAddr> = (unbracketed, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve host `{host}`: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("cannot resolve host `{host}`: no address"))
+}
+
+/// Connects for the first time; a failure is final (exit 1), unlike a later
+/// loss of the connection, which is ridden out.
+pub fn connect(
+    client: &mut Mqtt<'_>,
+    connection: &Connection,
+    addr: SocketAddr,
+) -> Result<(), String> {
+    client.connect(addr).map(drop).map_err(|e| {
+        let target = if connection.host == addr.ip().to_string() {
+            addr.to_string()
+        } else {
+            format!("{}:{} ({addr})", connection.host, connection.port)
+        };
+        format!("connect to {target}: {}", describe(&e))
+    })
+}
+
+/// Says on stderr what happens to the connection.
+pub fn report_event(event: Event) {
+    match event {
+        Event::Lost => eprintln!("connection lost, reconnecting…"),
+        Event::Reconnected { .. } => eprintln!("reconnected"),
+        Event::Resubscribed { filters } => {
+            eprintln!("resubscribed to {filters} topic filter{}", plural(filters));
+        }
+        // Failed attempts are in the -d log; the wait goes on.
+        Event::ReconnectFailed { .. } => {}
+        Event::GaveUp { attempts } => {
+            eprintln!(
+                "gave up reconnecting after {attempts} attempt{}",
+                plural(attempts as usize)
+            );
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A failure as a short phrase: "connection refused", "not authorised: bad
+/// user name or password", "timed out waiting for PUBACK".
+pub fn describe(error: &MqttError) -> String {
+    match error {
+        RobustError::Client(e) => describe_client(e),
+        RobustError::Offline { .. } => {
+            format!("broker unreachable for {} s", OUTAGE_TIMEOUT_MS / 1000)
+        }
+        other => other.to_string(),
+    }
+}
+
+fn describe_client(error: &Error<StdNetError>) -> String {
+    match error {
+        Error::Network(e) => match e {
+            StdNetError::Refused => "connection refused".into(),
+            StdNetError::ConnectTimedOut | StdNetError::Timeout => "timed out connecting".into(),
+            StdNetError::Unreachable => "host or network unreachable".into(),
+            StdNetError::Closed | StdNetError::BrokenPipe | StdNetError::NotConnected => {
+                "the broker closed the connection".into()
+            }
+            StdNetError::Reset | StdNetError::Aborted => "the broker reset the connection".into(),
+            other => other.to_string(),
+        },
+        Error::Closed => "the broker closed the connection".into(),
+        Error::Timeout(Waiting::Connect) => "timed out connecting".into(),
+        Error::Timeout(Waiting::ConnAck) => "timed out waiting for the broker's CONNACK".into(),
+        Error::Timeout(what) => format!("timed out waiting for {what}"),
+        Error::RefusedBadCredentials => "not authorised: bad user name or password".into(),
+        Error::RefusedNotAuthorized => "not authorised".into(),
+        Error::RefusedIdentifier => "connection refused: client id rejected".into(),
+        Error::RefusedServerUnavailable => "connection refused: server unavailable".into(),
+        Error::RefusedProtocolVersion => "connection refused: MQTT 3.1.1 not accepted".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_read_as_short_phrases() {
+        let cases = [
+            (Error::Network(StdNetError::Refused), "connection refused"),
+            (
+                Error::Network(StdNetError::ConnectTimedOut),
+                "timed out connecting",
+            ),
+            (Error::Timeout(Waiting::Connect), "timed out connecting"),
+            (
+                Error::Timeout(Waiting::PubAck),
+                "timed out waiting for PUBACK",
+            ),
+            (
+                Error::RefusedBadCredentials,
+                "not authorised: bad user name or password",
+            ),
+            (Error::RefusedNotAuthorized, "not authorised"),
+            (Error::Closed, "the broker closed the connection"),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(describe(&RobustError::Client(error)), expected);
+        }
+        assert_eq!(
+            describe(&RobustError::Offline { retry_in_ms: 5 }),
+            "broker unreachable for 30 s"
+        );
+    }
+
+    #[test]
+    fn resolve_prefers_ipv4_and_takes_literals() {
+        assert_eq!(
+            resolve("127.0.0.1", 1883),
+            Ok("127.0.0.1:1883".parse().unwrap())
+        );
+        assert_eq!(resolve("[::1]", 1), Ok("[::1]:1".parse().unwrap()));
+        assert_eq!(resolve("::1", 1), Ok("[::1]:1".parse().unwrap()));
+        assert!(resolve("localhost", 1883).is_ok_and(|a| a.ip().is_loopback()));
+    }
+
+    #[test]
+    fn default_client_ids_are_short_and_tagged() {
+        let id = default_client_id("sub");
+        assert!(id.starts_with("umqtt-sub-"), "{id}");
+        assert!(
+            id.len() <= 23,
+            "{id} is longer than MQTT 3.1.1's safe 23 bytes"
+        );
+    }
+
+    #[test]
+    fn options_follow_the_command_line() {
+        let connection = Connection {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            keepalive: 5,
+            clean_session: false,
+            ..Connection::default()
+        };
+        let o = options(&connection, "id");
+        assert_eq!(o.client_id(), "id");
+        assert_eq!(o.keepalive_s(), 5);
+        assert!(!o.is_clean_session());
+    }
+}

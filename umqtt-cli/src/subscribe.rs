@@ -1,0 +1,152 @@
+//! `umqtt sub`: subscribe and print each message on its own line, riding out
+//! broker restarts, until `-C` messages or `-W` seconds.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, BufWriter, Write};
+use std::time::{Duration, Instant};
+
+use umqtt_robust::RobustError;
+use umqtt_simple::{Error, Message};
+
+use crate::args::SubArgs;
+use crate::session::{self, Buffers};
+
+/// The longest single wait for a message; the loop goes round again after it
+/// (a broker outage is waited out call by call, however long it lasts).
+const WAIT_SLICE: Duration = Duration::from_secs(10);
+
+/// Runs `umqtt sub`; `Err` is the one-line reason for exit status 1.
+pub fn run(args: &SubArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let until = args
+        .timeout_s
+        .map(|s| started + Duration::from_secs(u64::from(s)));
+    let connection = &args.connection;
+    let addr = session::resolve(&connection.host, connection.port)?;
+    let client_id = connection
+        .client_id
+        .clone()
+        .unwrap_or_else(|| session::default_client_id("sub"));
+
+    // What the message callback shares with the loop.
+    let printed = Cell::new(0u64);
+    let output_error: RefCell<Option<io::Error>> = RefCell::new(None);
+    // One write per message, whatever the payload holds.
+    let mut stdout = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    let mut on_message = |message: Message<'_>| {
+        let done = args.count.is_some_and(|n| printed.get() >= n);
+        if done || output_error.borrow().is_some() {
+            return;
+        }
+        match print(&mut stdout, &message, args.verbose) {
+            Ok(()) => printed.set(printed.get() + 1),
+            Err(e) => *output_error.borrow_mut() = Some(e),
+        }
+    };
+    let mut on_event = session::report_event;
+    let mut buffers = Buffers::new();
+    let mut client = session::client(&mut buffers, session::options(connection, &client_id));
+    client.set_callback(&mut on_message);
+    client.set_event_callback(&mut on_event);
+    session::connect(&mut client, connection, addr)?;
+
+    let mut refused = 0;
+    for topic in &args.topics {
+        match client.subscribe(topic.as_bytes(), args.qos) {
+            Ok(granted) => log::info!("subscribed to `{topic}` (granted QoS {})", granted as u8),
+            Err(RobustError::Client(Error::SubscribeRefused { .. })) => {
+                eprintln!("warning: the broker refused the subscription to `{topic}`");
+                refused += 1;
+            }
+            Err(e) => return Err(format!("subscribe to `{topic}`: {}", session::describe(&e))),
+        }
+    }
+    if refused == args.topics.len() {
+        return Err("the broker refused every subscription".into());
+    }
+
+    let result = loop {
+        if args.count.is_some_and(|n| printed.get() >= n) {
+            break Ok(());
+        }
+        if let Some(e) = output_error.borrow_mut().take() {
+            // `umqtt sub | head -1`: the reader is gone, which is no failure.
+            break if e.kind() == io::ErrorKind::BrokenPipe {
+                Ok(())
+            } else {
+                Err(format!("writing to stdout: {e}"))
+            };
+        }
+        let slice = match until {
+            Some(until) => match until.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(WAIT_SLICE),
+                _ => break Ok(()),
+            },
+            None => WAIT_SLICE,
+        };
+        let ms = u32::try_from(slice.as_millis()).unwrap_or(u32::MAX).max(1);
+        match client.wait_msg_for(ms) {
+            Ok(_) => {}
+            // Still offline: keep waiting, the client keeps trying.
+            Err(RobustError::Offline { .. }) => {}
+            Err(RobustError::Client(e @ Error::MessageTooLarge { .. })) => {
+                eprintln!("warning: {e}");
+            }
+            Err(e) => break Err(session::describe(&e)),
+        }
+    };
+    // Say goodbye, so the broker discards the will; offline there is no one
+    // to say it to.
+    let _ = client.disconnect();
+    result
+}
+
+/// Prints one message the way mosquitto_sub does: the payload, or with `-v`
+/// "topic payload" ("topic (null)" for an empty payload); an empty payload
+/// without `-v` prints nothing. Flushed at once, so a pipe sees each message
+/// as it arrives.
+fn print(out: &mut impl Write, message: &Message<'_>, verbose: bool) -> io::Result<()> {
+    if verbose {
+        out.write_all(message.topic)?;
+        if message.payload.is_empty() {
+            out.write_all(b" (null)\n")?;
+        } else {
+            out.write_all(b" ")?;
+            out.write_all(message.payload)?;
+            out.write_all(b"\n")?;
+        }
+    } else if !message.payload.is_empty() {
+        out.write_all(message.payload)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use umqtt_simple::QoS;
+
+    fn printed(topic: &[u8], payload: &[u8], verbose: bool) -> Vec<u8> {
+        let message = Message {
+            topic,
+            payload,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+        };
+        let mut out = Vec::new();
+        print(&mut out, &message, verbose).unwrap();
+        out
+    }
+
+    #[test]
+    fn prints_like_mosquitto_sub() {
+        assert_eq!(printed(b"a/b", b"hi there", false), b"hi there\n");
+        assert_eq!(printed(b"a/b", b"hi there", true), b"a/b hi there\n");
+        assert_eq!(printed(b"a/b", b"", true), b"a/b (null)\n");
+        assert_eq!(printed(b"a/b", b"", false), b"");
+        // Bytes pass through untouched.
+        assert_eq!(printed(b"t", b"\xff\x00\n", false), b"\xff\x00\n\n");
+    }
+}
