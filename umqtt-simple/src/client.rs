@@ -20,6 +20,11 @@ use crate::packet::{
     validate_topic_name,
 };
 
+/// A publish first reads what has arrived when nothing was read for this
+/// long: a message is not written into a connection the broker has already
+/// closed, and a fast publisher pays for it at most ten times a second.
+const READ_BEFORE_PUBLISH_MS: u64 = 100;
+
 /// How long the waiter may idle while the stack is busy connecting,
 /// resolving or sending.
 const NAP_MS: u32 = 1;
@@ -138,6 +143,8 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
     connecting: bool,
     next_packet_id: u16,
     skipped_messages: u32,
+    /// When the stack was last asked for data.
+    last_read_ms: u64,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
@@ -168,6 +175,7 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
             connecting: false,
             next_packet_id: 1,
             skipped_messages: 0,
+            last_read_ms: now,
         }
     }
 }
@@ -192,6 +200,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             connecting: self.connecting,
             next_packet_id: self.next_packet_id,
             skipped_messages: self.skipped_messages,
+            last_read_ms: self.last_read_ms,
         }
     }
 
@@ -590,9 +599,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Sends a PUBLISH: in one send when it fits the transmit buffer, else the
     /// header from the buffer and the payload as it is.
     fn send_publish(&mut self, publish: Publish<'_>) -> Result<(), ClientError<S>> {
-        if self.keepalive.ping_pending() {
-            // A publish-only client never reads: take in what has arrived so
-            // the PINGRESP is seen (and a dead link is noticed).
+        let unread_ms = self.clock.now_ms().saturating_sub(self.last_read_ms);
+        if self.keepalive.ping_pending() || unread_ms >= READ_BEFORE_PUBLISH_MS {
+            // A publish-only client never reads: take in what has arrived, so
+            // that a PINGRESP is seen and a connection the broker closed is
+            // noticed before a message goes into it.
             while let Some(inbound) = self.poll_inbound(None)? {
                 self.unsolicited(inbound)?;
             }
@@ -796,6 +807,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         if self.rx_len == self.rx.len() {
             self.compact();
         }
+        self.waiter.poll(&mut self.stack);
+        self.last_read_ms = self.clock.now_ms();
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
         let Some(room) = self.rx.get_mut(self.rx_len..).filter(|r| !r.is_empty()) else {
             return Ok(false);
@@ -1004,6 +1017,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             )?;
         }
         self.keepalive.packet_sent(self.clock.now_ms());
+        self.waiter.poll(&mut self.stack);
         Ok(())
     }
 }
@@ -1020,10 +1034,13 @@ fn write_all<S: TcpClientStack, C: Clock, W: Wait<S>>(
     let mut sent = 0;
     while let Some(rest) = bytes.get(sent..).filter(|r| !r.is_empty()) {
         match stack.send(socket, rest) {
-            Ok(0) => return Err(Error::Timeout(Waiting::Send)),
+            // Some stacks (smoltcp-nal) say "buffer full" with Ok(0): wait
+            // like WouldBlock, but never past the deadline.
+            Ok(0) | Err(nb::Error::WouldBlock) if clock.now_ms() < deadline => {
+                waiter.idle(stack, NAP_MS)
+            }
+            Ok(0) | Err(nb::Error::WouldBlock) => return Err(Error::Timeout(Waiting::Send)),
             Ok(n) => sent += n,
-            Err(nb::Error::WouldBlock) if clock.now_ms() < deadline => waiter.idle(stack, NAP_MS),
-            Err(nb::Error::WouldBlock) => return Err(Error::Timeout(Waiting::Send)),
             Err(nb::Error::Other(e)) => return Err(Error::Network(e)),
         }
     }

@@ -442,7 +442,7 @@ fn a_subscriber_receiving_a_steady_stream_still_sends_pingreq() {
 }
 
 #[test]
-fn partial_sends_are_completed_and_a_zero_byte_send_ends_the_connection() {
+fn partial_sends_are_completed_and_a_send_that_takes_nothing_ends_at_the_send_deadline() {
     let rig = Rig::new();
     rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
@@ -455,9 +455,15 @@ fn partial_sends_are_completed_and_a_zero_byte_send_ends_the_connection() {
         .unwrap();
     assert_eq!(rig.pipe.take_sent(), b"\x30\x10\x00\x09foo_topichello");
     rig.pipe.limit_sends(Some(0));
+    let start = rig.now();
     assert_eq!(
         client.publish(b"t", b"x", false, QoS::AtMostOnce),
         Err(Error::Timeout(Waiting::Send))
+    );
+    assert_eq!(
+        rig.now() - start,
+        10_000,
+        "retried until the default send deadline"
     );
     assert!(
         !client.is_connected(),
@@ -487,4 +493,40 @@ fn many_packets_per_read_arrive_in_order_across_the_end_of_the_buffer() {
     drop(client);
     let expected: Vec<Vec<u8>> = (0..200u16).map(|i| i.to_be_bytes().to_vec()).collect();
     assert_eq!(seen.into_inner(), expected);
+}
+
+#[test]
+fn a_publish_after_the_broker_closed_an_idle_connection_fails_instead_of_vanishing() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    rig.clock.advance(5_000);
+    rig.pipe.close_by_peer();
+    assert_eq!(
+        client.publish(b"t", b"lost?", false, QoS::AtMostOnce),
+        Err(Error::Network(MemoryError::Closed))
+    );
+    assert!(
+        rig.pipe.sent().is_empty(),
+        "nothing was written into the dead connection"
+    );
+    assert!(!client.is_connected());
+}
+
+#[test]
+fn a_fast_publisher_reads_at_most_every_100_ms() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.connect(BROKER).unwrap();
+    rig.pipe.close_by_peer();
+    // Within 100 ms of the last read the publish goes straight out.
+    rig.clock.advance(99);
+    client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
+    rig.clock.advance(1);
+    assert!(client.publish(b"t", b"b", false, QoS::AtMostOnce).is_err());
 }

@@ -82,6 +82,9 @@ struct Wire {
     /// Increments on every connect; sockets of older connections are dead.
     generation: u32,
     closed: bool,
+    /// The far end closed its side: receive reports end of file once the
+    /// queued bytes are read, while sends still succeed (as over real TCP).
+    peer_closed: bool,
     /// Accept at most this many bytes per `send` (partial sends).
     send_limit: Option<usize>,
 }
@@ -146,6 +149,14 @@ impl MemoryStack {
         wire.answers.clear();
     }
 
+    /// Closes the far end's side, as a broker that drops the client does:
+    /// once the queued bytes are read, `receive` fails with
+    /// [`MemoryError::Closed`], while `send` still succeeds (the data is lost,
+    /// as over real TCP until the reset comes back).
+    pub fn close_by_peer(&self) {
+        self.0.borrow_mut().peer_closed = true;
+    }
+
     /// Accepts at most `limit` bytes per `send` (`None`: all), to exercise
     /// partial sends.
     pub fn limit_sends(&self, limit: Option<usize>) {
@@ -178,6 +189,7 @@ impl TcpClientStack for MemoryStack {
         wire.generation = wire.generation.wrapping_add(1);
         wire.connects += 1;
         wire.closed = false;
+        wire.peer_closed = false;
         wire.to_client.clear();
         socket.generation = Some(wire.generation);
         Ok(())
@@ -208,7 +220,11 @@ impl TcpClientStack for MemoryStack {
         let mut guard = self.0.borrow_mut();
         let wire = Self::live(&mut guard, socket)?;
         if wire.to_client.is_empty() {
-            return Err(nb::Error::WouldBlock);
+            return Err(if wire.peer_closed {
+                nb::Error::Other(MemoryError::Closed)
+            } else {
+                nb::Error::WouldBlock
+            });
         }
         let n = buf.len().min(wire.to_client.len());
         for (dst, src) in buf.iter_mut().zip(wire.to_client.drain(..n)) {
