@@ -1,5 +1,6 @@
-//! What the example binaries share: argument parsing, the std client, an
-//! in-process broker for the quickstart, and error reporting.
+//! What the example binaries share: argument parsing, the std client (and
+//! the reconnecting one, in [`robust`]), an in-process broker for the
+//! quickstart, and error reporting.
 //!
 //! The binaries in `src/bin/` are the examples; this library only keeps them
 //! short.
@@ -12,6 +13,7 @@ use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 
 pub mod args;
 pub mod broker;
+pub mod robust;
 
 pub use args::Args;
 

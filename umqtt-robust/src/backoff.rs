@@ -8,7 +8,7 @@ pub trait Random {
 }
 
 /// A small xorshift generator: the default source when the application gives
-/// none (seeded from the clock at the first connect).
+/// none (seeded from the client id and the clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct XorShift32(u32);
 

@@ -134,7 +134,16 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 {
     /// Wraps a (not yet connected) simple client.
     pub fn from_client(inner: Client<'a, S, C, W>) -> Self {
-        let seed = inner.clock().now_ms() as u32;
+        // Devices that boot together read the same clock: the client id
+        // spreads them.
+        let id_hash = inner
+            .options()
+            .client_id()
+            .bytes()
+            .fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+        let seed = id_hash ^ (inner.clock().now_ms() as u32);
         RobustClient {
             inner,
             broker: None,
@@ -231,14 +240,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         self.gave_up = false;
         self.failures = 0;
         self.outage_since = None;
-        match self.inner.connect(addr) {
-            Ok(session_present) => {
-                if !session_present {
-                    self.resubscribe()?;
-                }
-                Ok(session_present)
-            }
+        match self.open_session(addr, false) {
+            Ok(session_present) => Ok(session_present),
             Err(e) => {
+                let now = self.now();
+                self.outage_since.get_or_insert(now);
                 self.schedule_retry();
                 Err(e.into())
             }
@@ -459,6 +465,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                     None => return Err(RobustError::Offline { retry_in_ms }),
                 }
             }
+            if let Some(d) = deadline
+                && now >= d
+            {
+                return Err(RobustError::Offline { retry_in_ms: 0 });
+            }
             self.attempt(addr)?;
             if deadline.is_none() && !self.inner.is_connected() {
                 let left = self.next_attempt_ms.saturating_sub(self.now());
@@ -469,69 +480,76 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         }
     }
 
+    /// Connects and, when the broker kept no session, subscribes again to
+    /// every remembered filter; returns "session present". Fails if the
+    /// connection is lost on the way (a broker may close it on a forbidden
+    /// SUBSCRIBE), so the backoff paces the next try.
+    fn open_session(&mut self, addr: SocketAddr, reconnect: bool) -> Result<bool, Error<S::Error>> {
+        let session_present = self.inner.connect(addr)?;
+        if reconnect {
+            let attempts = self.failures + 1;
+            log::info!(
+                "reconnected after {attempts} attempt(s), session present: {session_present}"
+            );
+            self.emit(Event::Reconnected {
+                session_present,
+                attempts,
+            });
+        }
+        if !session_present {
+            self.resubscribe()?;
+        }
+        self.failures = 0;
+        self.outage_since = None;
+        Ok(session_present)
+    }
+
     /// One reconnect attempt; on failure schedules the next.
     fn attempt(&mut self, addr: SocketAddr) -> Result<(), RobustClientError<S>> {
         log::info!("reconnecting to {addr} (attempt {})", self.failures + 1);
-        match self.inner.connect(addr) {
-            Ok(session_present) => {
-                let attempts = self.failures + 1;
-                log::info!(
-                    "reconnected after {attempts} attempt(s), session present: {session_present}"
-                );
-                self.failures = 0;
-                self.outage_since = None;
-                self.emit(Event::Reconnected {
-                    session_present,
-                    attempts,
-                });
-                if !session_present {
-                    self.resubscribe()?;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let retry_in_ms = self.schedule_retry();
-                log::warn!(
-                    "reconnect attempt {} failed: {e}; next in {retry_in_ms} ms",
-                    self.failures
-                );
-                self.emit(Event::ReconnectFailed {
-                    attempt: self.failures,
-                    retry_in_ms,
-                });
-                if self
-                    .robust
-                    .backoff
-                    .max_attempts
-                    .is_some_and(|max| self.failures >= max)
-                {
-                    log::error!("giving up after {} reconnect attempts", self.failures);
-                    self.gave_up = true;
-                    self.emit(Event::GaveUp {
-                        attempts: self.failures,
-                    });
-                    return Err(RobustError::GaveUp {
-                        attempts: self.failures,
-                    });
-                }
-                Ok(())
-            }
+        let Err(e) = self.open_session(addr, true) else {
+            return Ok(());
+        };
+        let retry_in_ms = self.schedule_retry();
+        log::warn!(
+            "reconnect attempt {} failed: {e}; next in {retry_in_ms} ms",
+            self.failures
+        );
+        self.emit(Event::ReconnectFailed {
+            attempt: self.failures,
+            retry_in_ms,
+        });
+        if self
+            .robust
+            .backoff
+            .max_attempts
+            .is_some_and(|max| self.failures >= max)
+        {
+            log::error!("giving up after {} reconnect attempts", self.failures);
+            self.gave_up = true;
+            self.emit(Event::GaveUp {
+                attempts: self.failures,
+            });
+            return Err(RobustError::GaveUp {
+                attempts: self.failures,
+            });
         }
+        Ok(())
     }
 
-    /// Subscribes again to every remembered filter (the broker kept no
-    /// session). A lost connection ends it; the next reconnect starts over.
-    fn resubscribe(&mut self) -> Result<(), RobustClientError<S>> {
+    /// Subscribes again to every remembered filter. A refused filter is
+    /// logged and skipped; a lost connection ends it with the error.
+    fn resubscribe(&mut self) -> Result<(), Error<S::Error>> {
         let mut count = 0;
         for (filter, qos) in self.subscriptions.iter() {
             match self.inner.subscribe(filter, qos) {
                 Ok(_) => count += 1,
                 Err(e) if e.is_connection_lost() => {
-                    log::warn!("resubscribing failed: {e}");
-                    let now = self.now();
-                    self.outage_since.get_or_insert(now);
-                    self.next_attempt_ms = now;
-                    return Ok(());
+                    log::warn!("connection lost while resubscribing: {e}");
+                    if let Some(events) = self.events.as_mut() {
+                        events(Event::Lost);
+                    }
+                    return Err(e);
                 }
                 Err(e) => log::warn!("resubscribing to {filter:?} failed: {e}"),
             }

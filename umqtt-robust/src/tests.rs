@@ -345,3 +345,77 @@ fn bad_input_is_not_retried() {
     assert_eq!(rig.net.connects(), 1);
     let _ = Waiting::PubAck;
 }
+
+#[test]
+fn a_connection_lost_while_resubscribing_counts_as_a_failed_attempt() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let events = RefCell::new(Vec::new());
+    let mut on_event = |e: Event| events.borrow_mut().push(e);
+    let mut on_message = |_: Message<'_>| {};
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_callback(&mut on_message);
+    client.set_event_callback(&mut on_event);
+    client.connect(broker()).unwrap();
+    rig.net.answer(0x82, b"\x90\x03\x00\x01\x00");
+    client.subscribe(b"forbidden", QoS::AtMostOnce).unwrap();
+    // From now on the broker accepts every CONNECT and answers every
+    // SUBSCRIBE with garbage, which ends the connection.
+    rig.net.close_connection();
+    for _ in 0..100 {
+        rig.net.answer(0x10, CONNACK);
+        rig.net.answer(0x82, b"\xf0\x00");
+    }
+    let start = rig.clock.now_ms();
+    assert_eq!(client.wait_msg_for(3_000), Ok(false));
+    assert!(
+        rig.clock.now_ms() - start <= 3_000,
+        "the call kept its deadline"
+    );
+    drop(client);
+    let events = events.into_inner();
+    let failures: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ReconnectFailed { retry_in_ms, .. } => Some(*retry_in_ms),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        failures.len() >= 3 && failures.len() <= 6,
+        "paced by the backoff: {events:?}"
+    );
+    assert!(
+        failures.windows(2).all(|w| w[1] >= w[0] / 2),
+        "waits grow: {failures:?}"
+    );
+    let reconnects = events
+        .iter()
+        .filter(|e| matches!(e, Event::Reconnected { .. }))
+        .count();
+    let losses = events.iter().filter(|e| **e == Event::Lost).count();
+    assert_eq!(
+        losses,
+        reconnects + 1,
+        "every reconnect that was lost again is reported"
+    );
+}
+
+#[test]
+fn clients_with_different_ids_jitter_differently() {
+    let waits = |id: &'static str| {
+        let rig = Rig::new();
+        let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+        let events = RefCell::new(Vec::new());
+        let mut on_event = |e: Event| events.borrow_mut().push(e);
+        let mut client = rig.client(&mut tx, &mut rx, Options::new(id));
+        client.set_event_callback(&mut on_event);
+        rig.net.refuse_connects(u32::MAX);
+        let _ = client.connect(broker());
+        let _ = client.wait_msg_for(20_000);
+        drop(client);
+        events.into_inner()
+    };
+    assert_ne!(waits("device-1"), waits("device-2"));
+}
