@@ -14,7 +14,8 @@
 //!   the kernel until the socket is readable or the deadline arrives.
 //!
 //! The crate knows nothing of MQTT: it is the boundary a porter implements or
-//! picks from.
+//! picks from. (The one exception is [`conformance`], a check a porter runs
+//! against their stack and a broker; it speaks four hand-encoded packets.)
 //!
 //! ```
 //! use umqtt_transports::Clock;
@@ -41,6 +42,7 @@
 extern crate std;
 
 mod clock;
+pub mod conformance;
 mod wait;
 
 #[cfg(feature = "std")]
