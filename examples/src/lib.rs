@@ -70,3 +70,17 @@ pub fn report(result: Result<(), String>) -> ExitCode {
         }
     }
 }
+
+/// What every example's `main` does: parses the command line, accepting only
+/// the `allowed` options and printing `usage` on `--help` (see
+/// [`Args::parse`]), sets up logging ([`init_logging`]), then runs `run` and
+/// returns its exit code ([`report`]).
+pub fn main_with_args(
+    usage: &str,
+    allowed: &[&str],
+    run: impl FnOnce(&Args) -> Result<(), String>,
+) -> ExitCode {
+    let args = Args::parse(usage, allowed);
+    init_logging();
+    report(run(&args))
+}

@@ -71,3 +71,17 @@ pub fn recoverable<E: std::fmt::Debug>(error: &RobustError<E>) -> bool {
         _ => false,
     }
 }
+
+/// The `result` of a call in a receive loop (`wait_msg`, `check_msg`): its
+/// value; `None` after an error the loop rides out (see [`recoverable`]);
+/// any other error as one line, prefixed with `what`, to end the loop.
+pub fn ride_out<T, E: std::fmt::Debug>(
+    result: Result<T, RobustError<E>>,
+    what: &str,
+) -> Result<Option<T>, String> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if recoverable(&e) => Ok(None),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}

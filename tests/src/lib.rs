@@ -5,7 +5,10 @@
 //!   installed.
 //! - [`Mosquitto`]: mosquitto as a subprocess with a config written by the
 //!   test. Missing mosquitto skips the test with a printed reason, unless
-//!   `UMQTT_REQUIRE_MOSQUITTO=1` (CI), where it fails.
+//!   `UMQTT_REQUIRE_MOSQUITTO=1` (CI), where it fails. Its pieces
+//!   ([`find_mosquitto`], [`mosquitto_config`], [`spawn_mosquitto`]) also
+//!   serve the smoltcp example's tests, whose mosquitto runs in a network
+//!   namespace of its own.
 //! - [`FakeBroker`]: a loopback listener driven by a script, for hostile input.
 //! - [`ClientParts`]: what a std client borrows (buffers, client id, an
 //!   [`Inbox`] callback), so a test makes a connected client or an observer
@@ -201,12 +204,9 @@ pub fn mosquitto_required() -> bool {
     std::env::var("UMQTT_REQUIRE_MOSQUITTO").is_ok_and(|v| v == "1")
 }
 
-fn find_mosquitto() -> Option<PathBuf> {
-    let candidates = [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ];
+/// The first of the `candidates` paths that exists, or else the first
+/// program called `name` in a directory of `PATH`.
+pub fn find_program(name: &str, candidates: &[&str]) -> Option<PathBuf> {
     candidates
         .iter()
         .map(PathBuf::from)
@@ -214,9 +214,33 @@ fn find_mosquitto() -> Option<PathBuf> {
         .or_else(|| {
             let path = std::env::var_os("PATH")?;
             std::env::split_paths(&path)
-                .map(|d| d.join("mosquitto"))
+                .map(|d| d.join(name))
                 .find(|p| p.exists())
         })
+}
+
+/// The mosquitto binary: in one of the usual places, or on `PATH`.
+pub fn find_mosquitto() -> Option<PathBuf> {
+    find_program(
+        "mosquitto",
+        &[
+            "/usr/sbin/mosquitto",
+            "/usr/bin/mosquitto",
+            "/usr/local/sbin/mosquitto",
+        ],
+    )
+}
+
+/// The config of a mosquitto listening on `addr` that lets anyone in, runs
+/// as root and logs to the file `log`, followed by the config lines
+/// `settings` (which log types, say [`MOSQUITTO_QUIET_LOG`]).
+pub fn mosquitto_config(addr: SocketAddr, log: &Path, settings: &str) -> String {
+    format!(
+        "listener {} {}\nallow_anonymous true\nuser root\nlog_dest file {}\n{settings}\n",
+        addr.port(),
+        addr.ip(),
+        log.display()
+    )
 }
 
 /// mosquitto config lines that log connection events (errors, warnings,
@@ -239,15 +263,15 @@ impl Mosquitto {
             return None;
         };
         let dir = scratch_dir(test);
-        let port = free_port();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let config = dir.join("mosquitto.conf");
-        let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nlog_dest file {}\n{MOSQUITTO_QUIET_LOG}\n{extra}\n",
-            dir.join("mosquitto.log").display()
+        let text = mosquitto_config(
+            addr,
+            &dir.join("mosquitto.log"),
+            &format!("{MOSQUITTO_QUIET_LOG}\n{extra}"),
         );
         std::fs::write(&config, text).expect("write mosquitto.conf");
         let child = spawn_mosquitto(&binary, &config);
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let mut broker = Mosquitto {
             addr,
             dir,
@@ -289,7 +313,9 @@ impl Mosquitto {
     }
 }
 
-fn spawn_mosquitto(binary: &Path, config: &Path) -> Child {
+/// Starts the mosquitto `binary` with the config file `config`, without
+/// input and with its output discarded (it logs where its config says).
+pub fn spawn_mosquitto(binary: &Path, config: &Path) -> Child {
     Command::new(binary)
         .arg("-c")
         .arg(config)

@@ -28,24 +28,25 @@
 mod fault_proxy;
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fault_proxy::{Direction, FaultProxy, Record, packet_type};
+use fault_proxy::{CONNECT, Direction, FaultProxy, PUBLISH, to_broker};
 use umqtt_robust::{Backoff, Event, RobustClient, RobustOptions};
 use umqtt_simple::{Message, Options, QoS};
-use umqtt_tests::{InProcessBroker, Mosquitto, StdClient, client_id, std_client};
+use umqtt_tests::{
+    CONNACK_ACCEPTED, ClientParts, InProcessBroker, Inbox, Mosquitto, WAIT, client_id, pump_until,
+    read_packet, std_client,
+};
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 
 /// The reconnecting client over the std stack, clock and sleeping waiter.
 type Robust<'a> = RobustClient<'a, StdTcpStack, StdClock, StdWait>;
-
-/// How long a test waits for something that must happen.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// A reconnecting client over `tx`/`rx` with a backoff from `min_ms` to
 /// `max_ms` and 20 s of reconnecting per call.
@@ -66,6 +67,75 @@ fn robust<'a>(
         outage_timeout_ms: 20_000,
     });
     client
+}
+
+/// What a reconnecting client borrows, owned in one place like
+/// [`ClientParts`]: its buffers, its client id, an [`EventLog`] and an
+/// [`Inbox`] with the callbacks that fill them. Declared before the client:
+/// `let mut parts = RobustParts::new("sub", 256);` then
+/// `let (mut sub, got, log) = parts.client_with_inbox(|o| o, 50, 500);`.
+struct RobustParts {
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    id: String,
+    inbox: Rc<Inbox>,
+    log: Rc<EventLog>,
+    on_message: Box<dyn FnMut(Message<'_>)>,
+    on_event: Box<dyn FnMut(Event)>,
+}
+
+impl RobustParts {
+    /// Buffers of `len` bytes each and a unique client id made from `tag`
+    /// (see [`client_id`]).
+    fn new(tag: &str, len: usize) -> Self {
+        let (inbox, log) = (Rc::new(Inbox::default()), Rc::new(EventLog::default()));
+        let (sink, events) = (Rc::clone(&inbox), Rc::clone(&log));
+        RobustParts {
+            tx: vec![0u8; len],
+            rx: vec![0u8; len],
+            id: client_id(tag),
+            inbox,
+            log,
+            on_message: Box::new(move |m| sink.push(m)),
+            on_event: Box::new(move |e| events.push(e)),
+        }
+    }
+
+    /// The client id.
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A client, not yet connected and without a message callback, with the
+    /// options `configure` makes of `Options::new(id)` (`|o| o` for the
+    /// defaults) and a backoff from `min_ms` to `max_ms` (see [`robust`]),
+    /// whose events go to the returned log.
+    fn client<'a>(
+        &'a mut self,
+        configure: impl FnOnce(Options<'a>) -> Options<'a>,
+        min_ms: u32,
+        max_ms: u32,
+    ) -> (Robust<'a>, Rc<EventLog>) {
+        let options = configure(Options::new(&self.id));
+        let mut client = robust(&mut self.tx, &mut self.rx, options, min_ms, max_ms);
+        client.set_event_callback(&mut *self.on_event);
+        (client, Rc::clone(&self.log))
+    }
+
+    /// The same as [`RobustParts::client`], with a callback that stores every
+    /// message in the inbox returned with it.
+    fn client_with_inbox<'a>(
+        &'a mut self,
+        configure: impl FnOnce(Options<'a>) -> Options<'a>,
+        min_ms: u32,
+        max_ms: u32,
+    ) -> (Robust<'a>, Rc<Inbox>, Rc<EventLog>) {
+        let options = configure(Options::new(&self.id));
+        let mut client = robust(&mut self.tx, &mut self.rx, options, min_ms, max_ms);
+        client.set_callback(&mut *self.on_message);
+        client.set_event_callback(&mut *self.on_event);
+        (client, Rc::clone(&self.inbox), Rc::clone(&self.log))
+    }
 }
 
 /// Connection events with the time each was reported.
@@ -121,28 +191,33 @@ fn is_resubscribed(e: &Event) -> bool {
     matches!(e, Event::Resubscribed { .. })
 }
 
-/// Messages received: payload and DUP flag.
-#[derive(Default)]
-struct Got(RefCell<Vec<(Vec<u8>, bool)>>);
+/// The events of one lost connection that the first attempt restored (to a
+/// new session).
+const LOST_THEN_RECONNECTED: [Event; 2] = [
+    Event::Lost,
+    Event::Reconnected {
+        session_present: false,
+        attempts: 1,
+    },
+];
 
-impl Got {
-    fn push(&self, msg: Message<'_>) {
-        self.0.borrow_mut().push((msg.payload.to_vec(), msg.dup));
-    }
+/// What these tests ask of an [`Inbox`] beyond what it offers.
+trait Payloads {
+    /// How many times `payload` arrived.
+    fn count(&self, payload: &[u8]) -> usize;
+    /// The payloads received, in order, as text for messages.
+    fn texts(&self) -> Vec<String>;
+}
 
+impl Payloads for Inbox {
     fn count(&self, payload: &[u8]) -> usize {
-        self.0.borrow().iter().filter(|(p, _)| p == payload).count()
+        self.payloads().iter().filter(|p| *p == payload).count()
     }
 
-    fn count_all(&self) -> usize {
-        self.0.borrow().len()
-    }
-
-    fn payloads(&self) -> Vec<String> {
-        self.0
-            .borrow()
+    fn texts(&self) -> Vec<String> {
+        self.payloads()
             .iter()
-            .map(|(p, _)| String::from_utf8_lossy(p).into_owned())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect()
     }
 }
@@ -161,35 +236,9 @@ fn pump_robust(client: &mut Robust<'_>, within: Duration, mut done: impl FnMut()
     true
 }
 
-/// Calls the simple client's `wait_msg_for` until `done` or `within` passes.
-fn pump_simple(
-    client: &mut StdClient<'_>,
-    within: Duration,
-    mut done: impl FnMut() -> bool,
-) -> bool {
-    let start = Instant::now();
-    while !done() {
-        if start.elapsed() >= within {
-            return false;
-        }
-        client
-            .wait_msg_for(100)
-            .unwrap_or_else(|e| panic!("observer wait_msg_for failed: {e}"));
-    }
-    true
-}
-
 /// A unique topic for one test.
 fn topic(tag: &str) -> String {
     format!("robust/{}", client_id(tag))
-}
-
-/// The PUBLISH packets a client sent through the proxy.
-fn publishes_to_broker(records: &[Record]) -> Vec<&Record> {
-    records
-        .iter()
-        .filter(|r| r.dir == Direction::ToBroker && packet_type(r.packet[0]) == 3)
-        .collect()
 }
 
 /// Restarts `broker` with persistence in its own directory plus `extra`.
@@ -212,6 +261,16 @@ fn wait_for(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
         assert!(start.elapsed() < within, "timed out waiting for {what}");
         thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Waits until mosquitto's log says it dropped client `id` for its expired
+/// keepalive.
+fn wait_for_keepalive_drop(broker: &Mosquitto, id: &str) {
+    wait_for(WAIT, "mosquitto to drop the idle client", || {
+        broker
+            .log()
+            .contains(&format!("Client {id} has exceeded timeout"))
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -330,12 +389,8 @@ fn persistent_subscriber_receives_all_1000_qos1_messages_across_three_kill9_rest
             while !go.load(Ordering::SeqCst) {
                 thread::sleep(Duration::from_millis(5));
             }
-            let events = RefCell::new(Vec::new());
-            let mut on_event = |e: Event| events.borrow_mut().push(e);
-            let id = client_id("robust-publisher");
-            let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
-            let mut publisher = robust(&mut tx, &mut rx, Options::new(&id), 50, 500);
-            publisher.set_event_callback(&mut on_event);
+            let mut parts = RobustParts::new("robust-publisher", 512);
+            let (mut publisher, log) = parts.client(|o| o, 50, 500);
             publisher.connect(addr).expect("publisher connects");
             for i in 0..TOTAL {
                 publisher
@@ -352,7 +407,7 @@ fn persistent_subscriber_receives_all_1000_qos1_messages_across_three_kill9_rest
             let _ = publisher.disconnect();
             drop(publisher);
             done.store(true, Ordering::SeqCst);
-            events.into_inner()
+            log.events()
         })
     };
 
@@ -455,14 +510,8 @@ fn clean_session_subscriber_resubscribes_and_keeps_receiving_after_broker_restar
         return;
     };
     let topic = topic("resubscribe");
-    let (got, log) = (Got::default(), EventLog::default());
-    let mut on_message = |m: Message<'_>| got.push(m);
-    let mut on_event = |e: Event| log.push(e);
-    let id = client_id("robust-resub");
-    let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
-    let mut sub = robust(&mut tx, &mut rx, Options::new(&id), 50, 500);
-    sub.set_callback(&mut on_message);
-    sub.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-resub", 512);
+    let (mut sub, got, log) = parts.client_with_inbox(|o| o, 50, 500);
     assert!(!sub.connect(broker.addr).unwrap(), "a clean session");
     assert_eq!(
         sub.subscribe(topic.as_bytes(), QoS::AtLeastOnce).unwrap(),
@@ -476,17 +525,15 @@ fn clean_session_subscriber_resubscribes_and_keeps_receiving_after_broker_restar
         log.events()
     );
 
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("robust-resub-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut pub_parts = ClientParts::new("robust-resub-pub", 256, 256);
+    let mut publisher = pub_parts.connected(broker.addr);
     publisher
         .publish(topic.as_bytes(), b"after restart", false, QoS::AtLeastOnce)
         .unwrap();
     assert!(
         pump_robust(&mut sub, WAIT, || got.count(b"after restart") > 0),
         "the subscriber is deaf after the restart; got {:?}",
-        got.payloads()
+        got.texts()
     );
     drop(sub);
     let events = log.events();
@@ -518,23 +565,11 @@ fn qos1_publish_cut_before_puback_completes_and_is_resent_with_dup() {
     let proxy = FaultProxy::start(broker.addr);
     let topic = topic("cut");
 
-    let seen = Got::default();
-    let mut on_seen = |m: Message<'_>| seen.push(m);
-    let obs_id = client_id("robust-cut-observer");
-    let (mut otx, mut orx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut observer = std_client(&mut otx, &mut orx, Options::new(&obs_id));
-    observer.set_callback(&mut on_seen);
-    observer.connect(broker.addr).unwrap();
-    observer
-        .subscribe(topic.as_bytes(), QoS::AtLeastOnce)
-        .unwrap();
+    let mut obs_parts = ClientParts::new("robust-cut-observer", 256, 256);
+    let (mut observer, seen) = obs_parts.observer(broker.addr, topic.as_bytes(), QoS::AtLeastOnce);
 
-    let log = EventLog::default();
-    let mut on_event = |e: Event| log.push(e);
-    let id = client_id("robust-cut-pub");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut publisher = robust(&mut tx, &mut rx, Options::new(&id), 50, 500);
-    publisher.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-cut-pub", 256);
+    let (mut publisher, log) = parts.client(|o| o, 50, 500);
     publisher.connect(proxy.addr).unwrap();
 
     proxy.cut_after_publish();
@@ -548,12 +583,12 @@ fn qos1_publish_cut_before_puback_completes_and_is_resent_with_dup() {
         .expect("the QoS 1 publish completes after the cut");
     assert_eq!(proxy.publish_cuts(), 1, "the proxy cut the connection");
     assert!(
-        pump_simple(&mut observer, WAIT, || seen.count(b"cut before puback") > 0),
+        pump_until(&mut observer, WAIT, || seen.count(b"cut before puback") > 0),
         "the broker-side subscriber never saw the message"
     );
 
     let records = proxy.records();
-    let publishes = publishes_to_broker(&records);
+    let publishes = to_broker(&records, PUBLISH);
     assert_eq!(publishes.len(), 2, "sent once, then again: {publishes:?}");
     let (first, again) = (publishes[0], publishes[1]);
     assert_eq!(first.packet[0], 0x32, "first PUBLISH: QoS 1 without DUP");
@@ -566,30 +601,18 @@ fn qos1_publish_cut_before_puback_completes_and_is_resent_with_dup() {
     );
     // Anchor 9: the original reconnected with clean session off whatever the
     // application chose; both CONNECTs here ask for a clean session.
-    let connects: Vec<&Record> = records
-        .iter()
-        .filter(|r| r.dir == Direction::ToBroker && packet_type(r.packet[0]) == 1)
-        .collect();
+    let connects = to_broker(&records, CONNECT);
     assert_eq!(connects.len(), 2, "connect and one reconnect");
     for connect in connects {
         // Fixed header (2 bytes), "MQTT" (6), level (1), then the flags.
         assert_eq!(connect.packet[9] & 0x02, 0x02, "clean session kept");
     }
-    assert_eq!(
-        log.events(),
-        [
-            Event::Lost,
-            Event::Reconnected {
-                session_present: false,
-                attempts: 1
-            }
-        ]
-    );
+    assert_eq!(log.events(), LOST_THEN_RECONNECTED);
 
     publisher
         .publish(topic.as_bytes(), b"next", false, QoS::AtLeastOnce)
         .expect("the next publish");
-    assert!(pump_simple(&mut observer, WAIT, || seen.count(b"next") > 0));
+    assert!(pump_until(&mut observer, WAIT, || seen.count(b"next") > 0));
     println!(
         "robust: cut before PUBACK: observer got the message {} time(s)",
         seen.count(b"cut before puback")
@@ -605,15 +628,9 @@ fn black_holed_connection_is_detected_within_keepalive_bound_and_recovers() {
     let broker = InProcessBroker::start();
     let proxy = FaultProxy::start(broker.addr);
     let topic = topic("black-hole");
-    let (got, log) = (Got::default(), EventLog::default());
-    let mut on_message = |m: Message<'_>| got.push(m);
-    let mut on_event = |e: Event| log.push(e);
-    let id = client_id("robust-black-hole");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let options = Options::new(&id).keepalive(2).connect_timeout_ms(1_000);
-    let mut client = robust(&mut tx, &mut rx, options, 200, 1_000);
-    client.set_callback(&mut on_message);
-    client.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-black-hole", 256);
+    let (mut client, got, log) =
+        parts.client_with_inbox(|o| o.keepalive(2).connect_timeout_ms(1_000), 200, 1_000);
     client.connect(proxy.addr).unwrap();
     client.subscribe(topic.as_bytes(), QoS::AtMostOnce).unwrap();
     pump_robust(&mut client, Duration::from_millis(500), || false);
@@ -650,10 +667,8 @@ fn black_holed_connection_is_detected_within_keepalive_bound_and_recovers() {
     );
     assert!(log.count(is_resubscribed) > 0, "{:?}", log.events());
 
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("robust-black-hole-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut pub_parts = ClientParts::new("robust-black-hole-pub", 256, 256);
+    let mut publisher = pub_parts.connected(broker.addr);
     publisher
         .publish(topic.as_bytes(), b"after the hole", false, QoS::AtLeastOnce)
         .unwrap();
@@ -674,15 +689,9 @@ fn refused_reconnects_back_off_up_to_the_maximum_then_reconnect() {
     const FAILURES: usize = 7;
     let broker = InProcessBroker::start();
     let proxy = FaultProxy::start(broker.addr);
-    let log = EventLog::default();
-    let mut on_event = |e: Event| log.push(e);
-    let mut on_message = |_: Message<'_>| {};
-    let id = client_id("robust-refused");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let options = Options::new(&id).connect_timeout_ms(2_000);
-    let mut client = robust(&mut tx, &mut rx, options, MIN_MS, MAX_MS);
-    client.set_callback(&mut on_message);
-    client.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-refused", 256);
+    let (mut client, _, log) =
+        parts.client_with_inbox(|o| o.connect_timeout_ms(2_000), MIN_MS, MAX_MS);
     client.connect(proxy.addr).unwrap();
 
     proxy.set_refusing(true);
@@ -775,21 +784,13 @@ fn truncated_packet_to_the_client_is_reported_as_lost_and_recovered() {
     let broker = InProcessBroker::start();
     let proxy = FaultProxy::start(broker.addr);
     let topic = topic("truncated");
-    let (got, log) = (Got::default(), EventLog::default());
-    let mut on_message = |m: Message<'_>| got.push(m);
-    let mut on_event = |e: Event| log.push(e);
-    let id = client_id("robust-truncated-sub");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut sub = robust(&mut tx, &mut rx, Options::new(&id), 50, 500);
-    sub.set_callback(&mut on_message);
-    sub.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-truncated-sub", 256);
+    let (mut sub, got, log) = parts.client_with_inbox(|o| o, 50, 500);
     sub.connect(proxy.addr).unwrap();
     sub.subscribe(topic.as_bytes(), QoS::AtLeastOnce).unwrap();
 
-    let (mut ptx, mut prx) = (vec![0u8; 256], vec![0u8; 256]);
-    let pub_id = client_id("robust-truncated-pub");
-    let mut publisher = std_client(&mut ptx, &mut prx, Options::new(&pub_id));
-    publisher.connect(broker.addr).unwrap();
+    let mut pub_parts = ClientParts::new("robust-truncated-pub", 256, 256);
+    let mut publisher = pub_parts.connected(broker.addr);
 
     const CUT: &[u8] = b"this message is cut after seven bytes";
     proxy.truncate_next(Direction::ToClient, 7);
@@ -813,7 +814,7 @@ fn truncated_packet_to_the_client_is_reported_as_lost_and_recovered() {
         pump_robust(&mut sub, WAIT, || got.count(b"after the cut") > 0),
         "the subscriber receives again"
     );
-    for payload in got.payloads() {
+    for payload in got.texts() {
         assert!(
             payload.as_bytes() == CUT || payload == "after the cut",
             "a partial message reached the callback: {payload:?}"
@@ -827,23 +828,11 @@ fn truncated_qos1_publish_to_the_broker_is_sent_again_whole() {
     let proxy = FaultProxy::start(broker.addr);
     let topic = topic("truncated-publish");
 
-    let seen = Got::default();
-    let mut on_seen = |m: Message<'_>| seen.push(m);
-    let obs_id = client_id("robust-truncated-observer");
-    let (mut otx, mut orx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut observer = std_client(&mut otx, &mut orx, Options::new(&obs_id));
-    observer.set_callback(&mut on_seen);
-    observer.connect(broker.addr).unwrap();
-    observer
-        .subscribe(topic.as_bytes(), QoS::AtLeastOnce)
-        .unwrap();
+    let mut obs_parts = ClientParts::new("robust-truncated-observer", 256, 256);
+    let (mut observer, seen) = obs_parts.observer(broker.addr, topic.as_bytes(), QoS::AtLeastOnce);
 
-    let log = EventLog::default();
-    let mut on_event = |e: Event| log.push(e);
-    let id = client_id("robust-truncated-pub");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut publisher = robust(&mut tx, &mut rx, Options::new(&id), 50, 500);
-    publisher.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-truncated-pub", 256);
+    let (mut publisher, log) = parts.client(|o| o, 50, 500);
     publisher.connect(proxy.addr).unwrap();
 
     const WHOLE: &[u8] = b"a message that arrives whole";
@@ -852,31 +841,22 @@ fn truncated_qos1_publish_to_the_broker_is_sent_again_whole() {
         .publish(topic.as_bytes(), WHOLE, false, QoS::AtLeastOnce)
         .expect("the QoS 1 publish completes after the truncation");
     assert!(
-        pump_simple(&mut observer, WAIT, || seen.count(WHOLE) > 0),
+        pump_until(&mut observer, WAIT, || seen.count(WHOLE) > 0),
         "the message never arrived"
     );
     // Anything else (a second copy) would arrive now.
-    pump_simple(&mut observer, Duration::from_millis(300), || false);
+    pump_until(&mut observer, Duration::from_millis(300), || false);
     assert_eq!(
-        seen.payloads(),
+        seen.texts(),
         [String::from_utf8_lossy(WHOLE)],
         "exactly once, whole"
     );
     let records = proxy.records();
-    let publishes = publishes_to_broker(&records);
+    let publishes = to_broker(&records, PUBLISH);
     assert_eq!(publishes.len(), 2, "{publishes:?}");
     assert_eq!(publishes[0].packet.len(), 5, "the first went out cut short");
     assert_eq!(publishes[1].packet[0], 0x3a, "the second with DUP");
-    assert_eq!(
-        log.events(),
-        [
-            Event::Lost,
-            Event::Reconnected {
-                session_present: false,
-                attempts: 1
-            }
-        ]
-    );
+    assert_eq!(log.events(), LOST_THEN_RECONNECTED);
 }
 
 // ---------------------------------------------------------------------------
@@ -889,15 +869,8 @@ fn check_msg_returns_within_50_ms_on_every_call_during_an_outage() {
         return;
     };
     let topic = topic("outage");
-    let log = EventLog::default();
-    let mut on_event = |e: Event| log.push(e);
-    let mut on_message = |_: Message<'_>| {};
-    let id = client_id("robust-outage");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let options = Options::new(&id).connect_timeout_ms(1_000);
-    let mut client = robust(&mut tx, &mut rx, options, 100, 400);
-    client.set_callback(&mut on_message);
-    client.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-outage", 256);
+    let (mut client, _, log) = parts.client_with_inbox(|o| o.connect_timeout_ms(1_000), 100, 400);
     client.connect(broker.addr).unwrap();
     client.subscribe(topic.as_bytes(), QoS::AtMostOnce).unwrap();
 
@@ -955,31 +928,19 @@ fn last_will_status_does_not_flap_while_idle_with_keepalive() {
     };
     let status = topic("lwt-status");
 
-    let seen = Got::default();
-    let mut on_seen = |m: Message<'_>| seen.push(m);
-    let obs_id = client_id("robust-lwt-observer");
-    let (mut otx, mut orx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut observer = std_client(&mut otx, &mut orx, Options::new(&obs_id));
-    observer.set_callback(&mut on_seen);
-    observer.connect(broker.addr).unwrap();
-    observer
-        .subscribe(status.as_bytes(), QoS::AtLeastOnce)
-        .unwrap();
+    let mut obs_parts = ClientParts::new("robust-lwt-observer", 256, 256);
+    let (mut observer, seen) = obs_parts.observer(broker.addr, status.as_bytes(), QoS::AtLeastOnce);
 
-    let log = EventLog::default();
-    let mut on_event = |e: Event| log.push(e);
-    let mut on_message = |_: Message<'_>| {};
-    let id = client_id("robust-lwt");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let options = Options::new(&id).keepalive(2).last_will(
-        status.as_bytes(),
-        b"offline",
-        true,
-        QoS::AtLeastOnce,
+    let mut parts = RobustParts::new("robust-lwt", 256);
+    let (mut client, _, log) = parts.client_with_inbox(
+        |o| {
+            o.keepalive(2)
+                .last_will(status.as_bytes(), b"offline", true, QoS::AtLeastOnce)
+        },
+        100,
+        1_000,
     );
-    let mut client = robust(&mut tx, &mut rx, options, 100, 1_000);
-    client.set_callback(&mut on_message);
-    client.set_event_callback(&mut on_event);
+
     client.connect(broker.addr).unwrap();
     client
         .publish(status.as_bytes(), b"online", true, QoS::AtLeastOnce)
@@ -990,19 +951,19 @@ fn last_will_status_does_not_flap_while_idle_with_keepalive() {
         client.wait_msg_for(200).expect("idle wait_msg_for");
         while observer.check_msg().expect("observer check_msg") {}
     }
-    assert!(seen.count(b"online") >= 1, "saw {:?}", seen.payloads());
+    assert!(seen.count(b"online") >= 1, "saw {:?}", seen.texts());
     assert_eq!(
         seen.count(b"offline"),
         0,
         "the status flapped: {:?}",
-        seen.payloads()
+        seen.texts()
     );
     assert!(log.events().is_empty(), "{:?}", log.events());
 
     // The will is real: vanish without DISCONNECT and it is published.
     drop(client);
     assert!(
-        pump_simple(&mut observer, WAIT, || seen.count(b"offline") > 0),
+        pump_until(&mut observer, WAIT, || seen.count(b"offline") > 0),
         "the will never fired"
     );
 }
@@ -1015,35 +976,19 @@ fn check_msg_after_the_broker_dropped_an_idle_client_reconnects_at_once() {
     let Some(broker) = Mosquitto::start("robust_check_msg_idle", "") else {
         return;
     };
-    let log = EventLog::default();
-    let mut on_event = |e: Event| log.push(e);
-    let id = client_id("robust-idle");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut client = robust(&mut tx, &mut rx, Options::new(&id).keepalive(1), 100, 1_000);
-    client.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-idle", 256);
+    let id = parts.id().to_owned();
+    let (mut client, log) = parts.client(|o| o.keepalive(1), 100, 1_000);
     client.connect(broker.addr).unwrap();
 
     // Sleep without calling the client until the broker gives up on it.
-    wait_for(WAIT, "mosquitto to drop the idle client", || {
-        broker
-            .log()
-            .contains(&format!("Client {id} has exceeded timeout"))
-    });
+    wait_for_keepalive_drop(&broker, &id);
     let call = Instant::now();
     assert_eq!(client.check_msg().ok(), Some(false));
     let took = call.elapsed();
     println!("robust: check_msg after the broker dropped the client took {took:?}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert_eq!(
-        log.events(),
-        [
-            Event::Lost,
-            Event::Reconnected {
-                session_present: false,
-                attempts: 1
-            }
-        ]
-    );
+    assert_eq!(log.events(), LOST_THEN_RECONNECTED);
     assert!(client.is_connected());
     client
         .publish(b"robust/idle", b"back", false, QoS::AtLeastOnce)
@@ -1065,14 +1010,9 @@ fn qos0_publish_after_the_broker_dropped_an_idle_client_is_not_lost() {
         return;
     };
     let topic = topic("resubscribe-example");
-    let (got, log) = (Got::default(), EventLog::default());
-    let mut on_message = |m: Message<'_>| got.push(m);
-    let mut on_event = |e: Event| log.push(e);
-    let id = client_id("robust-resubscribe-example");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut client = robust(&mut tx, &mut rx, Options::new(&id).keepalive(1), 100, 1_000);
-    client.set_callback(&mut on_message);
-    client.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-resubscribe-example", 256);
+    let id = parts.id().to_owned();
+    let (mut client, got, log) = parts.client_with_inbox(|o| o.keepalive(1), 100, 1_000);
     client.connect(broker.addr).unwrap();
     client.subscribe(topic.as_bytes(), QoS::AtMostOnce).unwrap();
     client
@@ -1081,11 +1021,7 @@ fn qos0_publish_after_the_broker_dropped_an_idle_client_is_not_lost() {
     assert!(pump_robust(&mut client, WAIT, || got.count(b"message 1") > 0));
 
     // The program sleeps without calling the client; the broker drops it.
-    wait_for(WAIT, "mosquitto to drop the idle client", || {
-        broker
-            .log()
-            .contains(&format!("Client {id} has exceeded timeout"))
-    });
+    wait_for_keepalive_drop(&broker, &id);
     thread::sleep(Duration::from_millis(100));
     client
         .publish(topic.as_bytes(), b"message 2", false, QoS::AtMostOnce)
@@ -1097,14 +1033,14 @@ fn qos0_publish_after_the_broker_dropped_an_idle_client_is_not_lost() {
     assert!(
         pump_robust(&mut client, WAIT, || got.count(b"message 3") > 0),
         "message 3 never came back: got {:?}; events {:?}",
-        got.payloads(),
+        got.texts(),
         log.events()
     );
     pump_robust(&mut client, Duration::from_millis(300), || false);
     let events = log.events();
     println!(
         "robust: resubscribe example: got {:?}; events {events:?}",
-        got.payloads()
+        got.texts()
     );
     assert!(
         events.contains(&Event::Resubscribed { filters: 1 }),
@@ -1114,7 +1050,7 @@ fn qos0_publish_after_the_broker_dropped_an_idle_client_is_not_lost() {
         got.count(b"message 2"),
         1,
         "message 2, published after the broker had closed the connection, was lost: got {:?}; events {events:?}",
-        got.payloads()
+        got.texts()
     );
 }
 
@@ -1127,28 +1063,16 @@ fn qos0_publisher_reports_the_lost_connection_after_a_broker_kill() {
         return;
     };
     let topic = topic("qos0");
-    let log = EventLog::default();
-    let mut on_event = |e: Event| log.push(e);
-    let id = client_id("robust-qos0-pub");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut publisher = robust(&mut tx, &mut rx, Options::new(&id), 50, 500);
-    publisher.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-qos0-pub", 256);
+    let (mut publisher, log) = parts.client(|o| o, 50, 500);
     publisher.connect(broker.addr).unwrap();
     publisher
         .publish(topic.as_bytes(), b"before", false, QoS::AtMostOnce)
         .unwrap();
 
     broker.restart();
-    let seen = Got::default();
-    let mut on_seen = |m: Message<'_>| seen.push(m);
-    let obs_id = client_id("robust-qos0-observer");
-    let (mut otx, mut orx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut observer = std_client(&mut otx, &mut orx, Options::new(&obs_id));
-    observer.set_callback(&mut on_seen);
-    observer.connect(broker.addr).unwrap();
-    observer
-        .subscribe(topic.as_bytes(), QoS::AtMostOnce)
-        .unwrap();
+    let mut obs_parts = ClientParts::new("robust-qos0-observer", 256, 256);
+    let (mut observer, seen) = obs_parts.observer(broker.addr, topic.as_bytes(), QoS::AtMostOnce);
 
     const AFTER: usize = 50;
     for i in 0..AFTER {
@@ -1164,14 +1088,14 @@ fn qos0_publisher_reports_the_lost_connection_after_a_broker_kill() {
     }
     let last = (AFTER - 1).to_string();
     assert!(
-        pump_simple(&mut observer, WAIT, || seen.count(last.as_bytes()) > 0),
+        pump_until(&mut observer, WAIT, || seen.count(last.as_bytes()) > 0),
         "the later messages arrive; got {:?}",
-        seen.payloads()
+        seen.texts()
     );
     let events = log.events();
     println!(
         "robust: QoS 0 across a kill -9: {} of {AFTER} arrived; events {events:?}",
-        seen.count_all()
+        seen.len()
     );
     assert_eq!(
         events.first(),
@@ -1180,7 +1104,7 @@ fn qos0_publisher_reports_the_lost_connection_after_a_broker_kill() {
     );
     assert_eq!(log.count(is_reconnected), 1, "{events:?}");
     assert!(
-        seen.count_all() >= AFTER - 1,
+        seen.len() >= AFTER - 1,
         "at most the one message written into the dead connection is gone"
     );
 }
@@ -1188,26 +1112,6 @@ fn qos0_publisher_reports_the_lost_connection_after_a_broker_kill() {
 // ---------------------------------------------------------------------------
 // 9. Reconnect pacing when the new connection dies again at once.
 // ---------------------------------------------------------------------------
-
-/// Reads one whole MQTT packet.
-fn read_packet(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut byte = [0u8; 1];
-    stream.read_exact(&mut byte)?;
-    let mut packet = vec![byte[0]];
-    let mut remaining = 0usize;
-    for i in 0..4 {
-        stream.read_exact(&mut byte)?;
-        packet.push(byte[0]);
-        remaining |= usize::from(byte[0] & 0x7f) << (7 * i);
-        if byte[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    let start = packet.len();
-    packet.resize(start + remaining, 0);
-    stream.read_exact(&mut packet[start..])?;
-    Ok(packet)
-}
 
 /// A scripted broker that runs until `stop`: its first connection is a normal
 /// session (CONNACK, SUBACK) that the broker closes after 300 ms; every later
@@ -1235,7 +1139,7 @@ fn broker_dropping_resubscriptions(stop: Arc<AtomicBool>) -> (SocketAddr, Arc<At
             if read_packet(&mut stream).is_err() {
                 continue;
             }
-            let _ = stream.write_all(&[0x20, 0x02, 0x00, 0x00]);
+            let _ = stream.write_all(&CONNACK_ACCEPTED);
             let Ok(subscribe) = read_packet(&mut stream) else {
                 continue;
             };
@@ -1262,14 +1166,8 @@ fn connection_lost_while_resubscribing_is_reported_and_paced_by_the_backoff() {
             stop.store(true, Ordering::SeqCst);
         })
     };
-    let log = EventLog::default();
-    let mut on_event = |e: Event| log.push(e);
-    let mut on_message = |_: Message<'_>| {};
-    let id = client_id("robust-resubscribe-dropped");
-    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
-    let mut client = robust(&mut tx, &mut rx, Options::new(&id), 200, 1_000);
-    client.set_callback(&mut on_message);
-    client.set_event_callback(&mut on_event);
+    let mut parts = RobustParts::new("robust-resubscribe-dropped", 256);
+    let (mut client, _, log) = parts.client_with_inbox(|o| o, 200, 1_000);
     client.connect(addr).unwrap();
     client
         .subscribe(b"robust/forbidden", QoS::AtLeastOnce)
@@ -1318,17 +1216,11 @@ fn connection_lost_while_resubscribing_is_reported_and_paced_by_the_backoff() {
 fn default_jitter_differs_between_clients() {
     // Nothing listens here: every attempt is refused at once.
     let dead = SocketAddr::from((Ipv4Addr::LOCALHOST, umqtt_tests::free_port()));
-    let (log_a, log_b) = (EventLog::default(), EventLog::default());
-    let mut on_a = |e: Event| log_a.push(e);
-    let mut on_b = |e: Event| log_b.push(e);
-    let (id_a, id_b) = (client_id("robust-jitter-a"), client_id("robust-jitter-b"));
-    let (mut tx_a, mut rx_a) = (vec![0u8; 128], vec![0u8; 128]);
-    let (mut tx_b, mut rx_b) = (vec![0u8; 128], vec![0u8; 128]);
-    let mut a = robust(&mut tx_a, &mut rx_a, Options::new(&id_a), 20, 200);
+    let mut parts_a = RobustParts::new("robust-jitter-a", 128);
+    let mut parts_b = RobustParts::new("robust-jitter-b", 128);
+    let (mut a, log_a) = parts_a.client(|o| o, 20, 200);
     thread::sleep(Duration::from_millis(3));
-    let mut b = robust(&mut tx_b, &mut rx_b, Options::new(&id_b), 20, 200);
-    a.set_event_callback(&mut on_a);
-    b.set_event_callback(&mut on_b);
+    let (mut b, log_b) = parts_b.client(|o| o, 20, 200);
     assert!(a.connect(dead).is_err() && b.connect(dead).is_err());
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1_500) {

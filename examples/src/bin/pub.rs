@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use umqtt_examples::{Args, Context, init_logging, py_bytes, report, std_client};
+use umqtt_examples::{Args, Context, main_with_args, py_bytes, std_client};
 use umqtt_simple::Options;
 
 const USAGE: &str = "\
@@ -23,9 +23,11 @@ Publishes one message and disconnects (port of example_pub.py).
 ";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic", "message", "qos"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(
+        USAGE,
+        &["host", "port", "id", "topic", "message", "qos"],
+        run,
+    )
 }
 
 fn run(args: &Args) -> Result<(), String> {

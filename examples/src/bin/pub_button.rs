@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
-use umqtt_examples::{Args, Context, init_logging, report, std_client};
+use umqtt_examples::{Args, Context, main_with_args, std_client};
 use umqtt_simple::{Options, QoS};
 
 const USAGE: &str = "\
@@ -28,9 +28,7 @@ and publishes b'toggle' to the led topic. Ends at end of input (Ctrl-D)
 ";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(USAGE, &["host", "port", "id", "topic"], run)
 }
 
 fn run(args: &Args) -> Result<(), String> {

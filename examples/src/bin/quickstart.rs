@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use umqtt_examples::broker::start_local_broker;
-use umqtt_examples::{Args, Context, init_logging, report, std_client};
+use umqtt_examples::{Args, Context, main_with_args, std_client};
 use umqtt_simple::{Message, Options, QoS};
 
 const USAGE: &str = "\
@@ -39,9 +39,7 @@ const SENT: [(&[u8], QoS); 2] = [
 ];
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(USAGE, &["host", "port", "id", "topic"], run)
 }
 
 fn run(args: &Args) -> Result<(), String> {

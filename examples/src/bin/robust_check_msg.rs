@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use umqtt_examples::robust::{broker_addr, print_event, recoverable, robust_client};
-use umqtt_examples::{Args, Context, init_logging, py_bytes, report};
+use umqtt_examples::robust::{broker_addr, print_event, ride_out, robust_client};
+use umqtt_examples::{Args, Context, main_with_args, py_bytes};
 use umqtt_simple::{Message, Options};
 
 /// Keepalive of the connection (the original's was 5 s).
@@ -42,9 +42,7 @@ events go to stderr.
 ";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic", "count"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(USAGE, &["host", "port", "id", "topic", "count"], run)
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -79,23 +77,16 @@ fn run(args: &Args) -> Result<(), String> {
     let start = Instant::now();
     let handled = client.check_msg();
     println!("check_msg returned {handled:?} after {:?}", start.elapsed());
-    if let Err(e) = &handled
-        && !recoverable(e)
-    {
-        return Err(format!("check_msg: {e}"));
-    }
+    ride_out(handled, "check_msg")?;
 
     let Some(count) = args.count else {
         return client.disconnect().context("disconnect");
     };
     while received.get() < count {
-        match client.check_msg() {
+        if ride_out(client.check_msg(), "check_msg")? == Some(false) {
             // Nothing came (or the broker is unreachable and no reconnect
             // attempt was due): do something useful, here sleep.
-            Ok(false) => sleep(Duration::from_secs(1)),
-            Ok(true) => {}
-            Err(e) if recoverable(&e) => {}
-            Err(e) => return Err(format!("check_msg: {e}")),
+            sleep(Duration::from_secs(1));
         }
     }
     client.disconnect().context("disconnect")

@@ -12,8 +12,8 @@
 use std::cell::Cell;
 use std::process::ExitCode;
 
-use umqtt_examples::robust::{broker_addr, print_event, recoverable, robust_client};
-use umqtt_examples::{Args, Context, init_logging, py_bytes, report};
+use umqtt_examples::robust::{broker_addr, print_event, ride_out, robust_client};
+use umqtt_examples::{Args, Context, main_with_args, py_bytes};
 use umqtt_robust::Event;
 use umqtt_simple::{Message, Options, QoS};
 
@@ -38,9 +38,7 @@ prints each status it sees. Connection events go to stderr.
 ";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic", "count"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(USAGE, &["host", "port", "id", "topic", "count"], run)
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -86,11 +84,7 @@ fn run(args: &Args) -> Result<(), String> {
     // keepalive pings included, so the loop gets to republish soon after a
     // reconnect.
     while args.count.is_none_or(|n| received.get() < n) {
-        match client.wait_msg() {
-            Ok(()) => {}
-            Err(e) if recoverable(&e) => {}
-            Err(e) => return Err(format!("wait for messages: {e}")),
-        }
+        ride_out(client.wait_msg(), "wait for messages")?;
         if reconnected.replace(false) {
             client
                 .publish(topic, b"Online", true, QoS::AtMostOnce)

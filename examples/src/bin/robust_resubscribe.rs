@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::Duration;
 
-use umqtt_examples::robust::{broker_addr, print_event, recoverable, robust_client};
-use umqtt_examples::{Args, Context, init_logging, py_bytes, report};
+use umqtt_examples::robust::{broker_addr, print_event, ride_out, robust_client};
+use umqtt_examples::{Args, Context, main_with_args, py_bytes};
 use umqtt_simple::{Message, Options};
 
 /// Keepalive of the connection (the original's was 5 s).
@@ -45,9 +45,7 @@ Connection events go to stderr.
 ";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic", "qos", "count"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(USAGE, &["host", "port", "id", "topic", "qos", "count"], run)
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -100,11 +98,7 @@ fn run(args: &Args) -> Result<(), String> {
 
     let count = args.count.unwrap_or(0);
     while !got_message_3.get() || received.get() < count {
-        match client.wait_msg() {
-            Ok(()) => {}
-            Err(e) if recoverable(&e) => {}
-            Err(e) => return Err(format!("wait for messages: {e}")),
-        }
+        ride_out(client.wait_msg(), "wait for messages")?;
     }
     client.disconnect().context("disconnect")
 }

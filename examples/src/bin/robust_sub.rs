@@ -9,8 +9,8 @@
 use std::cell::Cell;
 use std::process::ExitCode;
 
-use umqtt_examples::robust::{broker_addr, print_event, recoverable, robust_client};
-use umqtt_examples::{Args, Context, init_logging, py_bytes, report};
+use umqtt_examples::robust::{broker_addr, print_event, ride_out, robust_client};
+use umqtt_examples::{Args, Context, main_with_args, py_bytes};
 use umqtt_simple::{Message, Options};
 
 const USAGE: &str = "\
@@ -32,9 +32,7 @@ Subscribes to a topic in a persistent session and prints each message as
 ";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic", "qos", "count"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(USAGE, &["host", "port", "id", "topic", "qos", "count"], run)
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -73,11 +71,7 @@ fn run(args: &Args) -> Result<(), String> {
         .context("subscribe")?;
 
     while args.count.is_none_or(|n| received.get() < n) {
-        match client.wait_msg() {
-            Ok(()) => {}
-            Err(e) if recoverable(&e) => {}
-            Err(e) => return Err(format!("wait for messages: {e}")),
-        }
+        ride_out(client.wait_msg(), "wait for messages")?;
     }
     client.disconnect().context("disconnect")
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::Duration;
 
-use umqtt_examples::{Args, Context, init_logging, py_bytes, report, std_client};
+use umqtt_examples::{Args, Context, main_with_args, py_bytes, std_client};
 use umqtt_simple::{Error, Message, Options, QoS};
 
 const USAGE: &str = "\
@@ -29,9 +29,11 @@ Subscribes to a topic and prints each message as (topic, msg), forever
 ";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic", "check", "count"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(
+        USAGE,
+        &["host", "port", "id", "topic", "check", "count"],
+        run,
+    )
 }
 
 fn run(args: &Args) -> Result<(), String> {

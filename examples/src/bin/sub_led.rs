@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::process::ExitCode;
 
-use umqtt_examples::{Args, Context, init_logging, py_bytes, report, std_client};
+use umqtt_examples::{Args, Context, main_with_args, py_bytes, std_client};
 use umqtt_simple::{Message, Options, QoS};
 
 const USAGE: &str = "\
@@ -25,9 +25,7 @@ b'off' off, b'toggle' flips it; prints its state after each message
 ";
 
 fn main() -> ExitCode {
-    let args = Args::parse(USAGE, &["host", "port", "id", "topic", "count"]);
-    init_logging();
-    report(run(&args))
+    main_with_args(USAGE, &["host", "port", "id", "topic", "count"], run)
 }
 
 fn run(args: &Args) -> Result<(), String> {

@@ -56,9 +56,25 @@ pub struct Record {
     pub packet: Vec<u8>,
 }
 
-/// The packet type of a first header byte (3 PUBLISH, 4 PUBACK, ...).
+/// The packet type of a first header byte ([`PUBLISH`], [`PUBACK`], ...).
 pub fn packet_type(first_byte: u8) -> u8 {
     first_byte >> 4
+}
+
+/// Packet type of CONNECT.
+pub const CONNECT: u8 = 1;
+/// Packet type of PUBLISH.
+pub const PUBLISH: u8 = 3;
+/// Packet type of PUBACK.
+pub const PUBACK: u8 = 4;
+
+/// The packets of type `kind` (see [`packet_type`]) a client sent through the
+/// proxy, from [`FaultProxy::records`].
+pub fn to_broker(records: &[Record], kind: u8) -> Vec<&Record> {
+    records
+        .iter()
+        .filter(|r| r.dir == Direction::ToBroker && packet_type(r.packet[0]) == kind)
+        .collect()
 }
 
 /// One proxied connection: clones of both sockets, so any thread can cut it.
@@ -339,13 +355,13 @@ fn forward(
         return false;
     }
     let kind = packet_type(packet[0]);
-    if dir == Direction::ToClient && kind == 4 && conn.publish_passed.load(Ordering::SeqCst) {
+    if dir == Direction::ToClient && kind == PUBACK && conn.publish_passed.load(Ordering::SeqCst) {
         shared.publish_cuts.fetch_add(1, Ordering::SeqCst);
         conn.cut();
         return false;
     }
     if dir == Direction::ToBroker
-        && kind == 3
+        && kind == PUBLISH
         && shared.cut_after_publish.swap(false, Ordering::SeqCst)
     {
         conn.publish_passed.store(true, Ordering::SeqCst);

@@ -13,12 +13,17 @@
 
 #![allow(dead_code)]
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+pub use umqtt_tests::scratch_dir;
+use umqtt_tests::{
+    find_mosquitto, find_program, free_port, mosquitto_config, mosquitto_required, spawn_mosquitto,
+    wait_for_listener,
+};
 
 /// The TAP device inside the namespace.
 pub const TAP: &str = "tap0";
@@ -51,8 +56,7 @@ pub fn broker() -> SocketAddr {
 
 /// Whether a test that cannot run here must fail instead of skipping.
 pub fn required() -> bool {
-    std::env::var("UMQTT_REQUIRE_NETNS").is_ok_and(|v| v == "1")
-        || std::env::var("UMQTT_REQUIRE_MOSQUITTO").is_ok_and(|v| v == "1")
+    netns_required() || mosquitto_required()
 }
 
 fn netns_required() -> bool {
@@ -72,30 +76,6 @@ pub struct Netns {
     /// A scratch directory for configs and logs.
     pub dir: PathBuf,
     test: String,
-}
-
-fn find_program(name: &str, candidates: &[&str]) -> Option<PathBuf> {
-    candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .or_else(|| {
-            let path = std::env::var_os("PATH")?;
-            std::env::split_paths(&path)
-                .map(|d| d.join(name))
-                .find(|p| p.exists())
-        })
-}
-
-fn mosquitto_binary() -> Option<PathBuf> {
-    find_program(
-        "mosquitto",
-        &[
-            "/usr/sbin/mosquitto",
-            "/usr/bin/mosquitto",
-            "/usr/local/sbin/mosquitto",
-        ],
-    )
 }
 
 fn is_root() -> bool {
@@ -147,7 +127,7 @@ fn outside(test: &str) {
     if find_program("ip", &["/usr/sbin/ip", "/sbin/ip", "/bin/ip"]).is_none() {
         return skip(test, "ip is not installed (iproute2)", netns_required());
     }
-    if mosquitto_binary().is_none() {
+    if find_mosquitto().is_none() {
         return skip(
             test,
             "mosquitto is not installed (apt-get install mosquitto)",
@@ -309,33 +289,11 @@ impl Drop for Netns {
     }
 }
 
-/// A unique, empty directory.
-pub fn scratch_dir(tag: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "umqtt-smoltcp-{tag}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
-}
-
-/// Waits until something accepts TCP connections at `addr`.
-pub fn wait_for_listener(addr: SocketAddr, within: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 /// mosquitto as a subprocess (in the namespace: on 192.168.69.100:1883),
-/// killed when dropped.
+/// killed when dropped. Unlike `umqtt_tests::Mosquitto` it listens where it
+/// is told, logs every packet (`log_type all`, which the tests count), keeps
+/// its files in a directory it does not own, and records its pid for the
+/// parent to kill should the test run out of time in its namespace.
 pub struct Mosquitto {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -349,12 +307,7 @@ impl Mosquitto {
     pub fn start(dir: &Path, addr: SocketAddr) -> Self {
         let config = dir.join("mosquitto.conf");
         let log = dir.join("mosquitto.log");
-        let text = format!(
-            "listener {} {}\nallow_anonymous true\nuser root\nlog_dest file {}\nlog_type all\n",
-            addr.port(),
-            addr.ip(),
-            log.display()
-        );
+        let text = mosquitto_config(addr, &log, "log_type all");
         std::fs::write(&config, text).expect("write mosquitto.conf");
         let child = spawn(&config);
         let mut broker = Mosquitto {
@@ -370,7 +323,7 @@ impl Mosquitto {
     /// Starts mosquitto on a free loopback port, or returns `None` (after
     /// printing why) when it is not installed and not required.
     pub fn on_loopback(test: &str, dir: &Path) -> Option<Self> {
-        if mosquitto_binary().is_none() {
+        if find_mosquitto().is_none() {
             skip(
                 test,
                 "mosquitto is not installed (apt-get install mosquitto)",
@@ -378,13 +331,9 @@ impl Mosquitto {
             );
             return None;
         }
-        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
         Some(Self::start(
             dir,
-            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, free_port())),
         ))
     }
 
@@ -425,15 +374,8 @@ impl Mosquitto {
 }
 
 fn spawn(config: &Path) -> Child {
-    let binary = mosquitto_binary().expect("mosquitto was found before");
-    Command::new(binary)
-        .arg("-c")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mosquitto")
+    let binary = find_mosquitto().expect("mosquitto was found before");
+    spawn_mosquitto(&binary, config)
 }
 
 impl Drop for Mosquitto {
