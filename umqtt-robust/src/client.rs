@@ -325,7 +325,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     }
 
     /// Like [`Client::wait_msg_for`], reconnecting as needed within the
-    /// same `timeout_ms`.
+    /// same `timeout_ms`. A reconnect attempt that is due is never cut short
+    /// (a short wait in a loop must still be able to reconnect over a slow
+    /// link), so the call may end up to one connect timeout after
+    /// `timeout_ms`.
     pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, RobustClientError<S>> {
         let call_start = self.now();
         let call_deadline = call_start.saturating_add(u64::from(timeout_ms));

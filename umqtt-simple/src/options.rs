@@ -159,6 +159,11 @@ impl<'a> Options<'a> {
         self.clean_session
     }
 
+    /// The deadline for TCP connect plus CONNACK, in ms.
+    pub const fn connect_timeout(&self) -> u32 {
+        self.connect_timeout_ms
+    }
+
     /// The keepalive in seconds.
     pub const fn keepalive_s(&self) -> u16 {
         self.keepalive_s

@@ -70,3 +70,6 @@ mod wire_vectors;
 
 #[cfg(test)]
 mod properties;
+
+#[cfg(test)]
+mod fuzz_regressions;

@@ -1,0 +1,208 @@
+//! The `client` target: a `umqtt_simple::Client` connected (valid CONNACK)
+//! to a broker whose every later byte is fuzzer input.
+//!
+//! Checks, for any input, besides "never panics":
+//! - never hangs: each operation returns within its deadline in virtual time
+//!   (QoS 0 publish, `check_msg`, `ping` and `disconnect` take no time at
+//!   all; acknowledged operations at most the ack timeout; `wait_msg_for(t)`
+//!   at most `t`; `connect` at most the connect timeout), and libFuzzer's
+//!   `-timeout` catches a loop that does not advance the clock;
+//! - state is consistent: `Ok` leaves the client connected (`disconnect`
+//!   leaves it not), an error that loses the connection leaves it not
+//!   connected, any other error leaves the connection as it was, and a
+//!   connected client never answers `NotConnected`;
+//! - everything the client sends is whole, valid packets of the kinds a
+//!   client sends, and each QoS 1 message delivered to the callback is
+//!   acknowledged (PUBACK) before the call returns, unless the call lost
+//!   the connection.
+//!
+//! With friendly reconnects (see `script`), a call that lost the connection
+//! is followed by a reconnect with a valid CONNACK, so one input explores
+//! several sessions instead of ending in `NotConnected`.
+
+use core::cell::Cell;
+
+use umqtt_simple::{Client, ClientError, Message, Options, QoS};
+use umqtt_transports::Clock;
+use umqtt_transports::memory::{MemoryStack, VirtualClock, VirtualWait};
+
+use crate::script::{Config, Op, Script, Step, WAIT_TIMEOUTS};
+use crate::wire::{
+    ACK_MS, BROKER, CONNACK, CONNECT_MS, FILTER, FILTER_2, PAYLOAD, Rig, SEND_MS, TOPIC,
+};
+use crate::{Trace, Value};
+
+type Fuzzed<'a> = Client<'a, MemoryStack, VirtualClock, VirtualWait>;
+type Err = ClientError<MemoryStack>;
+
+/// The options every fuzzed client uses, from the input's config.
+pub fn options(config: &Config) -> Options<'static> {
+    let options = Options::new("fuzz")
+        .keepalive(config.keepalive_s)
+        .connect_timeout_ms(CONNECT_MS)
+        .ack_timeout_ms(ACK_MS)
+        .send_timeout_ms(SEND_MS);
+    match config.ping_timeout_ms {
+        Some(ms) => options.ping_timeout_ms(ms),
+        None => options,
+    }
+}
+
+/// What one operation returned.
+#[derive(Debug)]
+#[allow(dead_code, reason = "the value is read through Debug, in the trace")]
+enum Outcome {
+    Ok(Value),
+    Err(Err),
+}
+
+impl<T: Into<Value>> From<Result<T, Err>> for Outcome {
+    fn from(result: Result<T, Err>) -> Self {
+        match result {
+            Ok(value) => Outcome::Ok(value.into()),
+            Err(e) => Outcome::Err(e),
+        }
+    }
+}
+
+/// Runs one input; panics when a check fails.
+pub fn run(data: &[u8], trace: &mut Trace) {
+    let script = Script::parse(data);
+    let config = script.config;
+    trace.note(|| format!("{config:?}"));
+    let mut rig = Rig::new(config.send_limit);
+    let qos1_delivered = Cell::new(0usize);
+    let rx_len = config.rx_len;
+    let mut on_message = |m: Message<'_>| {
+        assert!(m.topic.len() + m.payload.len() <= rx_len);
+        if m.qos == QoS::AtLeastOnce {
+            qos1_delivered.set(qos1_delivered.get() + 1);
+        }
+    };
+    let (mut tx, mut rx) = (vec![0u8; config.tx_len], vec![0u8; config.rx_len]);
+    let mut client = Client::new(
+        rig.net.clone(),
+        rig.clock.clone(),
+        &mut tx,
+        &mut rx,
+        options(&config),
+    )
+    .with_waiter(rig.waiter.clone());
+    if config.callback {
+        client.set_callback(&mut on_message);
+    }
+    rig.net.answer(0x10, CONNACK);
+    assert_eq!(
+        client.connect(BROKER),
+        Ok(false),
+        "a valid CONNACK connects"
+    );
+    rig.check_sent();
+
+    for step in script.steps() {
+        rig.deliver(&step);
+        let was_connected = client.is_connected();
+        let start = rig.clock.now_ms();
+        qos1_delivered.set(0);
+        let outcome = perform(&mut client, &rig, &step);
+        let elapsed = rig.clock.now_ms() - start;
+        trace.note(|| format!("{step:?} -> {outcome:?} after {elapsed} ms"));
+
+        let bound = match step.op {
+            Op::PublishQos0 | Op::CheckMsg | Op::Ping | Op::Disconnect | Op::Close => 0,
+            Op::PublishQos1
+            | Op::Republish
+            | Op::Subscribe
+            | Op::SubscribeMany
+            | Op::Unsubscribe => u64::from(ACK_MS),
+            Op::WaitMsgFor => u64::from(WAIT_TIMEOUTS[usize::from(step.param)]),
+            Op::Advance => 700 * u64::from(step.param),
+            Op::Connect => u64::from(CONNECT_MS),
+        };
+        assert!(
+            elapsed <= bound,
+            "{:?} took {elapsed} ms of virtual time; its bound is {bound} ms",
+            step.op
+        );
+
+        let connected = client.is_connected();
+        match &outcome {
+            Outcome::Ok(_) if step.op == Op::Disconnect => assert!(!connected),
+            Outcome::Ok(_) if step.op == Op::Close || step.op == Op::Advance => {}
+            Outcome::Ok(_) => assert!(connected, "{:?} returned Ok but is not connected", step.op),
+            Outcome::Err(e) if e.is_connection_lost() => {
+                assert!(!connected, "{e:?} lost the connection but is connected");
+                assert!(
+                    !(was_connected && matches!(e, umqtt_simple::Error::NotConnected)),
+                    "NotConnected from a connected client"
+                );
+            }
+            Outcome::Err(e) => assert_eq!(
+                connected, was_connected,
+                "{e:?} must leave the connection as it was"
+            ),
+        }
+
+        let pubacks = rig.check_sent();
+        // A PUBACK cannot go out on a connection that died meanwhile (the
+        // broker then sends the message again).
+        let acks_possible = !matches!(&outcome, Outcome::Err(e) if e.is_connection_lost());
+        assert!(
+            !acks_possible || pubacks >= qos1_delivered.get(),
+            "{} QoS 1 messages delivered but {pubacks} PUBACKs sent",
+            qos1_delivered.get()
+        );
+
+        if config.friendly && !connected && step.op != Op::Disconnect {
+            // A scripted answer to CONNECT queued earlier comes first.
+            rig.net.answer(0x10, CONNACK);
+            let start = rig.clock.now_ms();
+            let result = client.connect(BROKER);
+            let elapsed = rig.clock.now_ms() - start;
+            trace.note(|| format!("(harness) connect -> {result:?} after {elapsed} ms"));
+            assert!(elapsed <= u64::from(CONNECT_MS));
+            assert_eq!(result.is_ok(), client.is_connected());
+            rig.check_sent();
+        }
+    }
+}
+
+fn perform(client: &mut Fuzzed<'_>, rig: &Rig, step: &Step<'_>) -> Outcome {
+    let payload = &PAYLOAD[..9 * usize::from(step.param)];
+    match step.op {
+        Op::PublishQos0 => client
+            .publish(TOPIC, payload, false, QoS::AtMostOnce)
+            .into(),
+        Op::PublishQos1 => client
+            .publish(TOPIC, payload, false, QoS::AtLeastOnce)
+            .into(),
+        Op::Republish => client
+            .republish(TOPIC, payload, false, u16::from(step.param) + 1)
+            .into(),
+        Op::Subscribe => {
+            let qos = QoS::from_u8(step.param & 1).unwrap_or_default();
+            client.subscribe(FILTER, qos).into()
+        }
+        Op::SubscribeMany => {
+            let mut granted = [None; 2];
+            let filters = [(FILTER, QoS::AtLeastOnce), (FILTER_2, QoS::AtMostOnce)];
+            client.subscribe_many(&filters, &mut granted).into()
+        }
+        Op::Unsubscribe => client.unsubscribe(FILTER).into(),
+        Op::WaitMsgFor => client
+            .wait_msg_for(WAIT_TIMEOUTS[usize::from(step.param)])
+            .into(),
+        Op::CheckMsg => client.check_msg().into(),
+        Op::Ping => client.ping().into(),
+        Op::Advance => {
+            rig.clock.advance(700 * u64::from(step.param));
+            Outcome::Ok(Value::Unit)
+        }
+        Op::Close => {
+            rig.close(step.chunk);
+            Outcome::Ok(Value::Unit)
+        }
+        Op::Connect => client.connect(BROKER).into(),
+        Op::Disconnect => client.disconnect().into(),
+    }
+}

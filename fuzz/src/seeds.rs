@@ -1,0 +1,243 @@
+//! Starting inputs: one per protocol path, so the fuzzer mutates sessions
+//! that already reach every packet type. `cargo run --example seeds` writes
+//! them to `seeds/TARGET/`; `run.sh` passes that folder to libFuzzer after
+//! the corpus. Each one also runs as a test of the harness (`cargo test`).
+
+use umqtt_simple::packet::{
+    Connect, LastWill, Packet, Publish, QoS, SubAck, Subscribe, SubscribeFilters, Unsubscribe,
+    UnsubscribeFilters,
+};
+
+use crate::script::build;
+
+/// A QoS 1 PUBLISH to `t/x` with packet id `id` and `payload`.
+fn publish_qos1(id: u16, payload: &[u8]) -> Vec<u8> {
+    let packet = Publish::new(b"t/x", payload, QoS::AtLeastOnce).with_packet_id(id);
+    encode(Packet::Publish(packet))
+}
+
+fn encode(packet: Packet<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; packet.encoded_len()];
+    let n = packet.encode(&mut buf).expect("seed packets are valid");
+    buf.truncate(n);
+    buf
+}
+
+/// Seeds of the `decode` target: one valid packet of every type.
+pub fn decode() -> Vec<(&'static str, Vec<u8>)> {
+    let will = LastWill {
+        topic: b"w/t",
+        message: b"bye",
+        qos: QoS::AtLeastOnce,
+        retain: true,
+    };
+    let connect = Connect {
+        keepalive: 60,
+        will: Some(will),
+        username: Some(b"u"),
+        password: Some(b"p"),
+        ..Connect::new(b"client")
+    };
+    let filters = [
+        (&b"a/+"[..], QoS::AtLeastOnce),
+        (&b"#"[..], QoS::AtMostOnce),
+    ];
+    let unsub = [&b"a/+"[..]];
+    let big = [b'x'; 200];
+    vec![
+        ("connect", encode(Packet::Connect(connect))),
+        ("connect-min", encode(Packet::Connect(Connect::new(b"")))),
+        ("connack", vec![0x20, 0x02, 0x01, 0x00]),
+        ("publish0", b"\x30\x0a\x00\x03t/xhello".to_vec()),
+        ("publish1", publish_qos1(7, b"hi")),
+        ("publish-retain-dup", b"\x3b\x06\x00\x01a\x00\x09z".to_vec()),
+        (
+            "publish-2-byte-length",
+            encode(Packet::Publish(Publish::new(b"t", &big, QoS::AtMostOnce))),
+        ),
+        ("puback", vec![0x40, 0x02, 0x00, 0x07]),
+        (
+            "subscribe",
+            encode(Packet::Subscribe(Subscribe {
+                packet_id: 3,
+                filters: SubscribeFilters::List(&filters),
+            })),
+        ),
+        (
+            "suback",
+            encode(Packet::SubAck(SubAck {
+                packet_id: 3,
+                return_codes: &[0x01, 0x80],
+            })),
+        ),
+        (
+            "unsubscribe",
+            encode(Packet::Unsubscribe(Unsubscribe {
+                packet_id: 4,
+                filters: UnsubscribeFilters::List(&unsub),
+            })),
+        ),
+        ("unsuback", vec![0xb0, 0x02, 0x00, 0x04]),
+        ("pingreq", vec![0xc0, 0x00]),
+        ("pingresp", vec![0xd0, 0x00]),
+        ("disconnect", vec![0xe0, 0x00]),
+    ]
+}
+
+/// Seeds of the `client` and `robust` targets (see `script` for the format).
+pub fn client() -> Vec<(&'static str, Vec<u8>)> {
+    // Op bytes: low nibble operation, bits 4-6 parameter, bit 7 "answer".
+    const PUBLISH_QOS1_ANSWER: u8 = 0x81;
+    const PUBLISH_QOS0_BIG: u8 = 0x70;
+    const SUBSCRIBE_QOS1_ANSWER: u8 = 0x92;
+    const SUBSCRIBE_MANY_ANSWER: u8 = 0x83;
+    const UNSUBSCRIBE_ANSWER: u8 = 0x84;
+    const WAIT_1S: u8 = 0x35;
+    const WAIT_5S_PINGRESP: u8 = 0xc5;
+    const CHECK: u8 = 0x06;
+    const PING_ANSWER: u8 = 0x87;
+    const ADVANCE_2100: u8 = 0x38;
+    const CLOSE: u8 = 0x09;
+    const CONNECT: u8 = 0x0a;
+    const DISCONNECT: u8 = 0x0b;
+    const REPUBLISH_ID_1: u8 = 0x8c;
+    // Buffers byte: 64-byte rx, friendly reconnects.
+    const FRIENDLY_64: u8 = 0x40 | 48;
+
+    let message = publish_qos1(9, b"hello");
+    let big = publish_qos1(5, &[b'm'; 40]);
+    let (big_head, big_tail) = big.split_at(12);
+    vec![
+        (
+            "publish-qos1",
+            build(0, 48, &[(PUBLISH_QOS1_ANSWER, b"\x40\x02\x00\x01")]),
+        ),
+        (
+            "publish-qos0-two-sends",
+            build(0x80, 48, &[(PUBLISH_QOS0_BIG, b"")]),
+        ),
+        (
+            "subscribe-then-message",
+            build(
+                0,
+                48,
+                &[
+                    (SUBSCRIBE_QOS1_ANSWER, b"\x90\x03\x00\x01\x01"),
+                    (WAIT_1S, &message),
+                    (CHECK, b""),
+                ],
+            ),
+        ),
+        (
+            "subscribe-many",
+            build(
+                0,
+                48,
+                &[(SUBSCRIBE_MANY_ANSWER, b"\x90\x04\x00\x01\x01\x80")],
+            ),
+        ),
+        (
+            "unsubscribe",
+            build(0, 48, &[(UNSUBSCRIBE_ANSWER, b"\xb0\x02\x00\x01")]),
+        ),
+        (
+            "oversize-message-drained",
+            build(
+                0,
+                0,
+                &[
+                    (WAIT_1S, big_head),
+                    (WAIT_1S, big_tail),
+                    (WAIT_1S, &message),
+                ],
+            ),
+        ),
+        (
+            "keepalive-pingresp",
+            build(
+                0x01,
+                48,
+                &[(ADVANCE_2100, b""), (WAIT_5S_PINGRESP, b"\xd0\x00")],
+            ),
+        ),
+        (
+            "keepalive-no-pingresp",
+            build(
+                0x09,
+                FRIENDLY_64,
+                &[(WAIT_5S_PINGRESP, b""), (WAIT_1S, b"")],
+            ),
+        ),
+        (
+            "ping",
+            build(0, 48, &[(PING_ANSWER, b"\xd0\x00"), (CHECK, b"")]),
+        ),
+        (
+            "reconnect",
+            build(
+                0,
+                48,
+                &[
+                    (CLOSE, b"\x20\x02\x01\x00"),
+                    (CHECK, b""),
+                    (CONNECT, b""),
+                    (REPUBLISH_ID_1, b"\x40\x02\x00\x01"),
+                ],
+            ),
+        ),
+        (
+            "second-connack",
+            build(
+                0,
+                FRIENDLY_64,
+                &[(CHECK, b"\x20\x02\x00\x00"), (CHECK, b"")],
+            ),
+        ),
+        (
+            "no-callback",
+            build(0x40, 48, &[(WAIT_1S, &message), (DISCONNECT, b"")]),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Trace;
+
+    #[test]
+    fn decode_seeds_pass_the_decode_checks() {
+        for (name, seed) in decode() {
+            assert!(
+                matches!(umqtt_simple::packet::Packet::decode(&seed), Ok(Some(_))),
+                "{name}"
+            );
+            crate::decode::check(&seed);
+        }
+    }
+
+    #[test]
+    fn client_seeds_pass_both_client_harnesses() {
+        for (name, seed) in client() {
+            let mut trace = Trace::keeping();
+            crate::client::run(&seed, &mut trace);
+            assert!(trace.notes().len() > 1, "{name}");
+            crate::robust::run(&seed, &mut Trace::keeping());
+        }
+    }
+
+    #[test]
+    fn the_oversize_seed_reports_the_skipped_message_then_delivers_the_next() {
+        let (_, seed) = client()
+            .into_iter()
+            .find(|(name, _)| *name == "oversize-message-drained")
+            .unwrap();
+        let mut trace = Trace::keeping();
+        crate::client::run(&seed, &mut trace);
+        let notes = trace.notes().join("\n");
+        assert!(
+            notes.contains("MessageTooLarge { size: 49, capacity: 16 }"),
+            "{notes}"
+        );
+    }
+}
