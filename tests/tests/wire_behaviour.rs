@@ -1,24 +1,25 @@
 //! Exact wire behaviour against scripted fake brokers: the bytes the client
 //! puts on the wire (the golden vectors of `wire-vectors.md`), how it reads
-//! what arrives (split, merged, oversized, hostile), and that every hostile
-//! input ends in a named error, never a panic or a hang, with a client that
-//! can connect again afterwards.
+//! what arrives (split, merged, oversized, flooded, hostile), and that every
+//! hostile input ends in a named error, never a panic or a hang, with a client
+//! that can connect again afterwards.
 //!
 //! Every client runs in its own thread under a time limit
 //! ([`run_in_thread_within`] and [`HANG_LIMIT`]), so a hang fails the test
 //! instead of blocking the suite.
 
-use std::io::{ErrorKind, Write};
+use std::cell::Cell;
+use std::io::{BufReader, ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_simple::packet::{DecodeError, EncodeError, PacketType};
-use umqtt_simple::{Error, Message, Options, QoS};
+use umqtt_simple::{Error, Message, Options, QoS, Waiting};
 use umqtt_tests::{
     CONNACK_ACCEPTED, ClientParts, FakeBroker, HANG_LIMIT, Received, StdClient, StdClientError,
-    accept_connect, answer_connect, hex, read_connect, read_packet, run_in_thread_within,
+    WAIT, accept_connect, answer_connect, hex, read_connect, read_packet, run_in_thread_within,
     std_client, to_hex,
 };
 use umqtt_transports::std_tcp::StdNetError;
@@ -144,10 +145,18 @@ where
     })
 }
 
+/// The connect and ack timeouts of [`hostile_options`], in milliseconds.
+const HOSTILE_DEADLINE_MS: u32 = 5_000;
+
+/// Allowed lateness of a hostile case's error on top of [`HOSTILE_DEADLINE_MS`].
+const SLACK: Duration = Duration::from_secs(2);
+
 /// `options` for hostile tests: deadlines short enough that a missed packet
 /// shows as a wrong error rather than a long wait.
 fn hostile_options(options: Options<'_>) -> Options<'_> {
-    options.connect_timeout_ms(5_000).ack_timeout_ms(5_000)
+    options
+        .connect_timeout_ms(HOSTILE_DEADLINE_MS)
+        .ack_timeout_ms(HOSTILE_DEADLINE_MS)
 }
 
 /// Runs `provoke` on a fresh client against `broker`'s hostile first
@@ -164,8 +173,14 @@ fn hostile_case(
     let delivered = run_in_thread_within(HANG_LIMIT, move || {
         let mut parts = ClientParts::with_id(CLIENT_ID, 1024, 1024);
         let (mut client, inbox) = parts.client_with_inbox(hostile_options);
+        let start = Instant::now();
         let err = provoke(&mut client, addr);
+        let took = start.elapsed();
         assert!(expected(&err), "unexpected error: {err:?} ({err})");
+        assert!(
+            took <= Duration::from_millis(u64::from(HOSTILE_DEADLINE_MS)) + SLACK,
+            "{err:?} came after {took:?}, past the {HOSTILE_DEADLINE_MS} ms deadline"
+        );
         assert!(
             !client.is_connected(),
             "the connection is closed after {err:?}"
@@ -244,9 +259,94 @@ fn hostile_after_connack(
     )
 }
 
+/// The QoS 1 PUBLISH of `b"x"` to `t` with packet id 1, as the client sends it.
+const PUBLISH_T_X_QOS1: &str = "3206000174000178";
+/// The SUBSCRIBE to `t` at QoS 0 with packet id 1, as the client sends it.
+const SUBSCRIBE_T_QOS0: &str = "8206000100017400";
+/// The UNSUBSCRIBE from `t` with packet id 1, as the client sends it.
+const UNSUBSCRIBE_T: &str = "a2050001000174";
+
+/// Reads the CONNECT, answers CONNACK accepted, reads the client's next
+/// packet (which must be `request_hex`) and answers it with `answer`.
+fn answer_request_with(
+    request_hex: &'static str,
+    answer: Vec<u8>,
+) -> impl Fn(&mut TcpStream) + Send + 'static {
+    move |stream: &mut TcpStream| {
+        accept_connect(stream);
+        let request = read_packet(stream).expect("read the request");
+        assert_eq!(to_hex(&request), request_hex, "the client's request");
+        stream.write_all(&answer).expect("write the hostile answer");
+    }
+}
+
+fn publish_qos1_err(client: &mut StdClient<'_>, addr: SocketAddr) -> StdClientError {
+    client.connect(addr).expect("connect to the hostile broker");
+    client
+        .publish(b"t", b"x", false, QoS::AtLeastOnce)
+        .expect_err("QoS 1 publish succeeded against a hostile broker")
+}
+
+fn subscribe_err(client: &mut StdClient<'_>, addr: SocketAddr) -> StdClientError {
+    client.connect(addr).expect("connect to the hostile broker");
+    client
+        .subscribe(b"t", QoS::AtMostOnce)
+        .expect_err("subscribe succeeded against a hostile broker")
+}
+
+fn unsubscribe_err(client: &mut StdClient<'_>, addr: SocketAddr) -> StdClientError {
+    client.connect(addr).expect("connect to the hostile broker");
+    client
+        .unsubscribe(b"t")
+        .expect_err("unsubscribe succeeded against a hostile broker")
+}
+
+/// [`hostile_case`] with a broker that answers the client's QoS 1 PUBLISH
+/// ([`PUBLISH_T_X_QOS1`]) with the bytes of `answer_hex`: `publish` must fail
+/// with an error `expected` accepts.
+fn hostile_answer_to_publish(
+    answer_hex: &str,
+    expected: impl FnOnce(&StdClientError) -> bool + Send + 'static,
+) -> Vec<Received> {
+    hostile_case(
+        answer_request_with(PUBLISH_T_X_QOS1, hex(answer_hex)),
+        publish_qos1_err,
+        expected,
+    )
+}
+
+/// [`hostile_case`] with a broker that answers the client's SUBSCRIBE
+/// ([`SUBSCRIBE_T_QOS0`]) with the bytes of `answer_hex`: `subscribe` must
+/// fail with an error `expected` accepts.
+fn hostile_answer_to_subscribe(
+    answer_hex: &str,
+    expected: impl FnOnce(&StdClientError) -> bool + Send + 'static,
+) -> Vec<Received> {
+    hostile_case(
+        answer_request_with(SUBSCRIBE_T_QOS0, hex(answer_hex)),
+        subscribe_err,
+        expected,
+    )
+}
+
+/// [`hostile_case`] with a broker that answers the client's UNSUBSCRIBE
+/// ([`UNSUBSCRIBE_T`]) with the bytes of `answer_hex`: `unsubscribe` must
+/// fail with an error `expected` accepts.
+fn hostile_answer_to_unsubscribe(
+    answer_hex: &str,
+    expected: impl FnOnce(&StdClientError) -> bool + Send + 'static,
+) -> Vec<Received> {
+    hostile_case(
+        answer_request_with(UNSUBSCRIBE_T, hex(answer_hex)),
+        unsubscribe_err,
+        expected,
+    )
+}
+
 /// One test per row, `name: scenario("hex bytes") => error pattern,`: the
-/// scenario ([`hostile_connect_answer`] or [`hostile_after_connack`]) must end
-/// in an error matching the pattern, after which the client connects again.
+/// scenario ([`hostile_connect_answer`], [`hostile_after_connack`] or one of
+/// the `hostile_answer_to_*` requests) must end in an error matching the
+/// pattern, after which the client connects again.
 macro_rules! hostile_input_tests {
     ($($test:ident: $scenario:ident($bytes:literal) => $error:pat,)+) => {$(
         #[test]
@@ -653,10 +753,11 @@ fn broker_writing_one_byte_per_segment_still_works() {
 // 5. A message larger than the receive buffer
 // ---------------------------------------------------------------------------
 
-/// A QoS 1 PUBLISH of `payload` to `topic` with packet id `pid`.
-fn qos1_publish(topic: &[u8], pid: u16, payload: &[u8]) -> Vec<u8> {
-    let remaining = 2 + topic.len() + 2 + payload.len();
-    let mut p = vec![0x32];
+/// A PUBLISH of `payload` to `topic`: QoS 1 with packet id `pid` if there is
+/// one, else QoS 0.
+fn publish_packet(topic: &[u8], pid: Option<u16>, payload: &[u8]) -> Vec<u8> {
+    let remaining = 2 + topic.len() + if pid.is_some() { 2 } else { 0 } + payload.len();
+    let mut p = vec![if pid.is_some() { 0x32 } else { 0x30 }];
     let mut n = remaining;
     loop {
         let mut byte = u8::try_from(n % 128).unwrap();
@@ -671,9 +772,16 @@ fn qos1_publish(topic: &[u8], pid: u16, payload: &[u8]) -> Vec<u8> {
     }
     p.extend(u16::try_from(topic.len()).unwrap().to_be_bytes());
     p.extend(topic);
-    p.extend(pid.to_be_bytes());
+    if let Some(pid) = pid {
+        p.extend(pid.to_be_bytes());
+    }
     p.extend(payload);
     p
+}
+
+/// A QoS 1 PUBLISH of `payload` to `topic` with packet id `pid`.
+fn qos1_publish(topic: &[u8], pid: u16, payload: &[u8]) -> Vec<u8> {
+    publish_packet(topic, Some(pid), payload)
 }
 
 #[test]
@@ -731,6 +839,83 @@ fn message_larger_than_rx_buffer_is_drained_acked_and_the_next_one_arrives() {
     );
 }
 
+#[test]
+fn flood_of_messages_larger_than_rx_buffer_each_is_too_large_qos1_acked_then_small_one_arrives() {
+    const BIG: u16 = 200;
+    const RX: usize = 512;
+    // QoS 0 and QoS 1 mixed: every third message is QoS 0.
+    fn packet_id(i: u16) -> Option<u16> {
+        (i % 3 != 2).then_some(0x0100 + i)
+    }
+    fn big(i: u16) -> Vec<u8> {
+        publish_packet(
+            b"big",
+            packet_id(i),
+            &[u8::try_from(i % 256).unwrap(); 2_000],
+        )
+    }
+    let sizes: Vec<usize> = (0..BIG).map(|i| big(i).len()).collect();
+    let broker = FakeBroker::start(1, |_, mut s| {
+        s.set_nodelay(true).ok();
+        accept_connect(&mut s);
+        // About 400 KB in one write, the small message right behind the last
+        // big one: far more than the client's 512-byte receive buffer.
+        let mut flood: Vec<u8> = (0..BIG).flat_map(big).collect();
+        flood.extend(hex("3009 0005 736d616c6c 6f6b"));
+        s.write_all(&flood).unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        for i in (0..BIG).filter(|&i| packet_id(i).is_some()) {
+            let pid = packet_id(i).unwrap();
+            assert_eq!(
+                to_hex(&read_packet(&mut reader).unwrap()),
+                format!("4002{pid:04x}"),
+                "PUBACK of skipped message {i}, in order"
+            );
+        }
+        // The stream is still in sync: a QoS 1 publish after the flood.
+        assert_eq!(to_hex(&read_packet(&mut reader).unwrap()), PUBLISH_T_X_QOS1);
+        s.write_all(&hex("40020001")).unwrap();
+        let rest: Vec<Vec<u8>> = std::iter::from_fn(|| read_packet(&mut reader).ok()).collect();
+        assert_eq!(rest, vec![hex("e000")], "nothing but DISCONNECT after that");
+    });
+    let addr = broker.addr;
+    let got = run_in_thread_within(HANG_LIMIT, move || {
+        // The client's whole memory for the flood: these two fixed buffers.
+        let mut parts = ClientParts::with_id(CLIENT_ID, 256, RX);
+        let (mut client, inbox) = parts.client_with_inbox(hostile_options);
+        client.connect(addr).unwrap();
+        for (i, size) in sizes.into_iter().enumerate() {
+            assert_eq!(
+                client.wait_msg(),
+                Err(Error::MessageTooLarge { size, capacity: RX }),
+                "big message {i}"
+            );
+            assert!(client.is_connected(), "connected after big message {i}");
+        }
+        assert_eq!(client.skipped_messages(), u32::from(BIG));
+        assert!(inbox.is_empty(), "no big message reached the callback");
+        client
+            .wait_msg()
+            .expect("the small message after the flood");
+        client
+            .publish(b"t", b"x", false, QoS::AtLeastOnce)
+            .expect("QoS 1 publish after the flood");
+        assert!(client.is_connected());
+        client.disconnect().unwrap();
+        inbox.all()
+    });
+    broker.join();
+    assert_eq!(
+        got,
+        vec![Received {
+            topic: b"small".to_vec(),
+            payload: b"ok".to_vec(),
+            qos: QoS::AtMostOnce,
+            retain: false
+        }]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 6. Hostile input: named errors, never a panic or hang, reconnect works
 // ---------------------------------------------------------------------------
@@ -753,6 +938,91 @@ hostile_input_tests! {
         hostile_after_connack("30ffffffff7f") => Error::Protocol(DecodeError::RemainingLengthTooLong),
     second_connack_after_connect_is_unexpected_packet_then_reconnect_works:
         hostile_after_connack("20020000") => Error::UnexpectedPacket(PacketType::ConnAck),
+}
+
+// A length field longer than the packet, a wrong remaining length, an
+// acknowledgement for another packet id or with the wrong number of return
+// codes, a reserved packet type while a request waits: each while the call
+// that meets it waits for its acknowledgement, where the stream matters most.
+hostile_input_tests! {
+    publish_whose_topic_length_runs_past_its_remaining_length_is_protocol_truncated_then_reconnect_works:
+        hostile_after_connack("3005 0009 666f6f")
+        => Error::Protocol(DecodeError::Truncated { packet: PacketType::Publish }),
+    qos1_publish_too_short_for_its_packet_id_is_protocol_truncated_then_reconnect_works:
+        hostile_after_connack("3203 0001 74")
+        => Error::Protocol(DecodeError::Truncated { packet: PacketType::Publish }),
+    puback_with_remaining_length_3_is_protocol_invalid_length_then_reconnect_works:
+        hostile_answer_to_publish("4003 0001 00")
+        => Error::Protocol(DecodeError::InvalidLength { packet: PacketType::PubAck, len: 3 }),
+    puback_with_remaining_length_1_is_protocol_invalid_length_then_reconnect_works:
+        hostile_answer_to_publish("4001 00")
+        => Error::Protocol(DecodeError::InvalidLength { packet: PacketType::PubAck, len: 1 }),
+    puback_whose_remaining_length_runs_past_the_bytes_sent_times_out_waiting_puback_then_reconnect_works:
+        hostile_answer_to_publish("4004 0001") => Error::Timeout(Waiting::PubAck),
+    suback_without_return_codes_is_protocol_invalid_length_then_reconnect_works:
+        hostile_answer_to_subscribe("9002 0001")
+        => Error::Protocol(DecodeError::InvalidLength { packet: PacketType::SubAck, len: 2 }),
+    unsuback_with_remaining_length_3_is_protocol_invalid_length_then_reconnect_works:
+        hostile_answer_to_unsubscribe("b003 0001 00")
+        => Error::Protocol(DecodeError::InvalidLength { packet: PacketType::UnsubAck, len: 3 }),
+    suback_larger_than_rx_buffer_is_packet_too_large_then_reconnect_works:
+        hostile_answer_to_subscribe("90ff7f 0001 00")
+        => Error::PacketTooLarge { packet: PacketType::SubAck, size: 16_386, capacity: 1024 },
+    suback_with_unknown_packet_id_is_unexpected_packet_id_then_reconnect_works:
+        hostile_answer_to_subscribe("9003 0007 00")
+        => Error::UnexpectedPacketId { packet: PacketType::SubAck, expected: 1, received: 7 },
+    unsuback_with_unknown_packet_id_is_unexpected_packet_id_then_reconnect_works:
+        hostile_answer_to_unsubscribe("b002 0007")
+        => Error::UnexpectedPacketId { packet: PacketType::UnsubAck, expected: 1, received: 7 },
+    suback_with_two_return_codes_for_one_filter_is_protocol_invalid_length_then_reconnect_works:
+        hostile_answer_to_subscribe("9004 0001 0000")
+        => Error::Protocol(DecodeError::InvalidLength { packet: PacketType::SubAck, len: 4 }),
+    packet_type_0_while_awaiting_puback_is_protocol_reserved_packet_type_then_reconnect_works:
+        hostile_answer_to_publish("0000") => Error::Protocol(DecodeError::ReservedPacketType(0)),
+    packet_type_15_while_awaiting_puback_is_protocol_reserved_packet_type_then_reconnect_works:
+        hostile_answer_to_publish("f000") => Error::Protocol(DecodeError::ReservedPacketType(15)),
+}
+
+#[test]
+fn suback_with_one_return_code_for_two_filters_is_protocol_invalid_length_then_reconnect_works() {
+    hostile_case(
+        answer_request_with("820a00010001610000016201", hex("9003 0001 00")),
+        |client, addr| {
+            client.connect(addr).expect("connect to the hostile broker");
+            let mut granted = [None, None];
+            client
+                .subscribe_many(
+                    &[(&b"a"[..], QoS::AtMostOnce), (&b"b"[..], QoS::AtLeastOnce)],
+                    &mut granted,
+                )
+                .expect_err("subscribe_many succeeded with one return code for two filters")
+        },
+        |e| {
+            *e == Error::Protocol(DecodeError::InvalidLength {
+                packet: PacketType::SubAck,
+                len: 3,
+            })
+        },
+    );
+}
+
+#[test]
+fn oversized_publish_whose_topic_length_runs_past_its_remaining_length_is_protocol_truncated() {
+    // A 2 003-byte PUBLISH (more than the 1 024-byte receive buffer) whose
+    // topic length, 65 535, runs past its remaining length of 2 000: the same
+    // malformation as the small one above, on the path that skips messages
+    // too large to buffer.
+    let mut bytes = hex("30 d00f ffff");
+    bytes.resize(3 + 2_000, b'x');
+    let delivered = hostile_case(connack_then(bytes), connect_then_wait_err, |e| {
+        matches!(
+            e,
+            Error::Protocol(DecodeError::Truncated {
+                packet: PacketType::Publish
+            })
+        )
+    });
+    assert!(delivered.is_empty(), "{delivered:?}");
 }
 
 #[test]
@@ -962,4 +1232,146 @@ fn password_without_user_is_invalid_before_any_connection_is_made() {
         Err(e) => panic!("accept failed: {e}"),
         Ok((_, peer)) => panic!("the client connected ({peer}) although its options were invalid"),
     }
+}
+
+// ---------------------------------------------------------------------------
+// 9. A burst of small messages while the client publishes QoS 1
+// ---------------------------------------------------------------------------
+
+#[test]
+fn burst_of_100_000_messages_while_publishing_qos1_loses_none_keeps_order_and_every_publish_succeeds()
+ {
+    const MESSAGES: u32 = 100_000;
+    const CHUNK: u32 = 1_000;
+    const CHUNKS: u32 = MESSAGES / CHUNK;
+    const PUBLISHES: u16 = 100;
+    /// QoS 0 message `n`: topic `n`, payload `n` as four bytes, 9 bytes in all.
+    fn numbered(n: u32) -> Vec<u8> {
+        publish_packet(b"n", None, &n.to_be_bytes())
+    }
+    /// Messages `c * CHUNK ..` of chunk `c`, for one write.
+    fn chunk(c: u32) -> Vec<u8> {
+        (c * CHUNK..(c + 1) * CHUNK).flat_map(numbered).collect()
+    }
+    /// The client's QoS 1 publish `k`: topic `q1`, payload `k`, packet id `k + 1`.
+    fn client_publish(k: u16) -> Vec<u8> {
+        qos1_publish(b"q1", k + 1, &k.to_be_bytes())
+    }
+
+    let (report_tx, report) = mpsc::channel();
+    let broker = FakeBroker::start(1, move |_, mut s| {
+        s.set_nodelay(true).ok();
+        accept_connect(&mut s);
+        // The client's packets are read in a thread of their own, so that
+        // this one can write floods meanwhile.
+        let (packets_tx, packets) = mpsc::channel::<Vec<u8>>();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let reader_thread = thread::spawn(move || {
+            while let Ok(p) = read_packet(&mut reader) {
+                if packets_tx.send(p).is_err() {
+                    break;
+                }
+            }
+        });
+        let answered = Cell::new(0u16);
+        let puback = |p: Vec<u8>| {
+            let k = answered.get();
+            assert_eq!(
+                to_hex(&p),
+                to_hex(&client_publish(k)),
+                "the client's publish {k}"
+            );
+            answered.set(k + 1);
+            // 32 08, topic 0002 "q1", then the packet id.
+            [0x40, 0x02, p[6], p[7]]
+        };
+        let (mut acks_between, mut acks_behind) = (0u32, 0u32);
+        // The first 50 000: each PUBLISH that arrived is answered at once,
+        // before the next chunk.
+        for c in 0..CHUNKS / 2 {
+            let mut out = Vec::new();
+            for p in packets.try_iter() {
+                out.extend(puback(p));
+                acks_between += 1;
+            }
+            out.extend(chunk(c));
+            s.write_all(&out).unwrap();
+        }
+        // The next 49 000: each PUBLISH is answered only behind one more
+        // chunk, so the PUBACK reaches the client after 1 000 messages.
+        for c in CHUNKS / 2..CHUNKS - 1 {
+            let mut waiting: Vec<Vec<u8>> = packets.try_iter().collect();
+            if waiting.is_empty() && answered.get() < PUBLISHES {
+                waiting.push(
+                    packets
+                        .recv_timeout(WAIT)
+                        .expect("the client's next publish"),
+                );
+            }
+            let mut out = chunk(c);
+            for p in waiting {
+                out.extend(puback(p));
+                acks_behind += 1;
+            }
+            s.write_all(&out).unwrap();
+        }
+        // Publishes still to come are answered as they arrive.
+        while answered.get() < PUBLISHES {
+            let p = packets
+                .recv_timeout(WAIT)
+                .expect("the client's next publish");
+            s.write_all(&puback(p)).unwrap();
+        }
+        // The last chunk comes after every PUBACK: only wait_msg takes it in.
+        s.write_all(&chunk(CHUNKS - 1)).unwrap();
+        let rest: Vec<Vec<u8>> = packets.iter().collect();
+        assert_eq!(rest, vec![hex("e000")], "nothing but DISCONNECT after that");
+        reader_thread.join().unwrap();
+        report_tx.send((acks_between, acks_behind)).unwrap();
+    });
+    let addr = broker.addr;
+    let (after_publishes, received, elapsed) = run_in_thread_within(HANG_LIMIT, move || {
+        let next = Cell::new(0u32);
+        let mut on_message = |m: Message<'_>| {
+            assert_eq!((m.topic, m.qos), (&b"n"[..], QoS::AtMostOnce));
+            let n = u32::from_be_bytes(m.payload.try_into().expect("a 4-byte number"));
+            assert_eq!(n, next.get(), "message numbers strictly increase by one");
+            next.set(n + 1);
+        };
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let options = Options::new(CLIENT_ID).ack_timeout_ms(10_000);
+        let mut client = std_client(&mut tx, &mut rx, options);
+        client.set_callback(&mut on_message);
+        client.connect(addr).unwrap();
+        let start = Instant::now();
+        for k in 0..PUBLISHES {
+            client
+                .publish(b"q1", &k.to_be_bytes(), false, QoS::AtLeastOnce)
+                .unwrap_or_else(|e| panic!("publish {k}, after {} messages: {e:?}", next.get()));
+        }
+        let after_publishes = next.get();
+        while next.get() < MESSAGES {
+            client
+                .wait_msg()
+                .unwrap_or_else(|e| panic!("wait_msg after {} messages: {e:?}", next.get()));
+        }
+        let elapsed = start.elapsed();
+        assert!(client.is_connected());
+        client.disconnect().unwrap();
+        (after_publishes, next.get(), elapsed)
+    });
+    broker.join();
+    let (acks_between, acks_behind) = report.recv().expect("the broker's report");
+    eprintln!(
+        "{MESSAGES} messages and {PUBLISHES} QoS 1 publishes in {elapsed:?}; \
+         PUBACKs between chunks: {acks_between}, behind a chunk: {acks_behind}"
+    );
+    assert_eq!(received, MESSAGES, "every message arrived");
+    // The client has one publish in flight at a time, so at most one PUBACK
+    // goes out between two of the first 50 chunks, and each of the next 49
+    // chunks waits for a publish and carries its PUBACK behind it.
+    assert_eq!(acks_behind, CHUNKS / 2 - 1, "PUBACKs behind a chunk");
+    // The last PUBACK comes after chunk 98 and before chunk 99: the last
+    // publish returns with exactly 99 000 messages delivered.
+    assert_eq!(after_publishes, MESSAGES - CHUNK);
 }

@@ -951,6 +951,17 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
         self.compact();
         let prefix = self.rx.get(header_len..self.rx_len).unwrap_or_default();
+        if let Some(&[hi, lo]) = prefix.first_chunk::<2>() {
+            // A topic (and packet id) longer than the whole packet is
+            // malformed, not merely large.
+            let packet_id_len = if header.flags & 0b0110 == 0 { 0 } else { 2 };
+            let needed = 2 + usize::from(u16::from_be_bytes([hi, lo])) + packet_id_len;
+            if needed > header.remaining_length {
+                return Err(Error::Protocol(DecodeError::Truncated {
+                    packet: PacketType::Publish,
+                }));
+            }
+        }
         let packet_id = match Publish::decode_body(header.flags, prefix) {
             Ok(publish) => (publish.qos == QoS::AtLeastOnce).then_some(publish.packet_id),
             // Topic and packet id not in yet: read more first.
