@@ -1,0 +1,285 @@
+//! rumqttc's synchronous client, used the usual way: `Client::new(options, 10)`
+//! and a thread iterating `connection.iter()`. That thread forwards the events
+//! a test waits for (CONNACK, SUBACK, PUBACK, incoming PUBLISH) over a bounded
+//! channel made before anything is counted.
+//!
+//! rumqttc leaves TCP_NODELAY off by default; the bench turns it on, the best
+//! case for rumqttc and the same socket setting as the other clients.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Outgoing, Packet, QoS};
+
+use crate::cpu::{CpuStopwatch, thread_cpu};
+use crate::{Ctx, IdleResult, PAYLOAD, Qos0Publish, Res};
+
+/// The request channel capacity: 10 as in rumqttc's README examples, or
+/// `--rumqttc-cap N`.
+pub static REQUEST_CAPACITY: AtomicUsize = AtomicUsize::new(10);
+
+/// How long a test waits for one event.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// What the connection thread forwards.
+#[derive(Debug)]
+pub enum Ev {
+    ConnAck,
+    SubAck,
+    PubAck,
+    Publish,
+    PingReq,
+    Failed(String),
+}
+
+/// An event and, when asked for, the connection thread's CPU time then.
+pub type Forwarded = (Ev, Option<Duration>);
+
+/// The channel the connection thread forwards events over.
+pub fn channel() -> (SyncSender<Forwarded>, Receiver<Forwarded>) {
+    sync_channel(4096)
+}
+
+/// A connected rumqttc client and its connection thread.
+pub struct Rumq {
+    pub client: Client,
+    events: Receiver<Forwarded>,
+    thread: JoinHandle<Option<Duration>>,
+}
+
+impl Rumq {
+    /// Connects (keepalive `keepalive_s`) and waits for CONNACK. With
+    /// `track_cpu`, every forwarded event carries the connection thread's CPU
+    /// time.
+    pub fn connect(
+        addr: SocketAddr,
+        tag: &str,
+        keepalive_s: u64,
+        track_cpu: bool,
+        (tx, rx): (SyncSender<Forwarded>, Receiver<Forwarded>),
+    ) -> Res<Self> {
+        let mut options =
+            MqttOptions::new(crate::client_id(tag), addr.ip().to_string(), addr.port());
+        options.set_keep_alive(Duration::from_secs(keepalive_s));
+        let capacity = REQUEST_CAPACITY.load(Ordering::Relaxed);
+        let (client, mut connection) = Client::new(options, capacity);
+        let mut network = connection.eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        connection.eventloop.set_network_options(network);
+        let thread = thread::Builder::new()
+            .name("rumqttc".into())
+            .spawn(move || {
+                let mut since_connack = None;
+                for event in connection.iter() {
+                    let ev = match event {
+                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                            since_connack = Some(CpuStopwatch::start());
+                            Ev::ConnAck
+                        }
+                        Ok(Event::Incoming(Packet::SubAck(_))) => Ev::SubAck,
+                        Ok(Event::Incoming(Packet::PubAck(_))) => Ev::PubAck,
+                        Ok(Event::Incoming(Packet::Publish(_))) => Ev::Publish,
+                        Ok(Event::Outgoing(Outgoing::PingReq)) => Ev::PingReq,
+                        Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+                        Ok(_) => continue,
+                        Err(e) => Ev::Failed(e.to_string()),
+                    };
+                    let failed = matches!(ev, Ev::Failed(_));
+                    let cpu = if track_cpu { thread_cpu() } else { None };
+                    if tx.send((ev, cpu)).is_err() || failed {
+                        break;
+                    }
+                }
+                since_connack.and_then(|s: CpuStopwatch| s.elapsed())
+            })
+            .ctx("spawn the rumqttc connection thread")?;
+        let mut this = Rumq {
+            client,
+            events: rx,
+            thread,
+        };
+        this.expect(|e| matches!(e, Ev::ConnAck), "CONNACK")?;
+        Ok(this)
+    }
+
+    /// Waits for the next forwarded event that `wanted` accepts (skipping
+    /// pings); returns the connection thread's CPU time then, if tracked.
+    pub fn expect(&mut self, wanted: impl Fn(&Ev) -> bool, what: &str) -> Res<Option<Duration>> {
+        loop {
+            let (ev, cpu) = self
+                .events
+                .recv_timeout(WAIT)
+                .map_err(|e| format!("rumqttc: waiting for {what}: {e}"))?;
+            if wanted(&ev) {
+                return Ok(cpu);
+            }
+            match ev {
+                Ev::PingReq => continue,
+                Ev::Failed(e) => return Err(format!("rumqttc: {e} (waiting for {what})")),
+                other => return Err(format!("rumqttc: {other:?} while waiting for {what}")),
+            }
+        }
+    }
+
+    /// Subscribes at QoS 0 and waits for the SUBACK.
+    pub fn subscribe(&mut self, topic: &str) -> Res<Option<Duration>> {
+        self.client
+            .subscribe(topic, QoS::AtMostOnce)
+            .ctx("rumqttc: subscribe")?;
+        self.expect(|e| matches!(e, Ev::SubAck), "SUBACK")
+    }
+
+    /// Disconnects and returns the connection thread's CPU time since CONNACK.
+    pub fn finish(self) -> Res<Option<Duration>> {
+        self.client.disconnect().ctx("rumqttc: disconnect")?;
+        let cpu = self
+            .thread
+            .join()
+            .map_err(|_| "the rumqttc thread panicked".to_string())?;
+        Ok(cpu)
+    }
+}
+
+fn topic_str(topic: &[u8]) -> Res<&str> {
+    std::str::from_utf8(topic).ctx("topic")
+}
+
+/// QoS 0: `n` publishes; the publisher's CPU is the calling thread's while it
+/// publishes plus the connection thread's from CONNACK to DISCONNECT.
+pub fn publish_qos0(addr: SocketAddr, topic: &[u8], n: usize) -> Res<(Qos0Publish, Rumq)> {
+    let topic = topic_str(topic)?;
+    let rumq = Rumq::connect(addr, "rumqttc-q0", 60, false, channel())?;
+    let cpu = CpuStopwatch::start();
+    let start = Instant::now();
+    for _ in 0..n {
+        rumq.client
+            .publish(topic, QoS::AtMostOnce, false, &PAYLOAD[..])
+            .ctx("rumqttc: publish")?;
+    }
+    let publisher_cpu = cpu.elapsed();
+    Ok((
+        Qos0Publish {
+            start,
+            publisher_cpu,
+        },
+        rumq,
+    ))
+}
+
+/// QoS 1: `n` publishes one after the other, each waiting for its PUBACK.
+pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Duration> {
+    let topic = topic_str(topic)?;
+    let mut rumq = Rumq::connect(addr, "rumqttc-q1", 60, false, channel())?;
+    let mut start = Instant::now();
+    for i in 0..warmup + n {
+        if i == warmup {
+            start = Instant::now();
+        }
+        rumq.client
+            .publish(topic, QoS::AtLeastOnce, false, &PAYLOAD[..])
+            .ctx("rumqttc: publish")?;
+        rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
+    }
+    let elapsed = start.elapsed();
+    rumq.finish()?;
+    Ok(elapsed)
+}
+
+/// Round trip: publish QoS 0 to the own subscription and wait for the
+/// incoming PUBLISH event.
+pub fn round_trip(
+    addr: SocketAddr,
+    topic: &[u8],
+    warmup: usize,
+    samples: &mut Vec<Duration>,
+    n: usize,
+) -> Res<()> {
+    let topic = topic_str(topic)?;
+    let mut rumq = Rumq::connect(addr, "rumqttc-rtt", 60, false, channel())?;
+    rumq.subscribe(topic)?;
+    for i in 0..warmup + n {
+        let start = Instant::now();
+        rumq.client
+            .publish(topic, QoS::AtMostOnce, false, &PAYLOAD[..])
+            .ctx("rumqttc: publish")?;
+        rumq.expect(|e| matches!(e, Ev::Publish), "PUBLISH")?;
+        if i >= warmup {
+            samples.push(start.elapsed());
+        }
+    }
+    rumq.finish()?;
+    Ok(())
+}
+
+/// Heap: the same workload as the other clients (see `crate::HEAP_OPS`).
+pub fn heap(
+    addr: SocketAddr,
+    topic: &[u8],
+    own_topic: &[u8],
+    begin: &mut dyn FnMut(),
+    end: &mut dyn FnMut(),
+) -> Res<()> {
+    let topic = topic_str(topic)?;
+    let own_topic = topic_str(own_topic)?;
+    let mut rumq = Rumq::connect(addr, "rumqttc-heap", 60, false, channel())?;
+    rumq.subscribe(own_topic)?;
+    begin();
+    for _ in 0..crate::HEAP_OPS {
+        rumq.client
+            .publish(topic, QoS::AtMostOnce, false, &PAYLOAD[..])
+            .ctx("rumqttc: publish")?;
+    }
+    for _ in 0..crate::HEAP_OPS {
+        rumq.client
+            .publish(topic, QoS::AtLeastOnce, false, &PAYLOAD[..])
+            .ctx("rumqttc: publish")?;
+        rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
+    }
+    for _ in 0..crate::HEAP_OPS {
+        rumq.client
+            .publish(own_topic, QoS::AtMostOnce, false, &PAYLOAD[..])
+            .ctx("rumqttc: publish")?;
+        rumq.expect(|e| matches!(e, Ev::Publish), "PUBLISH")?;
+    }
+    end();
+    rumq.finish()?;
+    Ok(())
+}
+
+/// Idle: the connection thread blocked in `connection.iter()` (keepalive
+/// `keepalive_s`) until a message arrives on `wake_topic`.
+pub fn idle(
+    addr: SocketAddr,
+    wake_topic: &[u8],
+    keepalive_s: u16,
+    ready: impl FnOnce(),
+) -> Res<IdleResult> {
+    let wake_topic = topic_str(wake_topic)?;
+    let mut rumq = Rumq::connect(addr, "rumqttc-idle", keepalive_s.into(), true, channel())?;
+    let cpu_start = rumq.subscribe(wake_topic)?;
+    let start = Instant::now();
+    ready();
+    let mut pings = 0;
+    let cpu_end = loop {
+        let (ev, cpu) = rumq
+            .events
+            .recv_timeout(crate::IDLE_LIMIT)
+            .map_err(|e| format!("rumqttc: idle: {e}"))?;
+        match ev {
+            Ev::Publish => break cpu,
+            Ev::PingReq => pings += 1,
+            Ev::Failed(e) => return Err(format!("rumqttc: idle: {e}")),
+            _ => {}
+        }
+    };
+    let result = IdleResult {
+        wall: start.elapsed(),
+        cpu: cpu_end.zip(cpu_start).map(|(b, a)| b.saturating_sub(a)),
+        pings: Some(pings),
+    };
+    rumq.finish()?;
+    Ok(result)
+}

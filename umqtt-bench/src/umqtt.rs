@@ -1,0 +1,194 @@
+//! umqtt-simple over the std transport (`StdTcpStack`, `StdClock`, `StdWait`),
+//! used the way its README shows: borrowed buffers, a borrowed callback.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use umqtt_simple::{Message, Options, QoS};
+use umqtt_tests::{StdClient, std_client};
+
+use crate::cpu::CpuStopwatch;
+use crate::{Ctx, IdleResult, PAYLOAD, Qos0Publish, Res};
+
+/// The buffers of the "typical configuration" (the README's example): one
+/// outgoing and one incoming packet of up to 1 KiB each.
+pub const TX_BUFFER: usize = 1024;
+/// See [`TX_BUFFER`].
+pub const RX_BUFFER: usize = 1024;
+
+/// How long one wait for a message may take before the test fails.
+const WAIT_MS: u32 = 10_000;
+
+fn connect(client: &mut StdClient<'_>, addr: SocketAddr) -> Res<()> {
+    client.connect(addr).ctx("umqtt-simple: connect")?;
+    Ok(())
+}
+
+/// QoS 0: `n` publishes, one `publish` call each.
+pub fn publish_qos0(addr: SocketAddr, topic: &[u8], n: usize) -> Res<Qos0Publish> {
+    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+    let id = crate::client_id("umqtt-q0");
+    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    connect(&mut client, addr)?;
+    let cpu = CpuStopwatch::start();
+    let start = Instant::now();
+    for _ in 0..n {
+        client
+            .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
+            .ctx("umqtt-simple: publish")?;
+    }
+    let publisher_cpu = cpu.elapsed();
+    client.disconnect().ctx("umqtt-simple: disconnect")?;
+    Ok(Qos0Publish {
+        start,
+        publisher_cpu,
+    })
+}
+
+/// QoS 1: `n` publishes one after the other, each returning after its PUBACK.
+pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Duration> {
+    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+    let id = crate::client_id("umqtt-q1");
+    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    connect(&mut client, addr)?;
+    let mut start = Instant::now();
+    for i in 0..warmup + n {
+        if i == warmup {
+            start = Instant::now();
+        }
+        client
+            .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
+            .ctx("umqtt-simple: publish")?;
+    }
+    let elapsed = start.elapsed();
+    client.disconnect().ctx("umqtt-simple: disconnect")?;
+    Ok(elapsed)
+}
+
+/// Waits until the callback has counted `target` messages.
+fn wait_for(client: &mut StdClient<'_>, received: &Cell<usize>, target: usize) -> Res<()> {
+    while received.get() < target {
+        if !client.wait_msg_for(WAIT_MS).ctx("umqtt-simple: wait_msg")? {
+            return Err("umqtt-simple: no message within 10 s".into());
+        }
+    }
+    Ok(())
+}
+
+/// Round trip: publish QoS 0 to the own subscription, `wait_msg` until the
+/// callback has it.
+pub fn round_trip(
+    addr: SocketAddr,
+    topic: &[u8],
+    warmup: usize,
+    samples: &mut Vec<Duration>,
+    n: usize,
+) -> Res<()> {
+    let received = Cell::new(0usize);
+    let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
+    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+    let id = crate::client_id("umqtt-rtt");
+    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    client.set_callback(&mut on_message);
+    connect(&mut client, addr)?;
+    client
+        .subscribe(topic, QoS::AtMostOnce)
+        .ctx("umqtt-simple: subscribe")?;
+    for i in 0..warmup + n {
+        let start = Instant::now();
+        client
+            .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
+            .ctx("umqtt-simple: publish")?;
+        wait_for(&mut client, &received, i + 1)?;
+        if i >= warmup {
+            samples.push(start.elapsed());
+        }
+    }
+    client.disconnect().ctx("umqtt-simple: disconnect")?;
+    Ok(())
+}
+
+/// Heap: connects and subscribes, then runs `crate::HEAP_*` operations between
+/// `begin` and `end` (which read the allocation counters).
+pub fn heap(
+    addr: SocketAddr,
+    topic: &[u8],
+    own_topic: &[u8],
+    begin: &mut dyn FnMut(),
+    end: &mut dyn FnMut(),
+) -> Res<()> {
+    let received = Cell::new(0usize);
+    let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
+    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+    let id = crate::client_id("umqtt-heap");
+    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    client.set_callback(&mut on_message);
+    connect(&mut client, addr)?;
+    client
+        .subscribe(own_topic, QoS::AtMostOnce)
+        .ctx("umqtt-simple: subscribe")?;
+    begin();
+    for _ in 0..crate::HEAP_OPS {
+        client
+            .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
+            .ctx("umqtt-simple: publish")?;
+    }
+    for _ in 0..crate::HEAP_OPS {
+        client
+            .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
+            .ctx("umqtt-simple: publish")?;
+    }
+    for i in 0..crate::HEAP_OPS {
+        client
+            .publish(own_topic, &PAYLOAD, false, QoS::AtMostOnce)
+            .ctx("umqtt-simple: publish")?;
+        wait_for(&mut client, &received, i + 1)?;
+    }
+    for _ in 0..crate::HEAP_OPS {
+        client.check_msg().ctx("umqtt-simple: check_msg")?;
+    }
+    end();
+    client.disconnect().ctx("umqtt-simple: disconnect")?;
+    Ok(())
+}
+
+/// Idle: blocked in `wait_msg` (keepalive `keepalive_s`) until a message
+/// arrives on `wake_topic`.
+pub fn idle(
+    addr: SocketAddr,
+    wake_topic: &[u8],
+    keepalive_s: u16,
+    ready: impl FnOnce(),
+) -> Res<IdleResult> {
+    let received = Cell::new(0usize);
+    let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
+    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+    let id = crate::client_id("umqtt-idle");
+    let mut client = std_client(&mut tx, &mut rx, Options::new(&id).keepalive(keepalive_s));
+    client.set_callback(&mut on_message);
+    connect(&mut client, addr)?;
+    client
+        .subscribe(wake_topic, QoS::AtMostOnce)
+        .ctx("umqtt-simple: subscribe")?;
+    ready();
+    let cpu = CpuStopwatch::start();
+    let start = Instant::now();
+    // wait_msg returns after each packet it handled: PINGRESPs, then the
+    // wake-up message.
+    let mut handled = 0;
+    while received.get() == 0 {
+        client.wait_msg().ctx("umqtt-simple: wait_msg")?;
+        handled += 1;
+        if start.elapsed() > crate::IDLE_LIMIT {
+            return Err("umqtt-simple: the wake-up message never came".into());
+        }
+    }
+    let result = IdleResult {
+        wall: start.elapsed(),
+        cpu: cpu.elapsed(),
+        pings: Some(handled - 1),
+    };
+    client.disconnect().ctx("umqtt-simple: disconnect")?;
+    Ok(result)
+}
