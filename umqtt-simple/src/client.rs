@@ -534,7 +534,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
         let send_deadline = deadline.min(self.deadline(self.options.send_timeout_ms));
         self.send_buffered(len, &[], send_deadline)?;
-        match self.poll_inbound(Some(deadline))? {
+        match self.poll_inbound(Some(deadline), true)? {
             Some(Inbound::ConnAck { session_present }) => {
                 self.connecting = false;
                 log::info!("connected to {addr} (session present: {session_present})");
@@ -562,18 +562,18 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         qos: QoS,
         dup: bool,
     ) -> Result<(), ClientError<S>> {
-        Publish::new(topic, payload, qos)
-            .with_retain(retain)
-            .with_packet_id(1)
-            .validate()?;
+        let mut publish = Publish::new(topic, payload, qos).with_retain(retain);
+        // Checked once, with a stand-in id: a QoS 1 id is taken only once the
+        // message is known to be valid and the connection up.
+        publish.packet_id = 1;
+        publish.validate()?;
         self.connected()?;
         match qos {
-            QoS::AtMostOnce => {
-                self.send_publish(Publish::new(topic, payload, qos).with_retain(retain))
-            }
+            QoS::AtMostOnce => self.send_publish(&publish),
             QoS::AtLeastOnce => {
-                let id = self.allocate_packet_id();
-                self.publish_with_id(topic, payload, retain, id, dup)
+                publish.packet_id = self.allocate_packet_id();
+                publish.dup = dup;
+                self.send_and_await_puback(&publish)
             }
         }
     }
@@ -592,23 +592,28 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         publish.dup = dup;
         publish.validate()?;
         self.connected()?;
-        self.send_publish(publish)?;
-        self.await_ack(Waiting::PubAck, packet_id)
+        self.send_and_await_puback(&publish)
     }
 
-    /// Sends a PUBLISH: in one send when it fits the transmit buffer, else the
-    /// header from the buffer and the payload as it is.
-    fn send_publish(&mut self, publish: Publish<'_>) -> Result<(), ClientError<S>> {
+    /// Sends a checked QoS 1 PUBLISH and waits for its PUBACK.
+    fn send_and_await_puback(&mut self, publish: &Publish<'_>) -> Result<(), ClientError<S>> {
+        self.send_publish(publish)?;
+        self.await_ack(Waiting::PubAck, publish.packet_id)
+    }
+
+    /// Sends a checked PUBLISH: in one send when it fits the transmit
+    /// buffer, else the header from the buffer and the payload as it is.
+    fn send_publish(&mut self, publish: &Publish<'_>) -> Result<(), ClientError<S>> {
         let unread_ms = self.clock.now_ms().saturating_sub(self.last_read_ms);
         if self.keepalive.ping_pending() || unread_ms >= READ_BEFORE_PUBLISH_MS {
             // A publish-only client never reads: take in what has arrived, so
             // that a PINGRESP is seen and a connection the broker closed is
             // noticed before a message goes into it.
-            while let Some(inbound) = self.poll_inbound(None)? {
+            while let Some(inbound) = self.poll_inbound(None, false)? {
                 self.unsolicited(inbound)?;
             }
         }
-        let header_len = publish.encode_header(self.tx)?;
+        let header_len = publish.encode_header_checked(self.tx)?;
         let end = header_len + publish.payload.len();
         let tail = match self.tx.get_mut(header_len..end) {
             Some(room) => {
@@ -703,17 +708,19 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// arrive meanwhile go to the callback.
     fn await_ack(&mut self, waiting: Waiting, packet_id: u16) -> Result<(), ClientError<S>> {
         let deadline = self.deadline(self.options.ack_timeout_ms);
+        let mut just_sent = true;
         loop {
-            let received = match self.poll_inbound(Some(deadline))? {
-                None => return Err(Error::Timeout(waiting)),
-                Some(Inbound::PubAck(id)) => (Waiting::PubAck, PacketType::PubAck, id),
-                Some(Inbound::SubAck(id)) => (Waiting::SubAck, PacketType::SubAck, id),
-                Some(Inbound::UnsubAck(id)) => (Waiting::UnsubAck, PacketType::UnsubAck, id),
-                Some(other) => {
-                    self.unsolicited(other)?;
-                    continue;
-                }
-            };
+            let received =
+                match self.poll_inbound(Some(deadline), core::mem::take(&mut just_sent))? {
+                    None => return Err(Error::Timeout(waiting)),
+                    Some(Inbound::PubAck(id)) => (Waiting::PubAck, PacketType::PubAck, id),
+                    Some(Inbound::SubAck(id)) => (Waiting::SubAck, PacketType::SubAck, id),
+                    Some(Inbound::UnsubAck(id)) => (Waiting::UnsubAck, PacketType::UnsubAck, id),
+                    Some(other) => {
+                        self.unsolicited(other)?;
+                        continue;
+                    }
+                };
             let (kind, packet, id) = received;
             if kind != waiting {
                 return Err(Error::UnexpectedPacket(packet));
@@ -733,7 +740,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// do not wait. Returns whether a packet was handled.
     fn next_unsolicited(&mut self, deadline: Option<u64>) -> Result<bool, ClientError<S>> {
         self.connected()?;
-        match self.poll_inbound(deadline)? {
+        match self.poll_inbound(deadline, false)? {
             None => Ok(false),
             Some(Inbound::Skipped { size }) => Err(Error::MessageTooLarge {
                 size,
@@ -753,21 +760,33 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// Handles at most one packet, reading and waiting as needed until
     /// `deadline` (`None`: never wait). Keeps keepalive on the way.
-    fn poll_inbound(&mut self, deadline: Option<u64>) -> Result<Option<Inbound>, ClientError<S>> {
+    ///
+    /// `reply_pending`: a request was just sent, so its answer cannot be in
+    /// yet; the first round waits before reading, saving a read that would
+    /// find nothing.
+    fn poll_inbound(
+        &mut self,
+        deadline: Option<u64>,
+        reply_pending: bool,
+    ) -> Result<Option<Inbound>, ClientError<S>> {
+        let mut skip_read = reply_pending && deadline.is_some();
         loop {
-            self.keep_alive(false)?;
-            if let Some(inbound) = self.take_packet()? {
+            // One clock reading per round: it is on the path of every packet.
+            let now = self.clock.now_ms();
+            self.keep_alive(now, false)?;
+            if let Some(inbound) = self.take_packet(now)? {
                 return Ok(Some(inbound));
             }
-            if self.fill()? {
-                continue;
+            if !core::mem::take(&mut skip_read) {
+                if self.fill(now)? {
+                    continue;
+                }
+                // Only with nothing left to read can a PINGRESP be called missing.
+                self.keep_alive(now, true)?;
             }
-            // Only with nothing left to read can a PINGRESP be called missing.
-            self.keep_alive(true)?;
             let Some(deadline) = deadline else {
                 return Ok(None);
             };
-            let now = self.clock.now_ms();
             if now >= deadline {
                 return Ok(None);
             }
@@ -789,11 +808,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// Sends PINGREQ when due. With `judge_ping`, also fails when the last
     /// one went unanswered (call it only once everything received is read).
-    fn keep_alive(&mut self, judge_ping: bool) -> Result<(), ClientError<S>> {
+    fn keep_alive(&mut self, now: u64, judge_ping: bool) -> Result<(), ClientError<S>> {
         if self.connecting {
             return Ok(());
         }
-        match self.keepalive.poll(self.clock.now_ms()) {
+        match self.keepalive.poll(now) {
             KeepAliveAction::Idle => Ok(()),
             KeepAliveAction::SendPing => self.send_ping(),
             KeepAliveAction::PingTimedOut if judge_ping => Err(Error::Timeout(Waiting::PingResp)),
@@ -803,12 +822,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// Reads what the stack has into the receive buffer; returns whether any
     /// byte arrived.
-    fn fill(&mut self) -> Result<bool, ClientError<S>> {
+    fn fill(&mut self, now: u64) -> Result<bool, ClientError<S>> {
         if self.rx_len == self.rx.len() {
             self.compact();
         }
         self.waiter.poll(&mut self.stack);
-        self.last_read_ms = self.clock.now_ms();
+        self.last_read_ms = now;
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
         let Some(room) = self.rx.get_mut(self.rx_len..).filter(|r| !r.is_empty()) else {
             return Ok(false);
@@ -843,7 +862,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     }
 
     /// Handles the next whole packet in the receive buffer, if there is one.
-    fn take_packet(&mut self) -> Result<Option<Inbound>, ClientError<S>> {
+    fn take_packet(&mut self, now: u64) -> Result<Option<Inbound>, ClientError<S>> {
         let consumed = core::mem::take(&mut self.consumed);
         self.advance(consumed);
         if let Some(mut discard) = self.discard.take() {
@@ -854,7 +873,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 self.discard = Some(discard);
                 return Ok(None);
             }
-            return self.finish_discard(discard).map(Some);
+            return self.finish_discard(discard, now).map(Some);
         }
         let data = self.rx.get(self.rx_start..self.rx_len).unwrap_or_default();
         let Some((header, header_len)) = FixedHeader::parse(data)? else {
@@ -874,8 +893,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
         self.consumed = total;
         let is_ping_response = header.packet_type == PacketType::PingResp;
-        self.keepalive
-            .packet_received(self.clock.now_ms(), is_ping_response);
+        self.keepalive.packet_received(now, is_ping_response);
         let start = self.rx_start;
         self.dispatch(&header, start + header_len, start + total)
             .map(Some)
@@ -985,9 +1003,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         Ok(())
     }
 
-    fn finish_discard(&mut self, discard: Discard) -> Result<Inbound, ClientError<S>> {
+    fn finish_discard(&mut self, discard: Discard, now: u64) -> Result<Inbound, ClientError<S>> {
         self.skipped_messages = self.skipped_messages.saturating_add(1);
-        self.keepalive.packet_received(self.clock.now_ms(), false);
+        self.keepalive.packet_received(now, false);
         if let Some(id) = discard.packet_id {
             // Acknowledge it: the broker would otherwise hold it in flight.
             self.send_packet(Packet::PubAck(id))?;

@@ -89,6 +89,14 @@ impl<'a> Publish<'a> {
     /// payload as it is. Returns the number of bytes written.
     pub fn encode_header(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         self.validate()?;
+        self.encode_header_checked(buf)
+    }
+
+    /// [`Publish::encode_header`] for a message already [validated]
+    /// (the client checks each publish once, before touching the network).
+    ///
+    /// [validated]: Publish::validate
+    pub(crate) fn encode_header_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let header = self.fixed_header();
         check_remaining_length(header.remaining_length)?;
         let needed = header.len() + self.variable_header_len();

@@ -39,11 +39,17 @@ fn check_text(field: Field, bytes: &[u8]) -> Result<(), EncodeError> {
 /// assert_eq!(validate_topic_name(b"a/+"), Err(EncodeError::WildcardInTopic));
 /// ```
 pub fn validate_topic_name(topic: &[u8]) -> Result<(), EncodeError> {
-    check_text(Field::Topic, topic)?;
-    if topic.iter().any(|&b| b == b'+' || b == b'#') {
-        return Err(EncodeError::WildcardInTopic);
+    if topic.is_empty() {
+        return Err(EncodeError::Empty(Field::Topic));
     }
-    Ok(())
+    check_len(Field::Topic, topic)?;
+    // One pass for the bytes MQTT forbids, then the UTF-8 check.
+    match topic.iter().find(|&&b| b == b'+' || b == b'#' || b == 0) {
+        Some(0) => Err(EncodeError::InvalidUtf8(Field::Topic)),
+        Some(_) => Err(EncodeError::WildcardInTopic),
+        None if core::str::from_utf8(topic).is_err() => Err(EncodeError::InvalidUtf8(Field::Topic)),
+        None => Ok(()),
+    }
 }
 
 /// Checks a topic filter for SUBSCRIBE or UNSUBSCRIBE: like a topic name, but
