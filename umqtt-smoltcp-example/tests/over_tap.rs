@@ -347,7 +347,7 @@ fn robust_client_over_smoltcp_survives_broker_restarts() {
     let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
     let options = Options::new("smoltcp-robust")
         .keepalive(5)
-        .connect_timeout_ms(1_000)
+        .connect_timeout_ms(3_000)
         .ack_timeout_ms(3_000);
     let mut robust = robust_client(tap, &mut tx, &mut rx, options);
     robust.set_robust_options(RobustOptions {

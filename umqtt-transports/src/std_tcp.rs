@@ -9,30 +9,28 @@
 //!
 //! # Design
 //!
-//! **Non-blocking by default.** embedded-nal's `receive` and `send` must not
-//! block, so a connected stream is kept in non-blocking mode (and with
-//! `TCP_NODELAY`, since MQTT packets are small and latency matters more than
-//! segment count). `connect` and DNS lookups are the exceptions: `std` offers no
-//! non-blocking connect without `libc`, so [`TcpClientStack::connect`] blocks for
-//! at most the connect timeout and never returns `WouldBlock`; DNS lookups block
-//! in the system resolver.
+//! **Non-blocking per call.** embedded-nal's `receive` and `send` must not
+//! block. Rather than switching the stream's mode back and forth (two system
+//! calls each time), every `receive` is one `recv(MSG_DONTWAIT)` and every `send`
+//! one `send(MSG_DONTWAIT | MSG_NOSIGNAL)`, through the safe API of
+//! [`rustix`] (std offers neither the flags nor `poll`; this crate forbids
+//! `unsafe`). The stream itself stays in blocking mode and has `TCP_NODELAY`,
+//! since MQTT packets are small and latency matters more than segment count.
+//! `connect` and DNS lookups block: [`TcpClientStack::connect`] for at most the
+//! connect timeout, and it never returns `WouldBlock`; DNS lookups in the system
+//! resolver. Needs a Unix target (`MSG_DONTWAIT`).
 //!
 //! **No busy-spin, ever.** A non-blocking socket tempts callers into loops that
-//! burn a CPU. Two places could spin, and both sleep in the kernel instead by
-//! switching the stream to blocking mode for one system call with a timeout, then
-//! back:
+//! burn a CPU. Two places could spin, and both sleep in the kernel in `poll(2)`
+//! instead:
 //!
 //! - `send` when the kernel send buffer is full (a large payload, a slow peer):
 //!   instead of returning `WouldBlock` at once (which callers would retry
-//!   immediately), it does one blocking write bounded by the write timeout. It
-//!   returns `WouldBlock` only if not a single byte could be written in that time.
-//! - [`StdWait`], between two `receive` calls that found nothing: a blocking
-//!   one-byte `peek` bounded by the wait timeout returns as soon as data, end of
-//!   file or an error arrives.
-//!
-//! Toggling the mode costs two `fcntl` calls, which is cheap next to a context
-//! switch, and needs neither `libc` nor `unsafe` (this crate forbids both), unlike
-//! `poll`/`select`.
+//!   immediately), it waits for room (`POLLOUT`) up to the write timeout and
+//!   writes again. It returns `WouldBlock` only if no room came in that time.
+//! - [`StdWait`], between two `receive` calls that found nothing: one `poll` for
+//!   `POLLIN` bounded by the wait timeout returns as soon as data, end of file or
+//!   an error arrives.
 //!
 //! **End of file is an error.** `read` returning `Ok(0)` means the peer closed its
 //! side. embedded-nal gives `Ok(0)` no meaning, and a client that treated it as
@@ -93,7 +91,9 @@ use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use embedded_nal::{AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind};
-use std::io::{self, ErrorKind, Read, Write};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::net::{RecvFlags, SendFlags};
+use std::io::{self, ErrorKind};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::string::{String, ToString};
 use std::time::Instant;
@@ -218,8 +218,8 @@ impl TcpError for StdNetError {
 }
 
 /// A TCP socket of [`StdTcpStack`]: unconnected until
-/// [`connect`](TcpClientStack::connect), then a non-blocking
-/// [`std::net::TcpStream`].
+/// [`connect`](TcpClientStack::connect), then a [`std::net::TcpStream`] that
+/// `send` and `receive` use without blocking.
 #[derive(Debug, Default)]
 pub struct StdSocket {
     stream: Option<TcpStream>,
@@ -253,7 +253,8 @@ impl StdSocket {
 /// An [`embedded_nal::TcpClientStack`] and [`embedded_nal::Dns`] over
 /// `std::net`.
 ///
-/// Connected streams are non-blocking with `TCP_NODELAY`. `connect` blocks for
+/// Connected streams have `TCP_NODELAY`; `send` and `receive` never block in the
+/// kernel except as said here. `connect` blocks for
 /// at most [`connect_timeout`](Self::connect_timeout); `send` blocks for at most
 /// [`write_timeout`](Self::write_timeout), and only when the kernel send buffer
 /// is full. See the [module docs](self) for why.
@@ -318,39 +319,63 @@ impl StdTcpStack {
         self.write_timeout
     }
 
-    /// One write in blocking mode bounded by the write timeout, for when the
-    /// send buffer is full. The stream is non-blocking again afterwards.
-    fn blocking_write(
-        &self,
-        stream: &mut TcpStream,
-        buffer: &[u8],
-    ) -> nb::Result<usize, StdNetError> {
-        stream.set_nonblocking(false).map_err(other)?;
-        let result = stream
-            .set_write_timeout(Some(self.write_timeout))
-            .and_then(|()| {
-                loop {
-                    match stream.write(buffer) {
-                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        r => break r,
-                    }
-                }
-            });
-        // Restore non-blocking mode whatever happened: `receive` relies on it.
-        // If that fails the stream is unusable; report it (the caller closes).
-        stream.set_nonblocking(true).map_err(other)?;
-        match result {
-            Ok(0) => Err(nb::Error::Other(StdNetError::Closed)),
-            Ok(n) => Ok(n),
-            // The timeout passed without a byte written (Unix: EAGAIN, Windows:
-            // TimedOut): the peer does not read. Let the caller decide.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+    /// The send buffer is full: waits in `poll(2)` for room up to the write
+    /// timeout and writes again. `WouldBlock` only if no byte could be written
+    /// in that time.
+    fn send_when_room(&self, stream: &TcpStream, buffer: &[u8]) -> nb::Result<usize, StdNetError> {
+        let deadline = Instant::now() + self.write_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // The peer does not read. Let the caller decide.
                 log::trace!("send: nothing written within {:?}", self.write_timeout);
-                Err(nb::Error::WouldBlock)
+                return Err(nb::Error::WouldBlock);
             }
-            Err(e) => Err(other(e)),
+            match poll_one(stream, PollFlags::OUT, left) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(other(e)),
+            }
+            // Room, an error or a hang-up (the write reports those), or the
+            // timeout (the write finds the buffer still full).
+            match send_now(stream, buffer) {
+                Err(nb::Error::WouldBlock) => {}
+                r => return r,
+            }
         }
     }
+}
+
+/// One non-blocking `send`; `WouldBlock` if the send buffer is full.
+fn send_now(stream: &TcpStream, buffer: &[u8]) -> nb::Result<usize, StdNetError> {
+    loop {
+        match rustix::net::send(stream, buffer, SEND_FLAGS) {
+            Ok(0) => return Err(nb::Error::Other(StdNetError::Closed)),
+            Ok(n) => return Ok(n),
+            Err(e) => match io::Error::from(e) {
+                e if e.kind() == ErrorKind::Interrupted => {}
+                e if e.kind() == ErrorKind::WouldBlock => return Err(nb::Error::WouldBlock),
+                e => return Err(other(e)),
+            },
+        }
+    }
+}
+
+/// `send` flags: never block, and no `SIGPIPE` on a closed connection (Apple
+/// has no `MSG_NOSIGNAL`; std sets `SO_NOSIGPIPE` on its sockets there).
+#[cfg(not(target_vendor = "apple"))]
+const SEND_FLAGS: SendFlags = SendFlags::DONTWAIT.union(SendFlags::NOSIGNAL);
+#[cfg(target_vendor = "apple")]
+const SEND_FLAGS: SendFlags = SendFlags::DONTWAIT;
+
+/// One `poll(2)` on `stream` for `events`, for at most `timeout`; the number of
+/// ready descriptors (0 on timeout).
+fn poll_one(stream: &TcpStream, events: PollFlags, timeout: Duration) -> io::Result<usize> {
+    let mut fds = [PollFd::new(stream, events)];
+    // Durations too long for a `timespec` wait forever (they cannot happen here:
+    // timeouts are at most `u32::MAX` ms or a `Duration` the caller chose).
+    let timeout = Timespec::try_from(timeout).ok();
+    Ok(poll(&mut fds, timeout.as_ref())?)
 }
 
 /// An I/O error as an `nb` error that is not `WouldBlock`.
@@ -387,8 +412,9 @@ impl TcpClientStack for StdTcpStack {
                 _ => other(e),
             }
         })?;
+        // The stream stays in blocking mode: `send` and `receive` pass
+        // `MSG_DONTWAIT` on each call.
         stream.set_nodelay(true).map_err(other)?;
-        stream.set_nonblocking(true).map_err(other)?;
         log::debug!("connected to {remote}");
         socket.stream = Some(stream);
         socket.pending = None;
@@ -401,21 +427,14 @@ impl TcpClientStack for StdTcpStack {
     fn send(&mut self, socket: &mut StdSocket, buffer: &[u8]) -> nb::Result<usize, StdNetError> {
         let stream = socket
             .stream
-            .as_mut()
+            .as_ref()
             .ok_or(nb::Error::Other(StdNetError::NotConnected))?;
         if buffer.is_empty() {
             return Ok(0);
         }
-        loop {
-            match stream.write(buffer) {
-                Ok(0) => return Err(nb::Error::Other(StdNetError::Closed)),
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    return self.blocking_write(stream, buffer);
-                }
-                Err(e) => return Err(other(e)),
-            }
+        match send_now(stream, buffer) {
+            Err(nb::Error::WouldBlock) => self.send_when_room(stream, buffer),
+            r => r,
         }
     }
 
@@ -431,18 +450,21 @@ impl TcpClientStack for StdTcpStack {
         }
         let stream = socket
             .stream
-            .as_mut()
+            .as_ref()
             .ok_or(nb::Error::Other(StdNetError::NotConnected))?;
         if buffer.is_empty() {
             return Ok(0);
         }
         loop {
-            match stream.read(buffer) {
-                Ok(0) => return Err(nb::Error::Other(StdNetError::Closed)),
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Err(nb::Error::WouldBlock),
-                Err(e) => return Err(other(e)),
+            // `(bytes read, bytes received)`: the same without `MSG_TRUNC`.
+            match rustix::net::recv(stream, &mut *buffer, RecvFlags::DONTWAIT) {
+                Ok((0, _)) => return Err(nb::Error::Other(StdNetError::Closed)),
+                Ok((n, _)) => return Ok(n),
+                Err(e) => match io::Error::from(e) {
+                    e if e.kind() == ErrorKind::Interrupted => {}
+                    e if e.kind() == ErrorKind::WouldBlock => return Err(nb::Error::WouldBlock),
+                    e => return Err(other(e)),
+                },
             }
         }
     }
@@ -560,11 +582,12 @@ impl Clock for StdClock {
 /// A [`Wait`] for [`StdTcpStack`] that sleeps in the kernel until the socket is
 /// readable (data, end of file or an error) or the timeout passes.
 ///
-/// It switches the stream to blocking mode, `peek`s one byte with a read timeout
-/// and switches it back; no data is consumed. A zero timeout returns at once; on
-/// an unconnected socket it sleeps for the timeout, so a caller never spins.
-/// Errors seen while waiting are kept in the socket and returned by the next
-/// `receive`.
+/// It makes one `poll(2)` call for `POLLIN` with the timeout; no data is
+/// consumed. A zero timeout returns at once; on an unconnected socket it sleeps
+/// for the timeout, so a caller never spins. A signal may end the wait early (the
+/// [`Wait`] contract allows it). Errors of `poll` itself are kept in the socket
+/// and returned by the next `receive`; errors of the connection (a reset, end of
+/// file) make the socket readable, and that `receive` reports them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StdWait;
 
@@ -586,7 +609,7 @@ impl Wait<StdTcpStack> for StdWait {
             return;
         }
         let timeout = Duration::from_millis(u64::from(timeout_ms));
-        let Some(stream) = socket.stream.as_mut() else {
+        let Some(stream) = socket.stream.as_ref() else {
             std::thread::sleep(timeout);
             return;
         };
@@ -594,34 +617,15 @@ impl Wait<StdTcpStack> for StdWait {
             // The next `receive` returns at once.
             return;
         }
-        if stream.set_nonblocking(false).is_err() {
-            // The stream is broken; `receive` will say how.
-            return;
-        }
-        let deadline = Instant::now() + timeout;
-        let mut byte = [0u8; 1];
-        let outcome = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break Ok(());
+        match poll_one(stream, PollFlags::IN, timeout) {
+            // Readable (data, end of file, an error) or the timeout passed.
+            Ok(_) => {}
+            // A signal: return early, the caller checks again.
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                log::trace!("wait_readable: {e} (reported by the next receive)");
+                socket.pending = Some(StdNetError::from(e));
             }
-            if let Err(e) = stream.set_read_timeout(Some(left.max(MIN_TIMEOUT))) {
-                break Err(e);
-            }
-            match stream.peek(&mut byte) {
-                Ok(_) => break Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    break Ok(());
-                }
-                Err(e) => break Err(e),
-            }
-        };
-        if let Err(e) = stream.set_nonblocking(true) {
-            socket.pending = Some(StdNetError::from(e));
-        } else if let Err(e) = outcome {
-            log::trace!("wait_readable: {e} (reported by the next receive)");
-            socket.pending = Some(StdNetError::from(e));
         }
     }
 }
@@ -629,6 +633,7 @@ impl Wait<StdTcpStack> for StdWait {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::thread;
     use std::vec;
@@ -837,6 +842,41 @@ mod tests {
             stack.receive(&mut socket, &mut buf),
             Err(nb::Error::WouldBlock)
         ));
+    }
+
+    #[test]
+    fn wait_returns_at_once_when_data_is_already_there_or_peer_closed() {
+        let (mut stack, mut socket, mut server) = connected();
+        server.write_all(b"y").expect("write");
+        thread::sleep(Duration::from_millis(20));
+        let started = Instant::now();
+        StdWait::new().wait_readable(&mut stack, &mut socket, 5000);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let mut buf = [0u8; 4];
+        assert_eq!(stack.receive(&mut socket, &mut buf).expect("data"), 1);
+        drop(server);
+        let started = Instant::now();
+        StdWait::new().wait_readable(&mut stack, &mut socket, 5000);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(
+            other_err(stack.receive(&mut socket, &mut buf)),
+            StdNetError::Closed
+        );
+    }
+
+    #[test]
+    fn connected_stream_stays_blocking_and_receive_still_does_not_block() {
+        let (mut stack, mut socket, _server) = connected();
+        // `set_nonblocking` is never called after connect; MSG_DONTWAIT does it.
+        let started = Instant::now();
+        let mut buf = [0u8; 4];
+        for _ in 0..100 {
+            assert!(matches!(
+                stack.receive(&mut socket, &mut buf),
+                Err(nb::Error::WouldBlock)
+            ));
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
