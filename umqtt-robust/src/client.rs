@@ -47,6 +47,12 @@ pub enum Event {
         /// Attempts made.
         attempts: u32,
     },
+    /// Batched QoS 0 messages ([`Options::batch_qos0`]) were lost with the
+    /// connection before they were sent (reported right after [`Event::Lost`]).
+    Dropped {
+        /// How many.
+        messages: u32,
+    },
 }
 
 /// How the reconnecting client behaves beyond the inner client's options.
@@ -92,8 +98,11 @@ pub type EventCallback<'a> = &'a mut dyn FnMut(Event);
 ///   backoff, it only tries to reconnect when an attempt is due.
 ///
 /// QoS 0 can still lose messages: one written into a connection that had
-/// just died (without the stack noticing yet) is gone. The loss of the
-/// connection is reported ([`Event::Lost`]) when it is noticed.
+/// just died (without the stack noticing yet) is gone, and so are batched
+/// ones ([`Options::batch_qos0`]) still waiting in the transmit buffer when
+/// the connection is lost. The loss of the connection is reported
+/// ([`Event::Lost`]) when it is noticed, the batched messages lost with it
+/// as [`Event::Dropped`].
 pub struct RobustClient<
     'a,
     S: TcpClientStack,
@@ -114,6 +123,8 @@ pub struct RobustClient<
     /// When the current outage was noticed.
     outage_since: Option<u64>,
     gave_up: bool,
+    /// The inner client's dropped-message count last reported.
+    dropped_reported: u32,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> RobustClient<'a, S, C, Spin> {
@@ -144,6 +155,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
             });
         let seed = id_hash ^ (inner.clock().now_ms() as u32);
+        let inner_dropped = inner.dropped_messages();
         RobustClient {
             inner,
             broker: None,
@@ -156,6 +168,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             next_attempt_ms: 0,
             outage_since: None,
             gave_up: false,
+            dropped_reported: inner_dropped,
         }
     }
 
@@ -173,6 +186,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             next_attempt_ms: self.next_attempt_ms,
             outage_since: self.outage_since,
             gave_up: self.gave_up,
+            dropped_reported: self.dropped_reported,
         }
     }
 
@@ -286,6 +300,15 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             }
             (QoS::AtMostOnce, _) => c.publish(topic, payload, retain, qos),
         })
+    }
+
+    /// Sends the batched QoS 0 messages like [`Client::flush`], reconnecting
+    /// first if needed. If the connection is lost on the way, the messages
+    /// are lost with it ([`Event::Dropped`]); the call reconnects and returns
+    /// `Ok` (there is nothing left to send).
+    pub fn flush(&mut self) -> Result<(), RobustClientError<S>> {
+        let start = self.now();
+        self.with_connection(start, |c| c.flush())
     }
 
     /// Subscribes like [`Client::subscribe`] and remembers the filter, so it
@@ -420,6 +443,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         self.outage_since.get_or_insert(now);
         self.next_attempt_ms = now;
         self.emit(Event::Lost);
+        let dropped = self.inner.dropped_messages();
+        let messages = dropped.wrapping_sub(self.dropped_reported);
+        self.dropped_reported = dropped;
+        if messages > 0 {
+            self.emit(Event::Dropped { messages });
+        }
     }
 
     fn schedule_retry(&mut self) -> u32 {

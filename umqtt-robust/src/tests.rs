@@ -419,3 +419,44 @@ fn clients_with_different_ids_jitter_differently() {
     };
     assert_ne!(waits("device-1"), waits("device-2"));
 }
+
+#[test]
+fn batched_messages_lost_with_the_connection_are_reported_and_flush_reconnects() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let events = RefCell::new(Vec::new());
+    let mut on_event = |e: Event| events.borrow_mut().push(e);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r").batch_qos0(true));
+    client.set_event_callback(&mut on_event);
+    client.connect(broker()).unwrap();
+    for payload in [b"a", b"b"] {
+        client
+            .publish(b"t", payload, false, QoS::AtMostOnce)
+            .unwrap();
+    }
+    rig.net.close_connection();
+    rig.net.answer(0x10, CONNACK);
+    assert!(
+        client.flush().is_ok(),
+        "nothing is left to send once reconnected"
+    );
+    assert!(client.is_connected());
+    assert_eq!(client.client().dropped_messages(), 2);
+    rig.net.take_sent();
+    client.publish(b"t", b"c", false, QoS::AtMostOnce).unwrap();
+    client.flush().unwrap();
+    assert_eq!(rig.net.take_sent(), b"\x30\x04\x00\x01tc");
+    drop(client);
+    assert_eq!(
+        events.into_inner(),
+        [
+            Event::Lost,
+            Event::Dropped { messages: 2 },
+            Event::Reconnected {
+                session_present: false,
+                attempts: 1
+            }
+        ]
+    );
+}

@@ -94,8 +94,9 @@ struct Discard {
 ///   the std transport's `StdWait` sleeps in the kernel).
 ///
 /// Buffers are borrowed: `tx` holds one outgoing packet (a payload that does
-/// not fit follows in a second send), `rx` one incoming packet (a message that
-/// does not fit is skipped and reported). Nothing is allocated.
+/// not fit follows in a second send), or a batch of QoS 0 messages
+/// ([`Options::batch_qos0`]); `rx` one incoming packet (a message that does
+/// not fit is skipped and reported). Nothing is allocated.
 ///
 /// ```
 /// # use std::{cell::Cell, net::SocketAddr};
@@ -145,6 +146,12 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
     skipped_messages: u32,
     /// When the stack was last asked for data.
     last_read_ms: u64,
+    /// Bytes at the start of `tx` that hold batched QoS 0 messages not sent
+    /// yet ([`Options::batch_qos0`]).
+    tx_pending: usize,
+    /// How many messages those bytes hold.
+    pending_messages: u32,
+    dropped_messages: u32,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
@@ -176,6 +183,9 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
             next_packet_id: 1,
             skipped_messages: 0,
             last_read_ms: now,
+            tx_pending: 0,
+            pending_messages: 0,
+            dropped_messages: 0,
         }
     }
 }
@@ -201,6 +211,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             next_packet_id: self.next_packet_id,
             skipped_messages: self.skipped_messages,
             last_read_ms: self.last_read_ms,
+            tx_pending: self.tx_pending,
+            pending_messages: self.pending_messages,
+            dropped_messages: self.dropped_messages,
         }
     }
 
@@ -280,20 +293,44 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.skipped_messages
     }
 
+    /// How many batched QoS 0 messages ([`Options::batch_qos0`]) were lost
+    /// since the client was created: accepted by `publish`, then dropped with
+    /// a connection that failed or was closed before they were sent.
+    pub fn dropped_messages(&self) -> u32 {
+        self.dropped_messages
+    }
+
+    /// How many batched QoS 0 messages wait in the transmit buffer.
+    pub fn pending_messages(&self) -> u32 {
+        self.pending_messages
+    }
+
+    /// Sends the batched QoS 0 messages waiting in the transmit buffer
+    /// ([`Options::batch_qos0`]), in one send; returns at once if there are
+    /// none.
+    ///
+    /// If the send fails, the connection is closed, the error returned and
+    /// the messages are counted by [`Client::dropped_messages`].
+    pub fn flush(&mut self) -> Result<(), ClientError<S>> {
+        let result = self.flush_pending();
+        self.settle(result)
+    }
+
     /// Connects to the broker at `addr` and returns whether the broker kept a
     /// session ("session present").
     ///
     /// TCP connect, CONNECT and CONNACK share one deadline (the connect
-    /// timeout). An open connection is closed first. The options are checked
-    /// before anything is sent.
+    /// timeout). An open connection is closed first (batched messages still
+    /// waiting are dropped with it). The options are checked before anything
+    /// is sent.
     pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, ClientError<S>> {
         let deadline = self.deadline(self.options.connect_timeout_ms);
         let result = self.connect_by(addr, deadline);
         self.settle(result)
     }
 
-    /// Closes the connection politely: DISCONNECT, then close. The broker
-    /// discards the will.
+    /// Closes the connection politely: DISCONNECT (behind any batched
+    /// messages, in the same send), then close. The broker discards the will.
     pub fn disconnect(&mut self) -> Result<(), ClientError<S>> {
         if self.socket.is_none() {
             return Err(Error::NotConnected);
@@ -313,8 +350,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// Publishes `payload` to `topic`.
     ///
-    /// With QoS 1, returns once the broker's PUBACK arrived (or the ack
-    /// timeout passed). Messages arriving meanwhile go to the callback: a QoS 1
+    /// With QoS 0, returns once the stack has the whole packet, or, in
+    /// batched mode ([`Options::batch_qos0`]), once it waits in the transmit
+    /// buffer. With QoS 1, returns once the broker's PUBACK arrived (or the ack
+    /// timeout passed); batched messages leave first, in the same send. Messages arriving meanwhile go to the callback: a QoS 1
     /// message to a topic this client subscribes to usually comes back here,
     /// before the PUBACK, so a program that then waits for it with `wait_msg`
     /// would wait for a message already delivered.
@@ -458,6 +497,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     }
 
     fn close_socket(&mut self) {
+        self.drop_pending();
         self.connecting = false;
         if let Some(socket) = self.socket.take()
             && let Err(e) = self.stack.close(socket)
@@ -501,9 +541,19 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             username: o.username.map(str::as_bytes),
             password: o.password,
         };
-        // Everything is checked (and encoded) before the network is touched.
-        let len = Packet::Connect(connect).encode(self.tx)?;
+        // Everything is checked before the network is touched; batched
+        // messages of an open connection stay until it is closed.
+        let packet = Packet::Connect(connect);
+        packet.validate()?;
+        let needed = packet.encoded_len();
+        if needed > self.tx.len() {
+            return Err(Error::Invalid(EncodeError::BufferTooSmall {
+                needed,
+                available: self.tx.len(),
+            }));
+        }
         self.close_socket();
+        let len = packet.encode(self.tx)?;
 
         log::info!("connecting to {addr} as {:?}", self.options.client_id);
         let mut socket = self.stack.socket().map_err(Error::Network)?;
@@ -604,6 +654,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// Sends a checked PUBLISH: in one send when it fits the transmit
     /// buffer, else the header from the buffer and the payload as it is.
+    /// Batched QoS 0 messages stay in the buffer instead.
     fn send_publish(&mut self, publish: &Publish<'_>) -> Result<(), ClientError<S>> {
         // One clock reading serves the read-before check, the send deadline
         // and the keepalive stamp: this is the hot path of a QoS 0 stream.
@@ -619,15 +670,24 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             // Callbacks may have run meanwhile.
             now = self.clock.now_ms();
         }
-        let header_len = publish.encode_header_checked(self.tx)?;
-        let end = header_len + publish.payload.len();
-        let (len, tail) = match self.tx.get_mut(header_len..end) {
+        self.make_room(now, Packet::Publish(*publish).encoded_len())?;
+        let start = self.tx_pending;
+        let header_len =
+            publish.encode_header_checked(self.tx.get_mut(start..).unwrap_or_default())?;
+        let body_start = start + header_len;
+        let end = body_start + publish.payload.len();
+        let (len, tail) = match self.tx.get_mut(body_start..end) {
             Some(room) => {
                 room.copy_from_slice(publish.payload);
                 (end, &[][..])
             }
-            None => (header_len, publish.payload),
+            None => (body_start, publish.payload),
         };
+        if tail.is_empty() && publish.qos == QoS::AtMostOnce && self.options.batch_qos0 {
+            self.tx_pending = len;
+            self.pending_messages = self.pending_messages.saturating_add(1);
+            return Ok(());
+        }
         self.send_now(now, len, tail)
     }
 
@@ -745,6 +805,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// do not wait. Returns whether a packet was handled.
     fn next_unsolicited(&mut self, deadline: Option<u64>) -> Result<bool, ClientError<S>> {
         self.connected()?;
+        self.flush_pending()?;
         match self.poll_inbound(deadline, false)? {
             None => Ok(false),
             Some(Inbound::Skipped { size }) => Err(Error::MessageTooLarge {
@@ -1018,10 +1079,45 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         Ok(Inbound::Skipped { size: discard.size })
     }
 
-    /// Encodes `packet` into the transmit buffer and sends it.
+    /// Encodes `packet` into the transmit buffer behind any batched
+    /// messages and sends them all.
     fn send_packet(&mut self, packet: Packet<'_>) -> Result<(), ClientError<S>> {
-        let len = packet.encode(self.tx)?;
-        self.send_now(self.clock.now_ms(), len, &[])
+        let now = self.clock.now_ms();
+        self.make_room(now, packet.encoded_len())?;
+        let start = self.tx_pending;
+        let len = packet.encode(self.tx.get_mut(start..).unwrap_or_default())?;
+        self.send_now(now, start + len, &[])
+    }
+
+    /// Sends the batched messages first if a packet of `needed` bytes would
+    /// not fit behind them.
+    fn make_room(&mut self, now: u64, needed: usize) -> Result<(), ClientError<S>> {
+        if self.tx_pending > 0 && self.tx_pending.saturating_add(needed) > self.tx.len() {
+            self.send_now(now, self.tx_pending, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batched messages, if any.
+    fn flush_pending(&mut self) -> Result<(), ClientError<S>> {
+        if self.tx_pending == 0 {
+            return Ok(());
+        }
+        self.connected()?;
+        self.send_now(self.clock.now_ms(), self.tx_pending, &[])
+    }
+
+    /// Forgets the batched messages, counting them as dropped.
+    fn drop_pending(&mut self) {
+        if self.pending_messages > 0 {
+            log::warn!(
+                "{} batched QoS 0 messages dropped: the connection ended before they were sent",
+                self.pending_messages
+            );
+            self.dropped_messages = self.dropped_messages.saturating_add(self.pending_messages);
+        }
+        self.tx_pending = 0;
+        self.pending_messages = 0;
     }
 
     /// Sends like `send_buffered`, with the send timeout counted from `now`.
@@ -1030,9 +1126,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.send_buffered(now, len, tail, deadline)
     }
 
-    /// Sends the first `len` bytes of the transmit buffer, then `tail`, whole,
-    /// before `deadline`. Anything less leaves the broker with half a packet,
-    /// so the connection is then lost.
+    /// Sends the first `len` bytes of the transmit buffer (batched messages
+    /// included), then `tail`, whole, before `deadline`. Anything less leaves
+    /// the broker with half a packet, so the connection is then lost, and the
+    /// batched messages with it.
     fn send_buffered(
         &mut self,
         now: u64,
@@ -1042,7 +1139,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     ) -> Result<(), ClientError<S>> {
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
         let head = self.tx.get(..len).unwrap_or_default();
-        for bytes in [head, tail] {
+        let written = [head, tail].into_iter().try_for_each(|bytes| {
             write_all(
                 &mut self.stack,
                 socket,
@@ -1050,8 +1147,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 &mut self.waiter,
                 bytes,
                 deadline,
-            )?;
+            )
+        });
+        if let Err(e) = written {
+            self.drop_pending();
+            return Err(e);
         }
+        self.tx_pending = 0;
+        self.pending_messages = 0;
         // Stamped with the time the send began: keepalive errs early, never late.
         self.keepalive.packet_sent(now);
         self.waiter.poll(&mut self.stack);

@@ -5,6 +5,7 @@
 
 use core::cell::RefCell;
 use core::net::{Ipv4Addr, SocketAddr};
+use std::vec;
 use std::vec::Vec;
 
 use umqtt_transports::Clock;
@@ -529,4 +530,204 @@ fn a_fast_publisher_reads_at_most_every_100_ms() {
     client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
     rig.clock.advance(1);
     assert!(client.publish(b"t", b"b", false, QoS::AtMostOnce).is_err());
+}
+
+/// A QoS 0 PUBLISH of `payload` to topic `t`, as the client encodes it.
+fn qos0_packet(payload: &[u8]) -> Vec<u8> {
+    let mut packet = vec![0x30, 3 + payload.len() as u8, 0x00, 0x01, b't'];
+    packet.extend_from_slice(payload);
+    packet
+}
+
+#[test]
+fn batched_qos0_publishes_wait_in_the_buffer_and_leave_in_one_send_when_it_fills() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    let sends = rig.pipe.sends();
+    // Ten bytes each: six fill 60 of the 64 bytes.
+    for i in 0..6u8 {
+        client
+            .publish(b"t", &[i; 5], false, QoS::AtMostOnce)
+            .unwrap();
+    }
+    assert!(rig.pipe.sent().is_empty(), "held in the transmit buffer");
+    assert_eq!(client.pending_messages(), 6);
+    client
+        .publish(b"t", &[6; 5], false, QoS::AtMostOnce)
+        .unwrap();
+    let first_six: Vec<u8> = (0..6u8).flat_map(|i| qos0_packet(&[i; 5])).collect();
+    assert_eq!(rig.pipe.take_sent(), first_six, "in publish order");
+    assert_eq!(rig.pipe.sends() - sends, 1, "one send for the six");
+    assert_eq!(
+        client.pending_messages(),
+        1,
+        "the seventh starts the next batch"
+    );
+    client.flush().unwrap();
+    assert_eq!(rig.pipe.take_sent(), qos0_packet(&[6; 5]));
+    assert_eq!(client.dropped_messages(), 0);
+}
+
+#[test]
+fn every_other_call_sends_the_batch_first_in_the_same_send() {
+    type Call = fn(&mut Client<'_, MemoryStack, VirtualClock, VirtualWait>);
+    let calls: [(&str, Call, &[u8]); 5] = [
+        ("flush", |c| c.flush().unwrap(), b""),
+        ("check_msg", |c| assert_eq!(c.check_msg(), Ok(false)), b""),
+        (
+            "wait_msg_for",
+            |c| assert_eq!(c.wait_msg_for(10), Ok(false)),
+            b"",
+        ),
+        ("ping", |c| c.ping().unwrap(), b"\xc0\x00"),
+        ("disconnect", |c| c.disconnect().unwrap(), b"\xe0\x00"),
+    ];
+    for (name, call, own_packet) in calls {
+        let rig = Rig::new();
+        rig.pipe.answer(0x10, CONNACK);
+        let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+        let mut noop = |_: Message<'_>| {};
+        let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+        client.set_callback(&mut noop);
+        client.connect(BROKER).unwrap();
+        rig.pipe.take_sent();
+        client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
+        client.publish(b"t", b"b", false, QoS::AtMostOnce).unwrap();
+        let sends = rig.pipe.sends();
+        call(&mut client);
+        let mut expected = [qos0_packet(b"a"), qos0_packet(b"b")].concat();
+        expected.extend_from_slice(own_packet);
+        assert_eq!(rig.pipe.take_sent(), expected, "{name}");
+        assert_eq!(rig.pipe.sends() - sends, 1, "{name}: one send");
+        assert_eq!(client.pending_messages(), 0, "{name}");
+        assert_eq!(client.dropped_messages(), 0, "{name}");
+    }
+}
+
+#[test]
+fn qos1_publish_and_subscribe_carry_the_batch_ahead_of_their_own_packet() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut noop = |_: Message<'_>| {};
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+    client.set_callback(&mut noop);
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
+    // The send starts with the batched PUBLISH (0x30); the broker answers it.
+    rig.pipe.answer(0x30, &[0x40, 0x02, 0x00, 0x01]);
+    client.publish(b"t", b"q", false, QoS::AtLeastOnce).unwrap();
+    let qos1 = b"\x32\x06\x00\x01t\x00\x01q";
+    assert_eq!(
+        rig.pipe.take_sent(),
+        [&qos0_packet(b"a")[..], qos1].concat()
+    );
+    client.publish(b"t", b"b", false, QoS::AtMostOnce).unwrap();
+    rig.pipe.answer(0x30, &[0x90, 0x03, 0x00, 0x02, 0x00]);
+    assert_eq!(client.subscribe(b"s", QoS::AtMostOnce), Ok(QoS::AtMostOnce));
+    let subscribe = b"\x82\x06\x00\x02\x00\x01s\x00";
+    assert_eq!(
+        rig.pipe.take_sent(),
+        [&qos0_packet(b"b")[..], subscribe].concat()
+    );
+}
+
+#[test]
+fn a_lost_connection_drops_the_batch_and_counts_it() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+    client.connect(BROKER).unwrap();
+    for payload in [b"a", b"b", b"c"] {
+        client
+            .publish(b"t", payload, false, QoS::AtMostOnce)
+            .unwrap();
+    }
+    rig.pipe.close_connection();
+    assert_eq!(client.flush(), Err(Error::Network(MemoryError::Closed)));
+    assert!(!client.is_connected());
+    assert_eq!(client.dropped_messages(), 3);
+    assert_eq!(client.pending_messages(), 0);
+    // Connecting again starts empty: nothing of the old batch is sent.
+    rig.pipe.answer(0x10, CONNACK);
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    client.publish(b"t", b"d", false, QoS::AtMostOnce).unwrap();
+    client.flush().unwrap();
+    assert_eq!(rig.pipe.take_sent(), qos0_packet(b"d"));
+    // A connect over an open connection drops what waits, counted too.
+    client.publish(b"t", b"e", false, QoS::AtMostOnce).unwrap();
+    rig.pipe.answer(0x10, CONNACK);
+    client.connect(BROKER).unwrap();
+    assert_eq!(client.dropped_messages(), 4);
+    assert_eq!(rig.pipe.sent()[0], 0x10, "only CONNECT went out");
+}
+
+#[test]
+fn invalid_connect_options_keep_the_batch_of_the_open_connection() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
+    client.set_options(Options::new("c").password(b"no user").batch_qos0(true));
+    assert!(matches!(client.connect(BROKER), Err(Error::Invalid(_))));
+    assert!(client.is_connected());
+    client.flush().unwrap();
+    assert_eq!(rig.pipe.take_sent(), qos0_packet(b"a"));
+}
+
+#[test]
+fn keepalive_counts_from_the_last_send_not_from_a_batched_publish() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let options = Options::new("c").keepalive(10).batch_qos0(true);
+    let mut client = rig.client(&mut tx, &mut rx, options);
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    rig.clock.advance(9_000);
+    client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
+    rig.clock.advance(1_000);
+    // Nothing has left for 10 s: the ping goes, carrying the batch.
+    client.publish(b"t", b"b", false, QoS::AtMostOnce).unwrap();
+    assert_eq!(
+        rig.pipe.take_sent(),
+        [&qos0_packet(b"a")[..], b"\xc0\x00"].concat()
+    );
+    assert_eq!(client.pending_messages(), 1);
+}
+
+#[test]
+fn batched_message_that_does_not_fit_sends_the_batch_then_itself_as_without_batching() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let (mut tx, mut rx) = ([0u8; 32], [0u8; 32]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
+    let sends = rig.pipe.sends();
+    let payload = [b'y'; 20_000];
+    client
+        .publish(b"t", &payload, false, QoS::AtMostOnce)
+        .unwrap();
+    let sent = rig.pipe.sent();
+    assert_eq!(&sent[..6], qos0_packet(b"a"));
+    assert_eq!(&sent[6..13], b"\x30\xa3\x9c\x01\x00\x01t");
+    assert_eq!(sent.len(), 6 + 20_007);
+    assert_eq!(
+        rig.pipe.sends() - sends,
+        3,
+        "the batch, the header, the payload"
+    );
+    assert_eq!(client.pending_messages(), 0);
 }

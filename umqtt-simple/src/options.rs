@@ -46,6 +46,7 @@ pub struct Options<'a> {
     pub(crate) send_timeout_ms: u32,
     pub(crate) ping_timeout_ms: Option<u32>,
     pub(crate) zero_read_is_eof: bool,
+    pub(crate) batch_qos0: bool,
 }
 
 impl<'a> Options<'a> {
@@ -64,6 +65,7 @@ impl<'a> Options<'a> {
             send_timeout_ms: DEFAULT_SEND_TIMEOUT_MS,
             ping_timeout_ms: None,
             zero_read_is_eof: false,
+            batch_qos0: false,
         }
     }
 
@@ -147,6 +149,33 @@ impl<'a> Options<'a> {
     pub const fn zero_read_is_eof(mut self, eof: bool) -> Self {
         self.zero_read_is_eof = eof;
         self
+    }
+
+    /// Gathers QoS 0 publishes in the transmit buffer instead of sending
+    /// each at once (default `false`: one send per publish).
+    ///
+    /// A batched QoS 0 `publish` copies the message behind those already
+    /// waiting and returns; the batch leaves in one send when the next packet
+    /// would not fit the transmit buffer, with the next packet of any other
+    /// kind (QoS 1 publish, subscribe, ping, disconnect, an acknowledgement),
+    /// when `wait_msg`, `wait_msg_for` or `check_msg` is called, or on
+    /// [`Client::flush`](crate::Client::flush). A 1 KiB transmit buffer holds
+    /// eleven 64-byte messages to a 20-byte topic, so a stream of them costs
+    /// the network stack one send in eleven.
+    ///
+    /// The price: a message may wait in the buffer until one of those calls,
+    /// and if the connection is lost before the batch is sent, its messages
+    /// are lost with it (QoS 0 allows it) and counted by
+    /// [`Client::dropped_messages`](crate::Client::dropped_messages). Read on
+    /// every publish, so it takes effect at once.
+    pub const fn batch_qos0(mut self, batch: bool) -> Self {
+        self.batch_qos0 = batch;
+        self
+    }
+
+    /// Whether QoS 0 publishes are batched ([`Options::batch_qos0`]).
+    pub const fn is_batching_qos0(&self) -> bool {
+        self.batch_qos0
     }
 
     /// The client id.

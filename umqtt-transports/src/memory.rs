@@ -87,6 +87,8 @@ struct Wire {
     peer_closed: bool,
     /// Accept at most this many bytes per `send` (partial sends).
     send_limit: Option<usize>,
+    /// `send` calls that took at least one byte.
+    sends: u32,
 }
 
 /// An in-memory TCP stack; clones share the same wire, so the test keeps one
@@ -128,6 +130,11 @@ impl MemoryStack {
     /// Everything the client sent so far, clearing the record.
     pub fn take_sent(&self) -> Vec<u8> {
         core::mem::take(&mut self.0.borrow_mut().from_client)
+    }
+
+    /// How many `send` calls took at least one byte so far.
+    pub fn sends(&self) -> u32 {
+        self.0.borrow().sends
     }
 
     /// Makes the next `attempts` connects fail with [`MemoryError::Refused`].
@@ -201,6 +208,9 @@ impl TcpClientStack for MemoryStack {
         let n = wire.send_limit.map_or(buf.len(), |l| l.min(buf.len()));
         let (taken, _) = buf.split_at(n);
         wire.from_client.extend_from_slice(taken);
+        if n > 0 {
+            wire.sends += 1;
+        }
         if let Some(pos) = wire
             .answers
             .iter()
