@@ -570,3 +570,49 @@ fn qos1_message_to_own_subscription_reaches_callback_before_publish_returns() {
     assert_eq!(inbox.len(), 1);
     client.disconnect().unwrap();
 }
+
+#[test]
+fn batched_qos0_stream_arrives_whole_and_in_order() {
+    let Some(broker) = Mosquitto::start("batched_qos0", "") else {
+        return;
+    };
+    let topic = b"batched/stream";
+    let mut sub_parts = ClientParts::new("batch-sub", 256, 4096);
+    let (mut sub, inbox) = sub_parts.observer(broker.addr, topic, QoS::AtMostOnce);
+    let mut pub_parts = ClientParts::new("batch-pub", 1024, 256);
+    let mut publisher = pub_parts.client(|o| o.batch_qos0(true));
+    publisher.connect(broker.addr).unwrap();
+    // Sizes vary so that batches end at different places; every 500th (from the 251st)
+    // message is larger than the transmit buffer and goes out on its own.
+    let payload_of = |i: u32| -> Vec<u8> {
+        let len = if i % 500 == 250 {
+            3000
+        } else {
+            4 + (i % 61) as usize
+        };
+        let mut p = i.to_be_bytes().to_vec();
+        p.resize(len, b'x');
+        p
+    };
+    const COUNT: u32 = 3000;
+    for chunk in 0..COUNT / 100 {
+        for i in chunk * 100..(chunk + 1) * 100 {
+            publisher
+                .publish(topic, &payload_of(i), false, QoS::AtMostOnce)
+                .unwrap();
+        }
+        // Keep the subscriber's queue short while the stream runs.
+        while sub.check_msg().unwrap() {}
+    }
+    assert!(
+        publisher.pending_messages() > 0,
+        "the last batch still waits"
+    );
+    publisher.flush().unwrap();
+    assert_eq!(publisher.pending_messages(), 0);
+    assert!(pump_until(&mut sub, WAIT, || inbox.len() >= COUNT as usize));
+    let expected: Vec<Vec<u8>> = (0..COUNT).map(payload_of).collect();
+    assert_eq!(inbox.payloads(), expected);
+    assert_eq!(publisher.dropped_messages(), 0);
+    publisher.disconnect().unwrap();
+}
