@@ -25,11 +25,19 @@ fn connect(client: &mut StdClient<'_>, addr: SocketAddr) -> Res<()> {
     Ok(())
 }
 
-/// QoS 0: `n` publishes, one `publish` call each.
-pub fn publish_qos0(addr: SocketAddr, topic: &[u8], n: usize) -> Res<Qos0Publish> {
-    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+/// QoS 0: `n` publishes, one `publish` call each; with `batch_tx`, in the
+/// batched mode with a transmit buffer of that many bytes, flushed at the end.
+pub fn publish_qos0(
+    addr: SocketAddr,
+    topic: &[u8],
+    n: usize,
+    batch_tx: Option<usize>,
+) -> Res<Qos0Publish> {
+    let mut tx = vec![0u8; batch_tx.unwrap_or(TX_BUFFER)];
+    let mut rx = [0u8; RX_BUFFER];
     let id = crate::client_id("umqtt-q0");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    let options = Options::new(&id).batch_qos0(batch_tx.is_some());
+    let mut client = std_client(&mut tx, &mut rx, options);
     connect(&mut client, addr)?;
     let cpu = CpuStopwatch::start();
     let start = Instant::now();
@@ -38,6 +46,7 @@ pub fn publish_qos0(addr: SocketAddr, topic: &[u8], n: usize) -> Res<Qos0Publish
             .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
             .ctx("umqtt-simple: publish")?;
     }
+    client.flush().ctx("umqtt-simple: flush")?;
     let publisher_cpu = cpu.elapsed();
     client.disconnect().ctx("umqtt-simple: disconnect")?;
     Ok(Qos0Publish {
