@@ -42,6 +42,21 @@ impl Rig {
             .with_waiter(self.waiter.clone())
     }
 
+    /// A client that connected (the CONNACK answered), with what it sent so
+    /// far cleared.
+    fn connected<'a>(
+        &self,
+        tx: &'a mut [u8],
+        rx: &'a mut [u8],
+        options: Options<'a>,
+    ) -> Client<'a, MemoryStack, VirtualClock, VirtualWait> {
+        self.pipe.answer(0x10, CONNACK);
+        let mut client = self.client(tx, rx, options);
+        client.connect(BROKER).unwrap();
+        self.pipe.take_sent();
+        client
+    }
+
     fn now(&self) -> u64 {
         self.clock.now_ms()
     }
@@ -136,11 +151,8 @@ fn ping_timeout_is_configured_apart_from_keepalive() {
 #[test]
 fn check_msg_never_waits_but_still_pings_when_keepalive_is_due() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").keepalive(1));
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c").keepalive(1));
     assert_eq!(client.check_msg(), Ok(false));
     assert!(rig.waiter.waits().is_empty(), "check_msg must not wait");
     rig.clock.advance(1_000);
@@ -317,11 +329,8 @@ fn password_without_user_is_refused_before_connecting() {
 #[test]
 fn payload_larger_than_the_transmit_buffer_follows_the_header() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 32], [0u8; 32]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
     let payload = [b'y'; 20_000];
     client
         .publish(b"t", &payload, false, QoS::AtMostOnce)
@@ -445,11 +454,8 @@ fn a_subscriber_receiving_a_steady_stream_still_sends_pingreq() {
 #[test]
 fn partial_sends_are_completed_and_a_send_that_takes_nothing_ends_at_the_send_deadline() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
     rig.pipe.limit_sends(Some(3));
     client
         .publish(b"foo_topic", b"hello", false, QoS::AtMostOnce)
@@ -499,11 +505,8 @@ fn many_packets_per_read_arrive_in_order_across_the_end_of_the_buffer() {
 #[test]
 fn a_publish_after_the_broker_closed_an_idle_connection_fails_instead_of_vanishing() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
     rig.clock.advance(5_000);
     rig.pipe.close_by_peer();
     assert_eq!(
@@ -542,11 +545,8 @@ fn qos0_packet(payload: &[u8]) -> Vec<u8> {
 #[test]
 fn batched_qos0_publishes_wait_in_the_buffer_and_leave_in_one_send_when_it_fills() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
     let sends = rig.pipe.sends();
     // Ten bytes each: six fill 60 of the 64 bytes.
     for i in 0..6u8 {
@@ -588,13 +588,10 @@ fn every_other_call_sends_the_batch_first_in_the_same_send() {
     ];
     for (name, call, own_packet) in calls {
         let rig = Rig::new();
-        rig.pipe.answer(0x10, CONNACK);
         let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
         let mut noop = |_: Message<'_>| {};
-        let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+        let mut client = rig.connected(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
         client.set_callback(&mut noop);
-        client.connect(BROKER).unwrap();
-        rig.pipe.take_sent();
         client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
         client.publish(b"t", b"b", false, QoS::AtMostOnce).unwrap();
         let sends = rig.pipe.sends();
@@ -611,13 +608,10 @@ fn every_other_call_sends_the_batch_first_in_the_same_send() {
 #[test]
 fn qos1_publish_and_subscribe_carry_the_batch_ahead_of_their_own_packet() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
     let mut noop = |_: Message<'_>| {};
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
     client.set_callback(&mut noop);
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
     client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
     // The send starts with the batched PUBLISH (0x30); the broker answers it.
     rig.pipe.answer(0x30, &[0x40, 0x02, 0x00, 0x01]);
@@ -672,11 +666,8 @@ fn a_lost_connection_drops_the_batch_and_counts_it() {
 #[test]
 fn invalid_connect_options_keep_the_batch_of_the_open_connection() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
     client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
     client.set_options(Options::new("c").password(b"no user").batch_qos0(true));
     assert!(matches!(client.connect(BROKER), Err(Error::Invalid(_))));
@@ -688,12 +679,9 @@ fn invalid_connect_options_keep_the_batch_of_the_open_connection() {
 #[test]
 fn keepalive_counts_from_the_last_send_not_from_a_batched_publish() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
     let options = Options::new("c").keepalive(10).batch_qos0(true);
-    let mut client = rig.client(&mut tx, &mut rx, options);
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
+    let mut client = rig.connected(&mut tx, &mut rx, options);
     rig.clock.advance(9_000);
     client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
     rig.clock.advance(1_000);
@@ -709,11 +697,8 @@ fn keepalive_counts_from_the_last_send_not_from_a_batched_publish() {
 #[test]
 fn batched_message_that_does_not_fit_sends_the_batch_then_itself_as_without_batching() {
     let rig = Rig::new();
-    rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 32], [0u8; 32]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
-    client.connect(BROKER).unwrap();
-    rig.pipe.take_sent();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
     client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
     let sends = rig.pipe.sends();
     let payload = [b'y'; 20_000];
