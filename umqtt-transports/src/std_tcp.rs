@@ -4,33 +4,49 @@
 //!   [`embedded_nal::Dns`] over [`std::net::TcpStream`]; its sockets are
 //!   [`StdSocket`]s and its errors [`StdNetError`]s.
 //! - [`StdClock`] implements [`Clock`] with [`std::time::Instant`].
-//! - [`StdWait`] implements [`Wait`] by sleeping in the kernel until the socket
-//!   is readable or the timeout passes.
+//! - [`StdWait`] implements [`Wait`] by sleeping in the kernel until data
+//!   arrives or the timeout passes, reading what arrives into the socket.
 //!
 //! # Design
 //!
 //! **Non-blocking per call.** embedded-nal's `receive` and `send` must not
 //! block. Rather than switching the stream's mode back and forth (two system
-//! calls each time), every `receive` is one `recv(MSG_DONTWAIT)` and every `send`
-//! one `send(MSG_DONTWAIT | MSG_NOSIGNAL)`, through the safe API of
-//! [`rustix`] (std offers neither the flags nor `poll`; this crate forbids
-//! `unsafe`). The stream itself stays in blocking mode and has `TCP_NODELAY`,
-//! since MQTT packets are small and latency matters more than segment count.
-//! `connect` and DNS lookups block: [`TcpClientStack::connect`] for at most the
-//! connect timeout, and it never returns `WouldBlock`; DNS lookups in the system
-//! resolver. Needs a Unix target (`MSG_DONTWAIT`).
+//! calls each time), every `receive` that reads the socket is one
+//! `recv(MSG_DONTWAIT)` and every `send` one `send(MSG_DONTWAIT | MSG_NOSIGNAL)`,
+//! through the safe API of [`rustix`] (std offers neither the flags nor `poll`;
+//! this crate forbids `unsafe`). The stream itself stays in blocking mode and has
+//! `TCP_NODELAY`, since MQTT packets are small and latency matters more than
+//! segment count. `connect` and DNS lookups block: [`TcpClientStack::connect`]
+//! for at most the connect timeout, and it never returns `WouldBlock`; DNS
+//! lookups in the system resolver. Needs a Unix target (`MSG_DONTWAIT`).
+//!
+//! **One system call per wait.** A client waits for a reply after each request
+//! (a PUBACK, a SUBACK, a PINGRESP). A waiter that only watched the socket
+//! (`poll(2)`) would cost a second system call, the `recv` that then reads the
+//! reply. [`StdWait`] instead blocks in one `recv` itself, bounded by the wait
+//! timeout through the socket's receive timeout (`SO_RCVTIMEO`), and keeps
+//! what it read in a small stash inside the [`StdSocket`] (256 bytes, no heap:
+//! an acknowledgement or a typical small message fits; the rest of a larger
+//! message stays in the kernel for `receive`). The next `receive` hands the
+//! stashed bytes over without a system call. So a request and its reply cost
+//! one `send` and one blocking `recv`, as a blocking socket would. Setting the
+//! receive timeout is a system call too, so the waiter keeps the last one it
+//! set and reuses it while it is a little shorter than the wait asked for: the
+//! [`Wait`] contract allows returning early, and the caller then waits again
+//! for the rest (see [`StdWait`] for the exact rule). Waits shorter than 50 ms
+//! use one `poll(2)` instead, which the kernel times more precisely.
 //!
 //! **No busy-spin, ever.** A non-blocking socket tempts callers into loops that
-//! burn a CPU. Two places could spin, and both sleep in the kernel in `poll(2)`
-//! instead:
+//! burn a CPU. Two places could spin, and both sleep in the kernel instead:
 //!
 //! - `send` when the kernel send buffer is full (a large payload, a slow peer):
 //!   instead of returning `WouldBlock` at once (which callers would retry
-//!   immediately), it waits for room (`POLLOUT`) up to the write timeout and
-//!   writes again. It returns `WouldBlock` only if no room came in that time.
-//! - [`StdWait`], between two `receive` calls that found nothing: one `poll` for
-//!   `POLLIN` bounded by the wait timeout returns as soon as data, end of file or
-//!   an error arrives.
+//!   immediately), it waits for room (`poll(2)` for `POLLOUT`) up to the write
+//!   timeout and writes again. It returns `WouldBlock` only if no room came in
+//!   that time.
+//! - [`StdWait`], between two `receive` calls that found nothing: it blocks in
+//!   the kernel until data, end of file or an error arrives, or the wait
+//!   timeout passes.
 //!
 //! **End of file is an error.** `read` returning `Ok(0)` means the peer closed its
 //! side. embedded-nal gives `Ok(0)` no meaning, and a client that treated it as
@@ -220,11 +236,101 @@ impl TcpError for StdNetError {
 /// A TCP socket of [`StdTcpStack`]: unconnected until
 /// [`connect`](TcpClientStack::connect), then a [`std::net::TcpStream`] that
 /// `send` and `receive` use without blocking.
+///
+/// It also holds what [`StdWait`] read while waiting (up to 256 bytes, inline),
+/// which the next `receive` hands over, and the receive timeout last set on the
+/// stream. See the [module docs](self).
 #[derive(Debug, Default)]
 pub struct StdSocket {
     stream: Option<TcpStream>,
-    /// An error [`StdWait`] saw while waiting; the next `receive` reports it.
+    /// Bytes [`StdWait`] read while waiting; `receive` hands them over first.
+    stash: Stash,
+    /// An error (or end of file) [`StdWait`] saw while waiting; the next
+    /// `receive` reports it, after the stashed bytes.
     pending: Option<StdNetError>,
+    /// The receive timeout (`SO_RCVTIMEO`) last set on `stream`, in
+    /// milliseconds; `None` while unknown (none set, or setting it failed).
+    read_timeout_ms: Option<u32>,
+}
+
+/// How many bytes [`StdWait`] reads ahead into a socket: an acknowledgement or
+/// a typical small message fits; the rest of a larger message stays in the
+/// kernel, and `receive` reads it on.
+const STASH_LEN: usize = 256;
+
+/// Bytes read ahead of `receive`: `buf[start..end]` is what has not been
+/// handed over yet.
+struct Stash {
+    buf: [u8; STASH_LEN],
+    start: usize,
+    end: usize,
+}
+
+impl Default for Stash {
+    fn default() -> Self {
+        Self {
+            buf: [0; STASH_LEN],
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl fmt::Debug for Stash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stash").field("len", &self.len()).finish()
+    }
+}
+
+impl Stash {
+    /// The bytes not handed over yet.
+    fn data(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// How many bytes are waiting.
+    fn len(&self) -> usize {
+        self.data().len()
+    }
+
+    /// Whether no bytes are waiting.
+    fn is_empty(&self) -> bool {
+        self.data().is_empty()
+    }
+
+    /// Copies as many waiting bytes as fit into `out` and drops them from the
+    /// stash; how many.
+    fn take_into(&mut self, out: &mut [u8]) -> usize {
+        let data = self.data();
+        let n = data.len().min(out.len());
+        if let (Some(to), Some(from)) = (out.get_mut(..n), data.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        self.start += n;
+        if self.start >= self.end {
+            self.clear();
+        }
+        n
+    }
+
+    /// Drops every waiting byte.
+    fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// The whole buffer to read into; only when empty (then [`Stash::filled`]).
+    fn space(&mut self) -> &mut [u8] {
+        self.clear();
+        &mut self.buf
+    }
+
+    /// Marks the first `n` bytes of [`Stash::space`] as read (at most its
+    /// length).
+    fn filled(&mut self, n: usize) {
+        self.start = 0;
+        self.end = n.min(STASH_LEN);
+    }
 }
 
 impl StdSocket {
@@ -417,7 +523,9 @@ impl TcpClientStack for StdTcpStack {
         stream.set_nodelay(true).map_err(other)?;
         log::debug!("connected to {remote}");
         socket.stream = Some(stream);
+        socket.stash.clear();
         socket.pending = None;
+        socket.read_timeout_ms = None;
         Ok(())
     }
 
@@ -440,11 +548,18 @@ impl TcpClientStack for StdTcpStack {
 
     /// Reads what has arrived; `WouldBlock` if nothing has. End of file is
     /// [`StdNetError::Closed`], never `Ok(0)` (unless `buffer` is empty).
+    ///
+    /// Bytes [`StdWait`] read while waiting come first, without a system call
+    /// (as many as fit; the next call returns the rest, then reads the socket);
+    /// then an error or end of file it saw; then one `recv(MSG_DONTWAIT)`.
     fn receive(
         &mut self,
         socket: &mut StdSocket,
         buffer: &mut [u8],
     ) -> nb::Result<usize, StdNetError> {
+        if !socket.stash.is_empty() {
+            return Ok(socket.stash.take_into(buffer));
+        }
         if let Some(e) = socket.pending.take() {
             return Err(nb::Error::Other(e));
         }
@@ -469,8 +584,9 @@ impl TcpClientStack for StdTcpStack {
         }
     }
 
-    /// Shuts the connection down both ways and drops it. Never fails: errors
-    /// from shutting down a dead connection are ignored.
+    /// Shuts the connection down both ways and drops it, with any bytes
+    /// [`StdWait`] read ahead. Never fails: errors from shutting down a dead
+    /// connection are ignored.
     fn close(&mut self, socket: StdSocket) -> Result<(), StdNetError> {
         if let Some(stream) = socket.stream
             && let Err(e) = stream.shutdown(Shutdown::Both)
@@ -579,15 +695,36 @@ impl Clock for StdClock {
     }
 }
 
-/// A [`Wait`] for [`StdTcpStack`] that sleeps in the kernel until the socket is
-/// readable (data, end of file or an error) or the timeout passes.
+/// A [`Wait`] for [`StdTcpStack`] that sleeps in the kernel until data arrives
+/// on the socket (or end of file, or an error) or the timeout passes, and reads
+/// what arrived into the socket.
 ///
-/// It makes one `poll(2)` call for `POLLIN` with the timeout; no data is
-/// consumed. A zero timeout returns at once; on an unconnected socket it sleeps
-/// for the timeout, so a caller never spins. A signal may end the wait early (the
-/// [`Wait`] contract allows it). Errors of `poll` itself are kept in the socket
-/// and returned by the next `receive`; errors of the connection (a reset, end of
-/// file) make the socket readable, and that `receive` reports them.
+/// One wait is one system call: a blocking `recv` of up to 256 bytes into the
+/// [`StdSocket`]'s stash, bounded by the socket's receive timeout
+/// (`SO_RCVTIMEO`). The next `receive` hands the stashed bytes over without a
+/// system call, so a reply costs one `recv`, not a `poll` and a `recv`. End
+/// of file and connection errors seen by the wait are kept in the socket and
+/// reported by `receive` after the stashed bytes. If the stash holds bytes or
+/// an error is kept, the wait returns at once.
+///
+/// **The receive timeout.** Setting it is a system call of its own, so the
+/// waiter keeps the one it set last and reuses it while it suits the wait.
+/// The kernel's timer wheel rounds a socket timeout up to ticks (up to 10 ms)
+/// and may fire it up to an eighth late (Linux). So for a wait of `t` ms
+/// (capped at one minute), with `b = t - 20`, a timeout between `b/2` and
+/// `7b/8` suits it: it expires before `t` has passed, and not before about
+/// half of it. When the one set last does not suit, `3b/4` is set; that
+/// suits the caller's remaining time while it shrinks by up to a seventh or
+/// grows by up to a half, so a client that waits for reply after reply with
+/// about the same timeout sets it once per connection. Expiring early is
+/// allowed by the [`Wait`] contract: the caller checks its deadline and waits
+/// again for the rest.
+///
+/// Waits shorter than 50 ms, and any wait if the receive timeout cannot be
+/// set, are one `poll(2)` for `POLLIN` instead (timed precisely; it reads
+/// nothing, the next `receive` does). A zero timeout returns at once; on an
+/// unconnected socket the wait sleeps for the timeout, so a caller never
+/// spins. A signal may end the wait early.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StdWait;
 
@@ -595,6 +732,52 @@ impl StdWait {
     /// A new waiter.
     pub const fn new() -> Self {
         Self
+    }
+}
+
+/// The coarsest timer tick of the kernels this runs on (Linux with `HZ=100`,
+/// XNU): a socket timeout is rounded up to whole ticks.
+const TICK_MS: u32 = 10;
+
+/// Waits shorter than this are one `poll(2)`: its timer is precise, while a
+/// receive timeout may expire up to two ticks late, a large share of a short
+/// wait.
+const SHORT_WAIT_MS: u32 = 50;
+
+/// The longest receive timeout the waiter sets: one minute, which every
+/// platform accepts. A longer wait ends after it, early; the caller waits
+/// again.
+const MAX_READ_TIMEOUT_MS: u32 = 60_000;
+
+/// The receive timeouts (`SO_RCVTIMEO`) that suit a wait, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadTimeouts {
+    /// The shortest that may be reused: it ends the wait at worst half way.
+    shortest: u32,
+    /// The one to set when the last one set does not suit.
+    best: u32,
+    /// The longest that still expires within the wait, timer slack included.
+    longest: u32,
+}
+
+impl ReadTimeouts {
+    /// The timeouts for a wait of `wait_ms`, at least [`SHORT_WAIT_MS`] (see
+    /// [`StdWait`] for the rule).
+    fn for_wait(wait_ms: u32) -> Self {
+        let base = wait_ms
+            .min(MAX_READ_TIMEOUT_MS)
+            .saturating_sub(2 * TICK_MS)
+            .max(1);
+        Self {
+            shortest: (base / 2).max(1),
+            best: (base - base / 4).max(1),
+            longest: base - base.div_ceil(8),
+        }
+    }
+
+    /// Whether a receive timeout of `ms` suits the wait.
+    fn suits(&self, ms: u32) -> bool {
+        (self.shortest..=self.longest).contains(&ms)
     }
 }
 
@@ -608,24 +791,58 @@ impl Wait<StdTcpStack> for StdWait {
         if timeout_ms == 0 {
             return;
         }
-        let timeout = Duration::from_millis(u64::from(timeout_ms));
         let Some(stream) = socket.stream.as_ref() else {
-            std::thread::sleep(timeout);
+            std::thread::sleep(Duration::from_millis(u64::from(timeout_ms)));
             return;
         };
-        if socket.pending.is_some() {
+        if !socket.stash.is_empty() || socket.pending.is_some() {
             // The next `receive` returns at once.
             return;
         }
-        match poll_one(stream, PollFlags::IN, timeout) {
-            // Readable (data, end of file, an error) or the timeout passed.
-            Ok(_) => {}
-            // A signal: return early, the caller checks again.
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                log::trace!("wait_readable: {e} (reported by the next receive)");
-                socket.pending = Some(StdNetError::from(e));
+        if timeout_ms < SHORT_WAIT_MS {
+            poll_readable(stream, &mut socket.pending, timeout_ms);
+            return;
+        }
+        let timeouts = ReadTimeouts::for_wait(timeout_ms);
+        if !socket.read_timeout_ms.is_some_and(|ms| timeouts.suits(ms)) {
+            let set = Duration::from_millis(u64::from(timeouts.best));
+            if let Err(e) = stream.set_read_timeout(Some(set)) {
+                log::trace!("wait_readable: cannot set a receive timeout ({e}); polling");
+                socket.read_timeout_ms = None;
+                poll_readable(stream, &mut socket.pending, timeout_ms);
+                return;
             }
+            socket.read_timeout_ms = Some(timeouts.best);
+        }
+        // Blocking: the stream is in blocking mode and no `MSG_DONTWAIT`.
+        match rustix::net::recv(stream, socket.stash.space(), RecvFlags::empty()) {
+            Ok((0, _)) => socket.pending = Some(StdNetError::Closed),
+            Ok((n, _)) => socket.stash.filled(n),
+            Err(e) => match io::Error::from(e) {
+                // The receive timeout expired (`EAGAIN`), or a signal: return,
+                // the caller checks its deadline and waits again.
+                e if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                e => {
+                    log::trace!("wait_readable: {e} (reported by the next receive)");
+                    socket.pending = Some(StdNetError::from(e));
+                }
+            },
+        }
+    }
+}
+
+/// One `poll(2)` on `stream` for `POLLIN`, for at most `timeout_ms`; reads
+/// nothing. An error of `poll` itself goes to `pending`; a signal ends the wait.
+fn poll_readable(stream: &TcpStream, pending: &mut Option<StdNetError>, timeout_ms: u32) {
+    let timeout = Duration::from_millis(u64::from(timeout_ms));
+    match poll_one(stream, PollFlags::IN, timeout) {
+        // Readable (data, end of file, an error) or the timeout passed.
+        Ok(_) => {}
+        // A signal: return early, the caller checks again.
+        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+        Err(e) => {
+            log::trace!("wait_readable: {e} (reported by the next receive)");
+            *pending = Some(StdNetError::from(e));
         }
     }
 }
@@ -722,7 +939,7 @@ mod tests {
         // it unread: Linux answers with RST.
         thread::sleep(Duration::from_millis(50));
         drop(server);
-        // The wait's peek sees ECONNRESET; the next receive must report it.
+        // The wait's recv sees ECONNRESET; the next receive must report it.
         StdWait::new().wait_readable(&mut stack, &mut socket, 5000);
         let mut buf = [0u8; 16];
         let e = other_err(stack.receive(&mut socket, &mut buf));
@@ -836,7 +1053,7 @@ mod tests {
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(50), "returned after {took:?}");
         assert!(took < Duration::from_secs(2), "returned after {took:?}");
-        // The stream is non-blocking again.
+        // The wait left nothing behind, and receive still does not block.
         let mut buf = [0u8; 4];
         assert!(matches!(
             stack.receive(&mut socket, &mut buf),
@@ -896,6 +1113,322 @@ mod tests {
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(50), "returned after {took:?}");
         assert!(took < Duration::from_secs(2), "returned after {took:?}");
+    }
+
+    /// The bytes `0, 1, .., 250, 0, 1, ..`: a stream whose order can be checked.
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// A peer that writes `data` in chunks of 1 to 700 bytes with short pauses
+    /// (so that bytes arrive while the client waits, and while it reads), then
+    /// keeps the connection open until the client is done.
+    fn trickle(mut server: TcpStream, data: Vec<u8>) -> thread::JoinHandle<TcpStream> {
+        thread::spawn(move || {
+            let mut at = 0;
+            let mut size = 1;
+            while let Some(chunk) = data.get(at..(at + size).min(data.len())) {
+                if chunk.is_empty() {
+                    break;
+                }
+                server.write_all(chunk).expect("write");
+                at += chunk.len();
+                size = size * 7 % 701 + 1;
+                thread::sleep(Duration::from_millis(1));
+            }
+            server
+        })
+    }
+
+    /// Receives `len` bytes in calls with a 100-byte buffer, waiting between
+    /// them: after each `WouldBlock` (as the client does), or before every
+    /// call (`alternate`). Fails after 10 s.
+    fn receive_all(
+        stack: &mut StdTcpStack,
+        socket: &mut StdSocket,
+        len: usize,
+        alternate: bool,
+    ) -> Vec<u8> {
+        let mut wait = StdWait::new();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 100];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.len() < len {
+            assert!(Instant::now() < deadline, "only {} bytes", got.len());
+            if alternate {
+                wait.wait_readable(stack, socket, 2000);
+            }
+            match stack.receive(socket, &mut buf) {
+                Ok(n) => got.extend_from_slice(buf.get(..n).expect("n <= buffer")),
+                Err(nb::Error::WouldBlock) if !alternate => {
+                    wait.wait_readable(stack, socket, 2000);
+                }
+                Err(nb::Error::WouldBlock) => {}
+                Err(nb::Error::Other(e)) => panic!("receive failed after {}: {e}", got.len()),
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn data_arriving_during_waits_is_received_whole_and_in_order() {
+        // 10 000 bytes, far more than the stash holds, read with a buffer
+        // smaller than it: stashed and directly read bytes interleave.
+        for alternate in [false, true] {
+            let (mut stack, mut socket, server) = connected();
+            let data = pattern(10_000);
+            let peer = trickle(server, data.clone());
+            let got = receive_all(&mut stack, &mut socket, data.len(), alternate);
+            assert!(
+                got == data,
+                "bytes lost or reordered (alternate: {alternate})"
+            );
+            let _server = peer.join().expect("peer");
+            let mut buf = [0u8; 16];
+            assert!(matches!(
+                stack.receive(&mut socket, &mut buf),
+                Err(nb::Error::WouldBlock)
+            ));
+        }
+    }
+
+    #[test]
+    fn receive_smaller_than_the_stashed_bytes_gets_them_in_pieces() {
+        let (mut stack, mut socket, mut server) = connected();
+        let data = pattern(200);
+        server.write_all(&data).expect("write");
+        thread::sleep(Duration::from_millis(50));
+        StdWait::new().wait_readable(&mut stack, &mut socket, 5000);
+        assert_eq!(socket.stash.len(), 200, "the wait reads what arrived");
+        // More bytes behind the stash: a receive that empties the stash must
+        // not read them in the same call.
+        server.write_all(b"next").expect("write");
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(stack.receive(&mut socket, &mut []).expect("empty"), 0);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        for expected in [64, 64, 64, 8] {
+            let n = stack.receive(&mut socket, &mut buf).expect("stashed");
+            assert_eq!(n, expected);
+            got.extend_from_slice(buf.get(..n).expect("n <= buffer"));
+        }
+        assert_eq!(got, data);
+        let n = stack
+            .receive(&mut socket, &mut buf)
+            .expect("from the socket");
+        assert_eq!(buf.get(..n), Some(&b"next"[..]));
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+    }
+
+    #[test]
+    fn end_of_file_seen_by_the_wait_is_reported_after_the_stashed_bytes() {
+        let (mut stack, mut socket, mut server) = connected();
+        server.write_all(b"last words").expect("write");
+        drop(server);
+        thread::sleep(Duration::from_millis(50));
+        let mut wait = StdWait::new();
+        let mut buf = [0u8; 4];
+        let mut got = Vec::new();
+        let error = loop {
+            // Waits before every receive: the wait sees end of file as soon as
+            // the stash is empty, while bytes it read are still to be handed
+            // over (and returns at once while they are).
+            let started = Instant::now();
+            wait.wait_readable(&mut stack, &mut socket, 5000);
+            assert!(started.elapsed() < Duration::from_secs(2));
+            match stack.receive(&mut socket, &mut buf) {
+                Ok(n) => got.extend_from_slice(buf.get(..n).expect("n <= buffer")),
+                Err(nb::Error::WouldBlock) => panic!("end of file is not WouldBlock"),
+                Err(nb::Error::Other(e)) => break e,
+            }
+        };
+        assert_eq!(got, b"last words");
+        assert_eq!(error, StdNetError::Closed);
+        assert_eq!(
+            other_err(stack.receive(&mut socket, &mut buf)),
+            StdNetError::Closed
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reset_arriving_during_a_wait_ends_it_and_is_reported_by_receive() {
+        let (mut stack, mut socket, server) = connected();
+        nb::block!(stack.send(&mut socket, b"unread")).expect("send");
+        let mut buf = [0u8; 16];
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+        // The server closes with our bytes unread, while we wait: Linux
+        // answers with RST.
+        let closer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            drop(server);
+        });
+        let started = Instant::now();
+        StdWait::new().wait_readable(&mut stack, &mut socket, 5000);
+        let took = started.elapsed();
+        closer.join().expect("closer");
+        assert!(took < Duration::from_secs(2), "waited {took:?}");
+        assert_eq!(socket.pending, Some(StdNetError::Reset), "seen by the wait");
+        assert_eq!(
+            other_err(stack.receive(&mut socket, &mut buf)),
+            StdNetError::Reset
+        );
+    }
+
+    #[test]
+    fn wait_does_not_reuse_a_longer_receive_timeout_than_asked() {
+        let (mut stack, mut socket, mut server) = connected();
+        let mut wait = StdWait::new();
+        // A long wait that data ends at once sets a long receive timeout.
+        server.write_all(b"x").expect("write");
+        wait.wait_readable(&mut stack, &mut socket, 10_000);
+        let mut buf = [0u8; 4];
+        assert_eq!(stack.receive(&mut socket, &mut buf).expect("data"), 1);
+        // A short wait on the idle socket must not sleep that long (7.5 s).
+        for timeout in [100, 60, 1000] {
+            let started = Instant::now();
+            wait.wait_readable(&mut stack, &mut socket, timeout);
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_millis(u64::from(timeout) + 1500),
+                "asked {timeout} ms, waited {took:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_waits_with_shrinking_timeouts_return_in_time_and_leave_the_socket_working() {
+        let (mut stack, mut socket, mut server) = connected();
+        let mut wait = StdWait::new();
+        // As a caller's remaining time shrinks: through the receive-timeout
+        // range, then the short waits (`poll`).
+        let timeouts = (0..20)
+            .map(|i| 100 - 5 * i)
+            .chain((1..=5).rev().cycle().take(20));
+        let mut buf = [0u8; 16];
+        for timeout in timeouts {
+            let started = Instant::now();
+            wait.wait_readable(&mut stack, &mut socket, timeout);
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_millis(u64::from(timeout) + 1000),
+                "asked {timeout} ms, waited {took:?}"
+            );
+            assert!(matches!(
+                stack.receive(&mut socket, &mut buf),
+                Err(nb::Error::WouldBlock)
+            ));
+        }
+        server.write_all(b"still here").expect("write");
+        let got = receive_all(&mut stack, &mut socket, 10, false);
+        assert_eq!(got, b"still here");
+        nb::block!(stack.send(&mut socket, b"and so am I")).expect("send");
+        let mut reply = [0u8; 11];
+        server.read_exact(&mut reply).expect("read");
+        assert_eq!(&reply, b"and so am I");
+    }
+
+    #[test]
+    fn longer_wait_after_short_ones_is_honoured() {
+        let (mut stack, mut socket, mut server) = connected();
+        let mut wait = StdWait::new();
+        wait.wait_readable(&mut stack, &mut socket, 5);
+        // Leaves a short receive timeout (about 30 ms) set on the socket.
+        wait.wait_readable(&mut stack, &mut socket, 60);
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(150));
+            server.write_all(b"late").expect("write");
+            server
+        });
+        // A wait may return early, so wait and receive until a deadline.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut waits = 0;
+        let mut buf = [0u8; 8];
+        let n = loop {
+            assert!(Instant::now() < deadline, "no data after {waits} waits");
+            waits += 1;
+            wait.wait_readable(&mut stack, &mut socket, 300);
+            match stack.receive(&mut socket, &mut buf) {
+                Ok(n) => break n,
+                Err(nb::Error::WouldBlock) => {}
+                Err(nb::Error::Other(e)) => panic!("receive failed: {e}"),
+            }
+        };
+        assert_eq!(buf.get(..n), Some(&b"late"[..]));
+        // Each 300 ms wait sleeps at least 210 ms (kernel timers do not fire
+        // early): one wait, more only if the writer is late by hundreds of
+        // ms. Reusing the 30 ms timeout would take five or more.
+        assert!(waits <= 4, "{waits} waits for data due in 150 ms");
+        drop(writer.join().expect("writer"));
+    }
+
+    #[test]
+    fn receive_timeout_set_once_suits_similar_and_slowly_shrinking_waits() {
+        for wait_ms in [
+            SHORT_WAIT_MS,
+            51,
+            100,
+            1000,
+            5000,
+            30_000,
+            60_000,
+            70_000,
+            u32::MAX,
+        ] {
+            let set = ReadTimeouts::for_wait(wait_ms).best;
+            assert!(set >= 1 && set < wait_ms, "{wait_ms}: {set}");
+            // The caller's remaining time shrinks by up to an eighth (past the
+            // ticks reserved for timer slack) and the timeout is still reused.
+            let capped = wait_ms.min(MAX_READ_TIMEOUT_MS);
+            let shrink = (capped - 2 * TICK_MS) / 8;
+            for later in [wait_ms, wait_ms - shrink / 2, wait_ms - shrink] {
+                assert!(
+                    ReadTimeouts::for_wait(later).suits(set),
+                    "{wait_ms} ms sets {set}, unused for {later}"
+                );
+            }
+            // A much longer wait sets a longer timeout.
+            if let Some(longer) = capped.checked_mul(3).filter(|l| *l <= MAX_READ_TIMEOUT_MS) {
+                assert!(!ReadTimeouts::for_wait(longer).suits(set), "{longer}");
+            }
+        }
+    }
+
+    #[test]
+    fn receive_timeouts_that_suit_a_wait_expire_within_it() {
+        // Linux's timer wheel rounds a socket timeout up to a tick (and
+        // another for the tick in progress) and fires it up to 8/63 late: the
+        // longest suitable timeout must still expire in time.
+        let waits = (SHORT_WAIT_MS..2000)
+            .chain((2000..200_000).step_by(997))
+            .chain([u32::MAX - 1, u32::MAX]);
+        for wait_ms in waits {
+            let t = ReadTimeouts::for_wait(wait_ms);
+            assert!(t.shortest >= 1, "{wait_ms}: {t:?}");
+            assert!(
+                t.shortest <= t.best && t.best <= t.longest,
+                "{wait_ms}: {t:?}"
+            );
+            assert!(t.suits(t.best), "{wait_ms}: {t:?}");
+            let longest = u64::from(t.longest);
+            let worst = longest + (longest * 8).div_ceil(63) + u64::from(2 * TICK_MS);
+            assert!(
+                worst <= u64::from(wait_ms),
+                "{wait_ms}: {t:?} may expire at {worst}"
+            );
+            // A reused timeout ends the wait at worst about half way.
+            let capped = wait_ms.min(MAX_READ_TIMEOUT_MS);
+            assert!(
+                2 * t.shortest + 2 * TICK_MS + 1 >= capped,
+                "{wait_ms}: {t:?}"
+            );
+        }
     }
 
     #[test]
@@ -962,7 +1495,7 @@ mod tests {
             "WouldBlock after {took:?}"
         );
         assert!(took < Duration::from_secs(3), "WouldBlock after {took:?}");
-        // The stream is non-blocking again.
+        // Receive still does not block.
         let mut buf = [0u8; 4];
         assert!(matches!(
             stack.receive(&mut socket, &mut buf),
