@@ -251,6 +251,9 @@ pub struct StdSocket {
     /// The receive timeout (`SO_RCVTIMEO`) last set on `stream`, in
     /// milliseconds; `None` while unknown (none set, or setting it failed).
     read_timeout_ms: Option<u32>,
+    /// The last wait's receive timeout expired with nothing read: the next
+    /// wait is the rest of the same wait, and polls.
+    read_timed_out: bool,
 }
 
 /// How many bytes [`StdWait`] reads ahead into a socket: an acknowledgement or
@@ -526,6 +529,7 @@ impl TcpClientStack for StdTcpStack {
         socket.stash.clear();
         socket.pending = None;
         socket.read_timeout_ms = None;
+        socket.read_timed_out = false;
         Ok(())
     }
 
@@ -720,9 +724,11 @@ impl Clock for StdClock {
 /// allowed by the [`Wait`] contract: the caller checks its deadline and waits
 /// again for the rest.
 ///
-/// Waits shorter than 50 ms, and any wait if the receive timeout cannot be
-/// set, are one `poll(2)` for `POLLIN` instead (timed precisely; it reads
-/// nothing, the next `receive` does). A zero timeout returns at once; on an
+/// Waits shorter than 50 ms, the rest of a wait whose receive timeout expired
+/// early, and any wait if the receive timeout cannot be set, are one `poll(2)`
+/// for `POLLIN` instead (timed precisely; it reads nothing, the next `receive`
+/// does). So an idle client blocked until keepalive wakes twice per wait, not
+/// once per halving of it. A zero timeout returns at once; on an
 /// unconnected socket the wait sleeps for the timeout, so a caller never
 /// spins. A signal may end the wait early.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -799,7 +805,7 @@ impl Wait<StdTcpStack> for StdWait {
             // The next `receive` returns at once.
             return;
         }
-        if timeout_ms < SHORT_WAIT_MS {
+        if core::mem::take(&mut socket.read_timed_out) || timeout_ms < SHORT_WAIT_MS {
             poll_readable(stream, &mut socket.pending, timeout_ms);
             return;
         }
@@ -819,9 +825,11 @@ impl Wait<StdTcpStack> for StdWait {
             Ok((0, _)) => socket.pending = Some(StdNetError::Closed),
             Ok((n, _)) => socket.stash.filled(n),
             Err(e) => match io::Error::from(e) {
-                // The receive timeout expired (`EAGAIN`), or a signal: return,
-                // the caller checks its deadline and waits again.
-                e if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                // The receive timeout expired (`EAGAIN`): the caller checks its
+                // deadline and waits for the rest, by `poll`, timed precisely.
+                e if e.kind() == ErrorKind::WouldBlock => socket.read_timed_out = true,
+                // A signal: return, the caller checks its deadline and waits again.
+                e if e.kind() == ErrorKind::Interrupted => {}
                 e => {
                     log::trace!("wait_readable: {e} (reported by the next receive)");
                     socket.pending = Some(StdNetError::from(e));
@@ -1332,6 +1340,27 @@ mod tests {
         let mut reply = [0u8; 11];
         server.read_exact(&mut reply).expect("read");
         assert_eq!(&reply, b"and so am I");
+    }
+
+    #[test]
+    fn an_idle_wait_to_a_deadline_wakes_at_most_three_times() {
+        let (mut stack, mut socket, _server) = connected();
+        let mut wait = StdWait::new();
+        let deadline = Instant::now() + Duration::from_millis(2_000);
+        let mut wakes = 0;
+        // What a client blocked until its keepalive does: wait for the rest.
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+            if ms == 0 {
+                break;
+            }
+            wait.wait_readable(&mut stack, &mut socket, ms);
+            wakes += 1;
+        }
+        // One receive timeout (three quarters), then one poll for the rest
+        // (and possibly a last one for a millisecond lost to rounding); a
+        // waiter that set a new timeout for each rest would wake five times.
+        assert!(wakes <= 3, "woke {wakes} times in a 2 s idle wait");
     }
 
     #[test]
