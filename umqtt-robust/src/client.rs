@@ -9,7 +9,7 @@
 
 use core::net::SocketAddr;
 
-use embedded_nal::TcpClientStack;
+use embedded_nal::{Dns, TcpClientStack};
 use umqtt_simple::{Callback, Client, Error, Options, QoS};
 use umqtt_transports::{Clock, Spin, Wait};
 
@@ -53,6 +53,40 @@ pub enum Event {
         /// How many.
         messages: u32,
     },
+}
+
+/// Connects the inner client to a host by name: `Client::connect_host`,
+/// kept as a function pointer so that reconnecting needs no `Dns` bound.
+type ConnectHost<'a, S, C, W> =
+    fn(&mut Client<'a, S, C, W>, &str, u16) -> Result<bool, Error<<S as TcpClientStack>::Error>>;
+
+/// Where the client connects, and connects again.
+enum Broker<'a, S: TcpClientStack, C: Clock, W: Wait<S>> {
+    Addr(SocketAddr),
+    /// A host name, looked up again on every attempt: a broker that moves
+    /// to another address is found after the reconnect.
+    Host {
+        name: &'a str,
+        port: u16,
+        connect: ConnectHost<'a, S, C, W>,
+    },
+}
+
+impl<S: TcpClientStack, C: Clock, W: Wait<S>> Clone for Broker<'_, S, C, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: TcpClientStack, C: Clock, W: Wait<S>> Copy for Broker<'_, S, C, W> {}
+
+impl<S: TcpClientStack, C: Clock, W: Wait<S>> core::fmt::Display for Broker<'_, S, C, W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Broker::Addr(addr) => write!(f, "{addr}"),
+            Broker::Host { name, port, .. } => write!(f, "{name}:{port}"),
+        }
+    }
 }
 
 /// How the reconnecting client behaves beyond the inner client's options.
@@ -111,7 +145,7 @@ pub struct RobustClient<
     const SUB_BYTES: usize = 256,
 > {
     inner: Client<'a, S, C, W>,
-    broker: Option<SocketAddr>,
+    broker: Option<Broker<'a, S, C, W>>,
     subscriptions: Subscriptions<SUB_BYTES>,
     robust: RobustOptions,
     events: Option<EventCallback<'a>>,
@@ -173,10 +207,16 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     }
 
     /// The same client, waiting with `waiter` (see [`Client::with_waiter`]).
+    /// Call it before connecting: a broker given by name
+    /// ([`RobustClient::connect_host`]) is forgotten, and must be given again.
     pub fn with_waiter<W2: Wait<S>>(self, waiter: W2) -> RobustClient<'a, S, C, W2, SUB_BYTES> {
         RobustClient {
             inner: self.inner.with_waiter(waiter),
-            broker: self.broker,
+            broker: match self.broker {
+                Some(Broker::Addr(addr)) => Some(Broker::Addr(addr)),
+                // Its connector is made for the old client type.
+                Some(Broker::Host { .. }) | None => None,
+            },
             subscriptions: self.subscriptions,
             robust: self.robust,
             events: self.events,
@@ -250,11 +290,15 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// present". A failure here is returned as it is (the address is kept, so
     /// later calls keep trying).
     pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, RobustClientError<S>> {
-        self.broker = Some(addr);
+        self.start(Broker::Addr(addr))
+    }
+
+    fn start(&mut self, broker: Broker<'a, S, C, W>) -> Result<bool, RobustClientError<S>> {
+        self.broker = Some(broker);
         self.gave_up = false;
         self.failures = 0;
         self.outage_since = None;
-        match self.open_session(addr, false) {
+        match self.open_session(broker, false) {
             Ok(session_present) => Ok(session_present),
             Err(e) => {
                 let now = self.now();
@@ -470,7 +514,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             if self.inner.is_connected() {
                 return Ok(());
             }
-            let Some(addr) = self.broker else {
+            let Some(broker) = self.broker else {
                 return Err(RobustError::NotStarted);
             };
             if self.gave_up {
@@ -502,7 +546,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             {
                 return Err(RobustError::Offline { retry_in_ms: 0 });
             }
-            self.attempt(addr)?;
+            self.attempt(broker)?;
             if deadline.is_none() && !self.inner.is_connected() {
                 let left = self.next_attempt_ms.saturating_sub(self.now());
                 return Err(RobustError::Offline {
@@ -516,8 +560,19 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// every remembered filter; returns "session present". Fails if the
     /// connection is lost on the way (a broker may close it on a forbidden
     /// SUBSCRIBE), so the backoff paces the next try.
-    fn open_session(&mut self, addr: SocketAddr, reconnect: bool) -> Result<bool, Error<S::Error>> {
-        let session_present = self.inner.connect(addr)?;
+    fn open_session(
+        &mut self,
+        broker: Broker<'a, S, C, W>,
+        reconnect: bool,
+    ) -> Result<bool, Error<S::Error>> {
+        let session_present = match broker {
+            Broker::Addr(addr) => self.inner.connect(addr)?,
+            Broker::Host {
+                name,
+                port,
+                connect,
+            } => connect(&mut self.inner, name, port)?,
+        };
         if reconnect {
             let attempts = self.failures + 1;
             log::info!(
@@ -537,9 +592,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     }
 
     /// One reconnect attempt; on failure schedules the next.
-    fn attempt(&mut self, addr: SocketAddr) -> Result<(), RobustClientError<S>> {
-        log::info!("reconnecting to {addr} (attempt {})", self.failures + 1);
-        let Err(e) = self.open_session(addr, true) else {
+    fn attempt(&mut self, broker: Broker<'a, S, C, W>) -> Result<(), RobustClientError<S>> {
+        log::info!("reconnecting to {broker} (attempt {})", self.failures + 1);
+        let Err(e) = self.open_session(broker, true) else {
             return Ok(());
         };
         let retry_in_ms = self.schedule_retry();
@@ -591,5 +646,21 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             self.emit(Event::Resubscribed { filters: count });
         }
         Ok(())
+    }
+}
+
+impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
+    RobustClient<'a, S, C, W, SUB_BYTES>
+{
+    /// Connects to `host` like [`Client::connect_host`] and remembers the
+    /// name: every reconnect looks it up again, so a broker that moved to
+    /// another address is found. Returns "session present"; a failure here
+    /// is returned as it is (the name is kept, so later calls keep trying).
+    pub fn connect_host(&mut self, host: &'a str, port: u16) -> Result<bool, RobustClientError<S>> {
+        self.start(Broker::Host {
+            name: host,
+            port,
+            connect: Client::connect_host,
+        })
     }
 }

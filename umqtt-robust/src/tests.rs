@@ -460,3 +460,29 @@ fn batched_messages_lost_with_the_connection_are_reported_and_flush_reconnects()
         ]
     );
 }
+
+#[test]
+fn a_broker_given_by_name_is_looked_up_again_on_every_reconnect() {
+    let rig = Rig::new();
+    let first: core::net::IpAddr = "10.0.0.1".parse().unwrap();
+    let moved: core::net::IpAddr = "10.0.0.2".parse().unwrap();
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    // Not known yet: the first connect fails clearly, the name is kept.
+    assert!(matches!(
+        client.connect_host("broker.example", 1883),
+        Err(RobustError::Client(Error::Dns))
+    ));
+    rig.net.set_host("broker.example", first);
+    rig.net.answer(0x10, CONNACK);
+    client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
+    // The broker moves; the connection dies; the next call finds it.
+    rig.net.set_host("broker.example", moved);
+    rig.net.close_connection();
+    rig.net.answer(0x10, CONNACK);
+    client.publish(b"t", b"b", false, QoS::AtMostOnce).unwrap();
+    assert_eq!(
+        rig.net.remotes(),
+        [SocketAddr::new(first, 1883), SocketAddr::new(moved, 1883)]
+    );
+}

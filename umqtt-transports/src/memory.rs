@@ -30,12 +30,13 @@
 
 use core::cell::{Cell, RefCell};
 use core::fmt;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::string::{String, ToString};
 use std::vec::Vec;
 
-use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind};
+use embedded_nal::{AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind};
 
 use crate::{Clock, Wait};
 
@@ -48,6 +49,10 @@ pub enum MemoryError {
     Closed,
     /// The socket was never connected.
     NotConnected,
+    /// The host name is not in the test's DNS ([`MemoryStack::set_host`]).
+    UnknownHost,
+    /// Reverse lookups are not supported.
+    Unsupported,
 }
 
 impl fmt::Display for MemoryError {
@@ -56,6 +61,8 @@ impl fmt::Display for MemoryError {
             MemoryError::Refused => "connection refused (by the test)",
             MemoryError::Closed => "connection closed (by the test)",
             MemoryError::NotConnected => "socket not connected",
+            MemoryError::UnknownHost => "host name not known (to the test's DNS)",
+            MemoryError::Unsupported => "reverse DNS lookups are not supported",
         })
     }
 }
@@ -65,7 +72,9 @@ impl core::error::Error for MemoryError {}
 impl TcpError for MemoryError {
     fn kind(&self) -> TcpErrorKind {
         match self {
-            MemoryError::Refused => TcpErrorKind::Other,
+            MemoryError::Refused | MemoryError::UnknownHost | MemoryError::Unsupported => {
+                TcpErrorKind::Other
+            }
             MemoryError::Closed | MemoryError::NotConnected => TcpErrorKind::PipeClosed,
         }
     }
@@ -89,6 +98,10 @@ struct Wire {
     send_limit: Option<usize>,
     /// `send` calls that took at least one byte.
     sends: u32,
+    /// The test's DNS: host names and their addresses.
+    hosts: Vec<(String, IpAddr)>,
+    /// Every successful connect's remote address, in order.
+    remotes: Vec<SocketAddr>,
 }
 
 /// An in-memory TCP stack; clones share the same wire, so the test keeps one
@@ -130,6 +143,18 @@ impl MemoryStack {
     /// Everything the client sent so far, clearing the record.
     pub fn take_sent(&self) -> Vec<u8> {
         core::mem::take(&mut self.0.borrow_mut().from_client)
+    }
+
+    /// Makes `host` resolve to `ip` (replacing what it resolved to before).
+    pub fn set_host(&self, host: &str, ip: IpAddr) {
+        let mut wire = self.0.borrow_mut();
+        wire.hosts.retain(|(h, _)| h != host);
+        wire.hosts.push((host.to_string(), ip));
+    }
+
+    /// The remote address of every successful connect so far, in order.
+    pub fn remotes(&self) -> Vec<SocketAddr> {
+        self.0.borrow().remotes.clone()
     }
 
     /// How many `send` calls took at least one byte so far.
@@ -187,7 +212,11 @@ impl TcpClientStack for MemoryStack {
         Ok(MemorySocket { generation: None })
     }
 
-    fn connect(&mut self, socket: &mut MemorySocket, _: SocketAddr) -> nb::Result<(), MemoryError> {
+    fn connect(
+        &mut self,
+        socket: &mut MemorySocket,
+        remote: SocketAddr,
+    ) -> nb::Result<(), MemoryError> {
         let mut wire = self.0.borrow_mut();
         if wire.refuse > 0 {
             wire.refuse -= 1;
@@ -195,6 +224,7 @@ impl TcpClientStack for MemoryStack {
         }
         wire.generation = wire.generation.wrapping_add(1);
         wire.connects += 1;
+        wire.remotes.push(remote);
         wire.closed = false;
         wire.peer_closed = false;
         wire.to_client.clear();
@@ -245,6 +275,25 @@ impl TcpClientStack for MemoryStack {
 
     fn close(&mut self, _: MemorySocket) -> Result<(), MemoryError> {
         Ok(())
+    }
+}
+
+/// The test's DNS: names given with [`MemoryStack::set_host`], answered at
+/// once whatever the address type asked for.
+impl Dns for MemoryStack {
+    type Error = MemoryError;
+
+    fn get_host_by_name(&mut self, host: &str, _: AddrType) -> nb::Result<IpAddr, MemoryError> {
+        let wire = self.0.borrow();
+        wire.hosts
+            .iter()
+            .find(|(name, _)| name == host)
+            .map(|(_, ip)| *ip)
+            .ok_or(nb::Error::Other(MemoryError::UnknownHost))
+    }
+
+    fn get_host_by_address(&mut self, _: IpAddr, _: &mut [u8]) -> nb::Result<usize, MemoryError> {
+        Err(nb::Error::Other(MemoryError::Unsupported))
     }
 }
 
