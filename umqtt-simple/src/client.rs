@@ -585,7 +585,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         let send_deadline =
             deadline.min(now.saturating_add(u64::from(self.options.send_timeout_ms)));
         self.send_buffered(now, len, &[], send_deadline)?;
-        match self.poll_inbound(Some(deadline), true)? {
+        match self.poll_inbound(Some(deadline), Some(now))? {
             Some(Inbound::ConnAck { session_present }) => {
                 self.connecting = false;
                 log::info!("connected to {addr} (session present: {session_present})");
@@ -664,7 +664,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             // A publish-only client never reads: take in what has arrived, so
             // that a PINGRESP is seen and a connection the broker closed is
             // noticed before a message goes into it.
-            while let Some(inbound) = self.poll_inbound(None, false)? {
+            while let Some(inbound) = self.poll_inbound(None, None)? {
                 self.unsolicited(inbound)?;
             }
             // Callbacks may have run meanwhile.
@@ -772,20 +772,22 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Waits for the acknowledgement `waiting` with `packet_id`; messages that
     /// arrive meanwhile go to the callback.
     fn await_ack(&mut self, waiting: Waiting, packet_id: u16) -> Result<(), ClientError<S>> {
-        let deadline = self.deadline(self.options.ack_timeout_ms);
-        let mut just_sent = true;
+        // Read after the send, which may have waited for room: the whole
+        // ack timeout is left for the answer.
+        let now = self.clock.now_ms();
+        let deadline = now.saturating_add(u64::from(self.options.ack_timeout_ms));
+        let mut just_sent = Some(now);
         loop {
-            let received =
-                match self.poll_inbound(Some(deadline), core::mem::take(&mut just_sent))? {
-                    None => return Err(Error::Timeout(waiting)),
-                    Some(Inbound::PubAck(id)) => (Waiting::PubAck, PacketType::PubAck, id),
-                    Some(Inbound::SubAck(id)) => (Waiting::SubAck, PacketType::SubAck, id),
-                    Some(Inbound::UnsubAck(id)) => (Waiting::UnsubAck, PacketType::UnsubAck, id),
-                    Some(other) => {
-                        self.unsolicited(other)?;
-                        continue;
-                    }
-                };
+            let received = match self.poll_inbound(Some(deadline), just_sent.take())? {
+                None => return Err(Error::Timeout(waiting)),
+                Some(Inbound::PubAck(id)) => (Waiting::PubAck, PacketType::PubAck, id),
+                Some(Inbound::SubAck(id)) => (Waiting::SubAck, PacketType::SubAck, id),
+                Some(Inbound::UnsubAck(id)) => (Waiting::UnsubAck, PacketType::UnsubAck, id),
+                Some(other) => {
+                    self.unsolicited(other)?;
+                    continue;
+                }
+            };
             let (kind, packet, id) = received;
             if kind != waiting {
                 return Err(Error::UnexpectedPacket(packet));
@@ -806,7 +808,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     fn next_unsolicited(&mut self, deadline: Option<u64>) -> Result<bool, ClientError<S>> {
         self.connected()?;
         self.flush_pending()?;
-        match self.poll_inbound(deadline, false)? {
+        match self.poll_inbound(deadline, None)? {
             None => Ok(false),
             Some(Inbound::Skipped { size }) => Err(Error::MessageTooLarge {
                 size,
@@ -827,18 +829,22 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Handles at most one packet, reading and waiting as needed until
     /// `deadline` (`None`: never wait). Keeps keepalive on the way.
     ///
-    /// `reply_pending`: a request was just sent, so its answer cannot be in
-    /// yet; the first round waits before reading, saving a read that would
-    /// find nothing.
+    /// `just_sent`: a request was just sent, and the clock read then; its
+    /// answer cannot be in yet, so the first round waits before reading,
+    /// saving a read that would find nothing.
     fn poll_inbound(
         &mut self,
         deadline: Option<u64>,
-        reply_pending: bool,
+        just_sent: Option<u64>,
     ) -> Result<Option<Inbound>, ClientError<S>> {
-        let mut skip_read = reply_pending && deadline.is_some();
+        let mut skip_read = just_sent.is_some() && deadline.is_some();
+        // The clock is read once per wake: reading and handling what is
+        // buffered takes no time worth a reading, on the path of every packet.
+        let mut now = match just_sent {
+            Some(now) => now,
+            None => self.clock.now_ms(),
+        };
         loop {
-            // One clock reading per round: it is on the path of every packet.
-            let now = self.clock.now_ms();
             self.keep_alive(now, false)?;
             if let Some(inbound) = self.take_packet(now)? {
                 return Ok(Some(inbound));
@@ -869,6 +875,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             {
                 self.waiter.wait_readable(&mut self.stack, socket, timeout);
             }
+            now = self.clock.now_ms();
         }
     }
 
