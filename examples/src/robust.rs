@@ -57,6 +57,7 @@ pub fn print_event(event: Event) {
         Event::Resubscribed { filters } => eprintln!("resubscribed to {filters} topic(s)"),
         Event::GaveUp { attempts } => eprintln!("gave up after {attempts} reconnect attempts"),
         Event::Dropped { messages } => eprintln!("{messages} batched message(s) lost"),
+        _ => eprintln!("{event:?}"),
     }
 }
 

@@ -155,6 +155,8 @@ pub fn report_event(event: Event) {
                 plural(attempts as usize)
             );
         }
+        // The CLI does not batch; any other event is in the -d log.
+        _ => {}
     }
 }
 

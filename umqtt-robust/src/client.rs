@@ -18,7 +18,10 @@ use crate::error::RobustError;
 use crate::subscriptions::Subscriptions;
 
 /// A change of the connection, reported to the event callback and the log.
+///
+/// More kinds may be added: match with a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The connection was lost (the reason is logged).
     Lost,
