@@ -240,6 +240,27 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Sets the callback that receives every message, including those that
     /// arrive while `publish`, `subscribe` or `unsubscribe` wait for their
     /// acknowledgement.
+    ///
+    /// The callback cannot use the client: the client borrows it. So it
+    /// cannot publish from inside a delivery, which in the original can
+    /// recurse without bound (its README warns of it); the compiler refuses:
+    ///
+    /// ```compile_fail
+    /// use umqtt_simple::{Client, Message, Options, QoS};
+    /// use umqtt_transports::std_tcp::{StdClock, StdTcpStack};
+    ///
+    /// let (mut tx, mut rx) = ([0u8; 256], [0u8; 256]);
+    /// let mut client =
+    ///     Client::new(StdTcpStack::new(), StdClock::new(), &mut tx, &mut rx, Options::new("c"));
+    /// let mut answer = |_: Message<'_>| {
+    ///     let _ = client.publish(b"replies", b"pong", false, QoS::AtLeastOnce);
+    /// };
+    /// client.set_callback(&mut answer); // error: `client` is already borrowed by `answer`
+    /// ```
+    ///
+    /// Keep what the answer needs (in a `Cell`, a `RefCell` or a fixed-size
+    /// queue the closure borrows) and publish it after `wait_msg` returns:
+    /// the `reply` example does so.
     pub fn set_callback(&mut self, callback: Callback<'a>) {
         self.callback = Some(callback);
     }
