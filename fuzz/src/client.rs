@@ -109,7 +109,12 @@ pub fn run(data: &[u8], trace: &mut Trace) {
         trace.note(|| format!("{step:?} -> {outcome:?} after {elapsed} ms"));
 
         let bound = match step.op {
-            Op::PublishQos0 | Op::CheckMsg | Op::Ping | Op::Disconnect | Op::Close => 0,
+            Op::PublishQos0
+            | Op::CheckMsg
+            | Op::Ping
+            | Op::Disconnect
+            | Op::Close
+            | Op::Flush => 0,
             Op::PublishQos1
             | Op::Republish
             | Op::Subscribe
@@ -126,6 +131,21 @@ pub fn run(data: &[u8], trace: &mut Trace) {
         );
 
         let connected = client.is_connected();
+        // Batched messages leave with any call but a QoS 0 publish, and go
+        // with a lost connection.
+        let keeps_batch = matches!(step.op, Op::PublishQos0 | Op::Advance | Op::Close);
+        match &outcome {
+            Outcome::Ok(_) if !keeps_batch => assert_eq!(
+                client.pending_messages(),
+                0,
+                "{:?} returned Ok with batched messages unsent",
+                step.op
+            ),
+            Outcome::Err(e) if e.is_connection_lost() => {
+                assert_eq!(client.pending_messages(), 0, "{e:?} kept a batch")
+            }
+            _ => {}
+        }
         match &outcome {
             Outcome::Ok(_) if step.op == Op::Disconnect => assert!(!connected),
             Outcome::Ok(_) if step.op == Op::Close || step.op == Op::Advance => {}
@@ -204,5 +224,12 @@ fn perform(client: &mut Fuzzed<'_>, rig: &Rig, step: &Step<'_>) -> Outcome {
         }
         Op::Connect => client.connect(BROKER).into(),
         Op::Disconnect => client.disconnect().into(),
+        Op::Flush => {
+            if step.param & 1 == 1 {
+                let options = *client.options();
+                client.set_options(options.batch_qos0(!options.is_batching_qos0()));
+            }
+            client.flush().into()
+        }
     }
 }

@@ -117,6 +117,8 @@ pub fn run(data: &[u8], trace: &mut Trace) {
         let reconnecting = connects * per_connection;
         let bound = match step.op {
             Op::Disconnect | Op::Close => 0,
+            // A flush that loses the connection reconnects, like a publish.
+            Op::Flush => u64::from(OUTAGE_MS) + reconnecting + u64::from(CONNECT_MS),
             Op::CheckMsg => reconnecting,
             Op::Advance => 700 * u64::from(step.param),
             Op::WaitMsgFor => {
@@ -207,5 +209,14 @@ fn perform(client: &mut Fuzzed<'_>, rig: &Rig, step: &Step<'_>) -> Outcome {
         }
         Op::Connect => client.connect(BROKER).into(),
         Op::Disconnect => client.disconnect().into(),
+        Op::Flush => {
+            if step.param & 1 == 1 {
+                let options = *client.client().options();
+                client
+                    .client_mut()
+                    .set_options(options.batch_qos0(!options.is_batching_qos0()));
+            }
+            client.flush().into()
+        }
     }
 }

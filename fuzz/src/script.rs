@@ -94,6 +94,9 @@ pub enum Op {
     Disconnect,
     /// `republish()` (QoS 1, DUP) with packet id `param + 1`.
     Republish,
+    /// `flush()`; an odd `param` first switches the batched QoS 0 mode
+    /// (`Options::batch_qos0`) on or off.
+    Flush,
 }
 
 /// Operation for each value of the op byte's low nibble; waiting and
@@ -114,7 +117,7 @@ const OPS: [Op; 16] = [
     Op::Republish,
     Op::WaitMsgFor,
     Op::CheckMsg,
-    Op::WaitMsgFor,
+    Op::Flush,
 ];
 
 /// `wait_msg_for` timeouts, by parameter.

@@ -101,6 +101,9 @@ pub fn client() -> Vec<(&'static str, Vec<u8>)> {
     const CONNECT: u8 = 0x0a;
     const DISCONNECT: u8 = 0x0b;
     const REPUBLISH_ID_1: u8 = 0x8c;
+    const BATCH_ON_FLUSH: u8 = 0x1f;
+    const PUBLISH_QOS0_SMALL: u8 = 0x10;
+    const FLUSH: u8 = 0x0f;
     // Buffers byte: 64-byte rx, friendly reconnects.
     const FRIENDLY_64: u8 = 0x40 | 48;
 
@@ -196,6 +199,25 @@ pub fn client() -> Vec<(&'static str, Vec<u8>)> {
         (
             "no-callback",
             build(0x40, 48, &[(WAIT_1S, &message), (DISCONNECT, b"")]),
+        ),
+        (
+            "batched-qos0",
+            build(
+                0,
+                FRIENDLY_64,
+                &[
+                    (BATCH_ON_FLUSH, b""),
+                    (PUBLISH_QOS0_SMALL, b""),
+                    (PUBLISH_QOS0_SMALL, b""),
+                    (PUBLISH_QOS0_SMALL, b""),
+                    (PUBLISH_QOS1_ANSWER, b"\x40\x02\x00\x01"),
+                    (PUBLISH_QOS0_SMALL, b""),
+                    (FLUSH, b""),
+                    (PUBLISH_QOS0_SMALL, b""),
+                    (CLOSE, b"\x20\x02\x00\x00"),
+                    (FLUSH, b""),
+                ],
+            ),
         ),
     ]
 }
