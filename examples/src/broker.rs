@@ -7,6 +7,20 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The broker to use: `--host` (and `--port`), or, without `--host`, one
+/// started in this process ([`start_local_broker`], on `--port` if given),
+/// which it announces.
+pub fn broker_or_local(args: &crate::Args) -> Result<(String, u16), String> {
+    match &args.host {
+        Some(host) => Ok((host.clone(), args.port_or_default())),
+        None => {
+            let addr = start_local_broker(args.port)?;
+            println!("Started an MQTT broker (rumqttd) in this process on {addr}");
+            Ok((addr.ip().to_string(), addr.port()))
+        }
+    }
+}
+
 /// Starts rumqttd in a background thread on 127.0.0.1 (`port`, or a free one
 /// when `None`) and returns once it accepts connections. It stops when the
 /// process exits.

@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use umqtt_examples::broker::start_local_broker;
+use umqtt_examples::broker::broker_or_local;
 use umqtt_examples::{Args, Context, main_with_args, std_client};
 use umqtt_simple::{Message, Options, QoS};
 
@@ -43,14 +43,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let (host, port) = match &args.host {
-        Some(host) => (host.clone(), args.port_or_default()),
-        None => {
-            let addr = start_local_broker(args.port)?;
-            println!("Started an MQTT broker (rumqttd) in this process on {addr}");
-            (addr.ip().to_string(), addr.port())
-        }
-    };
+    let (host, port) = broker_or_local(args)?;
     let id = args.id.as_deref().unwrap_or("umqtt_quickstart");
     let topic = args.topic.as_deref().unwrap_or("umqtt/quickstart");
 

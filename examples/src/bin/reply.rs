@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use heapless::{Deque, Vec};
-use umqtt_examples::broker::start_local_broker;
+use umqtt_examples::broker::broker_or_local;
 use umqtt_examples::{Args, Context, main_with_args, py_bytes, std_client};
 use umqtt_simple::{Message, Options, QoS};
 
@@ -52,14 +52,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let (host, port) = match &args.host {
-        Some(host) => (host.clone(), args.port_or_default()),
-        None => {
-            let addr = start_local_broker(args.port)?;
-            println!("Started an MQTT broker (rumqttd) in this process on {addr}");
-            (addr.ip().to_string(), addr.port())
-        }
-    };
+    let (host, port) = broker_or_local(args)?;
     let prefix = args.topic.as_deref().unwrap_or("umqtt/rpc");
     let request_topic = format!("{prefix}/request");
     let reply_topic = format!("{prefix}/reply");
