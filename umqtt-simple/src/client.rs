@@ -328,12 +328,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// Sends the batched QoS 0 messages waiting in the transmit buffer
     /// ([`Options::batch_qos0`]), in one send; returns at once if there are
-    /// none.
+    /// none. Like every call but `connect`, fails with
+    /// [`Error::NotConnected`] without a connection (batched messages never
+    /// outlive theirs).
     ///
     /// If the send fails, the connection is closed, the error returned and
     /// the messages are counted by [`Client::dropped_messages`].
     pub fn flush(&mut self) -> Result<(), ClientError<S>> {
-        let result = self.flush_pending();
+        let result = self.connected().and_then(|()| self.flush_pending());
         self.settle(result)
     }
 

@@ -648,6 +648,7 @@ fn a_lost_connection_drops_the_batch_and_counts_it() {
     assert!(!client.is_connected());
     assert_eq!(client.dropped_messages(), 3);
     assert_eq!(client.pending_messages(), 0);
+    assert_eq!(client.flush(), Err(Error::NotConnected));
     // Connecting again starts empty: nothing of the old batch is sent.
     rig.pipe.answer(0x10, CONNACK);
     client.connect(BROKER).unwrap();
@@ -715,4 +716,19 @@ fn batched_message_that_does_not_fit_sends_the_batch_then_itself_as_without_batc
         "the batch, the header, the payload"
     );
     assert_eq!(client.pending_messages(), 0);
+}
+
+#[test]
+fn flush_without_a_connection_is_not_connected_like_every_other_call() {
+    // Found by the client fuzz target: flush after disconnect returned Ok.
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c").batch_qos0(true));
+    assert_eq!(client.flush(), Err(Error::NotConnected), "never connected");
+    rig.pipe.answer(0x10, CONNACK);
+    client.connect(BROKER).unwrap();
+    client.publish(b"t", b"a", false, QoS::AtMostOnce).unwrap();
+    client.disconnect().unwrap();
+    assert_eq!(client.flush(), Err(Error::NotConnected), "after disconnect");
+    assert_eq!(client.dropped_messages(), 0, "disconnect sent the batch");
 }
