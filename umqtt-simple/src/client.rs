@@ -375,8 +375,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     ///
     /// With QoS 0, returns once the stack has the whole packet, or, in
     /// batched mode ([`Options::batch_qos0`]), once it waits in the transmit
-    /// buffer. With QoS 1, returns once the broker's PUBACK arrived (or the ack
-    /// timeout passed); batched messages leave first, in the same send. Messages arriving meanwhile go to the callback: a QoS 1
+    /// buffer. With QoS 1, returns once the broker's PUBACK arrived (or the
+    /// ack timeout passed); batched messages leave first, in the same send.
+    /// Messages arriving meanwhile go to the callback: a QoS 1
     /// message to a topic this client subscribes to usually comes back here,
     /// before the PUBACK, so a program that then waits for it with `wait_msg`
     /// would wait for a message already delivered.
@@ -1128,12 +1129,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         Ok(())
     }
 
-    /// Sends the batched messages, if any.
+    /// Sends the batched messages, if any (there are none without a
+    /// connection: closing it drops them).
     fn flush_pending(&mut self) -> Result<(), ClientError<S>> {
         if self.tx_pending == 0 {
             return Ok(());
         }
-        self.connected()?;
         self.send_now(self.clock.now_ms(), self.tx_pending, &[])
     }
 
