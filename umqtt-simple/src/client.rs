@@ -565,19 +565,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             username: o.username.map(str::as_bytes),
             password: o.password,
         };
-        // Everything is checked before the network is touched; batched
-        // messages of an open connection stay until it is closed.
-        let packet = Packet::Connect(connect);
-        packet.validate()?;
-        let needed = packet.encoded_len();
-        if needed > self.tx.len() {
-            return Err(Error::Invalid(EncodeError::BufferTooSmall {
-                needed,
-                available: self.tx.len(),
-            }));
-        }
+        // Everything is checked (and encoded) before the network is touched.
+        // `encode` writes nothing unless it succeeds, so refused options
+        // leave the batch of an open connection as it was.
+        let len = Packet::Connect(connect).encode(self.tx)?;
         self.close_socket();
-        let len = packet.encode(self.tx)?;
 
         log::info!("connecting to {addr} as {:?}", self.options.client_id);
         let mut socket = self.stack.socket().map_err(Error::Network)?;
@@ -694,7 +686,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             // Callbacks may have run meanwhile.
             now = self.clock.now_ms();
         }
-        self.make_room(now, Packet::Publish(*publish).encoded_len())?;
+        self.make_room(now, publish.encoded_len())?;
         let start = self.tx_pending;
         let header_len =
             publish.encode_header_checked(self.tx.get_mut(start..).unwrap_or_default())?;
@@ -1111,13 +1103,20 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     }
 
     /// Encodes `packet` into the transmit buffer behind any batched
-    /// messages and sends them all.
+    /// messages and sends them all (the batch first, alone, if both do not
+    /// fit: `encode` writes nothing when it fails).
     fn send_packet(&mut self, packet: Packet<'_>) -> Result<(), ClientError<S>> {
         let now = self.clock.now_ms();
-        self.make_room(now, packet.encoded_len())?;
         let start = self.tx_pending;
-        let len = packet.encode(self.tx.get_mut(start..).unwrap_or_default())?;
-        self.send_now(now, start + len, &[])
+        let end = match packet.encode(self.tx.get_mut(start..).unwrap_or_default()) {
+            Ok(len) => start + len,
+            Err(EncodeError::BufferTooSmall { .. }) if start > 0 => {
+                self.send_now(now, start, &[])?;
+                packet.encode(self.tx)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.send_now(now, end, &[])
     }
 
     /// Sends the batched messages first if a packet of `needed` bytes would

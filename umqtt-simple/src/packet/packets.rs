@@ -68,6 +68,12 @@ impl<'a> Publish<'a> {
         2 + self.topic.len() + if self.qos == QoS::AtLeastOnce { 2 } else { 0 }
     }
 
+    /// Bytes the whole packet takes.
+    pub(crate) fn encoded_len(&self) -> usize {
+        let header = self.fixed_header();
+        header.len() + header.remaining_length
+    }
+
     fn fixed_header(&self) -> FixedHeader {
         let mut flags = (self.qos as u8) << 1;
         if self.retain {
@@ -262,6 +268,8 @@ impl<'a> Packet<'a> {
     /// assert_eq!(&buf[..n], b"\x10\x18\x00\x04MQTT\x04\x02\x00\x3c\x00\x0cumqtt_client");
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        // Every check comes before the first write: a packet that fails
+        // leaves `buf` as it was (the client keeps batched messages there).
         self.validate()?;
         let header = self.fixed_header();
         check_remaining_length(header.remaining_length)?;
