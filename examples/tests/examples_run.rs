@@ -1,7 +1,11 @@
 //! The examples that need no broker of the user's (they start one in their
 //! own process) run to the end, as the README promises.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use umqtt_examples::broker::start_local_broker;
 
 /// Runs an example binary with `args`; returns its standard output, or
 /// panics with everything it printed if it failed.
@@ -54,4 +58,61 @@ fn examples_refuse_unknown_options_with_a_clear_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown option `--frobnicate`"), "{stderr}");
+}
+
+/// Starts `subscriber` (a port of the seed's subscriber examples, with
+/// `--count 1`) on a broker started here, then runs the `pub` example every
+/// 100 ms until the subscriber has printed its message and exited.
+fn subscriber_receives_from_the_pub_example(subscriber: &str, extra: &[&str]) -> String {
+    let addr = start_local_broker(None).expect("local broker");
+    let port = addr.port().to_string();
+    let common = ["--host", "127.0.0.1", "--port", &port];
+    let mut sub = Command::new(subscriber)
+        .args(common)
+        .args(["--count", "1"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the subscriber");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = sub.try_wait().expect("subscriber status") {
+            let output = sub.wait_with_output().expect("subscriber output");
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(
+                status.success(),
+                "{subscriber} failed ({status}):\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return stdout;
+        }
+        if Instant::now() > deadline {
+            let _ = sub.kill();
+            panic!("{subscriber} received nothing within 20 s");
+        }
+        run(
+            env!("CARGO_BIN_EXE_pub"),
+            &[&common[..], &["--qos", "1"]].concat(),
+        );
+        sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sub_example_prints_what_the_pub_example_publishes() {
+    let out = subscriber_receives_from_the_pub_example(env!("CARGO_BIN_EXE_sub"), &[]);
+    assert!(out.contains("(b'foo_topic', b'hello')"), "{out}");
+}
+
+#[test]
+fn sub_example_polling_with_check_msg_prints_it_too() {
+    let out = subscriber_receives_from_the_pub_example(env!("CARGO_BIN_EXE_sub"), &["--check"]);
+    assert!(out.contains("(b'foo_topic', b'hello')"), "{out}");
+}
+
+#[test]
+fn robust_sub_example_prints_what_the_pub_example_publishes() {
+    let out = subscriber_receives_from_the_pub_example(env!("CARGO_BIN_EXE_robust_sub"), &[]);
+    assert!(out.contains("(b'foo_topic', b'hello')"), "{out}");
 }
