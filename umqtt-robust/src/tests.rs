@@ -51,6 +51,19 @@ impl Rig {
         });
         client
     }
+
+    /// A client connected to the broker (the CONNACK answered).
+    fn connected<'a>(
+        &self,
+        tx: &'a mut [u8],
+        rx: &'a mut [u8],
+        options: Options<'a>,
+    ) -> Robust<'a> {
+        self.net.answer(0x10, CONNACK);
+        let mut client = self.client(tx, rx, options);
+        client.connect(broker()).unwrap();
+        client
+    }
 }
 
 /// Packets the client sent, split by the fixed header.
@@ -67,11 +80,9 @@ fn packets(bytes: &[u8]) -> Vec<Vec<u8>> {
 #[test]
 fn qos1_publish_whose_puback_never_came_is_sent_again_with_dup_after_reconnect() {
     let rig = Rig::new();
-    rig.net.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
     let options = Options::new("r").ack_timeout_ms(2_000);
-    let mut client = rig.client(&mut tx, &mut rx, options);
-    client.connect(broker()).unwrap();
+    let mut client = rig.connected(&mut tx, &mut rx, options);
     rig.net.take_sent();
     // First PUBLISH: no answer, so the PUBACK deadline passes and the
     // connection is given up. The reconnect is answered, and so is the DUP.
@@ -94,13 +105,11 @@ fn qos1_publish_whose_puback_never_came_is_sent_again_with_dup_after_reconnect()
 #[test]
 fn publish_into_a_dead_connection_reconnects_and_completes() {
     let rig = Rig::new();
-    rig.net.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
     let events = RefCell::new(Vec::new());
     let mut on_event = |e: Event| events.borrow_mut().push(e);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("r"));
     client.set_event_callback(&mut on_event);
-    client.connect(broker()).unwrap();
     rig.net.close_connection();
     rig.net.answer(0x10, CONNACK);
     rig.net.answer(0x32, b"\x40\x02\x00\x01");
@@ -122,13 +131,11 @@ fn publish_into_a_dead_connection_reconnects_and_completes() {
 #[test]
 fn reconnect_waits_grow_with_each_failure_and_stay_under_the_maximum() {
     let rig = Rig::new();
-    rig.net.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
     let events = RefCell::new(Vec::new());
     let mut on_event = |e: Event| events.borrow_mut().push(e);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("r"));
     client.set_event_callback(&mut on_event);
-    client.connect(broker()).unwrap();
     rig.net.close_connection();
     rig.net.refuse_connects(8);
     rig.net.answer(0x10, CONNACK);
@@ -163,10 +170,8 @@ fn reconnect_waits_grow_with_each_failure_and_stay_under_the_maximum() {
 #[test]
 fn check_msg_during_an_outage_returns_at_once_and_tries_only_when_due() {
     let rig = Rig::new();
-    rig.net.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
-    client.connect(broker()).unwrap();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("r"));
     rig.net.close_connection();
     rig.net.refuse_connects(u32::MAX);
     let start = rig.clock.now_ms();
@@ -229,10 +234,8 @@ fn subscriptions_are_restored_when_the_broker_kept_no_session() {
 #[test]
 fn persistent_session_choice_is_kept_across_reconnects() {
     let rig = Rig::new();
-    rig.net.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("r").clean_session(false));
-    client.connect(broker()).unwrap();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("r").clean_session(false));
     rig.net.close_connection();
     rig.net.answer(0x10, CONNACK_SESSION);
     client.check_msg().unwrap();
@@ -307,13 +310,11 @@ fn reconnecting_stops_after_max_attempts_until_connect() {
 #[test]
 fn a_half_open_connection_is_noticed_within_one_and_a_half_keepalives() {
     let rig = Rig::new();
-    rig.net.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
     let events = RefCell::new(Vec::new());
     let mut on_event = |e: Event| events.borrow_mut().push((e, 0));
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("r").keepalive(10));
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("r").keepalive(10));
     client.set_event_callback(&mut on_event);
-    client.connect(broker()).unwrap();
     let connected_at = rig.clock.now_ms();
     // The broker vanished: PINGREQ goes out, nothing ever comes back.
     rig.net.refuse_connects(u32::MAX);
@@ -331,10 +332,8 @@ fn a_half_open_connection_is_noticed_within_one_and_a_half_keepalives() {
 #[test]
 fn bad_input_is_not_retried() {
     let rig = Rig::new();
-    rig.net.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
-    client.connect(broker()).unwrap();
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("r"));
     assert_eq!(
         client.publish(b"a/+", b"m", false, QoS::AtMostOnce),
         Err(RobustError::Client(Error::Invalid(
@@ -423,13 +422,11 @@ fn clients_with_different_ids_jitter_differently() {
 #[test]
 fn batched_messages_lost_with_the_connection_are_reported_and_flush_reconnects() {
     let rig = Rig::new();
-    rig.net.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
     let events = RefCell::new(Vec::new());
     let mut on_event = |e: Event| events.borrow_mut().push(e);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("r").batch_qos0(true));
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("r").batch_qos0(true));
     client.set_event_callback(&mut on_event);
-    client.connect(broker()).unwrap();
     for payload in [b"a", b"b"] {
         client
             .publish(b"t", payload, false, QoS::AtMostOnce)
