@@ -686,7 +686,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             // Callbacks may have run meanwhile.
             now = self.clock.now_ms();
         }
-        self.make_room(now, publish.encoded_len())?;
+        // A batch this message would overflow leaves first, alone (the size
+        // is worked out only when there is a batch: the QoS 0 hot path).
+        if self.tx_pending > 0
+            && self.tx_pending.saturating_add(publish.encoded_len()) > self.tx.len()
+        {
+            self.send_now(now, self.tx_pending, &[])?;
+        }
         let start = self.tx_pending;
         let header_len =
             publish.encode_header_checked(self.tx.get_mut(start..).unwrap_or_default())?;
@@ -1117,15 +1123,6 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             Err(e) => return Err(e.into()),
         };
         self.send_now(now, end, &[])
-    }
-
-    /// Sends the batched messages first if a packet of `needed` bytes would
-    /// not fit behind them.
-    fn make_room(&mut self, now: u64, needed: usize) -> Result<(), ClientError<S>> {
-        if self.tx_pending > 0 && self.tx_pending.saturating_add(needed) > self.tx.len() {
-            self.send_now(now, self.tx_pending, &[])?;
-        }
-        Ok(())
     }
 
     /// Sends the batched messages, if any (there are none without a
