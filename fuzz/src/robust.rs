@@ -81,7 +81,7 @@ pub fn run(data: &[u8], trace: &mut Trace) {
             max_ms: 1_600,
             max_attempts: config.max_attempts,
         },
-        outage_timeout_ms: OUTAGE_MS,
+        call_timeout_ms: OUTAGE_MS,
     });
     if config.callback {
         client.set_callback(&mut on_message);

@@ -342,7 +342,7 @@ fn robust_connect_losing_the_suback(check: impl FnOnce(&Rig, &mut Robust<'_>, Ro
             max_ms: 1_600,
             max_attempts: None,
         },
-        outage_timeout_ms: 10_000,
+        call_timeout_ms: 10_000,
     });
     client.set_callback(&mut on_message);
     rig.net.answer(0x10, CONNACK);

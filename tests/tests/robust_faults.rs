@@ -64,7 +64,7 @@ fn robust<'a>(
             max_ms,
             max_attempts: None,
         },
-        outage_timeout_ms: 20_000,
+        call_timeout_ms: 20_000,
     });
     client
 }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use umqtt_simple::Error;
+use umqtt_simple::{Error, Waiting};
 
 /// What can go wrong in the reconnecting client, generic over the stack's error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,23 @@ pub enum RobustError<E> {
     Offline {
         /// Milliseconds until the next reconnect attempt.
         retry_in_ms: u32,
+    },
+    /// The call's deadline ([`RobustOptions::call_timeout_ms`]) passed while
+    /// it waited for the broker's answer: the broker was reached (perhaps
+    /// after reconnects) but did not answer in time. The connection was
+    /// closed; later calls reconnect, paced by the backoff.
+    ///
+    /// [`RobustOptions::call_timeout_ms`]: crate::RobustOptions::call_timeout_ms
+    TimedOut {
+        /// What the call waited for last (an acknowledgement, or the CONNACK
+        /// of a reconnect).
+        waiting: Waiting,
+        /// Connections the call opened on the way.
+        reconnects: u32,
+        /// The packet id of a QoS 1 message that was sent but never
+        /// acknowledged: give it to `RobustClient::republish` to send the
+        /// same message again (a new `publish` would be a new message).
+        unacked: Option<u16>,
     },
     /// The configured number of reconnect attempts failed in a row; call
     /// `connect` to start again.
@@ -52,6 +69,22 @@ impl<E: fmt::Debug> fmt::Display for RobustError<E> {
                     f,
                     "broker unreachable; next reconnect attempt in {retry_in_ms} ms"
                 )
+            }
+            RobustError::TimedOut {
+                waiting,
+                reconnects,
+                unacked,
+            } => {
+                write!(f, "gave up waiting for {waiting}")?;
+                match reconnects {
+                    0 => f.write_str(" (no reconnect)")?,
+                    1 => f.write_str(" after 1 reconnect")?,
+                    n => write!(f, " after {n} reconnects")?,
+                }
+                if let Some(id) = unacked {
+                    write!(f, "; QoS 1 message {id} not acknowledged")?;
+                }
+                Ok(())
             }
             RobustError::GaveUp { attempts } => {
                 write!(f, "gave up after {attempts} failed reconnect attempts")

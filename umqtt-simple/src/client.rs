@@ -152,6 +152,11 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
     /// How many messages those bytes hold.
     pending_messages: u32,
     dropped_messages: u32,
+    /// No wait for the broker goes past this clock reading
+    /// ([`Client::limit_waits`]).
+    wait_limit: Option<u64>,
+    /// Packets handled since the CONNACK ([`Client::packets_received`]).
+    packets_received: u32,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
@@ -186,6 +191,8 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
             tx_pending: 0,
             pending_messages: 0,
             dropped_messages: 0,
+            wait_limit: None,
+            packets_received: 0,
         }
     }
 }
@@ -214,6 +221,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             tx_pending: self.tx_pending,
             pending_messages: self.pending_messages,
             dropped_messages: self.dropped_messages,
+            wait_limit: self.wait_limit,
+            packets_received: self.packets_received,
         }
     }
 
@@ -308,6 +317,30 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.socket.is_some() && !self.connecting
     }
 
+    /// Caps every wait for the broker (TCP connect, CONNACK, acknowledgements,
+    /// `wait_msg_for`) at `until`, a reading of the client's clock; `None`
+    /// lifts the cap. Each wait keeps its own timeout too, and ends at the
+    /// earlier of the two; an acknowledgement wait cut short by the cap ends
+    /// the connection like any other missing acknowledgement.
+    ///
+    /// For layers that bound a whole call made of several waits: umqtt-robust
+    /// sets it to the call's deadline, so reconnects cannot stretch a call.
+    pub fn limit_waits(&mut self, until: Option<u64>) {
+        self.wait_limit = until;
+    }
+
+    /// How many packets the broker sent on the current connection after its
+    /// CONNACK and the client handled: messages (skipped oversize ones
+    /// included), acknowledgements and PINGRESPs. Starts again from 0 on
+    /// every `connect`.
+    ///
+    /// It tells whether a connection ever worked beyond its CONNACK:
+    /// umqtt-robust counts one lost before its count grew as a failed
+    /// attempt, so a broker that accepts and then never answers is backed off.
+    pub fn packets_received(&self) -> u32 {
+        self.packets_received
+    }
+
     /// How many received messages were too large for the receive buffer and
     /// were skipped since the client was created.
     pub fn skipped_messages(&self) -> u32 {
@@ -347,7 +380,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// waiting are dropped with it). The options are checked before anything
     /// is sent.
     pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, ClientError<S>> {
-        let deadline = self.deadline(self.options.connect_timeout_ms);
+        let deadline = self.wait_deadline(self.clock.now_ms(), self.options.connect_timeout_ms);
         let result = self.connect_by(addr, deadline);
         self.settle(result)
     }
@@ -455,7 +488,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Like [`Client::wait_msg`], for at most `timeout_ms`; returns whether a
     /// packet was handled.
     pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
-        let deadline = self.deadline(timeout_ms);
+        let deadline = self.wait_deadline(self.clock.now_ms(), timeout_ms);
         let result = self.next_unsolicited(Some(deadline));
         self.settle(result)
     }
@@ -473,7 +506,7 @@ impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Resolves `host` with the stack's DNS and connects to it; one deadline
     /// (the connect timeout) spans the lookup, TCP connect and CONNACK.
     pub fn connect_host(&mut self, host: &str, port: u16) -> Result<bool, ClientError<S>> {
-        let deadline = self.deadline(self.options.connect_timeout_ms);
+        let deadline = self.wait_deadline(self.clock.now_ms(), self.options.connect_timeout_ms);
         let result = self
             .resolve(host, deadline)
             .and_then(|ip| self.connect_by(SocketAddr::new(ip, port), deadline));
@@ -506,6 +539,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     fn deadline(&self, timeout_ms: u32) -> u64 {
         self.clock.now_ms().saturating_add(u64::from(timeout_ms))
+    }
+
+    /// The deadline of a wait for the broker of `timeout_ms` from `now`,
+    /// within the cap set by [`Client::limit_waits`].
+    fn wait_deadline(&self, now: u64, timeout_ms: u32) -> u64 {
+        let deadline = now.saturating_add(u64::from(timeout_ms));
+        self.wait_limit.map_or(deadline, |limit| deadline.min(limit))
     }
 
     /// Closes the connection if `result` is an error that lost it.
@@ -594,6 +634,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.rx_len = 0;
         self.consumed = 0;
         self.discard = None;
+        self.packets_received = 0;
         let keepalive_ms = u64::from(self.options.keepalive_s) * 1000;
         let ping_timeout = u64::from(self.options.effective_ping_timeout_ms());
         self.keepalive = KeepAlive::new(keepalive_ms, ping_timeout, now);
@@ -797,7 +838,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         // Read after the send, which may have waited for room: the whole
         // ack timeout is left for the answer.
         let now = self.clock.now_ms();
-        let deadline = now.saturating_add(u64::from(self.options.ack_timeout_ms));
+        let deadline = self.wait_deadline(now, self.options.ack_timeout_ms);
         let mut just_sent = Some(now);
         loop {
             let received = match self.poll_inbound(Some(deadline), just_sent.take())? {
@@ -990,8 +1031,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         let is_ping_response = header.packet_type == PacketType::PingResp;
         self.keepalive.packet_received(now, is_ping_response);
         let start = self.rx_start;
-        self.dispatch(&header, start + header_len, start + total)
-            .map(Some)
+        let inbound = self.dispatch(&header, start + header_len, start + total)?;
+        if !matches!(inbound, Inbound::ConnAck { .. }) {
+            self.packets_received = self.packets_received.saturating_add(1);
+        }
+        Ok(Some(inbound))
     }
 
     /// Handles the packet whose body is `rx[body_start..end]`.
@@ -1100,6 +1144,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     fn finish_discard(&mut self, discard: Discard, now: u64) -> Result<Inbound, ClientError<S>> {
         self.skipped_messages = self.skipped_messages.saturating_add(1);
+        self.packets_received = self.packets_received.saturating_add(1);
         self.keepalive.packet_received(now, false);
         if let Some(id) = discard.packet_id {
             // Acknowledge it: the broker would otherwise hold it in flight.
