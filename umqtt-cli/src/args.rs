@@ -61,8 +61,8 @@ pub fn pub_usage() -> String {
 Usage: umqtt pub -t TOPIC (-m MESSAGE | -l | -n | -s | -f FILE) [options]
 
 Publishes one message, or one per line of stdin, then disconnects. A lost
-connection is re-established for up to 30 s per message before umqtt gives up
-(a QoS 1 message is then sent again).
+connection is re-established (a QoS 1 message is then sent again) until -W
+seconds have passed: then umqtt gives up with status 1.
 
 Message:
   -t, --topic TOPIC        topic to publish to (required)
@@ -74,6 +74,8 @@ Message:
   -f, --file FILE          the contents of FILE are the message
   -q, --qos 0|1            quality of service (default 0; QoS 2 is not supported)
   -r, --retain             the broker keeps the message for later subscribers
+  -W SECONDS               give up after SECONDS, counted from the start (with
+                           -l: per message; default 30)
 
 {CONNECTION_HELP}"
     )
@@ -95,7 +97,8 @@ Subscription:
   -v, --verbose            print \"topic payload\" (an empty payload prints
                            \"topic (null)\"; without -v it prints nothing)
   -C COUNT                 exit after COUNT messages
-  -W SECONDS               exit after SECONDS seconds
+  -W SECONDS               exit after SECONDS seconds, counted from the start
+                           (status 1 if not even subscribed by then)
 
 {CONNECTION_HELP}"
     )
@@ -181,7 +184,12 @@ pub struct PubArgs {
     pub qos: QoS,
     /// `-r`.
     pub retain: bool,
+    /// `-W`, in seconds: how long until umqtt gives up.
+    pub timeout_s: u32,
 }
+
+/// `pub -W` when not given, in seconds.
+pub const DEFAULT_PUB_TIMEOUT_S: u32 = 30;
 
 /// `umqtt sub`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,7 +379,7 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
                         format!("invalid count `{v}` for -C: give a number above 0")
                     })?);
             }
-            (Kind::Sub, "-W") => {
+            (_, "-W") => {
                 let v = value()?;
                 d.timeout_s = Some(v.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
                     format!("invalid timeout `{v}` for -W: give whole seconds above 0")
@@ -434,6 +442,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 source,
                 qos: d.qos,
                 retain: d.retain,
+                timeout_s: d.timeout_s.unwrap_or(DEFAULT_PUB_TIMEOUT_S),
             }))
         }
         Kind::Sub => {
@@ -530,6 +539,7 @@ mod tests {
                 source: Source::Message("hello".into()),
                 qos: QoS::AtMostOnce,
                 retain: false,
+                timeout_s: DEFAULT_PUB_TIMEOUT_S,
             }
         );
         assert_eq!(a.connection.host, "localhost");
@@ -561,6 +571,8 @@ mod tests {
             "-q",
             "1",
             "-r",
+            "-W",
+            "5",
             "--will-topic",
             "w",
             "--will-payload",
@@ -569,6 +581,7 @@ mod tests {
             "1",
             "--will-retain",
         ]);
+        assert_eq!(a.timeout_s, 5);
         let c = &a.connection;
         assert_eq!(c.host, "10.0.0.2");
         assert_eq!(c.port, 1884);
@@ -677,8 +690,7 @@ mod tests {
         // The limits the help states are the ones in force.
         let mib = crate::session::RX_BUFFER >> 20;
         assert!(sub_usage().contains(&format!("over {mib} MiB")));
-        let seconds = crate::session::OUTAGE_TIMEOUT_MS / 1000;
-        assert!(pub_usage().contains(&format!("for up to {seconds} s")));
+        assert!(pub_usage().contains(&format!("default {DEFAULT_PUB_TIMEOUT_S})")));
         for text in [pub_usage(), sub_usage()] {
             assert!(text.contains("-h, --host HOST"));
             assert!(text.contains("TLS is not supported yet"));

@@ -3,7 +3,7 @@
 //! failures.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use umqtt_robust::{Backoff, Event, RobustClient, RobustError, RobustOptions};
 use umqtt_simple::{Client, Error, Options, Waiting};
@@ -24,8 +24,9 @@ pub const RX_BUFFER: usize = 16 * 1024 * 1024;
 /// payload follows the header in a second send, so this is no limit.
 pub const TX_BUFFER: usize = 64 * 1024;
 
-/// How long a publish may spend reconnecting before it fails.
-pub const OUTAGE_TIMEOUT_MS: u32 = 30_000;
+/// How long one call (connect, publish, subscribe) may take, reconnects
+/// included, unless `-W` leaves less.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The client both subcommands use.
 pub type Mqtt<'a> = RobustClient<'a, StdTcpStack, StdClock, StdWait, SUBSCRIPTION_BYTES>;
@@ -99,9 +100,26 @@ pub fn client<'a>(buffers: &'a mut Buffers, options: Options<'a>) -> Mqtt<'a> {
             max_ms: 10_000,
             max_attempts: None,
         },
-        outage_timeout_ms: OUTAGE_TIMEOUT_MS,
+        call_timeout_ms: millis(CALL_TIMEOUT),
     });
     client
+}
+
+/// Makes the client's next calls end by `until` (and within
+/// [`CALL_TIMEOUT`] each); `None`: [`CALL_TIMEOUT`] each.
+pub fn limit_calls(client: &mut Mqtt<'_>, until: Option<Instant>) {
+    let left = until.map_or(CALL_TIMEOUT, |until| {
+        until.saturating_duration_since(Instant::now())
+    });
+    let robust = *client.robust_options();
+    client.set_robust_options(RobustOptions {
+        call_timeout_ms: millis(left.min(CALL_TIMEOUT)),
+        ..robust
+    });
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 /// The broker's address: `host` resolved (IPv4 preferred) with `port`.
@@ -169,8 +187,22 @@ fn plural(n: usize) -> &'static str {
 pub fn describe(error: &MqttError) -> String {
     match error {
         RobustError::Client(e) => describe_client(e),
-        RobustError::Offline { .. } => {
-            format!("broker unreachable for {} s", OUTAGE_TIMEOUT_MS / 1000)
+        RobustError::Offline { .. } => "broker unreachable".into(),
+        RobustError::TimedOut {
+            waiting,
+            reconnects,
+            unacked,
+        } => {
+            let mut text = format!("no {waiting} from the broker");
+            match reconnects {
+                0 => {}
+                1 => text.push_str(" (reconnected once)"),
+                n => text.push_str(&format!(" (reconnected {n} times)")),
+            }
+            if unacked.is_some() {
+                text.push_str("; the message may not have arrived");
+            }
+            text
         }
         other => other.to_string(),
     }
@@ -230,7 +262,15 @@ mod tests {
         }
         assert_eq!(
             describe(&RobustError::Offline { retry_in_ms: 5 }),
-            "broker unreachable for 30 s"
+            "broker unreachable"
+        );
+        assert_eq!(
+            describe(&RobustError::TimedOut {
+                waiting: Waiting::PubAck,
+                reconnects: 3,
+                unacked: Some(1)
+            }),
+            "no PUBACK from the broker (reconnected 3 times); the message may not have arrived"
         );
     }
 

@@ -48,10 +48,13 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
     let mut client = session::client(&mut buffers, session::options(connection, &client_id));
     client.set_callback(&mut on_message);
     client.set_event_callback(&mut on_event);
+    // -W counts from the start: connecting and subscribing spend it too.
+    session::limit_calls(&mut client, until);
     session::connect(&mut client, connection, addr)?;
 
     let mut refused = 0;
     for topic in &args.topics {
+        session::limit_calls(&mut client, until);
         match client.subscribe(topic.as_bytes(), args.qos) {
             Ok(granted) => log::info!("subscribed to `{topic}` (granted QoS {})", granted as u8),
             Err(RobustError::Client(Error::SubscribeRefused { .. })) => {

@@ -770,7 +770,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 // Anything but an unreachable broker means it was reached.
                 self.call_reached |= !matches!(
                     e,
-                    Error::Network(_) | Error::Timeout(Waiting::Connect | Waiting::Dns) | Error::Dns
+                    Error::Network(_)
+                        | Error::Timeout(Waiting::Connect | Waiting::Dns)
+                        | Error::Dns
                 );
                 self.attempt_failed(&e)
             }
@@ -834,7 +836,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 
 /// Says which QoS 1 message a publish whose deadline passed leaves
 /// unacknowledged (`sent_id`: the id it was sent with, if it was).
-fn unacked<E>(result: Result<(), RobustError<E>>, sent_id: Option<u16>) -> Result<(), RobustError<E>> {
+fn unacked<E>(
+    result: Result<(), RobustError<E>>,
+    sent_id: Option<u16>,
+) -> Result<(), RobustError<E>> {
     result.map_err(|e| match (e, sent_id) {
         (
             RobustError::TimedOut {

@@ -614,7 +614,9 @@ fn silent_puback_ends_publish_at_its_deadline_with_the_unacked_id_and_backs_off(
         "sent again after every reconnect, as the same message"
     );
     assert!(
-        sent.iter().filter(|p| p[0] & 0xf0 == 0x30).all(|p| p[5..7] == [0, 1]),
+        sent.iter()
+            .filter(|p| p[0] & 0xf0 == 0x30)
+            .all(|p| p[5..7] == [0, 1]),
         "always packet id 1"
     );
 }
@@ -757,5 +759,9 @@ fn after_a_half_broken_spell_a_good_broker_is_reached_and_the_failures_are_forgo
     rig.net.answer(0x3a, &[0x40, 0x02, 0x00, id as u8]);
     client.republish(b"t", b"m", false, id).unwrap();
     assert!(client.is_connected());
-    assert_eq!(client.failed_attempts(), 0, "a PUBACK shows the connection works");
+    assert_eq!(
+        client.failed_attempts(),
+        0,
+        "a PUBACK shows the connection works"
+    );
 }

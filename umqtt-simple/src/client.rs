@@ -545,7 +545,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// within the cap set by [`Client::limit_waits`].
     fn wait_deadline(&self, now: u64, timeout_ms: u32) -> u64 {
         let deadline = now.saturating_add(u64::from(timeout_ms));
-        self.wait_limit.map_or(deadline, |limit| deadline.min(limit))
+        self.wait_limit
+            .map_or(deadline, |limit| deadline.min(limit))
     }
 
     /// Closes the connection if `result` is an error that lost it.
