@@ -147,14 +147,12 @@ pub type EventCallback<'a> = &'a mut dyn FnMut(Event);
 ///   whatever the broker does; `check_msg` never waits for the backoff, it
 ///   only tries to reconnect when an attempt is due.
 /// - a broker that accepts connections and then fails them (no CONNACK, no
-///   answer, a protocol error) is backed off like one that refuses them: a
-///   connection counts as a successful attempt only once the broker sent a
-///   packet on it after the CONNACK (an acknowledgement, a message or a
-///   PINGRESP; answers to the resubscription do not count); until then its
-///   loss is a failed attempt, and `max_attempts` applies. With keepalive
-///   on, a working connection shows itself within one keepalive (the
-///   PINGRESP); with keepalive 0 and a broker that never sends anything,
-///   every loss counts as a failed attempt.
+///   answer in time, a protocol error) is backed off like one that refuses
+///   them: until the broker sent a packet on a connection after its CONNACK
+///   (an acknowledgement, a message or a PINGRESP; answers to the
+///   resubscription do not count), such a failure counts as a failed
+///   attempt, and `max_attempts` applies. A connection closed by the broker
+///   or the network is an ordinary loss: the reconnect comes at once.
 ///
 /// QoS 0 can still lose messages: one written into a connection that had
 /// just died (without the stack noticing yet) is gone, and so are batched
@@ -615,9 +613,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         }
     }
 
-    /// Notes a lost connection. One that worked makes the first reconnect
-    /// attempt due at once; one that never did counts as a failed attempt,
-    /// so the backoff grows.
+    /// Notes a lost connection. One that the broker failed (no answer in
+    /// time, a protocol error) before it ever worked counts as a failed
+    /// attempt, so the backoff grows; any other makes the first reconnect
+    /// attempt due at once.
     fn lost(&mut self, error: &Error<S::Error>) {
         log::warn!("connection lost: {error}");
         let now = self.now();
@@ -630,8 +629,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             self.emit(Event::Dropped { messages });
         }
         match self.untried.take() {
-            Some(untried) if !self.worked(untried) => {
-                log::warn!("the connection failed before the broker answered anything on it");
+            Some(untried) if !self.worked(untried) && broker_failed(error) => {
+                log::warn!("the broker failed the connection before it ever worked");
                 // Giving up is remembered: the next call says so.
                 let _ = self.attempt_failed(error);
             }
@@ -832,6 +831,21 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         }
         Ok(())
     }
+}
+
+/// Whether `error` is the broker failing a connection it accepted: no
+/// answer in time, or a packet that breaks the protocol. A connection the
+/// broker or the network closed is an ordinary loss (a broker restart, an
+/// idle client dropped).
+fn broker_failed<E>(error: &Error<E>) -> bool {
+    matches!(
+        error,
+        Error::Timeout(_)
+            | Error::Protocol(_)
+            | Error::UnexpectedPacket(_)
+            | Error::UnexpectedPacketId { .. }
+            | Error::PacketTooLarge { .. }
+    )
 }
 
 /// Says which QoS 1 message a publish whose deadline passed leaves
