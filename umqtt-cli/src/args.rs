@@ -339,7 +339,8 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
             }
             (_, "-h" | "--host") => d.connection.host = nonempty(name, value()?)?,
             (_, "-p" | "--port") => d.connection.port = parse_port(&value()?)?,
-            (_, "-i" | "--id") => d.connection.client_id = Some(nonempty(name, value()?)?),
+            // An empty id asks the broker to assign one (clean session only).
+            (_, "-i" | "--id") => d.connection.client_id = Some(value()?),
             (_, "-u" | "--username") => d.connection.username = Some(value()?),
             (_, "-P" | "--pw") => d.connection.password = Some(value()?),
             (_, "-k" | "--keepalive") => {
@@ -403,7 +404,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
     if connection.password.is_some() && connection.username.is_none() {
         return Err("-P needs -u: MQTT 3.1.1 sends no password without a user name".into());
     }
-    if !connection.clean_session && connection.client_id.is_none() {
+    if !connection.clean_session && connection.client_id.as_deref().is_none_or(str::is_empty) {
         return Err("-c needs a client id (-i): a persistent session is found by its id".into());
     }
     connection.will = match d.will_topic {

@@ -399,7 +399,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     ) -> Result<(), RobustClientError<S>> {
         let waits_for = match qos {
             QoS::AtMostOnce => Waiting::Send,
-            QoS::AtLeastOnce => Waiting::PubAck,
+            QoS::AtLeastOnce | QoS::ExactlyOnce => Waiting::PubAck,
         };
         let call = self.begin_call(self.robust.call_timeout_ms, waits_for);
         let mut sent_id: Option<u16> = None;
@@ -412,7 +412,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 sent_id = Some(c.next_packet_id());
                 c.publish(topic, payload, retain, qos)
             }
-            (QoS::AtMostOnce, _) => c.publish(topic, payload, retain, qos),
+            // QoS 0 goes out again; QoS 2 is refused before anything is sent.
+            (QoS::AtMostOnce | QoS::ExactlyOnce, _) => c.publish(topic, payload, retain, qos),
         });
         unacked(result, sent_id)
     }

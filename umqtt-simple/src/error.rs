@@ -48,7 +48,8 @@ impl fmt::Display for Waiting {
 /// - **the broker said no** (the `Refused*` variants, [`Error::SubscribeRefused`]);
 /// - **the broker broke the protocol** ([`Error::Protocol`],
 ///   [`Error::UnexpectedPacket`], [`Error::UnexpectedPacketId`],
-///   [`Error::PacketTooLarge`]): the connection is closed;
+///   [`Error::PacketTooLarge`], [`Error::SessionPresentOnCleanSession`]):
+///   the connection is closed;
 /// - **the network** ([`Error::Network`], [`Error::Closed`], [`Error::Timeout`],
 ///   [`Error::Dns`], [`Error::NotConnected`]): the connection is closed, except
 ///   for `NotConnected`, which means it already was.
@@ -119,9 +120,18 @@ pub enum Error<E> {
         /// The receive buffer's size.
         capacity: usize,
     },
-    /// A message larger than the receive buffer arrived. It was read to its
-    /// end and discarded (and acknowledged, if QoS 1); the connection is still
-    /// usable and the next message will arrive.
+    /// The broker answered a clean-session CONNECT with "session present",
+    /// which MQTT-3.2.2-1 rules out: what it kept cannot be trusted (a
+    /// client would skip resubscribing and go deaf); the connection is
+    /// closed.
+    SessionPresentOnCleanSession,
+    /// A message larger than the receive buffer arrived, with no
+    /// [undelivered callback](crate::Client::set_undelivered_callback) to
+    /// report it to. It was read to its end and discarded (and acknowledged,
+    /// unless [`Options::acknowledge_undelivered`](crate::Options::acknowledge_undelivered)
+    /// says not to); the connection is still usable and the next message
+    /// will arrive. One that arrived inside another call is reported by the
+    /// next `wait_msg`, `wait_msg_for` or `check_msg`.
     MessageTooLarge {
         /// The PUBLISH packet's size in bytes.
         size: usize,
@@ -215,6 +225,9 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             } => write!(
                 f,
                 "{packet} of {size} bytes does not fit the {capacity}-byte receive buffer"
+            ),
+            Error::SessionPresentOnCleanSession => f.write_str(
+                "broker answered a clean session with \"session present\", which MQTT forbids",
             ),
             Error::MessageTooLarge { size, capacity } => write!(
                 f,

@@ -97,8 +97,7 @@ impl<'a> Subscribe<'a> {
         while !r.is_empty() {
             r.prefixed()?;
             match r.u8()? {
-                0 | 1 => {}
-                2 => return Err(DecodeError::QoS2NotSupported),
+                0..=2 => {}
                 _ => return Err(DecodeError::InvalidQoS),
             }
         }
