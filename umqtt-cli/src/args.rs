@@ -39,7 +39,7 @@ Connection:
                            and queued QoS 1 messages while away (needs -i)
       --will-topic TOPIC   last will: published by the broker if this client
       --will-payload TEXT  vanishes without disconnecting (payload default
-      --will-qos 0|1       empty, QoS 0, not retained)
+      --will-qos 0|1|2     empty, QoS 0, not retained)
       --will-retain        (Ctrl-C ends umqtt without disconnecting, so the
                            will is published then, unlike mosquitto_sub)
   -d, --debug              log every packet and connection event to stderr
@@ -72,7 +72,8 @@ Message:
   -n, --null-message       an empty message (with -r: clears a retained one)
   -s, --stdin-file         all of stdin is one message
   -f, --file FILE          the contents of FILE are the message
-  -q, --qos 0|1            quality of service (default 0; QoS 2 is not supported)
+  -q, --qos 0|1            quality of service (default 0; publishing with QoS 2
+                           is not supported)
   -r, --retain             the broker keeps the message for later subscribers
   -W SECONDS               give up after SECONDS, counted from the start (with
                            -l: per message; default 30)
@@ -93,7 +94,8 @@ exits with status 0). Messages over 16 MiB are skipped with a warning.
 
 Subscription:
   -t, --topic FILTER       topic filter, wildcards allowed (repeatable)
-  -q, --qos 0|1            subscription QoS (default 0; QoS 2 is not supported)
+  -q, --qos 0|1|2          subscription QoS (default 0; QoS 2 messages are
+                           printed exactly once)
   -v, --verbose            print \"topic payload\" (an empty payload prints
                            \"topic (null)\"; without -v it prints nothing)
   -C COUNT                 exit after COUNT messages
@@ -353,10 +355,11 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
             (_, "-d" | "--debug") => d.connection.debug = flag(&inline)?,
             (_, "--will-topic") => d.will_topic = Some(value()?),
             (_, "--will-payload") => d.will_payload = Some(value()?),
-            (_, "--will-qos") => d.will_qos = Some(parse_qos(name, &value()?)?),
+            (_, "--will-qos") => d.will_qos = Some(parse_qos(name, &value()?, true)?),
             (_, "--will-retain") => d.will_retain = flag(&inline)?,
             (_, "-t" | "--topic") => d.topics.push(value()?),
-            (_, "-q" | "--qos") => d.qos = parse_qos(name, &value()?)?,
+            // The client receives QoS 2, and the broker publishes a will.
+            (_, "-q" | "--qos") => d.qos = parse_qos(name, &value()?, kind == Kind::Sub)?,
             (Kind::Pub, "-m" | "--message") => d.sources.push(Source::Message(value()?)),
             (Kind::Pub, "-l" | "--stdin-line") => {
                 flag(&inline)?;
@@ -487,11 +490,16 @@ fn parse_port(value: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("invalid port `{value}`: give 1 to 65535"))
 }
 
-fn parse_qos(option: &str, value: &str) -> Result<QoS, String> {
+/// A QoS for `option`; 2 only where `qos2` (everywhere but publishing).
+fn parse_qos(option: &str, value: &str, qos2: bool) -> Result<QoS, String> {
     match value {
         "0" => Ok(QoS::AtMostOnce),
         "1" => Ok(QoS::AtLeastOnce),
-        "2" => Err(format!("{option} 2: QoS 2 is not supported, use 0 or 1")),
+        "2" if qos2 => Ok(QoS::ExactlyOnce),
+        "2" => Err(format!(
+            "{option} 2: publishing with QoS 2 is not supported, use 0 or 1"
+        )),
+        _ if qos2 => Err(format!("invalid QoS `{value}` for {option}: use 0, 1 or 2")),
         _ => Err(format!("invalid QoS `{value}` for {option}: use 0 or 1")),
     }
 }
@@ -670,6 +678,15 @@ mod tests {
         assert_eq!(s.qos, QoS::AtLeastOnce);
         let s = subscribe(&["-t", "#"]);
         assert_eq!((s.count, s.timeout_s, s.verbose), (None, None, false));
+        assert_eq!(subscribe(&["-t", "#", "-q", "2"]).qos, QoS::ExactlyOnce);
+    }
+
+    #[test]
+    fn an_empty_client_id_asks_the_broker_for_one_with_a_clean_session() {
+        // MQTT-3.1.3-6: the broker assigns an id to an empty one.
+        let s = subscribe(&["-t", "#", "-i", ""]);
+        assert_eq!(s.connection.client_id.as_deref(), Some(""));
+        assert!(s.connection.clean_session);
     }
 
     #[test]
@@ -770,7 +787,11 @@ mod tests {
             ),
             (
                 &["pub", "-t", "a", "-m", "x", "-q", "2"],
-                "-q 2: QoS 2 is not supported",
+                "-q 2: publishing with QoS 2 is not supported",
+            ),
+            (
+                &["pub", "-t", "a", "-m", "x", "-c", "-i", ""],
+                "-c needs a client id (-i)",
             ),
             (
                 &["pub", "-t", "a", "-m", "x", "-q", "one"],
@@ -796,8 +817,8 @@ mod tests {
                 "invalid --will-topic topic `w/+`",
             ),
             (
-                &["sub", "-t", "a", "--will-qos", "2"],
-                "--will-qos 2: QoS 2 is not supported",
+                &["sub", "-t", "a", "--will-qos", "3"],
+                "invalid QoS `3` for --will-qos: use 0, 1 or 2",
             ),
             (&["sub", "-t", "a", "-C", "0"], "invalid count `0` for -C"),
             (&["sub", "-t", "a", "-C", "x"], "invalid count `x` for -C"),

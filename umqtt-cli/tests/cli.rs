@@ -383,6 +383,59 @@ fn persistent_session_keeps_qos1_messages_while_away() {
 }
 
 #[test]
+fn sub_count_acknowledges_exactly_that_many_and_the_next_session_gets_the_rest() {
+    // Five QoS 1 messages queued for a persistent session arrive in one
+    // burst; `-C 2` takes two. The other three must stay with the broker.
+    let Some(broker) = Mosquitto::start("cli-count-ack", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let id = format!("cli-count-ack-{}", std::process::id());
+    let session = ["-t", "cli/count", "-q", "1", "-c", "-i", &id];
+    let out = run(
+        &with(&cmd("sub", addr), &[&session[..], &["-W", "1"]].concat()),
+        b"",
+    );
+    assert_success(&out, "first sub -c");
+    for n in 1..=5 {
+        publish(
+            addr,
+            &["-t", "cli/count", "-q", "1", "-m", &format!("m{n}")],
+        );
+    }
+    let out = run(
+        &with(&cmd("sub", addr), &[&session[..], &["-C", "2"]].concat()),
+        b"",
+    );
+    assert_success(&out, "sub -C 2");
+    assert_eq!(out.stdout, "m1\nm2\n");
+    let out = run(
+        &with(
+            &cmd("sub", addr),
+            &[&session[..], &["-C", "3", "-W", "10"]].concat(),
+        ),
+        b"",
+    );
+    assert_success(&out, "sub -C 3");
+    assert_eq!(
+        out.stdout, "m3\nm4\nm5\n",
+        "the three messages not taken were not acknowledged, so they came again"
+    );
+}
+
+#[test]
+fn an_empty_client_id_gets_one_from_the_broker() {
+    let Some(broker) = Mosquitto::start("cli-empty-id", "") else {
+        return;
+    };
+    let out = run(
+        &with(&cmd("pub", broker.addr), &["-t", "t", "-m", "x", "-i", ""]),
+        b"",
+    );
+    assert_success(&out, "pub -i ''");
+}
+
+#[test]
 fn whole_stdin_and_a_file_are_one_message_each() {
     let broker = InProcessBroker::start();
     let addr = broker.addr;

@@ -10,7 +10,7 @@
 use core::net::SocketAddr;
 
 use embedded_nal::{Dns, TcpClientStack};
-use umqtt_simple::{Callback, Client, Error, Options, QoS, Waiting};
+use umqtt_simple::{Callback, Client, Error, Options, QoS, UndeliveredCallback, Waiting};
 use umqtt_transports::{Clock, Spin, Wait};
 
 use crate::backoff::{Backoff, Random, XorShift32};
@@ -332,6 +332,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// See [`Client::set_callback`].
     pub fn set_callback(&mut self, callback: Callback<'a>) {
         self.inner.set_callback(callback);
+    }
+
+    /// See [`Client::set_undelivered_callback`].
+    pub fn set_undelivered_callback(&mut self, callback: UndeliveredCallback<'a>) {
+        self.inner.set_undelivered_callback(callback);
     }
 
     /// See [`Client::set_last_will`].
