@@ -724,7 +724,8 @@ fn broker_writing_one_byte_per_segment_still_works() {
     let addr = broker.addr;
     let got = run_in_thread_within(HANG_LIMIT, move || {
         let mut parts = ClientParts::with_id(CLIENT_ID, 1024, 1024);
-        let (mut client, inbox) = parts.client_with_inbox(hostile_options);
+        let (mut client, inbox) =
+            parts.client_with_inbox(|o| hostile_options(o).clean_session(false));
         assert_eq!(
             client.connect(addr),
             Ok(true),

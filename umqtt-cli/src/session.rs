@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use umqtt_robust::{Backoff, Event, RobustClient, RobustError, RobustOptions};
-use umqtt_simple::{Client, Error, Options, Waiting};
+use umqtt_simple::{Client, Error, ErrorKind, Options};
 use umqtt_transports::std_tcp::{StdClock, StdNetError, StdTcpStack, StdWait};
 
 use crate::args::Connection;
@@ -182,11 +182,14 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// A failure as a short phrase: "connection refused", "not authorised: bad
-/// user name or password", "timed out waiting for PUBACK".
+/// A failure as a short phrase, from the error's kind and its own words:
+/// the stack's for the network ("connection refused (nothing listening on
+/// that port)"), the client's for the rest ("broker refused the connection:
+/// not authorised", "timed out waiting for CONNACK").
 pub fn describe(error: &MqttError) -> String {
     match error {
-        RobustError::Client(e) => describe_client(e),
+        // The std stack's errors say what happened in plain words.
+        RobustError::Client(Error::Network(e) | Error::Dns(e)) => e.to_string(),
         RobustError::Offline { .. } => "broker unreachable".into(),
         RobustError::TimedOut {
             waiting,
@@ -204,31 +207,9 @@ pub fn describe(error: &MqttError) -> String {
             }
             text
         }
-        other => other.to_string(),
-    }
-}
-
-fn describe_client(error: &Error<StdNetError>) -> String {
-    match error {
-        Error::Network(e) => match e {
-            StdNetError::Refused => "connection refused".into(),
-            StdNetError::ConnectTimedOut | StdNetError::Timeout => "timed out connecting".into(),
-            StdNetError::Unreachable => "host or network unreachable".into(),
-            StdNetError::Closed | StdNetError::BrokenPipe | StdNetError::NotConnected => {
-                "the broker closed the connection".into()
-            }
-            StdNetError::Reset | StdNetError::Aborted => "the broker reset the connection".into(),
-            other => other.to_string(),
-        },
-        Error::Closed => "the broker closed the connection".into(),
-        Error::Timeout(Waiting::Connect) => "timed out connecting".into(),
-        Error::Timeout(Waiting::ConnAck) => "timed out waiting for the broker's CONNACK".into(),
-        Error::Timeout(what) => format!("timed out waiting for {what}"),
-        Error::RefusedBadCredentials => "not authorised: bad user name or password".into(),
-        Error::RefusedNotAuthorized => "not authorised".into(),
-        Error::RefusedIdentifier => "connection refused: client id rejected".into(),
-        Error::RefusedServerUnavailable => "connection refused: server unavailable".into(),
-        Error::RefusedProtocolVersion => "connection refused: MQTT 3.1.1 not accepted".into(),
+        other if other.kind() == ErrorKind::Protocol => {
+            format!("the broker broke the protocol: {other}")
+        }
         other => other.to_string(),
     }
 }
@@ -236,26 +217,40 @@ fn describe_client(error: &Error<StdNetError>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use umqtt_simple::Waiting;
 
     #[test]
     fn failures_read_as_short_phrases() {
         let cases = [
-            (Error::Network(StdNetError::Refused), "connection refused"),
+            (
+                Error::Network(StdNetError::Refused),
+                "connection refused (nothing listening on that port)",
+            ),
             (
                 Error::Network(StdNetError::ConnectTimedOut),
-                "timed out connecting",
+                "connect timed out",
             ),
-            (Error::Timeout(Waiting::Connect), "timed out connecting"),
+            (
+                Error::Timeout(Waiting::Connect),
+                "timed out waiting for TCP connect",
+            ),
             (
                 Error::Timeout(Waiting::PubAck),
                 "timed out waiting for PUBACK",
             ),
             (
                 Error::RefusedBadCredentials,
-                "not authorised: bad user name or password",
+                "broker refused the connection: bad user name or password",
             ),
-            (Error::RefusedNotAuthorized, "not authorised"),
+            (
+                Error::RefusedNotAuthorized,
+                "broker refused the connection: not authorised",
+            ),
             (Error::Closed, "the broker closed the connection"),
+            (
+                Error::UnexpectedPacket(umqtt_simple::packet::PacketType::SubAck),
+                "the broker broke the protocol: unexpected SUBACK from the broker",
+            ),
         ];
         for (error, expected) in cases {
             assert_eq!(describe(&RobustError::Client(error)), expected);

@@ -624,7 +624,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// attempt, so the backoff grows; any other makes the first reconnect
     /// attempt due at once.
     fn lost(&mut self, error: &Error<S::Error>) {
-        log::warn!("connection lost: {error}");
+        log::warn!("connection lost: {error:?}");
         let now = self.now();
         self.outage_since.get_or_insert(now);
         self.emit(Event::Lost);
@@ -777,7 +777,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                     e,
                     Error::Network(_)
                         | Error::Timeout(Waiting::Connect | Waiting::Dns)
-                        | Error::Dns
+                        | Error::Dns(_)
                 );
                 self.attempt_failed(&e)
             }
@@ -789,7 +789,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     fn attempt_failed(&mut self, error: &Error<S::Error>) -> Result<(), RobustClientError<S>> {
         let retry_in_ms = self.schedule_retry();
         log::warn!(
-            "connection attempt {} failed: {error}; next in {retry_in_ms} ms",
+            "connection attempt {} failed: {error:?}; next in {retry_in_ms} ms",
             self.failures
         );
         self.emit(Event::ReconnectFailed {
@@ -822,13 +822,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             match self.inner.subscribe(filter, qos) {
                 Ok(_) => count += 1,
                 Err(e) if e.is_connection_lost() => {
-                    log::warn!("connection lost while resubscribing: {e}");
+                    log::warn!("connection lost while resubscribing: {e:?}");
                     if let Some(events) = self.events.as_mut() {
                         events(Event::Lost);
                     }
                     return Err(e);
                 }
-                Err(e) => log::warn!("resubscribing to {filter:?} failed: {e}"),
+                Err(e) => log::warn!("resubscribing to {filter:?} failed: {e:?}"),
             }
         }
         if count > 0 {
@@ -877,8 +877,10 @@ fn unacked<E>(
     })
 }
 
-impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
-    RobustClient<'a, S, C, W, SUB_BYTES>
+impl<'a, S, C: Clock, W: Wait<S>, const SUB_BYTES: usize> RobustClient<'a, S, C, W, SUB_BYTES>
+where
+    S: TcpClientStack + Dns,
+    <S as Dns>::Error: Into<<S as TcpClientStack>::Error>,
 {
     /// Connects to `host` like [`Client::connect_host`] and remembers the
     /// name: every reconnect looks it up again, so a broker that moved to

@@ -2,10 +2,11 @@
 
 use core::fmt;
 
-use umqtt_simple::{Error, Waiting};
+use umqtt_simple::{Error, ErrorKind, Waiting};
 
 /// What can go wrong in the reconnecting client, generic over the stack's error.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RobustError<E> {
     /// The inner client's error that the client did not recover from: bad
     /// input, a refused subscription, a skipped oversize message, or a
@@ -52,6 +53,24 @@ pub enum RobustError<E> {
     /// `connect` was never called (or `disconnect` was): there is no broker
     /// to reconnect to.
     NotStarted,
+}
+
+impl<E> RobustError<E> {
+    /// What kind of failure this is: the inner client's kind, else
+    /// [`ErrorKind::Transport`] for a broker out of reach ([`RobustError::Offline`],
+    /// [`RobustError::GaveUp`]), [`ErrorKind::Timeout`] for
+    /// [`RobustError::TimedOut`], [`ErrorKind::Resource`] for
+    /// [`RobustError::SubscriptionsFull`] and [`ErrorKind::Configuration`]
+    /// for [`RobustError::NotStarted`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RobustError::Client(e) => e.kind(),
+            RobustError::Offline { .. } | RobustError::GaveUp { .. } => ErrorKind::Transport,
+            RobustError::TimedOut { .. } => ErrorKind::Timeout,
+            RobustError::SubscriptionsFull { .. } => ErrorKind::Resource,
+            RobustError::NotStarted => ErrorKind::Configuration,
+        }
+    }
 }
 
 impl<E> From<Error<E>> for RobustError<E> {

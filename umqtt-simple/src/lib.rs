@@ -26,7 +26,7 @@ pub use client::{
     Callback, Client, ClientError, MIN_RX_BUFFER, MIN_TX_BUFFER, Message, Undelivered,
     UndeliveredCallback,
 };
-pub use error::{Error, Waiting};
+pub use error::{Error, ErrorKind, Waiting};
 pub use options::{
     DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S,
     DEFAULT_SEND_TIMEOUT_MS, MAX_DEFAULT_PING_TIMEOUT_MS, Options,
