@@ -414,8 +414,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 c.republish(topic, payload, retain, id)
             }
             (QoS::AtLeastOnce, None) => {
-                sent_id = Some(c.next_packet_id());
-                c.publish(topic, payload, retain, qos)
+                let id = c.take_packet_id();
+                sent_id = Some(id);
+                c.publish_with_id(topic, payload, retain, id)
             }
             // QoS 0 goes out again; QoS 2 is refused before anything is sent.
             (QoS::AtMostOnce | QoS::ExactlyOnce, _) => c.publish(topic, payload, retain, qos),

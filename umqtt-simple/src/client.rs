@@ -584,13 +584,34 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         retain: bool,
         packet_id: u16,
     ) -> Result<(), ClientError<S>> {
-        let result = self.publish_with_id(topic, payload, retain, packet_id, true);
+        let result = self.publish_with_id_inner(topic, payload, retain, packet_id, true);
         self.settle(result)
     }
 
     /// The packet id the next QoS 1 publish, subscribe or unsubscribe uses.
     pub fn next_packet_id(&self) -> u16 {
         self.next_packet_id
+    }
+
+    /// Takes a packet id (1 to 65 535, never 0) for a QoS 1 message the
+    /// caller sends with [`Client::publish_with_id`] and keeps until it is
+    /// acknowledged, so that it can send it again as the same message
+    /// ([`Client::republish`]) after a lost connection.
+    pub fn take_packet_id(&mut self) -> u16 {
+        self.allocate_packet_id()
+    }
+
+    /// Publishes a QoS 1 message with a packet id from
+    /// [`Client::take_packet_id`]; otherwise like [`Client::publish`].
+    pub fn publish_with_id(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        packet_id: u16,
+    ) -> Result<(), ClientError<S>> {
+        let result = self.publish_with_id_inner(topic, payload, retain, packet_id, false);
+        self.settle(result)
     }
 
     /// Subscribes to `filter` and returns the QoS the broker granted.
@@ -856,7 +877,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
     }
 
-    fn publish_with_id(
+    fn publish_with_id_inner(
         &mut self,
         topic: &[u8],
         payload: &[u8],

@@ -3,8 +3,10 @@
 use core::fmt;
 
 use super::codec::{Reader, Writer};
+use super::error::{DecodeError, EncodeError, Field};
+use super::header::PacketType;
+use super::qos::QoS;
 use super::validate::{check_len, check_string, validate_topic_name};
-use super::{DecodeError, EncodeError, Field, PacketType, QoS};
 
 const PROTOCOL_NAME: &[u8] = b"MQTT";
 const PROTOCOL_LEVEL_3_1_1: u8 = 4;

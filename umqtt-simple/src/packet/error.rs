@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::PacketType;
+use super::header::PacketType;
 
 /// A length-prefixed field of a packet, named in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,11 +2,12 @@
 //! decodes them all.
 
 use super::codec::{Reader, Writer};
+use super::connect::{ConnAck, Connect};
+use super::error::{DecodeError, EncodeError};
+use super::header::{FixedHeader, MAX_REMAINING_LENGTH, PacketType};
+use super::qos::QoS;
+use super::subscribe::{SubAck, Subscribe, Unsubscribe};
 use super::validate::validate_topic_name;
-use super::{
-    ConnAck, Connect, DecodeError, EncodeError, FixedHeader, MAX_REMAINING_LENGTH, PacketType, QoS,
-    SubAck, Subscribe, Unsubscribe,
-};
 
 const FLAG_DUP: u8 = 0b1000;
 const FLAG_RETAIN: u8 = 0b0001;

@@ -1,6 +1,6 @@
 //! Checks that every field is legal MQTT before a byte is sent.
 
-use super::{EncodeError, Field};
+use super::error::{EncodeError, Field};
 
 /// The longest length-prefixed field MQTT can carry.
 pub(crate) const MAX_FIELD_LEN: usize = 65_535;
