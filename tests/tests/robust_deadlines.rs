@@ -129,6 +129,27 @@ type Robust<'a> = RobustClient<
     umqtt_transports::std_tcp::StdWait,
 >;
 
+/// A reconnecting std client over `tx`/`rx` with a backoff from `min_ms` to
+/// `max_ms` and `call_timeout_ms` per call.
+fn robust<'a>(
+    tx: &'a mut [u8],
+    rx: &'a mut [u8],
+    options: Options<'a>,
+    (min_ms, max_ms): (u32, u32),
+    call_timeout_ms: u32,
+) -> Robust<'a> {
+    let mut client = RobustClient::from_client(std_client(tx, rx, options));
+    client.set_robust_options(RobustOptions {
+        backoff: Backoff {
+            min_ms,
+            max_ms,
+            max_attempts: None,
+        },
+        call_timeout_ms,
+    });
+    client
+}
+
 /// Runs `call` against a connected client of `broker`, turned half-broken
 /// after the first connection worked; checks that it ends by its deadline,
 /// then heals the broker and checks that `again` completes.
@@ -147,16 +168,10 @@ fn ends_by_its_deadline_then_recovers<T: std::fmt::Debug>(
     let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
     let mut on_message = |_: Message<'_>| {};
     let options = Options::new("half-broken").ack_timeout_ms(400);
-    let mut client = RobustClient::from_client(std_client(&mut tx, &mut rx, options));
+    let backoff = (100, 800);
+    let call_timeout = CALL_TIMEOUT.as_millis() as u32;
+    let mut client = robust(&mut tx, &mut rx, options, backoff, call_timeout);
     client.set_callback(&mut on_message);
-    client.set_robust_options(RobustOptions {
-        backoff: Backoff {
-            min_ms: 100,
-            max_ms: 800,
-            max_attempts: None,
-        },
-        call_timeout_ms: CALL_TIMEOUT.as_millis() as u32,
-    });
     // The first connection is half-broken too: the client has never seen
     // this broker work.
     client.connect(broker.fake.addr).expect("CONNACK");
@@ -222,22 +237,7 @@ fn silent_puback_ends_publish_by_its_deadline_and_the_same_message_goes_out_late
 
 #[test]
 fn silent_suback_and_unsuback_end_their_calls_by_the_deadline() {
-    ends_by_its_deadline_then_recovers(
-        Failure::Silent,
-        |c| c.subscribe(b"a/b", QoS::AtLeastOnce),
-        |e| {
-            matches!(
-                e,
-                RobustError::TimedOut {
-                    waiting: Waiting::SubAck,
-                    ..
-                }
-            )
-        },
-        |c| {
-            c.subscribe(b"a/b", QoS::AtLeastOnce).expect("SUBACK");
-        },
-    );
+    subscribe_ends_by_its_deadline_then_recovers(Failure::Silent);
     ends_by_its_deadline_then_recovers(
         Failure::Silent,
         |c| c.unsubscribe(b"a/b"),
@@ -262,16 +262,8 @@ fn silent_pingresp_is_paced_by_the_backoff_while_wait_msg_for_keeps_its_deadline
     let options = Options::new("silent-ping")
         .keepalive(1)
         .ping_timeout_ms(300);
-    let mut client: Robust<'_> = RobustClient::from_client(std_client(&mut tx, &mut rx, options));
+    let mut client = robust(&mut tx, &mut rx, options, (400, 3_200), 60_000);
     client.set_callback(&mut on_message);
-    client.set_robust_options(RobustOptions {
-        backoff: Backoff {
-            min_ms: 400,
-            max_ms: 3_200,
-            max_attempts: None,
-        },
-        call_timeout_ms: 60_000,
-    });
     client.connect(broker.fake.addr).expect("CONNACK");
     let start = Instant::now();
     assert_eq!(client.wait_msg_for(6_000), Ok(false));
@@ -300,30 +292,11 @@ fn silent_pingresp_is_paced_by_the_backoff_while_wait_msg_for_keeps_its_deadline
     assert_eq!(client.failed_attempts(), 0);
 }
 
-#[test]
-fn garbage_right_after_connack_ends_subscribe_by_its_deadline() {
+/// [`ends_by_its_deadline_then_recovers`] for a subscribe, which waits for
+/// its SUBACK.
+fn subscribe_ends_by_its_deadline_then_recovers(failure: Failure) {
     ends_by_its_deadline_then_recovers(
-        Failure::Garbage,
-        |c| c.subscribe(b"a/b", QoS::AtLeastOnce),
-        |e| {
-            matches!(
-                e,
-                RobustError::TimedOut {
-                    waiting: Waiting::SubAck,
-                    ..
-                }
-            )
-        },
-        |c| {
-            c.subscribe(b"a/b", QoS::AtLeastOnce).expect("SUBACK");
-        },
-    );
-}
-
-#[test]
-fn a_huge_message_never_sent_whole_ends_subscribe_by_its_deadline() {
-    ends_by_its_deadline_then_recovers(
-        Failure::HugeMessage,
+        failure,
         |c| c.subscribe(b"fb/#", QoS::AtLeastOnce),
         |e| {
             matches!(
@@ -338,4 +311,14 @@ fn a_huge_message_never_sent_whole_ends_subscribe_by_its_deadline() {
             c.subscribe(b"fb/#", QoS::AtLeastOnce).expect("SUBACK");
         },
     );
+}
+
+#[test]
+fn garbage_right_after_connack_ends_subscribe_by_its_deadline() {
+    subscribe_ends_by_its_deadline_then_recovers(Failure::Garbage);
+}
+
+#[test]
+fn a_huge_message_never_sent_whole_ends_subscribe_by_its_deadline() {
+    subscribe_ends_by_its_deadline_then_recovers(Failure::HugeMessage);
 }
