@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use umqtt_robust::{Backoff, RobustClient, RobustError, RobustOptions};
+use umqtt_robust::RobustError;
 use umqtt_simple::{Message, Options, QoS, Waiting};
-use umqtt_tests::{CONNACK_ACCEPTED, FakeBroker, read_connect, read_packet, std_client};
+use umqtt_tests::{CONNACK_ACCEPTED, FakeBroker, StdRobust, read_connect, read_packet, std_robust};
 
 /// Every call's deadline in these tests.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -122,33 +122,7 @@ fn serve(mut stream: TcpStream) {
     }
 }
 
-type Robust<'a> = RobustClient<
-    'a,
-    umqtt_transports::std_tcp::StdTcpStack,
-    umqtt_transports::std_tcp::StdClock,
-    umqtt_transports::std_tcp::StdWait,
->;
-
-/// A reconnecting std client over `tx`/`rx` with a backoff from `min_ms` to
-/// `max_ms` and `call_timeout_ms` per call.
-fn robust<'a>(
-    tx: &'a mut [u8],
-    rx: &'a mut [u8],
-    options: Options<'a>,
-    (min_ms, max_ms): (u32, u32),
-    call_timeout_ms: u32,
-) -> Robust<'a> {
-    let mut client = RobustClient::from_client(std_client(tx, rx, options));
-    client.set_robust_options(RobustOptions {
-        backoff: Backoff {
-            min_ms,
-            max_ms,
-            max_attempts: None,
-        },
-        call_timeout_ms,
-    });
-    client
-}
+type Robust<'a> = StdRobust<'a>;
 
 /// Runs `call` against a connected client of `broker`, turned half-broken
 /// after the first connection worked; checks that it ends by its deadline,
@@ -170,7 +144,7 @@ fn ends_by_its_deadline_then_recovers<T: std::fmt::Debug>(
     let options = Options::new("half-broken").ack_timeout_ms(400);
     let backoff = (100, 800);
     let call_timeout = CALL_TIMEOUT.as_millis() as u32;
-    let mut client = robust(&mut tx, &mut rx, options, backoff, call_timeout);
+    let mut client = std_robust(&mut tx, &mut rx, options, backoff, call_timeout);
     client.set_callback(&mut on_message);
     // The first connection is half-broken too: the client has never seen
     // this broker work.
@@ -262,7 +236,7 @@ fn silent_pingresp_is_paced_by_the_backoff_while_wait_msg_for_keeps_its_deadline
     let options = Options::new("silent-ping")
         .keepalive(1)
         .ping_timeout_ms(300);
-    let mut client = robust(&mut tx, &mut rx, options, (400, 3_200), 60_000);
+    let mut client = std_robust(&mut tx, &mut rx, options, (400, 3_200), 60_000);
     client.set_callback(&mut on_message);
     client.connect(broker.fake.addr).expect("CONNACK");
     let start = Instant::now();
