@@ -1005,3 +1005,115 @@ fn a_subscription_granted_qos2_delivers_a_qos2_message_once_and_completes_its_re
     drop(client);
     assert_eq!(seen.into_inner(), [QoS::ExactlyOnce]);
 }
+
+#[test]
+fn text_that_is_not_mqtt_utf8_is_refused_in_will_filters_and_unsubscribe_before_anything_is_sent() {
+    // MQTT-3.1.3-10, MQTT-3.8.3-1, MQTT-3.10.3-1; and MQTT-3.8.3-3: a
+    // SUBSCRIBE carries at least one filter.
+    use crate::packet::{EncodeError, Field};
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let on = &mut |_: Message<'_>| {};
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(on);
+    let bad_utf8 = Err(Error::Invalid(EncodeError::InvalidUtf8(Field::TopicFilter)));
+    for filter in [&b"a/\xff"[..], b"a\x00b"] {
+        assert_eq!(
+            client.subscribe(filter, QoS::AtMostOnce).map(drop),
+            bad_utf8
+        );
+        assert_eq!(client.unsubscribe(filter), bad_utf8);
+    }
+    assert_eq!(
+        client.subscribe_many(&[], &mut []),
+        Err(Error::Invalid(EncodeError::NoFilters))
+    );
+    assert_eq!(
+        client.set_last_will(b"will/\xc3", b"gone", false, QoS::AtMostOnce),
+        Err(Error::Invalid(EncodeError::InvalidUtf8(Field::Topic)))
+    );
+    assert_eq!(rig.pipe.sent(), b"", "nothing was sent");
+    assert!(client.is_connected());
+}
+
+#[test]
+fn a_topic_starting_with_a_byte_order_mark_is_delivered_with_it() {
+    // MQTT-1.5.3-3: U+FEFF is not skipped or stripped.
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| seen.borrow_mut().push(m.topic.to_vec());
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    rig.pipe.feed(b"\x30\x07\x00\x04\xef\xbb\xbfaz");
+    assert_eq!(client.wait_msg_for(1_000), Ok(true));
+    drop(client);
+    assert_eq!(seen.into_inner(), [b"\xef\xbb\xbfa".to_vec()]);
+}
+
+#[test]
+fn qos2_messages_are_acknowledged_in_the_order_they_arrived() {
+    // MQTT-4.6.0-3: PUBRECs in the order of the PUBLISHes.
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let on = &mut |_: Message<'_>| {};
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(on);
+    for id in [5u8, 3, 9] {
+        rig.pipe.feed(&[0x34, 0x05, 0x00, 0x01, b't', 0x00, id]);
+    }
+    while client.check_msg().unwrap() {}
+    assert_eq!(
+        rig.pipe.sent(),
+        b"\x50\x02\x00\x05\x50\x02\x00\x03\x50\x02\x00\x09"
+    );
+}
+
+#[test]
+fn the_qos2_release_record_lives_as_long_as_the_session() {
+    // MQTT-3.1.2-4, MQTT-4.1.0-1: across a reconnect with session present,
+    // a QoS 2 message not yet released is still known (its copy is not
+    // delivered twice); a new session forgets it.
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(0);
+    let mut on_message = |_: Message<'_>| *seen.borrow_mut() += 1;
+    let options = Options::new("c").clean_session(false);
+    let mut client = rig.connected(&mut tx, &mut rx, options);
+    client.set_callback(&mut on_message);
+    let publish = b"\x34\x05\x00\x01t\x00\x07";
+    let copy = b"\x3c\x05\x00\x01t\x00\x07";
+    rig.pipe.feed(publish);
+    assert_eq!(client.check_msg(), Ok(true));
+    rig.pipe.close_connection();
+    assert!(client.check_msg().is_err(), "the connection is gone");
+
+    // The broker kept the session: it sends the message again.
+    rig.pipe.answer(0x10, &[0x20, 0x02, 0x01, 0x00]);
+    assert_eq!(client.connect(BROKER), Ok(true));
+    rig.pipe.take_sent();
+    rig.pipe.feed(copy);
+    rig.pipe.feed(b"\x62\x02\x00\x07");
+    while client.check_msg().unwrap() {}
+    assert_eq!(
+        rig.pipe.take_sent(),
+        b"\x50\x02\x00\x07\x70\x02\x00\x07",
+        "PUBREC for the copy, PUBCOMP for the release"
+    );
+
+    // Delivered again, unreleased, then a new session: the record is gone.
+    rig.pipe.feed(publish);
+    assert_eq!(client.check_msg(), Ok(true));
+    rig.pipe.close_connection();
+    let _ = client.check_msg();
+    rig.pipe.answer(0x10, CONNACK);
+    assert_eq!(client.connect(BROKER), Ok(false));
+    rig.pipe.feed(copy);
+    assert_eq!(client.check_msg(), Ok(true));
+    drop(client);
+    assert_eq!(
+        seen.into_inner(),
+        3,
+        "first delivery, not its copy, the next one, and the copy in the new session"
+    );
+}

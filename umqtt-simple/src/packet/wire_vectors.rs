@@ -545,3 +545,25 @@ fn encoding_into_a_small_buffer_is_refused() {
         })
     );
 }
+
+#[test]
+fn subscribe_and_unsubscribe_without_filters_are_refused() {
+    // MQTT-3.8.3-3, MQTT-3.10.3-2.
+    let mut buf = [0u8; 16];
+    let subscribe = Subscribe {
+        packet_id: 1,
+        filters: SubscribeFilters::List(&[]),
+    };
+    assert_eq!(
+        Packet::Subscribe(subscribe).encode(&mut buf),
+        Err(EncodeError::NoFilters)
+    );
+    let unsubscribe = Unsubscribe {
+        packet_id: 1,
+        filters: UnsubscribeFilters::List(&[]),
+    };
+    assert_eq!(
+        Packet::Unsubscribe(unsubscribe).encode(&mut buf),
+        Err(EncodeError::NoFilters)
+    );
+}
