@@ -235,7 +235,13 @@ pub struct NalIo<'c, S: TcpClientStack, C: Clock, W: Wait<S>> {
 
 impl<'c, S: TcpClientStack, C: Clock, W: Wait<S>> NalIo<'c, S, C, W> {
     /// An adapter over the connected `socket` of `stack`.
-    pub fn new(stack: S, socket: S::TcpSocket, clock: C, waiter: W, control: &'c IoControl) -> Self {
+    pub fn new(
+        stack: S,
+        socket: S::TcpSocket,
+        clock: C,
+        waiter: W,
+        control: &'c IoControl,
+    ) -> Self {
         NalIo {
             stack,
             socket,

@@ -213,7 +213,6 @@ where
     }
 }
 
-
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
@@ -266,7 +265,10 @@ mod tests {
             panic!("a second lend must fail");
         };
         assert_eq!(e, StillLent);
-        assert!(buffers.is_lent(), "a refused lend leaves the first one lent");
+        assert!(
+            buffers.is_lent(),
+            "a refused lend leaves the first one lent"
+        );
         drop(first);
         assert!(L::lend(&buffers, Idle).is_ok());
     }

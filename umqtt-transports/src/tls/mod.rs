@@ -78,12 +78,11 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind};
+use embedded_tls::SignatureScheme;
 use embedded_tls::alert::AlertDescription;
 use embedded_tls::blocking::{
-    Aes128GcmSha256, Certificate, CryptoProvider, TlsConfig, TlsContext,
-    TlsError, TlsVerifier,
+    Aes128GcmSha256, Certificate, CryptoProvider, TlsConfig, TlsContext, TlsError, TlsVerifier,
 };
-use embedded_tls::SignatureScheme;
 use rand_core::CryptoRngCore;
 
 pub use adapter::{IoControl, IoOutcome, NalIo, NalIoError};
@@ -228,6 +227,13 @@ pub enum TlsStackError<E> {
     ClosedBeforeHello,
     /// The server aborted the handshake or the session with this alert.
     Alert(AlertDescription),
+    /// The server aborted the session (with an alert embedded-tls does not
+    /// name, or by closing it) after the handshake, before sending any data:
+    /// what a server does that wants another client certificate.
+    AbortedAfterHandshake {
+        /// Whether a client certificate was given.
+        client_certificate: bool,
+    },
     /// The handshake did not complete within the handshake timeout.
     HandshakeTimedOut,
     /// A record did not complete, or a write was not taken, within the I/O
@@ -279,6 +285,16 @@ impl<E: fmt::Debug> fmt::Display for TlsStackError<E> {
                 "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3)",
             ),
             Self::Alert(a) => write!(f, "TLS refused by the server: alert {a:?}"),
+            Self::AbortedAfterHandshake {
+                client_certificate: false,
+            } => f.write_str(
+                "TLS session ended by the server right after the handshake: it probably requires a client certificate (none given)",
+            ),
+            Self::AbortedAfterHandshake {
+                client_certificate: true,
+            } => f.write_str(
+                "TLS session ended by the server right after the handshake: it probably does not accept the client certificate",
+            ),
             Self::HandshakeTimedOut => f.write_str("TLS handshake timed out"),
             Self::TimedOut => f.write_str("TLS record timed out (connection stalled)"),
             Self::RecordTooLarge { buffer } => write!(
@@ -310,9 +326,10 @@ impl<E: TcpError> TcpError for TlsStackError<E> {
             Self::Tcp(e) => e.kind(),
             Self::Network(kind) => *kind,
             Self::Closed | Self::NotConnected | Self::TimedOut => TcpErrorKind::PipeClosed,
-            Self::Alert(_) | Self::RecordTooLarge { .. } | Self::Tls(_) => {
-                TcpErrorKind::PipeClosed
-            }
+            Self::Alert(_)
+            | Self::AbortedAfterHandshake { .. }
+            | Self::RecordTooLarge { .. }
+            | Self::Tls(_) => TcpErrorKind::PipeClosed,
             _ => TcpErrorKind::Other,
         }
     }
@@ -328,6 +345,8 @@ pub struct TlsSocket<T> {
 /// The open connection.
 struct Session<'a, S: TcpClientStack, C: Clock, W: Wait<S>> {
     id: u32,
+    /// Whether any plaintext arrived yet.
+    received: bool,
     leased: Leased<'a, NalIo<'a, S, C, W>, Suite>,
 }
 
@@ -463,11 +482,12 @@ where
         io.set_deadline(until.max(now.saturating_add(io_timeout)));
         io.clear_outcome();
         let waited = session.leased.conn().read_buffered().map(|p| p.revert());
+        let first = !session.received;
         match waited {
-            Ok(()) => {}
+            Ok(()) => session.received = true,
             Err(_) if io.outcome() == IoOutcome::NotReady => {}
             Err(e) => {
-                let error = self.session_error(e);
+                let error = self.read_error(e, first);
                 log::debug!("TLS: wait ended the connection: {error:?}");
                 self.pending_error = Some(error);
                 self.end_session();
@@ -511,6 +531,28 @@ where
             log::debug!("TLS: closing the TCP socket failed: {e:?}");
         }
         self.parts = Some((stack, waiter));
+    }
+
+    /// What a failed read or write of the open session means; `first`: no
+    /// plaintext had arrived yet.
+    fn read_error(&self, e: TlsError, first: bool) -> TlsStackError<S::Error> {
+        let error = self.session_error(e);
+        // A server that refuses the client's certificate (or its absence)
+        // sends an alert right after the handshake and closes; embedded-tls
+        // reports any alert but close_notify as InternalError, and the alert
+        // is lost altogether when the close overtakes it (a reset).
+        match error {
+            TlsStackError::Tls(TlsError::InternalError)
+            | TlsStackError::Closed
+            | TlsStackError::Network(_)
+                if first =>
+            {
+                TlsStackError::AbortedAfterHandshake {
+                    client_certificate: self.options.client.is_some(),
+                }
+            }
+            error => error,
+        }
     }
 
     /// What a failed read or write of the open session means.
@@ -577,11 +619,19 @@ where
         match result {
             Ok(()) => {
                 log::info!("TLS: connected to {}", options.server_name);
-                self.session = Some(Session { id, leased });
+                self.session = Some(Session {
+                    id,
+                    received: false,
+                    leased,
+                });
                 Ok(())
             }
             Err(e) => {
-                self.session = Some(Session { id, leased });
+                self.session = Some(Session {
+                    id,
+                    received: false,
+                    leased,
+                });
                 self.end_session();
                 log::warn!("TLS: {e}");
                 Err(e)
@@ -633,9 +683,7 @@ where
             cert: options.client.map(|(cert, _)| cert),
             key,
         };
-        let result = leased
-            .conn()
-            .open(TlsContext::new(&config, &mut provider));
+        let result = leased.conn().open(TlsContext::new(&config, &mut provider));
         let Err(e) = result else {
             return Ok(());
         };
@@ -741,11 +789,12 @@ where
         let session = self.session_of(socket).map_err(nb::Error::Other)?;
         io.set_deadline(deadline);
         io.clear_outcome();
+        let first = !session.received;
         let conn = session.leased.conn();
         match conn.write(buffer).and_then(|n| conn.flush().map(|()| n)) {
             Ok(n) => Ok(n),
             Err(e) => {
-                let error = self.session_error(e);
+                let error = self.read_error(e, first);
                 self.end_session();
                 Err(nb::Error::Other(error))
             }
@@ -770,10 +819,14 @@ where
         io.set_record_start_deadline(Some(now));
         io.clear_outcome();
         match session.leased.conn().read(buffer) {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                session.received = true;
+                Ok(n)
+            }
             Err(_) if io.outcome() == IoOutcome::NotReady => Err(nb::Error::WouldBlock),
             Err(e) => {
-                let error = self.session_error(e);
+                let first = !session.received;
+                let error = self.read_error(e, first);
                 log::debug!("TLS: receive ended the connection: {error:?}");
                 self.end_session();
                 Err(nb::Error::Other(error))

@@ -92,14 +92,20 @@ pub enum CertError {
 impl fmt::Display for CertError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            CertError::NotTrusted => "the server certificate is not trusted (not signed by the given CA)",
+            CertError::NotTrusted => {
+                "the server certificate is not trusted (not signed by the given CA)"
+            }
             CertError::NameMismatch => "the server certificate is not valid for the server name",
             CertError::Expired => "the server certificate (or one of its issuers) has expired",
-            CertError::NotYetValid => "the server certificate (or one of its issuers) is not valid yet",
+            CertError::NotYetValid => {
+                "the server certificate (or one of its issuers) is not valid yet"
+            }
             CertError::IssuerNotCa => {
                 "a certificate in the server's chain was signed by a certificate that is not a CA"
             }
-            CertError::TrustAnchorNotCa => "the CA certificate given is not a CA (basicConstraints)",
+            CertError::TrustAnchorNotCa => {
+                "the CA certificate given is not a CA (basicConstraints)"
+            }
             CertError::Malformed => "a certificate in the server's chain could not be parsed",
             CertError::NotX509 => "the server sent a raw public key, not an X.509 certificate",
             CertError::ChainTooLarge => {
@@ -262,7 +268,9 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         }
         let (bytes, after) = rest.split_at_checked(n)?;
         rest = after;
-        bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+        bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
     };
     let (content, rest) = rest.split_at_checked(len)?;
     Some((tag, content, rest))
@@ -270,8 +278,12 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 
 /// Parses what the checks need from a DER certificate.
 fn parse(der: &[u8]) -> Option<Parsed<'_>> {
-    let (0x30, cert, _) = tlv(der)? else { return None };
-    let (0x30, mut tbs, _) = tlv(cert)? else { return None };
+    let (0x30, cert, _) = tlv(der)? else {
+        return None;
+    };
+    let (0x30, mut tbs, _) = tlv(cert)? else {
+        return None;
+    };
     let mut next = || -> Option<(u8, &[u8])> {
         let (tag, content, rest) = tlv(tbs)?;
         tbs = rest;
@@ -284,24 +296,32 @@ fn parse(der: &[u8]) -> Option<Parsed<'_>> {
     let _serial = field;
     let _signature = next()?;
     let _issuer = next()?;
-    let (0x30, validity) = next()? else { return None };
+    let (0x30, validity) = next()? else {
+        return None;
+    };
     let (t1, nb, rest) = tlv(validity)?;
     let (t2, na, _) = tlv(rest)?;
     let not_before = time(t1, nb)?;
     let not_after = time(t2, na)?;
-    let (0x30, subject) = next()? else { return None };
+    let (0x30, subject) = next()? else {
+        return None;
+    };
     let _spki = next()?;
     let mut extensions = None;
     while let Some((tag, content)) = next() {
         if tag == 0xa3 {
-            let (0x30, exts, _) = tlv(content)? else { return None };
+            let (0x30, exts, _) = tlv(content)? else {
+                return None;
+            };
             extensions = Some(exts);
         }
     }
     let is_ca = extensions
         .and_then(|e| extension(e, &BASIC_CONSTRAINTS_OID))
         .and_then(|bc| {
-            let (0x30, seq, _) = tlv(bc)? else { return None };
+            let (0x30, seq, _) = tlv(bc)? else {
+                return None;
+            };
             match tlv(seq) {
                 Some((0x01, [v], _)) => Some(*v != 0),
                 _ => Some(false),
@@ -321,14 +341,18 @@ fn parse(der: &[u8]) -> Option<Parsed<'_>> {
 fn extension<'d>(mut exts: &'d [u8], oid: &[u8]) -> Option<&'d [u8]> {
     while let Some((_, ext, rest)) = tlv(exts) {
         exts = rest;
-        let Some((0x06, id, mut body)) = tlv(ext) else { continue };
+        let Some((0x06, id, mut body)) = tlv(ext) else {
+            continue;
+        };
         if id != oid {
             continue;
         }
         if let Some((0x01, _, after)) = tlv(body) {
             body = after; // critical
         }
-        let (0x04, value, _) = tlv(body)? else { return None };
+        let (0x04, value, _) = tlv(body)? else {
+            return None;
+        };
         return Some(value);
     }
     None
@@ -338,8 +362,12 @@ fn extension<'d>(mut exts: &'d [u8], oid: &[u8]) -> Option<&'d [u8]> {
 fn common_name(mut subject: &[u8]) -> Option<&[u8]> {
     while let Some((_, set, rest)) = tlv(subject) {
         subject = rest;
-        let Some((0x30, atv, _)) = tlv(set) else { continue };
-        let Some((0x06, oid, value)) = tlv(atv) else { continue };
+        let Some((0x30, atv, _)) = tlv(set) else {
+            continue;
+        };
+        let Some((0x06, oid, value)) = tlv(atv) else {
+            continue;
+        };
         if oid == CN_OID {
             return tlv(value).map(|(_, v, _)| v);
         }
@@ -353,9 +381,16 @@ fn name_matches(pattern: &[u8], host: &[u8]) -> bool {
     if pattern.eq_ignore_ascii_case(host) {
         return true;
     }
-    match (pattern.strip_prefix(b"*."), host.iter().position(|b| *b == b'.')) {
+    match (
+        pattern.strip_prefix(b"*."),
+        host.iter().position(|b| *b == b'.'),
+    ) {
         (Some(suffix), Some(dot)) => {
-            dot > 0 && suffix.contains(&b'.') && host.get(dot + 1..).is_some_and(|h| h.eq_ignore_ascii_case(suffix))
+            dot > 0
+                && suffix.contains(&b'.')
+                && host
+                    .get(dot + 1..)
+                    .is_some_and(|h| h.eq_ignore_ascii_case(suffix))
         }
         _ => false,
     }
@@ -389,7 +424,11 @@ fn time(tag: u8, s: &[u8]) -> Option<u64> {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + day - 1;
@@ -424,7 +463,10 @@ mod tests {
     fn tlv_refuses_truncated_input() {
         assert_eq!(tlv(&[0x30, 0x03, 1, 2]), None);
         assert_eq!(tlv(&[0x30, 0x81]), None);
-        assert_eq!(tlv(&[0x30, 0x82, 0, 1, 7]), Some((0x30, &[7u8][..], &[][..])));
+        assert_eq!(
+            tlv(&[0x30, 0x82, 0, 1, 7]),
+            Some((0x30, &[7u8][..], &[][..]))
+        );
         assert!(parse(&[0x30, 0x00]).is_none());
     }
 }
