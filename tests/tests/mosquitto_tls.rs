@@ -776,6 +776,7 @@ fn robust_over_tls_loses_no_qos1_message_across_three_broker_restarts() {
     let sub_id = client_id("tls-sub");
 
     // A persistent QoS 1 subscription, then offline: the broker queues.
+    assert!(wait_for_listener(plain_addr, Duration::from_secs(10)));
     {
         let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
         let mut ignore = |_: Message<'_>| {};
@@ -858,6 +859,7 @@ fn robust_over_tls_loses_no_qos1_message_across_three_broker_restarts() {
     publisher.join().expect("publisher");
 
     // Drain the subscriber's queue.
+    assert!(wait_for_listener(plain_addr, Duration::from_secs(10)));
     let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
     let mut seen = vec![0u32; TOTAL];
     let mut strays = 0;
