@@ -7,9 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use umqtt_robust::{Backoff, Event, RobustClient, RobustError, RobustOptions};
 use umqtt_simple::{Client, Error, Options, Waiting};
-use umqtt_transports::std_tcp::{StdClock, StdNetError, StdTcpStack, StdWait};
+use umqtt_transports::std_tcp::{StdClock, StdNetError};
+use umqtt_transports::tls::TlsStackError;
 
 use crate::args::Connection;
+use crate::transport::{NetError, Stack, Waiter};
 
 /// Bytes for the subscriptions the client restores after a reconnect (each
 /// filter takes its length plus 3).
@@ -27,11 +29,12 @@ pub const TX_BUFFER: usize = 64 * 1024;
 /// How long a publish may spend reconnecting before it fails.
 pub const OUTAGE_TIMEOUT_MS: u32 = 30_000;
 
-/// The client both subcommands use.
-pub type Mqtt<'a> = RobustClient<'a, StdTcpStack, StdClock, StdWait, SUBSCRIPTION_BYTES>;
+/// The client both subcommands use: plain TCP, or TLS once [`connect`] has
+/// seen TLS options.
+pub type Mqtt<'a> = RobustClient<'a, Stack, StdClock, Waiter, SUBSCRIPTION_BYTES>;
 
 /// Its error.
-pub type MqttError = RobustError<StdNetError>;
+pub type MqttError = RobustError<NetError>;
 
 /// The two buffers a client borrows.
 pub struct Buffers {
@@ -85,13 +88,13 @@ pub fn options<'a>(connection: &'a Connection, client_id: &'a str) -> Options<'a
 /// A reconnecting client over `buffers`, not connected yet.
 pub fn client<'a>(buffers: &'a mut Buffers, options: Options<'a>) -> Mqtt<'a> {
     let inner = Client::new(
-        StdTcpStack::new(),
+        Stack::Plain(umqtt_transports::std_tcp::StdTcpStack::new()),
         StdClock::new(),
         &mut buffers.tx,
         &mut buffers.rx,
         options,
     )
-    .with_waiter(StdWait::new());
+    .with_waiter(Waiter);
     let mut client = RobustClient::from_client(inner);
     client.set_robust_options(RobustOptions {
         backoff: Backoff {
@@ -122,13 +125,17 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("cannot resolve host `{host}`: no address"))
 }
 
-/// Connects for the first time; a failure is final (exit 1), unlike a later
-/// loss of the connection, which is ridden out.
+/// Connects for the first time, over TLS if `connection` says so; a failure
+/// is final (exit 1), unlike a later loss of the connection, which is ridden
+/// out.
 pub fn connect(
     client: &mut Mqtt<'_>,
     connection: &Connection,
     addr: SocketAddr,
 ) -> Result<(), String> {
+    if connection.tls.is_some() {
+        *client.client_mut().stack_mut() = Stack::new(connection.tls.as_ref(), &connection.host)?;
+    }
     client.connect(addr).map(drop).map_err(|e| {
         let target = if connection.host == addr.ip().to_string() {
             addr.to_string()
@@ -176,9 +183,9 @@ pub fn describe(error: &MqttError) -> String {
     }
 }
 
-fn describe_client(error: &Error<StdNetError>) -> String {
+fn describe_client(error: &Error<NetError>) -> String {
     match error {
-        Error::Network(e) => match e {
+        Error::Network(NetError::Plain(e) | NetError::Tls(TlsStackError::Tcp(e))) => match e {
             StdNetError::Refused => "connection refused".into(),
             StdNetError::ConnectTimedOut | StdNetError::Timeout => "timed out connecting".into(),
             StdNetError::Unreachable => "host or network unreachable".into(),
@@ -188,6 +195,7 @@ fn describe_client(error: &Error<StdNetError>) -> String {
             StdNetError::Reset | StdNetError::Aborted => "the broker reset the connection".into(),
             other => other.to_string(),
         },
+        Error::Network(e) => e.to_string(),
         Error::Closed => "the broker closed the connection".into(),
         Error::Timeout(Waiting::Connect) => "timed out connecting".into(),
         Error::Timeout(Waiting::ConnAck) => "timed out waiting for the broker's CONNACK".into(),
@@ -208,10 +216,21 @@ mod tests {
     #[test]
     fn failures_read_as_short_phrases() {
         let cases = [
-            (Error::Network(StdNetError::Refused), "connection refused"),
             (
-                Error::Network(StdNetError::ConnectTimedOut),
+                Error::Network(NetError::Plain(StdNetError::Refused)),
+                "connection refused",
+            ),
+            (
+                Error::Network(NetError::Tls(TlsStackError::Tcp(StdNetError::Refused))),
+                "connection refused",
+            ),
+            (
+                Error::Network(NetError::Plain(StdNetError::ConnectTimedOut)),
                 "timed out connecting",
+            ),
+            (
+                Error::Network(NetError::Tls(TlsStackError::Tls12Only)),
+                "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3)",
             ),
             (Error::Timeout(Waiting::Connect), "timed out connecting"),
             (
