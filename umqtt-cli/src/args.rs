@@ -129,8 +129,8 @@ pub struct Connection {
     pub will: Option<Will>,
     /// `-d`.
     pub debug: bool,
-    /// TLS options; `None`: plain TCP.
-    pub tls: Option<Tls>,
+    /// TLS options; `None`: plain TCP. (Boxed: most runs have none.)
+    pub tls: Option<Box<Tls>>,
 }
 
 /// `--cafile`, `--cert`, `--key`, `--insecure`.
@@ -243,6 +243,8 @@ impl Command {
 }
 
 /// What the command line asks for.
+// Made once per run and matched at once: the size of `Run` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// Run a subcommand.
@@ -438,7 +440,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
         if !d.port_given {
             connection.port = TLS_PORT;
         }
-        connection.tls = Some(d.tls);
+        connection.tls = Some(Box::new(d.tls));
     }
     if connection.password.is_some() && connection.username.is_none() {
         return Err("-P needs -u: MQTT 3.1.1 sends no password without a user name".into());

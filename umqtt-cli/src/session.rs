@@ -134,7 +134,7 @@ pub fn connect(
     addr: SocketAddr,
 ) -> Result<(), String> {
     if connection.tls.is_some() {
-        *client.client_mut().stack_mut() = Stack::new(connection.tls.as_ref(), &connection.host)?;
+        *client.client_mut().stack_mut() = Stack::new(connection.tls.as_deref(), &connection.host)?;
     }
     client.connect(addr).map(drop).map_err(|e| {
         let target = if connection.host == addr.ip().to_string() {

@@ -231,17 +231,17 @@ impl Parsed<'_> {
     /// Whether `host` matches a DNS SAN, or, with no DNS SAN, the CN.
     fn names_match(&self, host: &str) -> bool {
         let mut had_san = false;
-        if let Some(san) = self.extensions.and_then(|e| extension(e, &SAN_OID)) {
-            if let Some((0x30, mut names, _)) = tlv(san) {
-                while let Some((tag, value, rest)) = tlv(names) {
-                    if tag == 0x82 {
-                        had_san = true;
-                        if name_matches(value, host.as_bytes()) {
-                            return true;
-                        }
+        if let Some(san) = self.extensions.and_then(|e| extension(e, &SAN_OID))
+            && let Some((0x30, mut names, _)) = tlv(san)
+        {
+            while let Some((tag, value, rest)) = tlv(names) {
+                if tag == 0x82 {
+                    had_san = true;
+                    if name_matches(value, host.as_bytes()) {
+                        return true;
                     }
-                    names = rest;
                 }
+                names = rest;
             }
         }
         if had_san {
