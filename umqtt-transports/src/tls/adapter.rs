@@ -23,6 +23,8 @@
 //! connection owns the adapter and offers no way to reach it.
 //!
 //! ```
+//! # #[cfg(feature = "std")]
+//! # fn main() {
 //! use embedded_io::{Read, Write};
 //! use embedded_nal::TcpClientStack;
 //! use umqtt_transports::Spin;
@@ -45,6 +47,9 @@
 //! assert_eq!(io.read(&mut buf), Err(NalIoError::NotReady)); // nothing yet
 //! peer.feed(&[23, 3, 3, 0, 2, 0xAA, 0xBB]); // one record: header + 2 bytes
 //! assert_eq!(io.read(&mut buf), Ok(7));
+//! # }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
 //! ```
 
 use core::cell::Cell;

@@ -44,9 +44,6 @@
 //! # Example
 //!
 //! ```no_run
-//! # #[cfg(feature = "std")] {
-//! use umqtt_simple::{Client, Options};
-//! # }
 //! # #[cfg(feature = "std")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
@@ -59,17 +56,18 @@
 //! let (mut read, mut write) = ([0u8; 16_640], [0u8; 4096]);
 //! let buffers = TlsBuffers::new(&mut read, &mut write);
 //! let options = TlsOptions::new("broker.example.com").ca(ca);
-//! let rng = rand_core::OsRng;
+//! let rng = rand_core::OsRng; // feature tls-std
 //! let stack = TlsStack::new(StdTcpStack::new(), StdWait::new(), StdClock::new(), rng, &buffers, options);
-//! // `stack` is a TcpClientStack: give it to umqtt_simple::Client, with
-//! // `.with_waiter(TlsWait)`, and connect to port 8883.
-//! # let _ = stack; Ok(()) }
-//! # #[cfg(not(feature = "std"))] fn main() {}
+//! // `stack` is a TcpClientStack: hand it to umqtt_simple::Client::new, call
+//! // `.with_waiter(TlsWait)` on the client, and connect to port 8883.
+//! # let _ = (stack, TlsWait); Ok(()) }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
 //! ```
 //!
 //! [embedded-tls]: https://docs.rs/embedded-tls
 
-mod adapter;
+pub mod adapter;
 mod lend;
 pub mod pem;
 mod verify;
@@ -108,7 +106,7 @@ pub const DEFAULT_CERT_SIZE: usize = 4096;
 /// ```
 /// use umqtt_transports::tls::{MaxFragmentLength, TlsOptions};
 ///
-/// # let (ca_der, cert_der, key_der) = (&[0u8][..], &[0u8][..], &[0u8][..]);
+/// let (ca_der, cert_der, key_der): (&[u8], &[u8], &[u8]) = (&[1], &[2], &[3]);
 /// let options = TlsOptions::new("broker.local")
 ///     .ca(ca_der)
 ///     .client_certificate(cert_der, key_der)
