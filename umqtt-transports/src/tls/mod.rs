@@ -75,7 +75,7 @@ mod verify;
 use core::fmt;
 use core::net::SocketAddr;
 
-use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind};
+use embedded_nal::{AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind};
 use embedded_tls::SignatureScheme;
 use embedded_tls::alert::AlertDescription;
 use embedded_tls::blocking::{
@@ -841,6 +841,71 @@ where
             let _ = stack.close(inner);
         }
         Ok(())
+    }
+}
+
+/// Why a DNS lookup through a [`TlsStack`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsDnsError<E> {
+    /// The inner stack's lookup failed.
+    Dns(E),
+    /// The inner stack is held by the open TLS connection; look up before
+    /// connecting (or after closing).
+    Busy,
+}
+
+impl<E: fmt::Debug> fmt::Display for TlsDnsError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsDnsError::Dns(e) => write!(f, "DNS lookup failed: {e:?}"),
+            TlsDnsError::Busy => {
+                f.write_str("DNS lookup while a TLS connection holds the stack: close it first")
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for TlsDnsError<E> {}
+
+/// Host names through the inner stack's DNS, while no connection is open
+/// (the connection holds the inner stack); the clients look up before they
+/// connect.
+impl<S, C, W, R, T, const CERT_SIZE: usize> Dns for TlsStack<'_, S, C, W, R, T, CERT_SIZE>
+where
+    S: TcpClientStack + Dns,
+    C: Clock + Clone,
+    W: Wait<S>,
+    R: CryptoRngCore,
+    T: TlsTime,
+{
+    type Error = TlsDnsError<<S as Dns>::Error>;
+
+    fn get_host_by_name(
+        &mut self,
+        hostname: &str,
+        addr_type: AddrType,
+    ) -> nb::Result<core::net::IpAddr, Self::Error> {
+        let (stack, _) = self
+            .parts
+            .as_mut()
+            .ok_or(nb::Error::Other(TlsDnsError::Busy))?;
+        stack
+            .get_host_by_name(hostname, addr_type)
+            .map_err(|e| e.map(TlsDnsError::Dns))
+    }
+
+    fn get_host_by_address(
+        &mut self,
+        addr: core::net::IpAddr,
+        result: &mut [u8],
+    ) -> nb::Result<usize, Self::Error> {
+        let (stack, _) = self
+            .parts
+            .as_mut()
+            .ok_or(nb::Error::Other(TlsDnsError::Busy))?;
+        stack
+            .get_host_by_address(addr, result)
+            .map_err(|e| e.map(TlsDnsError::Dns))
     }
 }
 
