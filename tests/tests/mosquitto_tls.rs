@@ -905,3 +905,18 @@ fn tls_stack_errors_name_the_reason() {
     let e: TlsStackError<()> = TlsStackError::RecordTooLarge { buffer: 4200 };
     assert!(e.to_string().contains("4200"));
 }
+
+/// Prints the RAM figures of docs/PORTING.md's TLS rows (no assertion: a
+/// figure, not a test of speed or size).
+#[test]
+fn tls_ram_figures() {
+    use std::mem::size_of;
+    type Robust<'a> = RobustClient<'a, TlsStd<'a>, StdClock, TlsWait>;
+    println!(
+        "TlsStack<StdTcpStack, StdWait, OsRng, SystemTime> {} bytes; simple client over it {} bytes; robust {} bytes; TlsBuffers {} bytes",
+        size_of::<TlsStd<'_>>(),
+        size_of::<TlsClient<'_>>(),
+        size_of::<Robust<'_>>(),
+        size_of::<TlsBuffers<'_>>(),
+    );
+}
