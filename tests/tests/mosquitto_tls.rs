@@ -11,7 +11,10 @@
 //!   (`openssl s_server -tls1_2`), a plain TCP port;
 //! - mutual TLS with and without a client certificate;
 //! - robust over TLS: 1000 QoS 1 publishes across three broker restarts
-//!   (SIGTERM), none lost, and 100 reconnects in a row through one TLS stack.
+//!   (SIGTERM), none lost, and 100 reconnects in a row through one TLS stack;
+//! - the same session over std-embedded-nal (a second stack); a silent
+//!   server ends the handshake at its timeout; a leaked connection keeps the
+//!   buffers and later connects say so.
 //!
 //! Skipped (with a printed `SKIPPED` line) when mosquitto or openssl is
 //! missing, unless `UMQTT_REQUIRE_MOSQUITTO=1`.
@@ -919,4 +922,132 @@ fn tls_ram_figures() {
         size_of::<Robust<'_>>(),
         size_of::<TlsBuffers<'_>>(),
     );
+}
+
+/// The "any stack" claim: the same TLS session over std-embedded-nal, a
+/// second, independent `TcpClientStack` (which spins; `Spin` waits).
+#[test]
+fn tls_session_over_std_embedded_nal() {
+    let test = "tls_session_over_std_embedded_nal";
+    if !tools(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Kind::P256)
+        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
+        return;
+    };
+    let port = broker.addr.port();
+    let ca = pki.der("ca");
+    run_in_thread_within(HANG_LIMIT, move || {
+        let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 1024]);
+        let buffers = TlsBuffers::new(&mut read, &mut write);
+        let stack = TlsStack::new(
+            std_embedded_nal::Stack,
+            umqtt_transports::Spin,
+            StdClock::new(),
+            OsRng,
+            &buffers,
+            TlsOptions::new("localhost").ca(&ca),
+        );
+        let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let id = client_id(test);
+        let inbox: Inbox = Rc::default();
+        let mut callback = record(&inbox);
+        let mut client = Client::new(stack, StdClock::new(), &mut tx, &mut rx, Options::new(&id))
+            .with_waiter(TlsWait);
+        client.set_callback(&mut callback);
+        client
+            .connect_host("localhost", port)
+            .expect("connect over TLS over std-embedded-nal");
+        client
+            .subscribe(b"tls/second", QoS::AtLeastOnce)
+            .expect("subscribe");
+        client
+            .publish(b"tls/second", b"generic", false, QoS::AtLeastOnce)
+            .expect("publish");
+        let start = Instant::now();
+        while inbox.borrow().is_empty() && start.elapsed() < Duration::from_secs(10) {
+            client.wait_msg_for(100).expect("wait_msg_for");
+        }
+        assert_eq!(inbox.borrow().len(), 1);
+        client.disconnect().expect("disconnect");
+    });
+}
+
+/// A server that accepts and then says nothing: connect ends at the
+/// handshake timeout, not later, and never spins forever.
+#[test]
+fn silent_server_ends_the_handshake_at_its_timeout() {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let holder = thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("accept");
+        thread::sleep(Duration::from_secs(3));
+        drop(conn);
+    });
+    let (error, took) = run_in_thread_within(HANG_LIMIT, move || {
+        refused(addr, &[0x30, 0x00], "localhost", |o| {
+            o.handshake_timeout_ms(500)
+        })
+    });
+    println!("silent server: {error} (after {took:?})");
+    assert!(error.contains("handshake timed out"), "{error}");
+    assert!(took >= Duration::from_millis(450), "{took:?}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    holder.join().expect("holder");
+}
+
+/// A connection leaked with `mem::forget` keeps the buffers: a later
+/// connect through them fails with an error that says so.
+#[test]
+fn a_leaked_connection_keeps_the_buffers_and_later_connects_say_so() {
+    let test = "a_leaked_connection_keeps_the_buffers_and_later_connects_say_so";
+    if !tools(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Kind::P256)
+        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let ca = pki.der("ca");
+    run_in_thread_within(HANG_LIMIT, move || {
+        let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 1024]);
+        let buffers = TlsBuffers::new(&mut read, &mut write);
+        let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+        let id = client_id(test);
+        let mut first = tls_client(
+            &buffers,
+            TlsOptions::new("localhost").ca(&ca),
+            &mut tx,
+            &mut rx,
+            Options::new(&id),
+        );
+        first.connect(addr).expect("first connect");
+        std::mem::forget(first);
+        assert!(buffers.is_lent());
+        let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+        let id2 = client_id(test);
+        let mut second = tls_client(
+            &buffers,
+            TlsOptions::new("localhost").ca(&ca),
+            &mut tx,
+            &mut rx,
+            Options::new(&id2),
+        );
+        for _ in 0..3 {
+            let e = second
+                .connect(addr)
+                .expect_err("the buffers are still lent");
+            let text = reason(&e);
+            assert!(
+                text.contains("still lent") && text.contains("mem::forget"),
+                "{text}"
+            );
+        }
+    });
 }
