@@ -351,7 +351,8 @@ struct Session<'a, S: TcpClientStack, C: Clock, W: Wait<S>> {
 /// A [`TcpClientStack`] that speaks TLS 1.3 over the stack `S` (see the
 /// [module docs](self)).
 ///
-/// - `C`: the clock for deadlines; `W`: the inner stack's waiter, used
+/// - `C`: the clock for deadlines (cloned into the connection's transport:
+///   `Clone`, and a `&clock` is a clock too); `W`: the inner stack's waiter, used
 ///   while a record is on its way (give the same one the client would use
 ///   without TLS); `R`: the random generator; `T`: the wall clock for
 ///   certificate dates ([`NoTime`] unless [`TlsStack::with_time`]);
