@@ -25,6 +25,12 @@ pub struct Args {
     pub count: Option<u64>,
     /// `--check`: poll with `check_msg` instead of blocking in `wait_msg`.
     pub check: bool,
+    /// `--cafile FILE`: the CA certificate (PEM) that verifies the broker (TLS).
+    pub cafile: Option<String>,
+    /// `--cert FILE`: the client certificate (PEM), for mutual TLS.
+    pub cert: Option<String>,
+    /// `--key FILE`: the client certificate's P-256 key (PEM).
+    pub key: Option<String>,
 }
 
 /// What the command line asked for.
@@ -102,6 +108,9 @@ impl Args {
                         .ok_or_else(bad)?;
                 }
                 "count" => parsed.count = Some(value.parse().map_err(|_| bad())?),
+                "cafile" => parsed.cafile = Some(value),
+                "cert" => parsed.cert = Some(value),
+                "key" => parsed.key = Some(value),
                 _ => return Err(format!("unknown option `--{name}`")),
             }
         }

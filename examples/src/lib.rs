@@ -14,6 +14,7 @@ use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 pub mod args;
 pub mod broker;
 pub mod robust;
+pub mod tls;
 
 pub use args::Args;
 

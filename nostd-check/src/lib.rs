@@ -13,6 +13,7 @@ unsafe extern "C" {
     fn port_now_ms() -> u64;
     fn port_send(buf: *const u8, len: usize) -> isize;
     fn port_recv(buf: *mut u8, len: usize) -> isize;
+    fn port_random(buf: *mut u8, len: usize);
 }
 
 /// A stack whose socket calls go to C functions (a porter's glue, in miniature).
@@ -62,6 +63,7 @@ impl TcpClientStack for CStack {
     }
 }
 
+#[derive(Clone, Copy)]
 struct CClock;
 
 impl Clock for CClock {
@@ -94,6 +96,60 @@ pub extern "C" fn umqtt_demo(count: *mut u32) -> i32 {
         // SAFETY: the caller passes a valid pointer or null.
         unsafe { *count = received };
     }
+    match result {
+        Ok(()) => 0,
+        Err(code) => code,
+    }
+}
+
+/// The device's random generator, from C.
+struct CRng;
+
+impl rand_core::RngCore for CRng {
+    fn next_u32(&mut self) -> u32 {
+        rand_core::impls::next_u32_via_fill(self)
+    }
+    fn next_u64(&mut self) -> u64 {
+        rand_core::impls::next_u64_via_fill(self)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        // SAFETY: the pointer and length come from a live slice.
+        unsafe { port_random(dest.as_mut_ptr(), dest.len()) }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for CRng {}
+
+/// The same session over TLS (embedded-tls, no heap): 4 kB records by max
+/// fragment length, the CA given by C as DER.
+#[unsafe(no_mangle)]
+pub extern "C" fn umqtt_tls_demo(ca: *const u8, ca_len: usize) -> i32 {
+    use umqtt_transports::tls::{MaxFragmentLength, TlsBuffers, TlsOptions, TlsStack, TlsWait};
+    if ca.is_null() {
+        return -10;
+    }
+    // SAFETY: the caller passes a valid pointer and length.
+    let ca = unsafe { core::slice::from_raw_parts(ca, ca_len) };
+    let (mut read, mut write) = ([0u8; 4352], [0u8; 1024]);
+    let buffers = TlsBuffers::new(&mut read, &mut write);
+    let options = TlsOptions::new("broker.local")
+        .ca(ca)
+        .max_fragment_length(MaxFragmentLength::Bits12);
+    let stack = TlsStack::new(CStack, umqtt_transports::Spin, CClock, CRng, &buffers, options);
+    let mut tx = [0u8; 512];
+    let mut rx = [0u8; 512];
+    let mut client =
+        Client::new(stack, CClock, &mut tx, &mut rx, Options::new("nostd-tls")).with_waiter(TlsWait);
+    let broker = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 8883);
+    let result = (|| {
+        client.connect(broker).map_err(|_| -11)?;
+        client.publish(b"demo/x", b"hello", false, QoS::AtLeastOnce).map_err(|_| -12)?;
+        client.disconnect().map_err(|_| -13)
+    })();
     match result {
         Ok(()) => 0,
         Err(code) => code,

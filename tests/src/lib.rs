@@ -329,6 +329,24 @@ impl Mosquitto {
         let _ = self.child.wait();
     }
 
+    /// Stops the broker with SIGTERM (it saves its database first) and
+    /// waits for it to exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the broker with SIGTERM and starts it again with the same
+    /// config and port.
+    pub fn restart_gracefully(&mut self) {
+        self.terminate();
+        let binary = find_mosquitto().expect("mosquitto was found before");
+        self.child = spawn_mosquitto(&binary, &self.config);
+        self.wait_ready();
+    }
+
     /// Starts the broker again with the same config and port.
     pub fn restart(&mut self) {
         self.kill();

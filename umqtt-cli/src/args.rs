@@ -45,8 +45,15 @@ Connection:
   -d, --debug              log every packet and connection event to stderr
       --help               print this help
 
-TLS (--cafile, --capath, --cert, --key, --insecure) is not supported yet: these
-options fail with \"TLS is not supported yet\".
+TLS (TLS 1.3; any TLS option without -p means port 8883):
+      --cafile FILE        verify the broker with this CA certificate (PEM);
+                           the certificate must name the -h host
+      --cert FILE          client certificate (PEM), for mutual TLS
+      --key FILE           its private key (PEM, P-256), needs --cert
+      --insecure           do not verify the broker's certificate (dangerous:
+                           anyone on the path can read and change the traffic)
+A failed handshake exits with status 1 and the reason (not trusted, name
+mismatch, expired, TLS 1.2 only, plain TCP port, ...).
 
 The connection is re-established by itself after it is lost (a broker
 restart), with a note on stderr: \"connection lost, reconnecting…\" then
@@ -127,6 +134,21 @@ pub struct Connection {
     pub will: Option<Will>,
     /// `-d`.
     pub debug: bool,
+    /// TLS options; `None`: plain TCP. (Boxed: most runs have none.)
+    pub tls: Option<Box<Tls>>,
+}
+
+/// `--cafile`, `--cert`, `--key`, `--insecure`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// `--cafile`.
+    pub cafile: Option<PathBuf>,
+    /// `--cert`.
+    pub cert: Option<PathBuf>,
+    /// `--key`.
+    pub key: Option<PathBuf>,
+    /// `--insecure`.
+    pub insecure: bool,
 }
 
 impl Default for Connection {
@@ -141,6 +163,7 @@ impl Default for Connection {
             clean_session: true,
             will: None,
             debug: false,
+            tls: None,
         }
     }
 }
@@ -230,6 +253,8 @@ impl Command {
 }
 
 /// What the command line asks for.
+// Made once per run and matched at once: the size of `Run` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// Run a subcommand.
@@ -256,8 +281,8 @@ impl Kind {
     }
 }
 
-/// The options that would need TLS.
-const TLS_OPTIONS: &[&str] = &["--cafile", "--capath", "--cert", "--key", "--insecure"];
+/// The TLS port, used when a TLS option is given without `-p`.
+pub const TLS_PORT: u16 = 8883;
 
 /// Parses the arguments after the program name. An `Err` is one line to print
 /// after `error: `, with exit status 2.
@@ -300,6 +325,8 @@ struct Draft {
     verbose: bool,
     count: Option<u64>,
     timeout_s: Option<u32>,
+    port_given: bool,
+    tls: Tls,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -315,9 +342,6 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
             _ => (arg.clone(), None),
         };
         let name = name.as_str();
-        if TLS_OPTIONS.contains(&name) {
-            return Err(format!("{name}: TLS is not supported yet"));
-        }
         let mut value = || {
             inline.take().or_else(|| args.next()).ok_or_else(|| {
                 if name == "-h" {
@@ -340,7 +364,19 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
                 }));
             }
             (_, "-h" | "--host") => d.connection.host = nonempty(name, value()?)?,
-            (_, "-p" | "--port") => d.connection.port = parse_port(&value()?)?,
+            (_, "-p" | "--port") => {
+                d.connection.port = parse_port(&value()?)?;
+                d.port_given = true;
+            }
+            (_, "--cafile") => d.tls.cafile = Some(nonempty(name, value()?)?.into()),
+            (_, "--cert") => d.tls.cert = Some(nonempty(name, value()?)?.into()),
+            (_, "--key") => d.tls.key = Some(nonempty(name, value()?)?.into()),
+            (_, "--insecure") => d.tls.insecure = flag(&inline)?,
+            (_, "--capath") => {
+                return Err(hint(
+                    "--capath is not supported: give the CA certificate with --cafile".into(),
+                ));
+            }
             // An empty id asks the broker to assign one (clean session only).
             (_, "-i" | "--id") => d.connection.client_id = Some(value()?),
             (_, "-u" | "--username") => d.connection.username = Some(value()?),
@@ -404,6 +440,20 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
 /// The checks that need every option: required ones, conflicts, topics.
 fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
     let mut connection = d.connection;
+    if d.tls != Tls::default() {
+        match (&d.tls.cert, &d.tls.key) {
+            (Some(_), None) => return Err("--cert needs --key".into()),
+            (None, Some(_)) => return Err("--key needs --cert".into()),
+            _ => {}
+        }
+        if d.tls.cafile.is_none() && !d.tls.insecure {
+            return Err("TLS needs --cafile to verify the broker (or --insecure)".into());
+        }
+        if !d.port_given {
+            connection.port = TLS_PORT;
+        }
+        connection.tls = Some(Box::new(d.tls));
+    }
     if connection.password.is_some() && connection.username.is_none() {
         return Err("-P needs -u: MQTT 3.1.1 sends no password without a user name".into());
     }
@@ -711,7 +761,7 @@ mod tests {
         assert!(pub_usage().contains(&format!("default {DEFAULT_PUB_TIMEOUT_S})")));
         for text in [pub_usage(), sub_usage()] {
             assert!(text.contains("-h, --host HOST"));
-            assert!(text.contains("TLS is not supported yet"));
+            assert!(text.contains("--cafile FILE"));
         }
     }
 
@@ -728,16 +778,51 @@ mod tests {
     }
 
     #[test]
-    fn tls_options_are_refused_with_one_clear_line() {
-        for option in TLS_OPTIONS {
-            for cmd in ["pub", "sub"] {
-                let e = error(&[cmd, "-t", "t", option, "ca.pem"]);
-                assert_eq!(e, format!("{option}: TLS is not supported yet"));
-            }
-        }
-        assert_eq!(
-            error(&["sub", "--cafile=ca.pem"]),
-            "--cafile: TLS is not supported yet"
+    fn tls_options_select_tls_and_port_8883() {
+        let a = publish(&["-t", "t", "-n", "--cafile", "ca.pem"]);
+        assert_eq!(a.connection.port, TLS_PORT);
+        let tls = a.connection.tls.expect("tls");
+        assert_eq!(tls.cafile, Some(PathBuf::from("ca.pem")));
+        assert!(!tls.insecure);
+        let a = publish(&["-t", "t", "-n", "--insecure", "-p", "9999"]);
+        assert_eq!(a.connection.port, 9999);
+        assert!(a.connection.tls.expect("tls").insecure);
+        let a = publish(&[
+            "-t",
+            "t",
+            "-n",
+            "--cafile=ca.pem",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+        ]);
+        let tls = a.connection.tls.expect("tls");
+        assert_eq!(tls.cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(tls.key, Some(PathBuf::from("k.pem")));
+        assert_eq!(publish(&["-t", "t", "-n"]).connection.tls, None);
+        assert_eq!(publish(&["-t", "t", "-n"]).connection.port, 1883);
+    }
+
+    #[test]
+    fn incomplete_tls_options_are_refused_with_one_clear_line() {
+        assert!(
+            error(&[
+                "pub", "-t", "t", "-n", "--cert", "c.pem", "--cafile", "ca.pem"
+            ])
+            .starts_with("--cert needs --key")
+        );
+        assert!(
+            error(&["sub", "-t", "t", "--key", "k.pem", "--cafile", "ca"])
+                .starts_with("--key needs --cert")
+        );
+        assert!(
+            error(&["sub", "-t", "t", "--cert", "c", "--key", "k"])
+                .starts_with("TLS needs --cafile")
+        );
+        assert!(
+            error(&["sub", "-t", "t", "--capath", "/etc/ssl"])
+                .starts_with("--capath is not supported")
         );
     }
 

@@ -7,8 +7,8 @@
 //!
 //! `umqtt pub --help` and `umqtt sub --help` list the options. Exit status:
 //! 0 on success, 1 with a one-line reason on stderr when the broker or the
-//! network failed, 2 for a bad command line (including the TLS options, which
-//! are not supported yet).
+//! network failed (a refused TLS handshake included, with its reason), 2 for a
+//! bad command line.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +17,7 @@ mod logger;
 mod publish;
 mod session;
 mod subscribe;
+mod transport;
 
 use std::process::ExitCode;
 

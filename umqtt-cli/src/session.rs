@@ -7,9 +7,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use umqtt_robust::{Backoff, Event, RobustClient, RobustError, RobustOptions};
 use umqtt_simple::{Client, Error, ErrorKind, Options};
-use umqtt_transports::std_tcp::{StdClock, StdNetError, StdTcpStack, StdWait};
+use umqtt_transports::std_tcp::StdClock;
 
 use crate::args::Connection;
+use crate::transport::{NetError, Stack, Waiter};
 
 /// Bytes for the subscriptions the client restores after a reconnect (each
 /// filter takes its length plus 3).
@@ -28,11 +29,12 @@ pub const TX_BUFFER: usize = 64 * 1024;
 /// included, unless `-W` leaves less.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The client both subcommands use.
-pub type Mqtt<'a> = RobustClient<'a, StdTcpStack, StdClock, StdWait, SUBSCRIPTION_BYTES>;
+/// The client both subcommands use: plain TCP, or TLS once [`connect`] has
+/// seen TLS options.
+pub type Mqtt<'a> = RobustClient<'a, Stack, StdClock, Waiter, SUBSCRIPTION_BYTES>;
 
 /// Its error.
-pub type MqttError = RobustError<StdNetError>;
+pub type MqttError = RobustError<NetError>;
 
 /// The two buffers a client borrows.
 pub struct Buffers {
@@ -86,13 +88,13 @@ pub fn options<'a>(connection: &'a Connection, client_id: &'a str) -> Options<'a
 /// A reconnecting client over `buffers`, not connected yet.
 pub fn client<'a>(buffers: &'a mut Buffers, options: Options<'a>) -> Mqtt<'a> {
     let inner = Client::new(
-        StdTcpStack::new(),
+        Stack::Plain(umqtt_transports::std_tcp::StdTcpStack::new()),
         StdClock::new(),
         &mut buffers.tx,
         &mut buffers.rx,
         options,
     )
-    .with_waiter(StdWait::new());
+    .with_waiter(Waiter);
     let mut client = RobustClient::from_client(inner);
     client.set_robust_options(RobustOptions {
         backoff: Backoff {
@@ -140,13 +142,17 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("cannot resolve host `{host}`: no address"))
 }
 
-/// Connects for the first time; a failure is final (exit 1), unlike a later
-/// loss of the connection, which is ridden out.
+/// Connects for the first time, over TLS if `connection` says so; a failure
+/// is final (exit 1), unlike a later loss of the connection, which is ridden
+/// out.
 pub fn connect(
     client: &mut Mqtt<'_>,
     connection: &Connection,
     addr: SocketAddr,
 ) -> Result<(), String> {
+    if connection.tls.is_some() {
+        *client.client_mut().stack_mut() = Stack::new(connection.tls.as_deref(), &connection.host)?;
+    }
     client.connect(addr).map(drop).map_err(|e| {
         let target = if connection.host == addr.ip().to_string() {
             addr.to_string()
@@ -189,7 +195,7 @@ fn plural(n: usize) -> &'static str {
 pub fn describe(error: &MqttError) -> String {
     match error {
         // The std stack's errors say what happened in plain words.
-        RobustError::Client(Error::Network(e) | Error::Dns(e)) => e.to_string(),
+        RobustError::Client(Error::Network(e)) => e.to_string(),
         RobustError::Offline { .. } => "broker unreachable".into(),
         RobustError::TimedOut {
             waiting,
@@ -218,17 +224,27 @@ pub fn describe(error: &MqttError) -> String {
 mod tests {
     use super::*;
     use umqtt_simple::Waiting;
+    use umqtt_transports::std_tcp::StdNetError;
+    use umqtt_transports::tls::TlsStackError;
 
     #[test]
     fn failures_read_as_short_phrases() {
         let cases = [
             (
-                Error::Network(StdNetError::Refused),
+                Error::Network(NetError::Plain(StdNetError::Refused)),
                 "connection refused (nothing listening on that port)",
             ),
             (
-                Error::Network(StdNetError::ConnectTimedOut),
+                Error::Network(NetError::Tls(TlsStackError::Tcp(StdNetError::Refused))),
+                "connection refused (nothing listening on that port)",
+            ),
+            (
+                Error::Network(NetError::Plain(StdNetError::ConnectTimedOut)),
                 "connect timed out",
+            ),
+            (
+                Error::Network(NetError::Tls(TlsStackError::Tls12Only)),
+                "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3)",
             ),
             (
                 Error::Timeout(Waiting::Connect),

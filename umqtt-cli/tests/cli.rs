@@ -682,23 +682,33 @@ fn silent_broker_times_out_with_one_line() {
 
 #[test]
 fn tls_options_fail_clearly() {
-    for option in ["--cafile", "--cert", "--key"] {
-        let out = run(
-            &[
-                "sub".into(),
-                "-t".into(),
-                "t".into(),
-                option.into(),
-                "x.pem".into(),
-            ],
-            b"",
-        );
-        assert_failure(&out, 2, "TLS is not supported yet");
+    // Incomplete TLS options: a usage error (TLS itself is tested in
+    // cli_tls.rs).
+    for (extra, reason) in [
+        (
+            &["--cert", "x.pem", "--key", "k.pem"][..],
+            "TLS needs --cafile",
+        ),
+        (
+            &["--cafile", "ca.pem", "--cert", "x.pem"][..],
+            "--cert needs --key",
+        ),
+        (
+            &["--capath", "/etc/ssl/certs"][..],
+            "--capath is not supported",
+        ),
+    ] {
+        let mut args: Vec<String> = vec!["sub".into(), "-t".into(), "t".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        assert_failure(&run(&args, b""), 2, reason);
     }
+    // A CA file that cannot be read: exit 1, before any connection.
+    let missing = scratch_dir("cli-tls-missing").join("missing.pem");
     let out = run(
         &[
             "pub".into(),
-            "--insecure".into(),
+            "--cafile".into(),
+            missing.display().to_string(),
             "-t".into(),
             "t".into(),
             "-m".into(),
@@ -706,7 +716,7 @@ fn tls_options_fail_clearly() {
         ],
         b"",
     );
-    assert_failure(&out, 2, "TLS is not supported yet");
+    assert_failure(&out, 1, "--cafile");
 }
 
 #[test]

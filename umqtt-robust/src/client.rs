@@ -778,7 +778,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                     e,
                     Error::Network(_)
                         | Error::Timeout(Waiting::Connect | Waiting::Dns)
-                        | Error::Dns(_)
+                        | Error::Dns
                 );
                 self.attempt_failed(&e)
             }
@@ -878,10 +878,8 @@ fn unacked<E>(
     })
 }
 
-impl<'a, S, C: Clock, W: Wait<S>, const SUB_BYTES: usize> RobustClient<'a, S, C, W, SUB_BYTES>
-where
-    S: TcpClientStack + Dns,
-    <S as Dns>::Error: Into<<S as TcpClientStack>::Error>,
+impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
+    RobustClient<'a, S, C, W, SUB_BYTES>
 {
     /// Connects to `host` like [`Client::connect_host`] and remembers the
     /// name: every reconnect looks it up again, so a broker that moved to

@@ -673,15 +673,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     }
 }
 
-impl<'a, S, C: Clock, W: Wait<S>> Client<'a, S, C, W>
-where
-    S: TcpClientStack + Dns,
-    <S as Dns>::Error: Into<<S as TcpClientStack>::Error>,
-{
+impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Resolves `host` with the stack's DNS and connects to it; one deadline
     /// (the connect timeout) spans the lookup, TCP connect and CONNACK. A
-    /// failed lookup is [`Error::Dns`] with the stack's reason (its DNS
-    /// error converts into its TCP error, as the std stack's does).
+    /// failed lookup is [`Error::Dns`] (the stack's reason is logged).
     pub fn connect_host(&mut self, host: &str, port: u16) -> Result<bool, ClientError<S>> {
         let deadline = self.wait_deadline(self.clock.now_ms(), self.options.connect_timeout_ms);
         let result = self
@@ -698,7 +693,7 @@ where
                 Err(nb::Error::WouldBlock) => return Err(Error::Timeout(Waiting::Dns)),
                 Err(nb::Error::Other(e)) => {
                     log::warn!("DNS lookup of {host} failed: {e:?}");
-                    return Err(Error::Dns(e.into()));
+                    return Err(Error::Dns);
                 }
             }
         }

@@ -114,8 +114,11 @@ pub enum Error<E> {
     Closed,
     /// A deadline passed while waiting; the connection is closed.
     Timeout(Waiting),
-    /// The host name could not be resolved: the stack's DNS error.
-    Dns(E),
+    /// The host name could not be resolved. The stack's reason is logged
+    /// (warn): embedded-nal's `Dns` has an error type of its own, which
+    /// need not convert into the TCP stack's (std-embedded-nal's does not),
+    /// so it cannot travel in this enum.
+    Dns,
     /// There is no connection: call `connect` first (or again).
     NotConnected,
     /// A topic, filter, option or buffer size is invalid; nothing was sent.
@@ -220,7 +223,7 @@ impl<E> Error<E> {
             | Error::UnexpectedPacketId { .. }
             | Error::SessionPresentOnCleanSession => ErrorKind::Protocol,
             Error::PacketTooLarge { .. } | Error::MessageTooLarge { .. } => ErrorKind::Resource,
-            Error::Network(_) | Error::Closed | Error::Dns(_) | Error::NotConnected => {
+            Error::Network(_) | Error::Closed | Error::Dns | Error::NotConnected => {
                 ErrorKind::Transport
             }
             Error::Timeout(_) => ErrorKind::Timeout,
@@ -256,15 +259,14 @@ impl<E> From<DecodeError> for Error<E> {
 /// only for `Debug` (smoltcp-nal's errors have no `Display`), and every
 /// stack must be able to print this error. A program on a stack whose errors
 /// have `Display` (the std stack's do) can take the error out with a match
-/// on [`Error::Network`] / [`Error::Dns`] and show it itself, as the `umqtt`
-/// command does.
+/// on [`Error::Network`] and show it itself, as the `umqtt` command does.
 impl<E: fmt::Debug> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Network(e) => write!(f, "network error: {e:?}"),
             Error::Closed => f.write_str("the broker closed the connection"),
             Error::Timeout(what) => write!(f, "timed out waiting for {what}"),
-            Error::Dns(e) => write!(f, "the broker's host name could not be resolved: {e:?}"),
+            Error::Dns => f.write_str("the broker's host name could not be resolved"),
             Error::NotConnected => f.write_str("not connected"),
             Error::Invalid(e) => write!(f, "{e}"),
             Error::NoCallback => f.write_str("set a callback before subscribing"),

@@ -13,6 +13,9 @@
 //!   [`Spin`], works on every stack; with `std`, [`std_tcp::StdWait`] sleeps in
 //!   the kernel until the socket is readable or the deadline arrives.
 //!
+//! - TLS (feature `tls`): [`tls::TlsStack`], a `TcpClientStack` that wraps
+//!   any other one with TLS 1.3 (embedded-tls, no heap).
+//!
 //! The crate knows nothing of MQTT: it is the boundary a porter implements or
 //! picks from. (The one exception is [`conformance`], a check a porter runs
 //! against their stack and a broker; it speaks four hand-encoded packets.)
@@ -31,7 +34,9 @@
 //! assert_eq!(clock.now_ms(), 5);
 //! ```
 #![no_std]
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the one module that lends the TLS record buffers
+// (`tls::lend`, feature `tls`) allows it; nothing else may.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -49,6 +54,8 @@ mod wait;
 pub mod memory;
 #[cfg(feature = "std")]
 pub mod std_tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use clock::Clock;
 pub use wait::{Spin, Wait};

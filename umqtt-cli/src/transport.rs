@@ -1,0 +1,204 @@
+//! The CLI's stack: plain TCP, or TLS over it (`--cafile`, `--cert`, `--key`,
+//! `--insecure`), behind one `TcpClientStack` so the client type is the same.
+
+use core::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind};
+use rand_core::OsRng;
+use umqtt_transports::Wait;
+use umqtt_transports::std_tcp::{StdClock, StdNetError, StdSocket, StdTcpStack, StdWait};
+use umqtt_transports::tls::{
+    SystemTime, TlsBuffers, TlsOptions, TlsSocket, TlsStack, TlsStackError, pem,
+};
+
+use crate::args::Tls;
+
+/// Full-size TLS records (16 640 bytes): brokers do not all honour a max
+/// fragment length.
+const RECORD_BUFFER: usize = 16_640;
+/// Outgoing records: large publishes go out in records of this size.
+const WRITE_BUFFER: usize = 16_640;
+/// The largest certificate chain the verifier keeps during the handshake.
+const CERT_SIZE: usize = 16 * 1024;
+
+/// The TLS stack of the CLI.
+pub type TlsStd = TlsStack<'static, StdTcpStack, StdClock, StdWait, OsRng, SystemTime, CERT_SIZE>;
+
+/// Plain TCP or TLS.
+pub enum Stack {
+    /// `-p` without TLS options.
+    Plain(StdTcpStack),
+    /// With TLS options.
+    Tls(Box<TlsStd>),
+}
+
+/// A socket of [`Stack`].
+#[derive(Debug)]
+pub enum Socket {
+    /// Plain TCP.
+    Plain(StdSocket),
+    /// TLS.
+    Tls(TlsSocket<StdSocket>),
+}
+
+/// An error of [`Stack`].
+#[derive(Debug)]
+pub enum NetError {
+    /// Plain TCP.
+    Plain(StdNetError),
+    /// TLS (or the TCP under it).
+    Tls(TlsStackError<StdNetError>),
+    /// A socket of the other kind (cannot happen).
+    WrongSocket,
+}
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetError::Plain(e) => e.fmt(f),
+            NetError::Tls(TlsStackError::Tcp(e)) => e.fmt(f),
+            NetError::Tls(e) => e.fmt(f),
+            NetError::WrongSocket => f.write_str("internal error: socket of another stack"),
+        }
+    }
+}
+
+impl TcpError for NetError {
+    fn kind(&self) -> TcpErrorKind {
+        match self {
+            NetError::Plain(e) => e.kind(),
+            NetError::Tls(e) => e.kind(),
+            NetError::WrongSocket => TcpErrorKind::Other,
+        }
+    }
+}
+
+/// Reads a PEM file's first block labelled `label` as DER.
+fn read_der(option: &str, path: &Path, label: &str) -> Result<&'static [u8], String> {
+    let text = std::fs::read(path).map_err(|e| format!("{option} {}: {e}", path.display()))?;
+    let mut der = vec![0u8; text.len()];
+    let n = pem::decode(&text, label, &mut der)
+        .map_err(|e| format!("{option} {}: {e}", path.display()))?
+        .len();
+    der.truncate(n);
+    Ok(der.leak())
+}
+
+impl Stack {
+    /// The stack for `tls` (`None`: plain TCP) and the broker `host` (the
+    /// name the certificate must carry).
+    ///
+    /// The TLS buffers and certificates live as long as the program (leaked:
+    /// one stack per run).
+    pub fn new(tls: Option<&Tls>, host: &str) -> Result<Stack, String> {
+        let Some(tls) = tls else {
+            return Ok(Stack::Plain(StdTcpStack::new()));
+        };
+        let host: &'static str = host.to_string().leak();
+        let mut options = TlsOptions::new(host);
+        if let Some(path) = &tls.cafile {
+            options = options.ca(read_der("--cafile", path, "CERTIFICATE")?);
+        }
+        if tls.insecure {
+            options = options.dangerously_skip_verification();
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+            options = options.client_certificate(
+                read_der("--cert", cert, "CERTIFICATE")?,
+                read_der("--key", key, "PRIVATE KEY")?,
+            );
+        }
+        let read: &'static mut [u8] = vec![0u8; RECORD_BUFFER].leak();
+        let write: &'static mut [u8] = vec![0u8; WRITE_BUFFER].leak();
+        let buffers: &'static TlsBuffers<'static> =
+            Box::leak(Box::new(TlsBuffers::new(read, write)));
+        let stack = TlsStack::new(
+            StdTcpStack::new(),
+            StdWait::new(),
+            StdClock::new(),
+            OsRng,
+            buffers,
+            options,
+        )
+        .with_time(SystemTime)
+        .with_cert_size::<CERT_SIZE>();
+        Ok(Stack::Tls(Box::new(stack)))
+    }
+}
+
+impl TcpClientStack for Stack {
+    type TcpSocket = Socket;
+    type Error = NetError;
+
+    fn socket(&mut self) -> Result<Socket, NetError> {
+        match self {
+            Stack::Plain(s) => s.socket().map(Socket::Plain).map_err(NetError::Plain),
+            Stack::Tls(s) => s.socket().map(Socket::Tls).map_err(NetError::Tls),
+        }
+    }
+
+    fn connect(&mut self, socket: &mut Socket, remote: SocketAddr) -> nb::Result<(), NetError> {
+        match (self, socket) {
+            (Stack::Plain(s), Socket::Plain(k)) => {
+                s.connect(k, remote).map_err(|e| e.map(NetError::Plain))
+            }
+            (Stack::Tls(s), Socket::Tls(k)) => {
+                s.connect(k, remote).map_err(|e| e.map(NetError::Tls))
+            }
+            _ => Err(nb::Error::Other(NetError::WrongSocket)),
+        }
+    }
+
+    fn send(&mut self, socket: &mut Socket, buffer: &[u8]) -> nb::Result<usize, NetError> {
+        match (self, socket) {
+            (Stack::Plain(s), Socket::Plain(k)) => {
+                s.send(k, buffer).map_err(|e| e.map(NetError::Plain))
+            }
+            (Stack::Tls(s), Socket::Tls(k)) => s.send(k, buffer).map_err(|e| e.map(NetError::Tls)),
+            _ => Err(nb::Error::Other(NetError::WrongSocket)),
+        }
+    }
+
+    fn receive(&mut self, socket: &mut Socket, buffer: &mut [u8]) -> nb::Result<usize, NetError> {
+        match (self, socket) {
+            (Stack::Plain(s), Socket::Plain(k)) => {
+                s.receive(k, buffer).map_err(|e| e.map(NetError::Plain))
+            }
+            (Stack::Tls(s), Socket::Tls(k)) => {
+                s.receive(k, buffer).map_err(|e| e.map(NetError::Tls))
+            }
+            _ => Err(nb::Error::Other(NetError::WrongSocket)),
+        }
+    }
+
+    fn close(&mut self, socket: Socket) -> Result<(), NetError> {
+        match (self, socket) {
+            (Stack::Plain(s), Socket::Plain(k)) => s.close(k).map_err(NetError::Plain),
+            (Stack::Tls(s), Socket::Tls(k)) => s.close(k).map_err(NetError::Tls),
+            _ => Err(NetError::WrongSocket),
+        }
+    }
+}
+
+/// Sleeps in the kernel while waiting, plain or TLS.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Waiter;
+
+impl Wait<Stack> for Waiter {
+    fn wait_readable(&mut self, stack: &mut Stack, socket: &mut Socket, timeout_ms: u32) {
+        match (stack, socket) {
+            (Stack::Plain(s), Socket::Plain(k)) => StdWait.wait_readable(s, k, timeout_ms),
+            (Stack::Tls(s), Socket::Tls(k)) => s.wait_readable(k, timeout_ms),
+            _ => std::thread::sleep(std::time::Duration::from_millis(u64::from(timeout_ms))),
+        }
+    }
+
+    fn idle(&mut self, stack: &mut Stack, timeout_ms: u32) {
+        match stack {
+            Stack::Plain(s) => StdWait.idle(s, timeout_ms),
+            Stack::Tls(s) => s.idle(timeout_ms),
+        }
+    }
+}
