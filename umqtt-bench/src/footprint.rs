@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::Res;
+use crate::common::Res;
 
 /// Sizes of one staticlib's Rust objects (compiler_builtins left out).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -8,83 +8,26 @@
 //! cargo run --release -p umqtt-bench -- --json    # one JSON object per line
 //! ```
 //!
-//! The crate has no `unsafe`: the counting allocator is `stats_alloc`'s, and CPU
-//! time comes from `/proc` (see [`cpu`]).
+//! The crate has no `unsafe`: the counting allocator is `stats_alloc`'s (see
+//! [`heap_count`]), and CPU time comes from `/proc` (see [`cpu`]).
 
+mod common;
 mod cpu;
 mod footprint;
+mod heap_count;
 mod raw;
 mod rumq;
 mod umqtt;
 
-use std::alloc::System;
 use std::collections::BTreeMap;
 use std::fmt::{Display, Write as _};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-
-/// Counts every allocation of the process (heap test and memory footprint).
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Errors are messages: the bench reports them and goes on.
-pub type Res<T> = Result<T, String>;
-
-/// Adds what failed to an error; formats only on failure (no allocation on
-/// the success path, which the heap test counts).
-pub trait Ctx<T> {
-    fn ctx(self, what: &str) -> Res<T>;
-}
-
-impl<T, E: Display> Ctx<T> for Result<T, E> {
-    fn ctx(self, what: &str) -> Res<T> {
-        self.map_err(|e| format!("{what}: {e}"))
-    }
-}
-
-/// The 64-byte payload of every message.
-pub const PAYLOAD: [u8; 64] = *b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-/// The longest an idle client waits for its wake-up message before the test
-/// fails (the idle period is at most 10 s).
-pub const IDLE_LIMIT: Duration = Duration::from_secs(40);
-
-/// Operations of each kind in the heap test.
-pub const HEAP_OPS: usize = 1000;
-
-/// What a QoS 0 publisher reports: when it started publishing and the CPU
-/// time it used.
-pub struct Qos0Publish {
-    pub start: Instant,
-    pub publisher_cpu: Option<Duration>,
-}
-
-/// What an idle client reports.
-pub struct IdleResult {
-    pub wall: Duration,
-    pub cpu: Option<Duration>,
-    pub pings: Option<u32>,
-}
-
-/// A client id unique in this run.
-pub fn client_id(tag: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "bench-{tag}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-#[cfg(test)]
-fn hex(text: &str) -> Vec<u8> {
-    umqtt_tests::hex(text)
-}
+use crate::common::{IdleResult, PAYLOAD, Res, client_id, topic};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Who {
@@ -297,12 +240,6 @@ fn quantile(samples: &[Duration], q: f64) -> Option<Duration> {
     samples.get(index).copied()
 }
 
-/// Topics of the same length for every client, so every client puts the same
-/// bytes on the wire.
-fn topic(test: &str, run: usize) -> String {
-    format!("umqtt-bench/{test}/{run:05}")
-}
-
 /// How a client publishes in the QoS 0 test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Qos0Mode {
@@ -422,32 +359,16 @@ fn rtt_once(
 /// publishes, 1 000 QoS 1 publishes (each with its PUBACK), 1 000 round trips
 /// (umqtt-simple also 1 000 `check_msg` calls), after connect and subscribe.
 fn heap_once(who: Who, addr: SocketAddr) -> Res<(usize, usize)> {
-    let topic = topic("hp", 0);
-    let own = topic_for_heap(who);
+    let (topic, own) = (topic("hp", 0), topic("hq", who as usize));
     let mut before = None;
     let mut after = None;
-    let mut begin = || before = Some(GLOBAL.stats());
-    let mut end = || after = Some(GLOBAL.stats());
+    let mut begin = || before = Some(heap_count::stats());
+    let mut end = || after = Some(heap_count::stats());
+    let (topic, own) = (topic.as_bytes(), own.as_bytes());
     match who {
-        Who::Raw => {
-            let mut conn = raw::RawHeap::setup(addr, topic.as_bytes(), own.as_bytes())?;
-            begin();
-            for _ in 0..HEAP_OPS {
-                conn.qos0()?;
-            }
-            for _ in 0..HEAP_OPS {
-                conn.qos1()?;
-            }
-            for _ in 0..HEAP_OPS {
-                conn.round_trip()?;
-            }
-            end();
-            conn.finish();
-        }
-        Who::Umqtt => umqtt::heap(addr, topic.as_bytes(), own.as_bytes(), &mut begin, &mut end)?,
-        Who::Rumqttc => {
-            rumq::heap(addr, topic.as_bytes(), own.as_bytes(), &mut begin, &mut end)?;
-        }
+        Who::Raw => raw::heap(addr, topic, own, &mut begin, &mut end)?,
+        Who::Umqtt => umqtt::heap(addr, topic, own, &mut begin, &mut end)?,
+        Who::Rumqttc => rumq::heap(addr, topic, own, &mut begin, &mut end)?,
     }
     let (Some(before), Some(after)) = (before, after) else {
         return Err("heap window not reached".into());
@@ -459,41 +380,14 @@ fn heap_once(who: Who, addr: SocketAddr) -> Res<(usize, usize)> {
     ))
 }
 
-fn topic_for_heap(who: Who) -> String {
-    topic("hq", who as usize)
-}
-
 /// Bytes a connected client holds: its own size, the buffers it borrows, and
 /// the heap it holds once connected (measured by the counting allocator
 /// around construction and connect).
 fn memory_once(who: Who, addr: SocketAddr) -> Res<(usize, usize, usize)> {
     match who {
         Who::Raw => Ok((size_of::<std::net::TcpStream>(), 0, 0)),
-        Who::Umqtt => {
-            use umqtt_simple::Options;
-            let (mut tx, mut rx) = ([0u8; umqtt::TX_BUFFER], [0u8; umqtt::RX_BUFFER]);
-            let id = client_id("umqtt-mem");
-            let before = GLOBAL.stats();
-            let mut client = umqtt_tests::std_client(&mut tx, &mut rx, Options::new(&id));
-            client.connect(addr).ctx("umqtt-simple: connect")?;
-            let after = GLOBAL.stats();
-            let size = size_of_val(&client);
-            client.disconnect().ctx("umqtt-simple: disconnect")?;
-            let live = (after.bytes_allocated - before.bytes_allocated)
-                .saturating_sub(after.bytes_deallocated - before.bytes_deallocated);
-            Ok((size, umqtt::TX_BUFFER + umqtt::RX_BUFFER, live))
-        }
-        Who::Rumqttc => {
-            let channel = rumq::channel();
-            let before = GLOBAL.stats();
-            let rumq = rumq::Rumq::connect(addr, "rumqttc-mem", 60, false, channel)?;
-            let after = GLOBAL.stats();
-            rumq.finish()?;
-            let live = (after.bytes_allocated - before.bytes_allocated)
-                .saturating_sub(after.bytes_deallocated - before.bytes_deallocated);
-            let size = size_of::<rumqttc::Client>() + size_of::<rumqttc::Connection>();
-            Ok((size, 0, live))
-        }
+        Who::Umqtt => umqtt::memory(addr),
+        Who::Rumqttc => rumq::memory(addr),
     }
 }
 

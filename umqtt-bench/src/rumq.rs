@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, MqttOptions, Outgoing, Packet, QoS};
 
+use crate::common::{Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id};
 use crate::cpu::{CpuStopwatch, thread_cpu};
-use crate::{Ctx, IdleResult, PAYLOAD, Qos0Publish, Res};
+use crate::heap_count;
 
 /// The request channel capacity: 10 as in rumqttc's README examples, or
 /// `--rumqttc-cap N`.
@@ -61,8 +62,7 @@ impl Rumq {
         track_cpu: bool,
         (tx, rx): (SyncSender<Forwarded>, Receiver<Forwarded>),
     ) -> Res<Self> {
-        let mut options =
-            MqttOptions::new(crate::client_id(tag), addr.ip().to_string(), addr.port());
+        let mut options = MqttOptions::new(client_id(tag), addr.ip().to_string(), addr.port());
         options.set_keep_alive(Duration::from_secs(keepalive_s));
         let capacity = REQUEST_CAPACITY.load(Ordering::Relaxed);
         let (client, mut connection) = Client::new(options, capacity);
@@ -214,7 +214,7 @@ pub fn round_trip(
     Ok(())
 }
 
-/// Heap: the same workload as the other clients (see `crate::HEAP_OPS`).
+/// Heap: the same workload as the other clients (see `HEAP_OPS`).
 pub fn heap(
     addr: SocketAddr,
     topic: &[u8],
@@ -227,18 +227,18 @@ pub fn heap(
     let mut rumq = Rumq::connect(addr, "rumqttc-heap", 60, false, channel())?;
     rumq.subscribe(own_topic)?;
     begin();
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         rumq.client
             .publish(topic, QoS::AtMostOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
     }
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         rumq.client
             .publish(topic, QoS::AtLeastOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
         rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
     }
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         rumq.client
             .publish(own_topic, QoS::AtMostOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
@@ -247,6 +247,20 @@ pub fn heap(
     end();
     rumq.finish()?;
     Ok(())
+}
+
+/// Memory: the size of `Client` and `Connection` and the heap they hold once
+/// connected (counted around construction and connect); rumqttc borrows no
+/// buffers.
+pub fn memory(addr: SocketAddr) -> Res<(usize, usize, usize)> {
+    let channel = channel();
+    let before = heap_count::stats();
+    let rumq = Rumq::connect(addr, "rumqttc-mem", 60, false, channel)?;
+    let after = heap_count::stats();
+    rumq.finish()?;
+    let live = heap_count::live_bytes(before, after);
+    let size = size_of::<Client>() + size_of::<rumqttc::Connection>();
+    Ok((size, 0, live))
 }
 
 /// Idle: the connection thread blocked in `connection.iter()` (keepalive
@@ -266,7 +280,7 @@ pub fn idle(
     let cpu_end = loop {
         let (ev, cpu) = rumq
             .events
-            .recv_timeout(crate::IDLE_LIMIT)
+            .recv_timeout(IDLE_LIMIT)
             .map_err(|e| format!("rumqttc: idle: {e}"))?;
         match ev {
             Ev::Publish => break cpu,

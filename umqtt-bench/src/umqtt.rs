@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use umqtt_simple::{Message, Options, QoS};
 use umqtt_tests::{StdClient, std_client};
 
+use crate::common::{Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id};
 use crate::cpu::CpuStopwatch;
-use crate::{Ctx, IdleResult, PAYLOAD, Qos0Publish, Res};
+use crate::heap_count;
 
 /// The buffers of the "typical configuration" (the README's example): one
 /// outgoing and one incoming packet of up to 1 KiB each.
@@ -35,7 +36,7 @@ pub fn publish_qos0(
 ) -> Res<Qos0Publish> {
     let mut tx = vec![0u8; batch_tx.unwrap_or(TX_BUFFER)];
     let mut rx = [0u8; RX_BUFFER];
-    let id = crate::client_id("umqtt-q0");
+    let id = client_id("umqtt-q0");
     let options = Options::new(&id).batch_qos0(batch_tx.is_some());
     let mut client = std_client(&mut tx, &mut rx, options);
     connect(&mut client, addr)?;
@@ -58,7 +59,7 @@ pub fn publish_qos0(
 /// QoS 1: `n` publishes one after the other, each returning after its PUBACK.
 pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Duration> {
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
-    let id = crate::client_id("umqtt-q1");
+    let id = client_id("umqtt-q1");
     let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
     connect(&mut client, addr)?;
     let mut start = Instant::now();
@@ -97,7 +98,7 @@ pub fn round_trip(
     let received = Cell::new(0usize);
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
-    let id = crate::client_id("umqtt-rtt");
+    let id = client_id("umqtt-rtt");
     let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
     client.set_callback(&mut on_message);
     connect(&mut client, addr)?;
@@ -118,7 +119,7 @@ pub fn round_trip(
     Ok(())
 }
 
-/// Heap: connects and subscribes, then runs `crate::HEAP_*` operations between
+/// Heap: connects and subscribes, then runs [`HEAP_OPS`] operations of each kind between
 /// `begin` and `end` (which read the allocation counters).
 pub fn heap(
     addr: SocketAddr,
@@ -130,7 +131,7 @@ pub fn heap(
     let received = Cell::new(0usize);
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
-    let id = crate::client_id("umqtt-heap");
+    let id = client_id("umqtt-heap");
     let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
     client.set_callback(&mut on_message);
     connect(&mut client, addr)?;
@@ -138,28 +139,43 @@ pub fn heap(
         .subscribe(own_topic, QoS::AtMostOnce)
         .ctx("umqtt-simple: subscribe")?;
     begin();
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
             .ctx("umqtt-simple: publish")?;
     }
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
             .ctx("umqtt-simple: publish")?;
     }
-    for i in 0..crate::HEAP_OPS {
+    for i in 0..HEAP_OPS {
         client
             .publish(own_topic, &PAYLOAD, false, QoS::AtMostOnce)
             .ctx("umqtt-simple: publish")?;
         wait_for(&mut client, &received, i + 1)?;
     }
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         client.check_msg().ctx("umqtt-simple: check_msg")?;
     }
     end();
     client.disconnect().ctx("umqtt-simple: disconnect")?;
     Ok(())
+}
+
+/// Memory: the client's size, the buffers it borrows and the heap it holds
+/// once connected (counted around construction and connect).
+pub fn memory(addr: SocketAddr) -> Res<(usize, usize, usize)> {
+    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+    let id = client_id("umqtt-mem");
+    let before = heap_count::stats();
+    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    client.connect(addr).ctx("umqtt-simple: connect")?;
+    let after = heap_count::stats();
+    let size = size_of_val(&client);
+    client.disconnect().ctx("umqtt-simple: disconnect")?;
+    let live = heap_count::live_bytes(before, after);
+    Ok((size, TX_BUFFER + RX_BUFFER, live))
 }
 
 /// Idle: blocked in `wait_msg` (keepalive `keepalive_s`) until a message
@@ -173,7 +189,7 @@ pub fn idle(
     let received = Cell::new(0usize);
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
-    let id = crate::client_id("umqtt-idle");
+    let id = client_id("umqtt-idle");
     let mut client = std_client(&mut tx, &mut rx, Options::new(&id).keepalive(keepalive_s));
     client.set_callback(&mut on_message);
     connect(&mut client, addr)?;
@@ -189,7 +205,7 @@ pub fn idle(
     while received.get() == 0 {
         client.wait_msg().ctx("umqtt-simple: wait_msg")?;
         handled += 1;
-        if start.elapsed() > crate::IDLE_LIMIT {
+        if start.elapsed() > IDLE_LIMIT {
             return Err("umqtt-simple: the wake-up message never came".into());
         }
     }
