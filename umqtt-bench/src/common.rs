@@ -51,6 +51,43 @@ pub struct IdleResult {
     pub pings: Option<u32>,
 }
 
+/// Runs `op` `warmup + n` times and returns the time the last `n` took.
+pub fn time_after_warmup(
+    warmup: usize,
+    n: usize,
+    mut op: impl FnMut() -> Res<()>,
+) -> Res<Duration> {
+    let mut start = Instant::now();
+    for i in 0..warmup + n {
+        if i == warmup {
+            start = Instant::now();
+        }
+        op()?;
+    }
+    Ok(start.elapsed())
+}
+
+/// Runs `op(i)` for `i` in `0..warmup + n`; `samples` gets the time of each
+/// run after the first `warmup`. What `op` returns is checked by `check`
+/// after the run is timed.
+pub fn time_each<T>(
+    warmup: usize,
+    n: usize,
+    samples: &mut Vec<Duration>,
+    mut op: impl FnMut(usize) -> Res<T>,
+    check: impl Fn(T) -> Res<()>,
+) -> Res<()> {
+    for i in 0..warmup + n {
+        let start = Instant::now();
+        let outcome = op(i)?;
+        if i >= warmup {
+            samples.push(start.elapsed());
+        }
+        check(outcome)?;
+    }
+    Ok(())
+}
+
 /// A client id unique in this run.
 pub fn client_id(tag: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);

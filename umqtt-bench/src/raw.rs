@@ -8,7 +8,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::common::{Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id};
+use crate::common::{
+    Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id, time_after_warmup,
+    time_each,
+};
 use crate::cpu::CpuStopwatch;
 
 /// Bytes per write in the batched QoS 0 mode: about 64 KiB of whole packets.
@@ -170,11 +173,7 @@ pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Dura
     let mut packet = publish_packet(topic, &PAYLOAD, Some(1));
     // The packet id sits right after the topic.
     let id_at = packet.len() - PAYLOAD.len() - 2;
-    let mut start = Instant::now();
-    for i in 0..warmup + n {
-        if i == warmup {
-            start = Instant::now();
-        }
+    let elapsed = time_after_warmup(warmup, n, || {
         let id = conn.packet_id();
         packet[id_at..id_at + 2].copy_from_slice(&id.to_be_bytes());
         conn.stream.write_all(&packet).ctx("raw: PUBLISH")?;
@@ -183,8 +182,8 @@ pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Dura
         if puback[0] != 0x40 || puback[2..4] != id.to_be_bytes() {
             return Err(format!("raw: unexpected reply {puback:02x?}"));
         }
-    }
-    let elapsed = start.elapsed();
+        Ok(())
+    })?;
     conn.disconnect();
     Ok(elapsed)
 }
@@ -202,17 +201,16 @@ pub fn round_trip(
     conn.subscribe(topic, 0)?;
     let packet = publish_packet(topic, &PAYLOAD, None);
     let mut back = vec![0u8; packet.len()];
-    for i in 0..warmup + n {
-        let start = Instant::now();
-        conn.stream.write_all(&packet).ctx("raw: PUBLISH")?;
-        conn.stream.read_exact(&mut back).ctx("raw: read PUBLISH")?;
-        if i >= warmup {
-            samples.push(start.elapsed());
-        }
-        if back[0] != 0x30 {
-            return Err(format!("raw: unexpected packet type {:02x}", back[0]));
-        }
-    }
+    let stream = &mut conn.stream;
+    let one = |_| {
+        stream.write_all(&packet).ctx("raw: PUBLISH")?;
+        stream.read_exact(&mut back).ctx("raw: read PUBLISH")?;
+        Ok(back[0])
+    };
+    time_each(warmup, n, samples, one, |first| match first {
+        0x30 => Ok(()),
+        other => Err(format!("raw: unexpected packet type {other:02x}")),
+    })?;
     conn.disconnect();
     Ok(())
 }

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, MqttOptions, Outgoing, Packet, QoS};
 
-use crate::common::{Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id};
+use crate::common::{
+    Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id, time_after_warmup,
+    time_each,
+};
 use crate::cpu::{CpuStopwatch, thread_cpu};
 use crate::heap_count;
 
@@ -173,17 +176,13 @@ pub fn publish_qos0(addr: SocketAddr, topic: &[u8], n: usize) -> Res<(Qos0Publis
 pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Duration> {
     let topic = topic_str(topic)?;
     let mut rumq = Rumq::connect(addr, "rumqttc-q1", 60, false, channel())?;
-    let mut start = Instant::now();
-    for i in 0..warmup + n {
-        if i == warmup {
-            start = Instant::now();
-        }
+    let elapsed = time_after_warmup(warmup, n, || {
         rumq.client
             .publish(topic, QoS::AtLeastOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
         rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
-    }
-    let elapsed = start.elapsed();
+        Ok(())
+    })?;
     rumq.finish()?;
     Ok(elapsed)
 }
@@ -200,16 +199,14 @@ pub fn round_trip(
     let topic = topic_str(topic)?;
     let mut rumq = Rumq::connect(addr, "rumqttc-rtt", 60, false, channel())?;
     rumq.subscribe(topic)?;
-    for i in 0..warmup + n {
-        let start = Instant::now();
+    let one = |_| {
         rumq.client
             .publish(topic, QoS::AtMostOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
         rumq.expect(|e| matches!(e, Ev::Publish), "PUBLISH")?;
-        if i >= warmup {
-            samples.push(start.elapsed());
-        }
-    }
+        Ok(())
+    };
+    time_each(warmup, n, samples, one, |()| Ok(()))?;
     rumq.finish()?;
     Ok(())
 }

@@ -5,10 +5,13 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use umqtt_simple::{Message, Options, QoS};
+use umqtt_simple::{Callback, Message, Options, QoS};
 use umqtt_tests::{StdClient, std_client};
 
-use crate::common::{Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id};
+use crate::common::{
+    Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id, time_after_warmup,
+    time_each,
+};
 use crate::cpu::CpuStopwatch;
 use crate::heap_count;
 
@@ -24,6 +27,25 @@ const WAIT_MS: u32 = 10_000;
 fn connect(client: &mut StdClient<'_>, addr: SocketAddr) -> Res<()> {
     client.connect(addr).ctx("umqtt-simple: connect")?;
     Ok(())
+}
+
+/// A client over `tx` and `rx` whose callback is `on_message`, connected and
+/// subscribed at QoS 0 to `topic`.
+fn subscribed<'a>(
+    tx: &'a mut [u8],
+    rx: &'a mut [u8],
+    options: Options<'a>,
+    on_message: Callback<'a>,
+    addr: SocketAddr,
+    topic: &[u8],
+) -> Res<StdClient<'a>> {
+    let mut client = std_client(tx, rx, options);
+    client.set_callback(on_message);
+    connect(&mut client, addr)?;
+    client
+        .subscribe(topic, QoS::AtMostOnce)
+        .ctx("umqtt-simple: subscribe")?;
+    Ok(client)
 }
 
 /// QoS 0: `n` publishes, one `publish` call each; with `batch_tx`, in the
@@ -62,16 +84,11 @@ pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Dura
     let id = client_id("umqtt-q1");
     let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
     connect(&mut client, addr)?;
-    let mut start = Instant::now();
-    for i in 0..warmup + n {
-        if i == warmup {
-            start = Instant::now();
-        }
+    let elapsed = time_after_warmup(warmup, n, || {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
-            .ctx("umqtt-simple: publish")?;
-    }
-    let elapsed = start.elapsed();
+            .ctx("umqtt-simple: publish")
+    })?;
     client.disconnect().ctx("umqtt-simple: disconnect")?;
     Ok(elapsed)
 }
@@ -99,22 +116,15 @@ pub fn round_trip(
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
     let id = client_id("umqtt-rtt");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.set_callback(&mut on_message);
-    connect(&mut client, addr)?;
-    client
-        .subscribe(topic, QoS::AtMostOnce)
-        .ctx("umqtt-simple: subscribe")?;
-    for i in 0..warmup + n {
-        let start = Instant::now();
+    let options = Options::new(&id);
+    let mut client = subscribed(&mut tx, &mut rx, options, &mut on_message, addr, topic)?;
+    let one = |i| {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
             .ctx("umqtt-simple: publish")?;
-        wait_for(&mut client, &received, i + 1)?;
-        if i >= warmup {
-            samples.push(start.elapsed());
-        }
-    }
+        wait_for(&mut client, &received, i + 1)
+    };
+    time_each(warmup, n, samples, one, |()| Ok(()))?;
     client.disconnect().ctx("umqtt-simple: disconnect")?;
     Ok(())
 }
@@ -132,12 +142,8 @@ pub fn heap(
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
     let id = client_id("umqtt-heap");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.set_callback(&mut on_message);
-    connect(&mut client, addr)?;
-    client
-        .subscribe(own_topic, QoS::AtMostOnce)
-        .ctx("umqtt-simple: subscribe")?;
+    let options = Options::new(&id);
+    let mut client = subscribed(&mut tx, &mut rx, options, &mut on_message, addr, own_topic)?;
     begin();
     for _ in 0..HEAP_OPS {
         client
@@ -190,12 +196,8 @@ pub fn idle(
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
     let id = client_id("umqtt-idle");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id).keepalive(keepalive_s));
-    client.set_callback(&mut on_message);
-    connect(&mut client, addr)?;
-    client
-        .subscribe(wake_topic, QoS::AtMostOnce)
-        .ctx("umqtt-simple: subscribe")?;
+    let options = Options::new(&id).keepalive(keepalive_s);
+    let mut client = subscribed(&mut tx, &mut rx, options, &mut on_message, addr, wake_topic)?;
     ready();
     let cpu = CpuStopwatch::start();
     let start = Instant::now();
