@@ -48,6 +48,7 @@ impl Config {
 /// The groups of measurements, in the order they run.
 pub const TESTS: [&str; 6] = ["footprint", "heap", "qos0", "qos1", "rtt", "idle"];
 
+/// What `--help` prints (and every unknown argument).
 const USAGE: &str = "usage: umqtt-bench [--quick] [--json] [--reps N] [--only TESTS] [--clients CLIENTS] [--broker ADDR]
                    [--rumqttc-cap N]
   --quick            one repetition and a 6 s idle test: finishes in under 60 s (CI)

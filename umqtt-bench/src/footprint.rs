@@ -35,7 +35,9 @@ pub struct CodeSize {
 /// The client's size: the nostd-check staticlib less the baseline.
 #[derive(Debug, Clone, Copy)]
 pub struct Footprint {
+    /// The nostd-check staticlib: the client and the C socket calls.
     pub with_client: CodeSize,
+    /// The footprint-baseline staticlib: the C socket calls alone.
     pub baseline: CodeSize,
 }
 

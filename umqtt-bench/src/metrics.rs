@@ -134,6 +134,7 @@ pub enum Bound {
 }
 
 impl Bound {
+    /// Whether `x` keeps the bound.
     fn holds(self, x: f64) -> bool {
         match self {
             Bound::AtLeast(b) => x >= b,
@@ -149,9 +150,13 @@ pub enum Check {
     /// umqtt-simple's `id` over the raw limit's `raw` within `bound`:
     /// "`what`: 0.950 of raw (target ≥ 0.95)".
     RatioToRaw {
+        /// What the line names.
         what: &'static str,
+        /// umqtt-simple's metric.
         id: &'static str,
+        /// The raw limit's metric.
         raw: &'static str,
+        /// The bound on the ratio.
         bound: Bound,
     },
     /// For every metric with a better direction, umqtt-simple ahead of
@@ -160,20 +165,31 @@ pub enum Check {
     /// umqtt-simple's `id` alone within `bound`: "`what`: figure`suffix`"
     /// (with `decimals`, or as the plain number).
     Own {
+        /// What the line names.
         what: &'static str,
+        /// umqtt-simple's metric.
         id: &'static str,
+        /// The bound on the figure.
         bound: Bound,
+        /// Decimals shown (`None`: the number as Rust writes it).
         decimals: Option<usize>,
+        /// Written after the figure (its unit).
         suffix: &'static str,
     },
     /// umqtt-simple's `id` at most `factor` times `who`'s `other`:
     /// "`what`: 0.100 s vs 0.200 s", with `times` also "(0.5 times)".
     Factor {
+        /// What the line names.
         what: &'static str,
+        /// umqtt-simple's metric.
         id: &'static str,
+        /// The client compared with.
         who: Who,
+        /// Its metric.
         other: &'static str,
+        /// umqtt-simple's figure may be at most this many times the other.
         factor: f64,
+        /// Whether the line also says how many times it is.
         times: bool,
     },
 }

@@ -89,7 +89,9 @@ pub fn measure_speed(config: &Config, addr: SocketAddr, results: &mut Results) {
 
 /// The speed tests' state across repetitions.
 struct Speed<'a> {
+    /// What to run.
     config: &'a Config,
+    /// The broker.
     addr: SocketAddr,
     /// Runs so far (each run has topics of its own).
     run: usize,
@@ -104,8 +106,11 @@ struct Speed<'a> {
 /// What the blocks of one repetition measured.
 #[derive(Default)]
 struct Rep {
+    /// Time of each client's QoS 1 publishes, summed over the blocks.
     qos1_time: BTreeMap<Who, Duration>,
+    /// Each client's round-trip samples.
     rtt: BTreeMap<Who, Vec<Duration>>,
+    /// The clients that failed a test in this repetition.
     failed: Vec<Who>,
 }
 

@@ -102,6 +102,7 @@ fn print_text(config: &Config, info: &RunInfo<'_>, results: &Results) {
     }
 }
 
+/// `s` as a JSON string.
 fn json_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -118,6 +119,7 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// `v` as a JSON number (`null` where missing or not finite).
 fn json_number(v: Option<f64>) -> String {
     match v {
         Some(v) if v.is_finite() => format!("{v}"),

@@ -15,6 +15,7 @@ pub fn progress(text: impl Display) {
 /// has no such figure or the measurement failed.
 #[derive(Default)]
 pub struct Results {
+    /// The figures by (metric id, client).
     values: BTreeMap<(&'static str, Who), f64>,
     /// Notes printed under the table (failures among them).
     pub notes: Vec<String>,

@@ -31,11 +31,17 @@ const WAIT: Duration = Duration::from_secs(10);
 /// What the connection thread forwards.
 #[derive(Debug)]
 pub enum Ev {
+    /// CONNACK received.
     ConnAck,
+    /// SUBACK received.
     SubAck,
+    /// PUBACK received.
     PubAck,
+    /// A PUBLISH received.
     Publish,
+    /// A PINGREQ sent.
     PingReq,
+    /// The connection failed: rumqttc's error.
     Failed(String),
 }
 
@@ -49,8 +55,11 @@ pub fn channel() -> (SyncSender<Forwarded>, Receiver<Forwarded>) {
 
 /// A connected rumqttc client and its connection thread.
 pub struct Rumq {
+    /// The client the tests publish and subscribe with.
     pub client: Client,
+    /// Events forwarded by the connection thread.
     events: Receiver<Forwarded>,
+    /// The connection thread; returns its CPU time since CONNACK.
     thread: JoinHandle<Option<Duration>>,
 }
 
@@ -146,6 +155,7 @@ impl Rumq {
     }
 }
 
+/// A topic as rumqttc takes it.
 fn topic_str(topic: &[u8]) -> Res<&str> {
     std::str::from_utf8(topic).ctx("topic")
 }
