@@ -13,11 +13,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{BLACK_HOLE_IP, BROKER_IP, BROKER_PORT, CLOSED_PORT, SMOLTCP_IP, TAP, broker};
+use umqtt_conformance::{self as conformance, Behaviour, Config, Report, Verdict, ZeroRead};
 use umqtt_robust::{Backoff, Event, RobustOptions};
 use umqtt_simple::{Client, Message, Options, QoS};
 use umqtt_smoltcp_example::{TapConfig, client, open, robust_client};
 use umqtt_transports::Spin;
-use umqtt_transports::conformance::{self, Behaviour, Config, Report, Verdict, ZeroRead};
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 
 /// How long a test waits for something that must happen.

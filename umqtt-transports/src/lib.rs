@@ -17,8 +17,8 @@
 //!   any other one with TLS 1.3 (embedded-tls, no heap).
 //!
 //! The crate knows nothing of MQTT: it is the boundary a porter implements or
-//! picks from. (The one exception is [`conformance`], a check a porter runs
-//! against their stack and a broker; it speaks four hand-encoded packets.)
+//! picks from. (The check a porter runs against their stack and a broker,
+//! which speaks MQTT, is the `umqtt-conformance` crate, above umqtt-simple.)
 //!
 //! ```
 //! use umqtt_transports::Clock;
@@ -47,7 +47,6 @@
 extern crate std;
 
 mod clock;
-pub mod conformance;
 mod wait;
 
 #[cfg(feature = "std")]

@@ -142,6 +142,27 @@ impl FixedHeader {
         }
     }
 
+    /// Encodes the header alone (first byte and remaining length) into
+    /// `buf`; returns the bytes written (2 to 5).
+    ///
+    /// For a packet whose body is streamed rather than held in one buffer
+    /// (the stack conformance check sends a large PUBLISH this way); for
+    /// whole packets use [`Packet::encode`](super::Packet::encode).
+    ///
+    /// ```
+    /// use umqtt_simple::packet::{FixedHeader, PacketType};
+    ///
+    /// let header = FixedHeader { packet_type: PacketType::Publish, flags: 0, remaining_length: 203 };
+    /// let mut buf = [0u8; 5];
+    /// assert_eq!(header.encode(&mut buf), Ok(3));
+    /// assert_eq!(&buf[..3], &[0x30, 0xcb, 0x01]);
+    /// ```
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut w = Writer::new(buf);
+        self.write(&mut w)?;
+        Ok(w.position())
+    }
+
     /// Writes the header: first byte and remaining length.
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         w.u8(((self.packet_type as u8) << 4) | (self.flags & 0x0f))?;

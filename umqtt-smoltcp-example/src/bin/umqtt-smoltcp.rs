@@ -17,9 +17,9 @@ use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
+use umqtt_conformance::{self as conformance, Config};
 use umqtt_simple::{Message, Options, QoS};
 use umqtt_smoltcp_example::{TapConfig, client, open};
-use umqtt_transports::conformance::{self, Config};
 
 const USAGE: &str = "usage: umqtt-smoltcp --tap NAME --ip ADDR/PREFIX --broker ADDR:PORT
        [--gateway ADDR] [--topic TOPIC] [--count N] [--keepalive SECONDS]
