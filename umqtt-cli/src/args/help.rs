@@ -1,0 +1,103 @@
+//! The help texts of `umqtt`, `umqtt pub` and `umqtt sub`.
+
+/// `umqtt --help`.
+pub const USAGE: &str = "\
+umqtt: publish and subscribe to an MQTT 3.1.1 broker, the mosquitto_pub and
+mosquitto_sub way, on the umqtt client.
+
+Usage:
+  umqtt pub -t TOPIC (-m MESSAGE | -l | -n | -s | -f FILE) [options]
+  umqtt sub -t FILTER [-t FILTER ...] [-v] [-C COUNT] [-W SECONDS] [options]
+  umqtt pub --help | umqtt sub --help | umqtt --version
+
+Exit status: 0 on success, 1 when the broker or the network failed (one line
+on stderr says why), 2 for a bad command line.
+";
+
+/// Options shared by `pub` and `sub`, for their help texts.
+const CONNECTION_HELP: &str = "\
+Connection:
+  -h, --host HOST          broker host name or IP address (default localhost)
+  -p, --port PORT          broker port (default 1883)
+  -i, --id ID              client id (default umqtt-pub-… / umqtt-sub-…, unique)
+  -u, --username USER      user name
+  -P, --pw PASSWORD        password (needs -u)
+  -k, --keepalive SECONDS  keepalive, 0 to turn it off (default 60)
+  -c, --disable-clean-session
+                           persistent session: the broker keeps subscriptions
+                           and queued QoS 1 messages while away (needs -i)
+      --will-topic TOPIC   last will: published by the broker if this client
+      --will-payload TEXT  vanishes without disconnecting (payload default
+      --will-qos 0|1|2     empty, QoS 0, not retained)
+      --will-retain        (Ctrl-C ends umqtt without disconnecting, so the
+                           will is published then, unlike mosquitto_sub)
+  -d, --debug              log every packet and connection event to stderr
+      --help               print this help
+
+TLS (TLS 1.3; any TLS option without -p means port 8883):
+      --cafile FILE        verify the broker with this CA certificate (PEM);
+                           the certificate must name the -h host
+      --cert FILE          client certificate (PEM), for mutual TLS
+      --key FILE           its private key (PEM, P-256), needs --cert
+      --insecure           do not verify the broker's certificate (dangerous:
+                           anyone on the path can read and change the traffic)
+A failed handshake exits with status 1 and the reason (not trusted, name
+mismatch, expired, TLS 1.2 only, plain TCP port, ...).
+
+The connection is re-established by itself after it is lost (a broker
+restart), with a note on stderr: \"connection lost, reconnecting…\" then
+\"reconnected\". The first connection is not retried: if it fails, umqtt exits
+with status 1 and the reason (connection refused, not authorised, timeout).
+";
+
+/// `umqtt pub --help`.
+pub fn pub_usage() -> String {
+    format!(
+        "\
+Usage: umqtt pub -t TOPIC (-m MESSAGE | -l | -n | -s | -f FILE) [options]
+
+Publishes one message, or one per line of stdin, then disconnects. A lost
+connection is re-established (a QoS 1 message is then sent again) until -W
+seconds have passed: then umqtt gives up with status 1.
+
+Message:
+  -t, --topic TOPIC        topic to publish to (required)
+  -m, --message MESSAGE    the message
+  -l, --stdin-line         each line of stdin is a message (empty lines are
+                           skipped; a trailing \\r is removed)
+  -n, --null-message       an empty message (with -r: clears a retained one)
+  -s, --stdin-file         all of stdin is one message
+  -f, --file FILE          the contents of FILE are the message
+  -q, --qos 0|1            quality of service (default 0; publishing with QoS 2
+                           is not supported)
+  -r, --retain             the broker keeps the message for later subscribers
+  -W SECONDS               give up after SECONDS, counted from the start (with
+                           -l: per message; default 30)
+
+{CONNECTION_HELP}"
+    )
+}
+
+/// `umqtt sub --help`.
+pub fn sub_usage() -> String {
+    format!(
+        "\
+Usage: umqtt sub -t FILTER [-t FILTER ...] [options]
+
+Subscribes and prints each message's payload on its own line, until
+interrupted, -C messages have been printed or -W seconds have passed (each
+exits with status 0). Messages over 16 MiB are skipped with a warning.
+
+Subscription:
+  -t, --topic FILTER       topic filter, wildcards allowed (repeatable)
+  -q, --qos 0|1|2          subscription QoS (default 0; QoS 2 messages are
+                           printed exactly once)
+  -v, --verbose            print \"topic payload\" (an empty payload prints
+                           \"topic (null)\"; without -v it prints nothing)
+  -C COUNT                 exit after COUNT messages
+  -W SECONDS               exit after SECONDS seconds, counted from the start
+                           (status 1 if not even subscribed by then)
+
+{CONNECTION_HELP}"
+    )
+}

@@ -1,0 +1,234 @@
+//! Every option of `pub` and `sub` as a row of a table: its spellings, which
+//! subcommands take it, and what it sets.
+
+use super::{Draft, Kind, Source, nonempty, parse_port, parse_qos};
+
+/// Which subcommands take an option.
+#[derive(Clone, Copy)]
+pub(super) enum Takes {
+    Both,
+    Only(Kind),
+}
+
+/// What an option does to the draft: a flag, or a value (checked here,
+/// with the option's name for the error).
+#[derive(Clone, Copy)]
+pub(super) enum Set {
+    Flag(fn(&mut Draft)),
+    Value(fn(&mut Draft, Kind, &str, String) -> Result<(), String>),
+}
+
+/// One option of `pub` or `sub`: its spellings, who takes it, what it sets.
+pub(super) struct OptionSpec {
+    pub(super) names: &'static [&'static str],
+    pub(super) takes: Takes,
+    pub(super) set: Set,
+}
+
+impl OptionSpec {
+    pub(super) fn takes(&self, kind: Kind) -> bool {
+        match self.takes {
+            Takes::Both => true,
+            Takes::Only(k) => k == kind,
+        }
+    }
+}
+
+const fn both(names: &'static [&'static str], set: Set) -> OptionSpec {
+    OptionSpec {
+        names,
+        takes: Takes::Both,
+        set,
+    }
+}
+
+const fn only(kind: Kind, names: &'static [&'static str], set: Set) -> OptionSpec {
+    OptionSpec {
+        names,
+        takes: Takes::Only(kind),
+        set,
+    }
+}
+
+/// Every option, with mosquitto_pub's and mosquitto_sub's spellings.
+pub(super) const OPTIONS: &[OptionSpec] =
+    &[
+        both(
+            &["-h", "--host"],
+            Set::Value(|d, _, n, v| {
+                d.connection.host = nonempty(n, v)?;
+                Ok(())
+            }),
+        ),
+        both(
+            &["-p", "--port"],
+            Set::Value(|d, _, _, v| {
+                d.connection.port = parse_port(&v)?;
+                d.port_given = true;
+                Ok(())
+            }),
+        ),
+        both(
+            &["--cafile"],
+            Set::Value(|d, _, n, v| {
+                d.tls.cafile = Some(nonempty(n, v)?.into());
+                Ok(())
+            }),
+        ),
+        both(
+            &["--cert"],
+            Set::Value(|d, _, n, v| {
+                d.tls.cert = Some(nonempty(n, v)?.into());
+                Ok(())
+            }),
+        ),
+        both(
+            &["--key"],
+            Set::Value(|d, _, n, v| {
+                d.tls.key = Some(nonempty(n, v)?.into());
+                Ok(())
+            }),
+        ),
+        both(&["--insecure"], Set::Flag(|d| d.tls.insecure = true)),
+        both(
+            &["--capath"],
+            Set::Value(|_, _, _, _| {
+                Err("--capath is not supported: give the CA certificate with --cafile".into())
+            }),
+        ),
+        // An empty id asks the broker to assign one (clean session only).
+        both(
+            &["-i", "--id"],
+            Set::Value(|d, _, _, v| {
+                d.connection.client_id = Some(v);
+                Ok(())
+            }),
+        ),
+        both(
+            &["-u", "--username"],
+            Set::Value(|d, _, _, v| {
+                d.connection.username = Some(v);
+                Ok(())
+            }),
+        ),
+        both(
+            &["-P", "--pw"],
+            Set::Value(|d, _, _, v| {
+                d.connection.password = Some(v);
+                Ok(())
+            }),
+        ),
+        both(
+            &["-k", "--keepalive"],
+            Set::Value(|d, _, _, v| {
+                d.connection.keepalive = v
+                    .parse()
+                    .map_err(|_| format!("invalid keepalive `{v}`: give 0 to 65535 seconds"))?;
+                Ok(())
+            }),
+        ),
+        both(
+            &["-c", "--disable-clean-session"],
+            Set::Flag(|d| d.connection.clean_session = false),
+        ),
+        both(&["-d", "--debug"], Set::Flag(|d| d.connection.debug = true)),
+        both(
+            &["--will-topic"],
+            Set::Value(|d, _, _, v| {
+                d.will_topic = Some(v);
+                Ok(())
+            }),
+        ),
+        both(
+            &["--will-payload"],
+            Set::Value(|d, _, _, v| {
+                d.will_payload = Some(v);
+                Ok(())
+            }),
+        ),
+        // The broker publishes a will, so QoS 2 is fine.
+        both(
+            &["--will-qos"],
+            Set::Value(|d, _, n, v| {
+                d.will_qos = Some(parse_qos(n, &v, true)?);
+                Ok(())
+            }),
+        ),
+        both(&["--will-retain"], Set::Flag(|d| d.will_retain = true)),
+        both(
+            &["-t", "--topic"],
+            Set::Value(|d, _, _, v| {
+                d.topics.push(v);
+                Ok(())
+            }),
+        ),
+        // The client receives QoS 2, but publishes with 0 or 1.
+        both(
+            &["-q", "--qos"],
+            Set::Value(|d, kind, n, v| {
+                d.qos = parse_qos(n, &v, kind == Kind::Sub)?;
+                Ok(())
+            }),
+        ),
+        both(
+            &["-W"],
+            Set::Value(|d, _, _, v| {
+                d.timeout_s = Some(v.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
+                    format!("invalid timeout `{v}` for -W: give whole seconds above 0")
+                })?);
+                Ok(())
+            }),
+        ),
+        only(
+            Kind::Pub,
+            &["-m", "--message"],
+            Set::Value(|d, _, _, v| {
+                d.sources.push(Source::Message(v));
+                Ok(())
+            }),
+        ),
+        only(
+            Kind::Pub,
+            &["-l", "--stdin-line"],
+            Set::Flag(|d| d.sources.push(Source::Lines)),
+        ),
+        only(
+            Kind::Pub,
+            &["-n", "--null-message"],
+            Set::Flag(|d| d.sources.push(Source::Null)),
+        ),
+        only(
+            Kind::Pub,
+            &["-s", "--stdin-file"],
+            Set::Flag(|d| d.sources.push(Source::Stdin)),
+        ),
+        only(
+            Kind::Pub,
+            &["-f", "--file"],
+            Set::Value(|d, _, _, v| {
+                d.sources.push(Source::File(v.into()));
+                Ok(())
+            }),
+        ),
+        only(
+            Kind::Pub,
+            &["-r", "--retain"],
+            Set::Flag(|d| d.retain = true),
+        ),
+        only(
+            Kind::Sub,
+            &["-v", "--verbose"],
+            Set::Flag(|d| d.verbose = true),
+        ),
+        only(
+            Kind::Sub,
+            &["-C"],
+            Set::Value(|d, _, _, v| {
+                d.count =
+                    Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        format!("invalid count `{v}` for -C: give a number above 0")
+                    })?);
+                Ok(())
+            }),
+        ),
+    ];
