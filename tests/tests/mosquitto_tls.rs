@@ -1059,3 +1059,78 @@ fn a_leaked_connection_keeps_the_buffers_and_later_connects_say_so() {
         }
     });
 }
+
+/// Prints TLS figures next to plain TCP against the same mosquitto: connect
+/// time (TCP + handshake + CONNACK) and sequential QoS 1 publishes per
+/// second. No assertion: benchmarks print figures (see docs/BENCHMARKS.md).
+#[test]
+fn tls_figures() {
+    let test = "tls_figures";
+    if !tools(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Kind::P256)
+        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    let plain = free_port();
+    let extra = format!("listener {plain} 127.0.0.1\n");
+    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", &extra) else {
+        return;
+    };
+    let tls_addr = broker.addr;
+    let plain_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, plain));
+    assert!(wait_for_listener(plain_addr, Duration::from_secs(10)));
+    let ca = pki.der("ca");
+    const CONNECTS: u32 = 20;
+    const PUBLISHES: u32 = 1000;
+    run_in_thread_within(Duration::from_secs(120), move || {
+        let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 1024]);
+        let buffers = TlsBuffers::new(&mut read, &mut write);
+        let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+        let id = client_id(test);
+        let mut tls = tls_client(
+            &buffers,
+            TlsOptions::new("localhost").ca(&ca),
+            &mut tx,
+            &mut rx,
+            Options::new(&id),
+        );
+        let (mut ptx, mut prx) = (vec![0u8; 512], vec![0u8; 512]);
+        let pid = client_id(test);
+        let mut plain = umqtt_tests::std_client(&mut ptx, &mut prx, Options::new(&pid));
+        let start = Instant::now();
+        for _ in 0..CONNECTS {
+            tls.connect(tls_addr).expect("tls connect");
+            tls.disconnect().expect("disconnect");
+        }
+        let tls_connect = start.elapsed() / CONNECTS;
+        let start = Instant::now();
+        for _ in 0..CONNECTS {
+            plain.connect(plain_addr).expect("plain connect");
+            plain.disconnect().expect("disconnect");
+        }
+        let plain_connect = start.elapsed() / CONNECTS;
+        tls.connect(tls_addr).expect("tls connect");
+        plain.connect(plain_addr).expect("plain connect");
+        let payload = [0x55u8; 64];
+        let start = Instant::now();
+        for _ in 0..PUBLISHES {
+            tls.publish(b"bench/tls", &payload, false, QoS::AtLeastOnce)
+                .expect("tls publish");
+        }
+        let tls_rate = f64::from(PUBLISHES) / start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for _ in 0..PUBLISHES {
+            plain
+                .publish(b"bench/plain", &payload, false, QoS::AtLeastOnce)
+                .expect("plain publish");
+        }
+        let plain_rate = f64::from(PUBLISHES) / start.elapsed().as_secs_f64();
+        println!(
+            "{test}: connect (TCP + handshake + CONNACK) TLS {tls_connect:?}, plain {plain_connect:?}; \
+             QoS 1 publishes of 64 bytes, one at a time: TLS {tls_rate:.0}/s, plain {plain_rate:.0}/s"
+        );
+        tls.disconnect().ok();
+        plain.disconnect().ok();
+    });
+}
