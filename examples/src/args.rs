@@ -99,7 +99,13 @@ impl Args {
                 "topic" => parsed.topic = Some(value),
                 "message" => parsed.message = Some(value),
                 "qos" => {
-                    parsed.qos = value.parse().ok().and_then(QoS::from_u8).ok_or_else(bad)?;
+                    // The examples publish too: QoS 0 or 1.
+                    parsed.qos = value
+                        .parse()
+                        .ok()
+                        .and_then(QoS::from_u8)
+                        .filter(|&q| q != QoS::ExactlyOnce)
+                        .ok_or_else(bad)?;
                 }
                 "count" => parsed.count = Some(value.parse().map_err(|_| bad())?),
                 "cafile" => parsed.cafile = Some(value),

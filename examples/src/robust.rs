@@ -62,11 +62,14 @@ pub fn print_event(event: Event) {
 }
 
 /// What a receive loop does with an error of the robust client: go on after
-/// a skipped message or an outage longer than the call's deadline (the
-/// client keeps reconnecting on the next call), stop on anything else.
+/// a skipped message, an outage longer than the call's deadline or a broker
+/// that did not answer in time (the client keeps reconnecting on the next
+/// call), stop on anything else.
 pub fn recoverable<E: std::fmt::Debug>(error: &RobustError<E>) -> bool {
     match error {
-        RobustError::Client(Error::MessageTooLarge { .. }) | RobustError::Offline { .. } => {
+        RobustError::Client(Error::MessageTooLarge { .. })
+        | RobustError::Offline { .. }
+        | RobustError::TimedOut { .. } => {
             eprintln!("warning: {error}");
             true
         }

@@ -7,7 +7,7 @@
 //!
 //! Checks, for any input, besides "never panics":
 //! - never hangs: each call returns within a bound in virtual time: its own
-//!   deadline (outage timeout for `publish`, `subscribe`, `unsubscribe` and
+//!   deadline (call timeout for `publish`, `subscribe`, `unsubscribe` and
 //!   `ping`; the timeout for `wait_msg_for`; nothing for `check_msg` and
 //!   `disconnect`), plus, for each TCP connection it opened meanwhile, one
 //!   connect timeout and an ack timeout per resubscription and for the call
@@ -81,7 +81,7 @@ pub fn run(data: &[u8], trace: &mut Trace) {
             max_ms: 1_600,
             max_attempts: config.max_attempts,
         },
-        outage_timeout_ms: OUTAGE_MS,
+        call_timeout_ms: OUTAGE_MS,
     });
     if config.callback {
         client.set_callback(&mut on_message);

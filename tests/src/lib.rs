@@ -43,6 +43,31 @@ pub fn std_client<'a>(tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) 
     Client::new(StdTcpStack::new(), StdClock::new(), tx, rx, options).with_waiter(StdWait::new())
 }
 
+/// A reconnecting client over the std stack.
+pub type StdRobust<'a> = umqtt_robust::RobustClient<'a, StdTcpStack, StdClock, StdWait>;
+
+/// A reconnecting std client over `tx` and `rx`, not yet connected, with a
+/// backoff from `min_ms` to `max_ms` (no attempt limit) and
+/// `call_timeout_ms` per call.
+pub fn std_robust<'a>(
+    tx: &'a mut [u8],
+    rx: &'a mut [u8],
+    options: Options<'a>,
+    (min_ms, max_ms): (u32, u32),
+    call_timeout_ms: u32,
+) -> StdRobust<'a> {
+    let mut client = umqtt_robust::RobustClient::from_client(std_client(tx, rx, options));
+    client.set_robust_options(umqtt_robust::RobustOptions {
+        backoff: umqtt_robust::Backoff {
+            min_ms,
+            max_ms,
+            max_attempts: None,
+        },
+        call_timeout_ms,
+    });
+    client
+}
+
 /// How long any client part of a test may take before it counts as a hang
 /// (see [`run_in_thread_within`]).
 pub const HANG_LIMIT: Duration = Duration::from_secs(30);

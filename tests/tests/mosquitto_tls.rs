@@ -830,7 +830,7 @@ fn robust_over_tls_loses_no_qos1_message_across_three_broker_restarts() {
                     max_ms: 500,
                     max_attempts: None,
                 },
-                outage_timeout_ms: 30_000,
+                call_timeout_ms: 30_000,
             });
             robust.connect(tls_addr).expect("publisher connects");
             for i in 0..TOTAL {

@@ -37,19 +37,18 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fault_proxy::{CONNECT, Direction, FaultProxy, PUBLISH, to_broker};
-use umqtt_robust::{Backoff, Event, RobustClient, RobustOptions};
+use umqtt_robust::Event;
 use umqtt_simple::{Message, Options, QoS};
 use umqtt_tests::{
-    CONNACK_ACCEPTED, ClientParts, InProcessBroker, Inbox, Mosquitto, WAIT, client_id, pump_until,
-    read_packet, std_client,
+    CONNACK_ACCEPTED, ClientParts, InProcessBroker, Inbox, Mosquitto, StdRobust, WAIT, client_id,
+    pump_until, read_packet, std_robust,
 };
-use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 
 /// The reconnecting client over the std stack, clock and sleeping waiter.
-type Robust<'a> = RobustClient<'a, StdTcpStack, StdClock, StdWait>;
+type Robust<'a> = StdRobust<'a>;
 
 /// A reconnecting client over `tx`/`rx` with a backoff from `min_ms` to
-/// `max_ms` and 20 s of reconnecting per call.
+/// `max_ms` and 20 s per call.
 fn robust<'a>(
     tx: &'a mut [u8],
     rx: &'a mut [u8],
@@ -57,16 +56,7 @@ fn robust<'a>(
     min_ms: u32,
     max_ms: u32,
 ) -> Robust<'a> {
-    let mut client = RobustClient::from_client(std_client(tx, rx, options));
-    client.set_robust_options(RobustOptions {
-        backoff: Backoff {
-            min_ms,
-            max_ms,
-            max_attempts: None,
-        },
-        outage_timeout_ms: 20_000,
-    });
-    client
+    std_robust(tx, rx, options, (min_ms, max_ms), 20_000)
 }
 
 /// What a reconnecting client borrows, owned in one place like

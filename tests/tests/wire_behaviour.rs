@@ -724,7 +724,8 @@ fn broker_writing_one_byte_per_segment_still_works() {
     let addr = broker.addr;
     let got = run_in_thread_within(HANG_LIMIT, move || {
         let mut parts = ClientParts::with_id(CLIENT_ID, 1024, 1024);
-        let (mut client, inbox) = parts.client_with_inbox(hostile_options);
+        let (mut client, inbox) =
+            parts.client_with_inbox(|o| hostile_options(o).clean_session(false));
         assert_eq!(
             client.connect(addr),
             Ok(true),
@@ -1100,12 +1101,61 @@ fn puback_with_another_packet_id_is_unexpected_packet_id_then_reconnect_works() 
     );
 }
 
+/// A QoS 2 PUBLISH to `in/q2` with packet id 0x1234 and payload `hi`
+/// (`34` for the first sending, `3c` with DUP).
+const QOS2_PUBLISH: &str = "0b 0005 696e2f7132 1234 6869";
+
 #[test]
-fn incoming_qos2_publish_is_protocol_qos2_not_supported_then_reconnect_works() {
-    let delivered = hostile_after_connack("340b 0005 696e2f7132 1234 6869", |e| {
-        matches!(e, Error::Protocol(DecodeError::QoS2NotSupported))
+fn incoming_qos2_is_delivered_exactly_once_with_pubrec_and_pubcomp_on_the_wire() {
+    let (sent, answers) = mpsc::channel();
+    let broker = FakeBroker::start(1, move |_, mut s| {
+        accept_connect(&mut s);
+        let mut exchange = |bytes: &str| {
+            s.write_all(&hex(bytes)).unwrap();
+            to_hex(&read_packet(&mut s).unwrap())
+        };
+        let answers = vec![
+            exchange(&format!("34{QOS2_PUBLISH}")),
+            // The broker sends it again (DUP) before releasing it: a copy.
+            exchange(&format!("3c{QOS2_PUBLISH}")),
+            exchange("62021234"),
+            // Released: the same id is a new message now.
+            exchange(&format!("34{QOS2_PUBLISH}")),
+        ];
+        sent.send(answers).unwrap();
+        drain(&mut s);
     });
-    assert!(delivered.is_empty());
+    let addr = broker.addr;
+    let delivered = run_in_thread_within(HANG_LIMIT, move || {
+        let mut parts = ClientParts::with_id(CLIENT_ID, 256, 256);
+        let (mut client, inbox) = parts.client_with_inbox(|o| o);
+        client.connect(addr).unwrap();
+        let start = Instant::now();
+        // Four packets in, one answer each; then a moment for anything more.
+        let mut handled = 0;
+        while handled < 4 && start.elapsed() < WAIT {
+            handled += usize::from(client.wait_msg_for(100).unwrap());
+        }
+        client.wait_msg_for(200).unwrap();
+        client.disconnect().unwrap();
+        inbox.all()
+    });
+    broker.join();
+    assert_eq!(
+        answers.recv().unwrap(),
+        ["50021234", "50021234", "70021234", "50021234"],
+        "PUBREC, PUBREC for the copy, PUBCOMP for the PUBREL, PUBREC"
+    );
+    assert_eq!(
+        delivered.len(),
+        2,
+        "the copy was not delivered: {delivered:?}"
+    );
+    assert!(
+        delivered
+            .iter()
+            .all(|m| m.qos == QoS::ExactlyOnce && m.payload == b"hi")
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::Res;
+use crate::common::Res;
 
 /// Sizes of one staticlib's Rust objects (compiler_builtins left out).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,7 +35,9 @@ pub struct CodeSize {
 /// The client's size: the nostd-check staticlib less the baseline.
 #[derive(Debug, Clone, Copy)]
 pub struct Footprint {
+    /// The nostd-check staticlib: the client and the C socket calls.
     pub with_client: CodeSize,
+    /// The footprint-baseline staticlib: the C socket calls alone.
     pub baseline: CodeSize,
 }
 
@@ -167,31 +169,23 @@ fn trim(field: &[u8]) -> &[u8] {
     &field[..end]
 }
 
+/// The `N` bytes of `d` at `at`.
+fn bytes_at<const N: usize>(d: &[u8], at: usize) -> Res<[u8; N]> {
+    d.get(at..at + N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "ELF truncated".into())
+}
+
 fn u16_at(d: &[u8], at: usize) -> Res<u16> {
-    Ok(u16::from_le_bytes(
-        d.get(at..at + 2)
-            .ok_or("ELF truncated")?
-            .try_into()
-            .unwrap_or_default(),
-    ))
+    bytes_at(d, at).map(u16::from_le_bytes)
 }
 
 fn u32_at(d: &[u8], at: usize) -> Res<u32> {
-    Ok(u32::from_le_bytes(
-        d.get(at..at + 4)
-            .ok_or("ELF truncated")?
-            .try_into()
-            .unwrap_or_default(),
-    ))
+    bytes_at(d, at).map(u32::from_le_bytes)
 }
 
 fn u64_at(d: &[u8], at: usize) -> Res<u64> {
-    Ok(u64::from_le_bytes(
-        d.get(at..at + 8)
-            .ok_or("ELF truncated")?
-            .try_into()
-            .unwrap_or_default(),
-    ))
+    bytes_at(d, at).map(u64::from_le_bytes)
 }
 
 /// Code and read-only data of one ELF64 little-endian relocatable object.

@@ -8,8 +8,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::common::{
+    Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id, time_after_warmup,
+    time_each,
+};
 use crate::cpu::CpuStopwatch;
-use crate::{Ctx, IdleResult, PAYLOAD, Qos0Publish, Res};
 
 /// Bytes per write in the batched QoS 0 mode: about 64 KiB of whole packets.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -137,7 +140,7 @@ impl RawConn {
 /// when `batched`, else one packet per write (what a client without a batched
 /// mode cannot go below).
 pub fn publish_qos0(addr: SocketAddr, topic: &[u8], n: usize, batched: bool) -> Res<Qos0Publish> {
-    let mut conn = RawConn::connect(addr, &crate::client_id("raw-q0"), 60)?;
+    let mut conn = RawConn::connect(addr, &client_id("raw-q0"), 60)?;
     let one = publish_packet(topic, &PAYLOAD, None);
     let per_batch = if batched {
         (BATCH_BYTES / one.len()).max(1)
@@ -166,15 +169,11 @@ pub fn publish_qos0(addr: SocketAddr, topic: &[u8], n: usize, batched: bool) -> 
 /// QoS 1: `n` publishes one after the other, each waiting for its PUBACK.
 /// Returns the time the `n` took (after `warmup` untimed ones).
 pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Duration> {
-    let mut conn = RawConn::connect(addr, &crate::client_id("raw-q1"), 60)?;
+    let mut conn = RawConn::connect(addr, &client_id("raw-q1"), 60)?;
     let mut packet = publish_packet(topic, &PAYLOAD, Some(1));
     // The packet id sits right after the topic.
     let id_at = packet.len() - PAYLOAD.len() - 2;
-    let mut start = Instant::now();
-    for i in 0..warmup + n {
-        if i == warmup {
-            start = Instant::now();
-        }
+    let elapsed = time_after_warmup(warmup, n, || {
         let id = conn.packet_id();
         packet[id_at..id_at + 2].copy_from_slice(&id.to_be_bytes());
         conn.stream.write_all(&packet).ctx("raw: PUBLISH")?;
@@ -183,8 +182,8 @@ pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Dura
         if puback[0] != 0x40 || puback[2..4] != id.to_be_bytes() {
             return Err(format!("raw: unexpected reply {puback:02x?}"));
         }
-    }
-    let elapsed = start.elapsed();
+        Ok(())
+    })?;
     conn.disconnect();
     Ok(elapsed)
 }
@@ -198,27 +197,26 @@ pub fn round_trip(
     samples: &mut Vec<Duration>,
     n: usize,
 ) -> Res<()> {
-    let mut conn = RawConn::connect(addr, &crate::client_id("raw-rtt"), 60)?;
+    let mut conn = RawConn::connect(addr, &client_id("raw-rtt"), 60)?;
     conn.subscribe(topic, 0)?;
     let packet = publish_packet(topic, &PAYLOAD, None);
     let mut back = vec![0u8; packet.len()];
-    for i in 0..warmup + n {
-        let start = Instant::now();
-        conn.stream.write_all(&packet).ctx("raw: PUBLISH")?;
-        conn.stream.read_exact(&mut back).ctx("raw: read PUBLISH")?;
-        if i >= warmup {
-            samples.push(start.elapsed());
-        }
-        if back[0] != 0x30 {
-            return Err(format!("raw: unexpected packet type {:02x}", back[0]));
-        }
-    }
+    let stream = &mut conn.stream;
+    let one = |_| {
+        stream.write_all(&packet).ctx("raw: PUBLISH")?;
+        stream.read_exact(&mut back).ctx("raw: read PUBLISH")?;
+        Ok(back[0])
+    };
+    time_each(warmup, n, samples, one, |first| match first {
+        0x30 => Ok(()),
+        other => Err(format!("raw: unexpected packet type {other:02x}")),
+    })?;
     conn.disconnect();
     Ok(())
 }
 
-/// The heap test's workload over the raw socket (see `crate::heap_workload`):
-/// QoS 0 publishes, QoS 1 publishes with their PUBACK, round trips.
+/// The heap test's workload over the raw socket (see [`heap`]): QoS 0
+/// publishes, QoS 1 publishes with their PUBACK, round trips.
 pub struct RawHeap {
     conn: RawConn,
     q0: Vec<u8>,
@@ -230,7 +228,7 @@ pub struct RawHeap {
 impl RawHeap {
     /// Connects and subscribes to `own_topic` (outside the counted window).
     pub fn setup(addr: SocketAddr, topic: &[u8], own_topic: &[u8]) -> Res<Self> {
-        let mut conn = RawConn::connect(addr, &crate::client_id("raw-heap"), 60)?;
+        let mut conn = RawConn::connect(addr, &client_id("raw-heap"), 60)?;
         conn.subscribe(own_topic, 0)?;
         let own = publish_packet(own_topic, &PAYLOAD, None);
         Ok(RawHeap {
@@ -272,6 +270,31 @@ impl RawHeap {
     }
 }
 
+/// Heap: connects and subscribes, then runs [`HEAP_OPS`] operations of each
+/// kind between `begin` and `end` (which read the allocation counters).
+pub fn heap(
+    addr: SocketAddr,
+    topic: &[u8],
+    own_topic: &[u8],
+    begin: &mut dyn FnMut(),
+    end: &mut dyn FnMut(),
+) -> Res<()> {
+    let mut conn = RawHeap::setup(addr, topic, own_topic)?;
+    begin();
+    for _ in 0..HEAP_OPS {
+        conn.qos0()?;
+    }
+    for _ in 0..HEAP_OPS {
+        conn.qos1()?;
+    }
+    for _ in 0..HEAP_OPS {
+        conn.round_trip()?;
+    }
+    end();
+    conn.finish();
+    Ok(())
+}
+
 /// Idle: blocked in a read with keepalive, sending PINGREQ when it is due,
 /// until a message arrives on `wake_topic`. `ready` is called once subscribed.
 pub fn idle(
@@ -280,7 +303,7 @@ pub fn idle(
     keepalive_s: u16,
     ready: impl FnOnce(),
 ) -> Res<IdleResult> {
-    let mut conn = RawConn::connect(addr, &crate::client_id("raw-idle"), keepalive_s)?;
+    let mut conn = RawConn::connect(addr, &client_id("raw-idle"), keepalive_s)?;
     conn.subscribe(wake_topic, 0)?;
     let keepalive = Duration::from_secs(keepalive_s.into());
     ready();
@@ -289,7 +312,7 @@ pub fn idle(
     let mut last_sent = Instant::now();
     let mut pings = 0;
     loop {
-        if start.elapsed() > crate::IDLE_LIMIT {
+        if start.elapsed() > IDLE_LIMIT {
             return Err("raw: the wake-up message never came".into());
         }
         let due = (last_sent + keepalive).saturating_duration_since(Instant::now());
@@ -333,7 +356,7 @@ pub struct Counter {
 impl Counter {
     /// Connects and subscribes; returns once the subscription is in place.
     pub fn start(addr: SocketAddr, topic: &str, expected: usize, silence: Duration) -> Res<Self> {
-        let mut conn = RawConn::connect(addr, &crate::client_id("counter"), 60)?;
+        let mut conn = RawConn::connect(addr, &client_id("counter"), 60)?;
         conn.subscribe(topic.as_bytes(), 0)?;
         conn.stream
             .set_read_timeout(Some(silence))
@@ -428,19 +451,19 @@ mod tests {
         // From shared/wire-vectors.md.
         assert_eq!(
             connect_packet("umqtt_client", 0),
-            crate::hex("101800044d51545404020000000c756d7174745f636c69656e74")
+            crate::common::hex("101800044d51545404020000000c756d7174745f636c69656e74")
         );
         assert_eq!(
             subscribe_packet(1, b"foo_topic", 0),
-            crate::hex("820e00010009666f6f5f746f70696300")
+            crate::common::hex("820e00010009666f6f5f746f70696300")
         );
         assert_eq!(
             publish_packet(b"foo_topic", b"hello", Some(1)),
-            crate::hex("32120009666f6f5f746f706963000168656c6c6f")
+            crate::common::hex("32120009666f6f5f746f706963000168656c6c6f")
         );
         assert_eq!(
             publish_packet(b"t", &[0x78; 200], None)[..5],
-            crate::hex("30cb010001")[..]
+            crate::common::hex("30cb010001")[..]
         );
     }
 

@@ -14,8 +14,12 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, MqttOptions, Outgoing, Packet, QoS};
 
+use crate::common::{
+    Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id, time_after_warmup,
+    time_each,
+};
 use crate::cpu::{CpuStopwatch, thread_cpu};
-use crate::{Ctx, IdleResult, PAYLOAD, Qos0Publish, Res};
+use crate::heap_count;
 
 /// The request channel capacity: 10 as in rumqttc's README examples, or
 /// `--rumqttc-cap N`.
@@ -27,11 +31,17 @@ const WAIT: Duration = Duration::from_secs(10);
 /// What the connection thread forwards.
 #[derive(Debug)]
 pub enum Ev {
+    /// CONNACK received.
     ConnAck,
+    /// SUBACK received.
     SubAck,
+    /// PUBACK received.
     PubAck,
+    /// A PUBLISH received.
     Publish,
+    /// A PINGREQ sent.
     PingReq,
+    /// The connection failed: rumqttc's error.
     Failed(String),
 }
 
@@ -45,8 +55,11 @@ pub fn channel() -> (SyncSender<Forwarded>, Receiver<Forwarded>) {
 
 /// A connected rumqttc client and its connection thread.
 pub struct Rumq {
+    /// The client the tests publish and subscribe with.
     pub client: Client,
+    /// Events forwarded by the connection thread.
     events: Receiver<Forwarded>,
+    /// The connection thread; returns its CPU time since CONNACK.
     thread: JoinHandle<Option<Duration>>,
 }
 
@@ -61,8 +74,7 @@ impl Rumq {
         track_cpu: bool,
         (tx, rx): (SyncSender<Forwarded>, Receiver<Forwarded>),
     ) -> Res<Self> {
-        let mut options =
-            MqttOptions::new(crate::client_id(tag), addr.ip().to_string(), addr.port());
+        let mut options = MqttOptions::new(client_id(tag), addr.ip().to_string(), addr.port());
         options.set_keep_alive(Duration::from_secs(keepalive_s));
         let capacity = REQUEST_CAPACITY.load(Ordering::Relaxed);
         let (client, mut connection) = Client::new(options, capacity);
@@ -143,6 +155,7 @@ impl Rumq {
     }
 }
 
+/// A topic as rumqttc takes it.
 fn topic_str(topic: &[u8]) -> Res<&str> {
     std::str::from_utf8(topic).ctx("topic")
 }
@@ -173,17 +186,13 @@ pub fn publish_qos0(addr: SocketAddr, topic: &[u8], n: usize) -> Res<(Qos0Publis
 pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Duration> {
     let topic = topic_str(topic)?;
     let mut rumq = Rumq::connect(addr, "rumqttc-q1", 60, false, channel())?;
-    let mut start = Instant::now();
-    for i in 0..warmup + n {
-        if i == warmup {
-            start = Instant::now();
-        }
+    let elapsed = time_after_warmup(warmup, n, || {
         rumq.client
             .publish(topic, QoS::AtLeastOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
         rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
-    }
-    let elapsed = start.elapsed();
+        Ok(())
+    })?;
     rumq.finish()?;
     Ok(elapsed)
 }
@@ -200,21 +209,19 @@ pub fn round_trip(
     let topic = topic_str(topic)?;
     let mut rumq = Rumq::connect(addr, "rumqttc-rtt", 60, false, channel())?;
     rumq.subscribe(topic)?;
-    for i in 0..warmup + n {
-        let start = Instant::now();
+    let one = |_| {
         rumq.client
             .publish(topic, QoS::AtMostOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
         rumq.expect(|e| matches!(e, Ev::Publish), "PUBLISH")?;
-        if i >= warmup {
-            samples.push(start.elapsed());
-        }
-    }
+        Ok(())
+    };
+    time_each(warmup, n, samples, one, |()| Ok(()))?;
     rumq.finish()?;
     Ok(())
 }
 
-/// Heap: the same workload as the other clients (see `crate::HEAP_OPS`).
+/// Heap: the same workload as the other clients (see `HEAP_OPS`).
 pub fn heap(
     addr: SocketAddr,
     topic: &[u8],
@@ -227,18 +234,18 @@ pub fn heap(
     let mut rumq = Rumq::connect(addr, "rumqttc-heap", 60, false, channel())?;
     rumq.subscribe(own_topic)?;
     begin();
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         rumq.client
             .publish(topic, QoS::AtMostOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
     }
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         rumq.client
             .publish(topic, QoS::AtLeastOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
         rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
     }
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         rumq.client
             .publish(own_topic, QoS::AtMostOnce, false, &PAYLOAD[..])
             .ctx("rumqttc: publish")?;
@@ -247,6 +254,20 @@ pub fn heap(
     end();
     rumq.finish()?;
     Ok(())
+}
+
+/// Memory: the size of `Client` and `Connection` and the heap they hold once
+/// connected (counted around construction and connect); rumqttc borrows no
+/// buffers.
+pub fn memory(addr: SocketAddr) -> Res<(usize, usize, usize)> {
+    let channel = channel();
+    let before = heap_count::stats();
+    let rumq = Rumq::connect(addr, "rumqttc-mem", 60, false, channel)?;
+    let after = heap_count::stats();
+    rumq.finish()?;
+    let live = heap_count::live_bytes(before, after);
+    let size = size_of::<Client>() + size_of::<rumqttc::Connection>();
+    Ok((size, 0, live))
 }
 
 /// Idle: the connection thread blocked in `connection.iter()` (keepalive
@@ -266,7 +287,7 @@ pub fn idle(
     let cpu_end = loop {
         let (ev, cpu) = rumq
             .events
-            .recv_timeout(crate::IDLE_LIMIT)
+            .recv_timeout(IDLE_LIMIT)
             .map_err(|e| format!("rumqttc: idle: {e}"))?;
         match ev {
             Ev::Publish => break cpu,

@@ -5,11 +5,15 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use umqtt_simple::{Message, Options, QoS};
+use umqtt_simple::{Callback, Message, Options, QoS};
 use umqtt_tests::{StdClient, std_client};
 
+use crate::common::{
+    Ctx, HEAP_OPS, IDLE_LIMIT, IdleResult, PAYLOAD, Qos0Publish, Res, client_id, time_after_warmup,
+    time_each,
+};
 use crate::cpu::CpuStopwatch;
-use crate::{Ctx, IdleResult, PAYLOAD, Qos0Publish, Res};
+use crate::heap_count;
 
 /// The buffers of the "typical configuration" (the README's example): one
 /// outgoing and one incoming packet of up to 1 KiB each.
@@ -25,6 +29,25 @@ fn connect(client: &mut StdClient<'_>, addr: SocketAddr) -> Res<()> {
     Ok(())
 }
 
+/// A client over `tx` and `rx` whose callback is `on_message`, connected and
+/// subscribed at QoS 0 to `topic`.
+fn subscribed<'a>(
+    tx: &'a mut [u8],
+    rx: &'a mut [u8],
+    options: Options<'a>,
+    on_message: Callback<'a>,
+    addr: SocketAddr,
+    topic: &[u8],
+) -> Res<StdClient<'a>> {
+    let mut client = std_client(tx, rx, options);
+    client.set_callback(on_message);
+    connect(&mut client, addr)?;
+    client
+        .subscribe(topic, QoS::AtMostOnce)
+        .ctx("umqtt-simple: subscribe")?;
+    Ok(client)
+}
+
 /// QoS 0: `n` publishes, one `publish` call each; with `batch_tx`, in the
 /// batched mode with a transmit buffer of that many bytes, flushed at the end.
 pub fn publish_qos0(
@@ -35,7 +58,7 @@ pub fn publish_qos0(
 ) -> Res<Qos0Publish> {
     let mut tx = vec![0u8; batch_tx.unwrap_or(TX_BUFFER)];
     let mut rx = [0u8; RX_BUFFER];
-    let id = crate::client_id("umqtt-q0");
+    let id = client_id("umqtt-q0");
     let options = Options::new(&id).batch_qos0(batch_tx.is_some());
     let mut client = std_client(&mut tx, &mut rx, options);
     connect(&mut client, addr)?;
@@ -58,19 +81,14 @@ pub fn publish_qos0(
 /// QoS 1: `n` publishes one after the other, each returning after its PUBACK.
 pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Duration> {
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
-    let id = crate::client_id("umqtt-q1");
+    let id = client_id("umqtt-q1");
     let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
     connect(&mut client, addr)?;
-    let mut start = Instant::now();
-    for i in 0..warmup + n {
-        if i == warmup {
-            start = Instant::now();
-        }
+    let elapsed = time_after_warmup(warmup, n, || {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
-            .ctx("umqtt-simple: publish")?;
-    }
-    let elapsed = start.elapsed();
+            .ctx("umqtt-simple: publish")
+    })?;
     client.disconnect().ctx("umqtt-simple: disconnect")?;
     Ok(elapsed)
 }
@@ -97,28 +115,21 @@ pub fn round_trip(
     let received = Cell::new(0usize);
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
-    let id = crate::client_id("umqtt-rtt");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.set_callback(&mut on_message);
-    connect(&mut client, addr)?;
-    client
-        .subscribe(topic, QoS::AtMostOnce)
-        .ctx("umqtt-simple: subscribe")?;
-    for i in 0..warmup + n {
-        let start = Instant::now();
+    let id = client_id("umqtt-rtt");
+    let options = Options::new(&id);
+    let mut client = subscribed(&mut tx, &mut rx, options, &mut on_message, addr, topic)?;
+    let one = |i| {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
             .ctx("umqtt-simple: publish")?;
-        wait_for(&mut client, &received, i + 1)?;
-        if i >= warmup {
-            samples.push(start.elapsed());
-        }
-    }
+        wait_for(&mut client, &received, i + 1)
+    };
+    time_each(warmup, n, samples, one, |()| Ok(()))?;
     client.disconnect().ctx("umqtt-simple: disconnect")?;
     Ok(())
 }
 
-/// Heap: connects and subscribes, then runs `crate::HEAP_*` operations between
+/// Heap: connects and subscribes, then runs [`HEAP_OPS`] operations of each kind between
 /// `begin` and `end` (which read the allocation counters).
 pub fn heap(
     addr: SocketAddr,
@@ -130,36 +141,47 @@ pub fn heap(
     let received = Cell::new(0usize);
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
-    let id = crate::client_id("umqtt-heap");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
-    client.set_callback(&mut on_message);
-    connect(&mut client, addr)?;
-    client
-        .subscribe(own_topic, QoS::AtMostOnce)
-        .ctx("umqtt-simple: subscribe")?;
+    let id = client_id("umqtt-heap");
+    let options = Options::new(&id);
+    let mut client = subscribed(&mut tx, &mut rx, options, &mut on_message, addr, own_topic)?;
     begin();
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
             .ctx("umqtt-simple: publish")?;
     }
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
             .ctx("umqtt-simple: publish")?;
     }
-    for i in 0..crate::HEAP_OPS {
+    for i in 0..HEAP_OPS {
         client
             .publish(own_topic, &PAYLOAD, false, QoS::AtMostOnce)
             .ctx("umqtt-simple: publish")?;
         wait_for(&mut client, &received, i + 1)?;
     }
-    for _ in 0..crate::HEAP_OPS {
+    for _ in 0..HEAP_OPS {
         client.check_msg().ctx("umqtt-simple: check_msg")?;
     }
     end();
     client.disconnect().ctx("umqtt-simple: disconnect")?;
     Ok(())
+}
+
+/// Memory: the client's size, the buffers it borrows and the heap it holds
+/// once connected (counted around construction and connect).
+pub fn memory(addr: SocketAddr) -> Res<(usize, usize, usize)> {
+    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+    let id = client_id("umqtt-mem");
+    let before = heap_count::stats();
+    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    client.connect(addr).ctx("umqtt-simple: connect")?;
+    let after = heap_count::stats();
+    let size = size_of_val(&client);
+    client.disconnect().ctx("umqtt-simple: disconnect")?;
+    let live = heap_count::live_bytes(before, after);
+    Ok((size, TX_BUFFER + RX_BUFFER, live))
 }
 
 /// Idle: blocked in `wait_msg` (keepalive `keepalive_s`) until a message
@@ -173,13 +195,9 @@ pub fn idle(
     let received = Cell::new(0usize);
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
-    let id = crate::client_id("umqtt-idle");
-    let mut client = std_client(&mut tx, &mut rx, Options::new(&id).keepalive(keepalive_s));
-    client.set_callback(&mut on_message);
-    connect(&mut client, addr)?;
-    client
-        .subscribe(wake_topic, QoS::AtMostOnce)
-        .ctx("umqtt-simple: subscribe")?;
+    let id = client_id("umqtt-idle");
+    let options = Options::new(&id).keepalive(keepalive_s);
+    let mut client = subscribed(&mut tx, &mut rx, options, &mut on_message, addr, wake_topic)?;
     ready();
     let cpu = CpuStopwatch::start();
     let start = Instant::now();
@@ -189,7 +207,7 @@ pub fn idle(
     while received.get() == 0 {
         client.wait_msg().ctx("umqtt-simple: wait_msg")?;
         handled += 1;
-        if start.elapsed() > crate::IDLE_LIMIT {
+        if start.elapsed() > IDLE_LIMIT {
             return Err("umqtt-simple: the wake-up message never came".into());
         }
     }

@@ -39,7 +39,7 @@ Connection:
                            and queued QoS 1 messages while away (needs -i)
       --will-topic TOPIC   last will: published by the broker if this client
       --will-payload TEXT  vanishes without disconnecting (payload default
-      --will-qos 0|1       empty, QoS 0, not retained)
+      --will-qos 0|1|2     empty, QoS 0, not retained)
       --will-retain        (Ctrl-C ends umqtt without disconnecting, so the
                            will is published then, unlike mosquitto_sub)
   -d, --debug              log every packet and connection event to stderr
@@ -68,8 +68,8 @@ pub fn pub_usage() -> String {
 Usage: umqtt pub -t TOPIC (-m MESSAGE | -l | -n | -s | -f FILE) [options]
 
 Publishes one message, or one per line of stdin, then disconnects. A lost
-connection is re-established for up to 30 s per message before umqtt gives up
-(a QoS 1 message is then sent again).
+connection is re-established (a QoS 1 message is then sent again) until -W
+seconds have passed: then umqtt gives up with status 1.
 
 Message:
   -t, --topic TOPIC        topic to publish to (required)
@@ -79,8 +79,11 @@ Message:
   -n, --null-message       an empty message (with -r: clears a retained one)
   -s, --stdin-file         all of stdin is one message
   -f, --file FILE          the contents of FILE are the message
-  -q, --qos 0|1            quality of service (default 0; QoS 2 is not supported)
+  -q, --qos 0|1            quality of service (default 0; publishing with QoS 2
+                           is not supported)
   -r, --retain             the broker keeps the message for later subscribers
+  -W SECONDS               give up after SECONDS, counted from the start (with
+                           -l: per message; default 30)
 
 {CONNECTION_HELP}"
     )
@@ -98,11 +101,13 @@ exits with status 0). Messages over 16 MiB are skipped with a warning.
 
 Subscription:
   -t, --topic FILTER       topic filter, wildcards allowed (repeatable)
-  -q, --qos 0|1            subscription QoS (default 0; QoS 2 is not supported)
+  -q, --qos 0|1|2          subscription QoS (default 0; QoS 2 messages are
+                           printed exactly once)
   -v, --verbose            print \"topic payload\" (an empty payload prints
                            \"topic (null)\"; without -v it prints nothing)
   -C COUNT                 exit after COUNT messages
-  -W SECONDS               exit after SECONDS seconds
+  -W SECONDS               exit after SECONDS seconds, counted from the start
+                           (status 1 if not even subscribed by then)
 
 {CONNECTION_HELP}"
     )
@@ -204,7 +209,12 @@ pub struct PubArgs {
     pub qos: QoS,
     /// `-r`.
     pub retain: bool,
+    /// `-W`, in seconds: how long until umqtt gives up.
+    pub timeout_s: u32,
 }
+
+/// `pub -W` when not given, in seconds.
+pub const DEFAULT_PUB_TIMEOUT_S: u32 = 30;
 
 /// `umqtt sub`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,7 +377,8 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
                     "--capath is not supported: give the CA certificate with --cafile".into(),
                 ));
             }
-            (_, "-i" | "--id") => d.connection.client_id = Some(nonempty(name, value()?)?),
+            // An empty id asks the broker to assign one (clean session only).
+            (_, "-i" | "--id") => d.connection.client_id = Some(value()?),
             (_, "-u" | "--username") => d.connection.username = Some(value()?),
             (_, "-P" | "--pw") => d.connection.password = Some(value()?),
             (_, "-k" | "--keepalive") => {
@@ -380,10 +391,11 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
             (_, "-d" | "--debug") => d.connection.debug = flag(&inline)?,
             (_, "--will-topic") => d.will_topic = Some(value()?),
             (_, "--will-payload") => d.will_payload = Some(value()?),
-            (_, "--will-qos") => d.will_qos = Some(parse_qos(name, &value()?)?),
+            (_, "--will-qos") => d.will_qos = Some(parse_qos(name, &value()?, true)?),
             (_, "--will-retain") => d.will_retain = flag(&inline)?,
             (_, "-t" | "--topic") => d.topics.push(value()?),
-            (_, "-q" | "--qos") => d.qos = parse_qos(name, &value()?)?,
+            // The client receives QoS 2, and the broker publishes a will.
+            (_, "-q" | "--qos") => d.qos = parse_qos(name, &value()?, kind == Kind::Sub)?,
             (Kind::Pub, "-m" | "--message") => d.sources.push(Source::Message(value()?)),
             (Kind::Pub, "-l" | "--stdin-line") => {
                 flag(&inline)?;
@@ -407,7 +419,7 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
                         format!("invalid count `{v}` for -C: give a number above 0")
                     })?);
             }
-            (Kind::Sub, "-W") => {
+            (_, "-W") => {
                 let v = value()?;
                 d.timeout_s = Some(v.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
                     format!("invalid timeout `{v}` for -W: give whole seconds above 0")
@@ -445,7 +457,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
     if connection.password.is_some() && connection.username.is_none() {
         return Err("-P needs -u: MQTT 3.1.1 sends no password without a user name".into());
     }
-    if !connection.clean_session && connection.client_id.is_none() {
+    if !connection.clean_session && connection.client_id.as_deref().is_none_or(str::is_empty) {
         return Err("-c needs a client id (-i): a persistent session is found by its id".into());
     }
     connection.will = match d.will_topic {
@@ -484,6 +496,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 source,
                 qos: d.qos,
                 retain: d.retain,
+                timeout_s: d.timeout_s.unwrap_or(DEFAULT_PUB_TIMEOUT_S),
             }))
         }
         Kind::Sub => {
@@ -527,11 +540,16 @@ fn parse_port(value: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("invalid port `{value}`: give 1 to 65535"))
 }
 
-fn parse_qos(option: &str, value: &str) -> Result<QoS, String> {
+/// A QoS for `option`; 2 only where `qos2` (everywhere but publishing).
+fn parse_qos(option: &str, value: &str, qos2: bool) -> Result<QoS, String> {
     match value {
         "0" => Ok(QoS::AtMostOnce),
         "1" => Ok(QoS::AtLeastOnce),
-        "2" => Err(format!("{option} 2: QoS 2 is not supported, use 0 or 1")),
+        "2" if qos2 => Ok(QoS::ExactlyOnce),
+        "2" => Err(format!(
+            "{option} 2: publishing with QoS 2 is not supported, use 0 or 1"
+        )),
+        _ if qos2 => Err(format!("invalid QoS `{value}` for {option}: use 0, 1 or 2")),
         _ => Err(format!("invalid QoS `{value}` for {option}: use 0 or 1")),
     }
 }
@@ -580,6 +598,7 @@ mod tests {
                 source: Source::Message("hello".into()),
                 qos: QoS::AtMostOnce,
                 retain: false,
+                timeout_s: DEFAULT_PUB_TIMEOUT_S,
             }
         );
         assert_eq!(a.connection.host, "localhost");
@@ -611,6 +630,8 @@ mod tests {
             "-q",
             "1",
             "-r",
+            "-W",
+            "5",
             "--will-topic",
             "w",
             "--will-payload",
@@ -619,6 +640,7 @@ mod tests {
             "1",
             "--will-retain",
         ]);
+        assert_eq!(a.timeout_s, 5);
         let c = &a.connection;
         assert_eq!(c.host, "10.0.0.2");
         assert_eq!(c.port, 1884);
@@ -706,6 +728,15 @@ mod tests {
         assert_eq!(s.qos, QoS::AtLeastOnce);
         let s = subscribe(&["-t", "#"]);
         assert_eq!((s.count, s.timeout_s, s.verbose), (None, None, false));
+        assert_eq!(subscribe(&["-t", "#", "-q", "2"]).qos, QoS::ExactlyOnce);
+    }
+
+    #[test]
+    fn an_empty_client_id_asks_the_broker_for_one_with_a_clean_session() {
+        // MQTT-3.1.3-6: the broker assigns an id to an empty one.
+        let s = subscribe(&["-t", "#", "-i", ""]);
+        assert_eq!(s.connection.client_id.as_deref(), Some(""));
+        assert!(s.connection.clean_session);
     }
 
     #[test]
@@ -727,8 +758,7 @@ mod tests {
         // The limits the help states are the ones in force.
         let mib = crate::session::RX_BUFFER >> 20;
         assert!(sub_usage().contains(&format!("over {mib} MiB")));
-        let seconds = crate::session::OUTAGE_TIMEOUT_MS / 1000;
-        assert!(pub_usage().contains(&format!("for up to {seconds} s")));
+        assert!(pub_usage().contains(&format!("default {DEFAULT_PUB_TIMEOUT_S})")));
         for text in [pub_usage(), sub_usage()] {
             assert!(text.contains("-h, --host HOST"));
             assert!(text.contains("--cafile FILE"));
@@ -842,7 +872,11 @@ mod tests {
             ),
             (
                 &["pub", "-t", "a", "-m", "x", "-q", "2"],
-                "-q 2: QoS 2 is not supported",
+                "-q 2: publishing with QoS 2 is not supported",
+            ),
+            (
+                &["pub", "-t", "a", "-m", "x", "-c", "-i", ""],
+                "-c needs a client id (-i)",
             ),
             (
                 &["pub", "-t", "a", "-m", "x", "-q", "one"],
@@ -868,8 +902,8 @@ mod tests {
                 "invalid --will-topic topic `w/+`",
             ),
             (
-                &["sub", "-t", "a", "--will-qos", "2"],
-                "--will-qos 2: QoS 2 is not supported",
+                &["sub", "-t", "a", "--will-qos", "3"],
+                "invalid QoS `3` for --will-qos: use 0, 1 or 2",
             ),
             (&["sub", "-t", "a", "-C", "0"], "invalid count `0` for -C"),
             (&["sub", "-t", "a", "-C", "x"], "invalid count `x` for -C"),

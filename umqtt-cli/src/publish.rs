@@ -4,7 +4,9 @@
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use umqtt_robust::RobustError;
 
 use crate::args::{PubArgs, Source};
 use crate::session::{self, Buffers, Mqtt};
@@ -36,6 +38,9 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         Source::Lines => None,
     };
 
+    // -W counts from the start: a single message must be out by then.
+    let started = Instant::now();
+    let limit = Duration::from_secs(u64::from(args.timeout_s));
     let connection = &args.connection;
     let addr = session::resolve(&connection.host, connection.port)?;
     let client_id = connection
@@ -46,13 +51,15 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
     let mut on_event = session::report_event;
     let mut client = session::client(&mut buffers, session::options(connection, &client_id));
     client.set_event_callback(&mut on_event);
+    session::limit_calls(&mut client, Some(started + limit));
     session::connect(&mut client, connection, addr)?;
 
     let sent = match message {
-        Some(message) => publish(&mut client, args, &message),
-        None => publish_lines(&mut client, args),
+        Some(message) => publish(&mut client, args, &message, started + limit),
+        None => publish_lines(&mut client, args, limit),
     };
     // Say goodbye either way, so the broker discards the will.
+    session::limit_calls(&mut client, None);
     let closed = client.disconnect();
     sent?;
     closed
@@ -60,15 +67,29 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         .map_err(|e| format!("disconnect: {}", session::describe(&e)))
 }
 
-fn publish(client: &mut Mqtt<'_>, args: &PubArgs, payload: &[u8]) -> Result<(), String> {
+/// Publishes one message, giving up at `until`.
+fn publish(
+    client: &mut Mqtt<'_>,
+    args: &PubArgs,
+    payload: &[u8],
+    until: Instant,
+) -> Result<(), String> {
+    session::limit_calls(client, Some(until));
     client
         .publish(args.topic.as_bytes(), payload, args.retain, args.qos)
-        .map_err(|e| format!("publish: {}", session::describe(&e)))
+        .map_err(|e| match e {
+            RobustError::TimedOut { .. } | RobustError::Offline { .. } => format!(
+                "publish: gave up after {} s: {}",
+                args.timeout_s,
+                session::describe(&e)
+            ),
+            e => format!("publish: {}", session::describe(&e)),
+        })
 }
 
 /// `-l`: a thread reads stdin, so the connection is looked after while no
 /// line comes (an interactive terminal, a slow producer).
-fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs) -> Result<(), String> {
+fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Result<(), String> {
     let (lines_tx, lines) = mpsc::sync_channel::<io::Result<Vec<u8>>>(LINE_QUEUE);
     thread::spawn(move || {
         let mut stdin = io::stdin().lock();
@@ -90,7 +111,7 @@ fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs) -> Result<(), String> {
     });
     loop {
         match lines.recv_timeout(IDLE_POLL) {
-            Ok(Ok(line)) => publish(client, args, &line)?,
+            Ok(Ok(line)) => publish(client, args, &line, Instant::now() + limit)?,
             Ok(Err(e)) => return Err(format!("reading stdin: {e}")),
             Err(RecvTimeoutError::Timeout) => {
                 client.check_msg().map_err(|e| session::describe(&e))?;
@@ -114,7 +135,7 @@ fn trim_line(mut line: Vec<u8>) -> Vec<u8> {
 /// `disconnect` while the connection is down has nothing to say goodbye to.
 fn ignore_offline(e: session::MqttError) -> Result<(), session::MqttError> {
     match e {
-        umqtt_robust::RobustError::Client(umqtt_simple::Error::NotConnected) => Ok(()),
+        RobustError::Client(umqtt_simple::Error::NotConnected) => Ok(()),
         e => Err(e),
     }
 }

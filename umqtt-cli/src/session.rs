@@ -3,12 +3,11 @@
 //! failures.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use umqtt_robust::{Backoff, Event, RobustClient, RobustError, RobustOptions};
-use umqtt_simple::{Client, Error, Options, Waiting};
-use umqtt_transports::std_tcp::{StdClock, StdNetError};
-use umqtt_transports::tls::TlsStackError;
+use umqtt_simple::{Client, Error, ErrorKind, Options};
+use umqtt_transports::std_tcp::StdClock;
 
 use crate::args::Connection;
 use crate::transport::{NetError, Stack, Waiter};
@@ -26,8 +25,9 @@ pub const RX_BUFFER: usize = 16 * 1024 * 1024;
 /// payload follows the header in a second send, so this is no limit.
 pub const TX_BUFFER: usize = 64 * 1024;
 
-/// How long a publish may spend reconnecting before it fails.
-pub const OUTAGE_TIMEOUT_MS: u32 = 30_000;
+/// How long one call (connect, publish, subscribe) may take, reconnects
+/// included, unless `-W` leaves less.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The client both subcommands use: plain TCP, or TLS once [`connect`] has
 /// seen TLS options.
@@ -102,9 +102,26 @@ pub fn client<'a>(buffers: &'a mut Buffers, options: Options<'a>) -> Mqtt<'a> {
             max_ms: 10_000,
             max_attempts: None,
         },
-        outage_timeout_ms: OUTAGE_TIMEOUT_MS,
+        call_timeout_ms: millis(CALL_TIMEOUT),
     });
     client
+}
+
+/// Makes the client's next calls end by `until` (and within
+/// [`CALL_TIMEOUT`] each); `None`: [`CALL_TIMEOUT`] each.
+pub fn limit_calls(client: &mut Mqtt<'_>, until: Option<Instant>) {
+    let left = until.map_or(CALL_TIMEOUT, |until| {
+        until.saturating_duration_since(Instant::now())
+    });
+    let robust = *client.robust_options();
+    client.set_robust_options(RobustOptions {
+        call_timeout_ms: millis(left.min(CALL_TIMEOUT)),
+        ..robust
+    });
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 /// The broker's address: `host` resolved (IPv4 preferred) with `port`.
@@ -171,40 +188,34 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// A failure as a short phrase: "connection refused", "not authorised: bad
-/// user name or password", "timed out waiting for PUBACK".
+/// A failure as a short phrase, from the error's kind and its own words:
+/// the stack's for the network ("connection refused (nothing listening on
+/// that port)"), the client's for the rest ("broker refused the connection:
+/// not authorised", "timed out waiting for CONNACK").
 pub fn describe(error: &MqttError) -> String {
     match error {
-        RobustError::Client(e) => describe_client(e),
-        RobustError::Offline { .. } => {
-            format!("broker unreachable for {} s", OUTAGE_TIMEOUT_MS / 1000)
-        }
-        other => other.to_string(),
-    }
-}
-
-fn describe_client(error: &Error<NetError>) -> String {
-    match error {
-        Error::Network(NetError::Plain(e) | NetError::Tls(TlsStackError::Tcp(e))) => match e {
-            StdNetError::Refused => "connection refused".into(),
-            StdNetError::ConnectTimedOut | StdNetError::Timeout => "timed out connecting".into(),
-            StdNetError::Unreachable => "host or network unreachable".into(),
-            StdNetError::Closed | StdNetError::BrokenPipe | StdNetError::NotConnected => {
-                "the broker closed the connection".into()
+        // The std stack's errors say what happened in plain words.
+        RobustError::Client(Error::Network(e)) => e.to_string(),
+        RobustError::Offline { .. } => "broker unreachable".into(),
+        RobustError::TimedOut {
+            waiting,
+            reconnects,
+            unacked,
+        } => {
+            let mut text = format!("no {waiting} from the broker");
+            match reconnects {
+                0 => {}
+                1 => text.push_str(" (reconnected once)"),
+                n => text.push_str(&format!(" (reconnected {n} times)")),
             }
-            StdNetError::Reset | StdNetError::Aborted => "the broker reset the connection".into(),
-            other => other.to_string(),
-        },
-        Error::Network(e) => e.to_string(),
-        Error::Closed => "the broker closed the connection".into(),
-        Error::Timeout(Waiting::Connect) => "timed out connecting".into(),
-        Error::Timeout(Waiting::ConnAck) => "timed out waiting for the broker's CONNACK".into(),
-        Error::Timeout(what) => format!("timed out waiting for {what}"),
-        Error::RefusedBadCredentials => "not authorised: bad user name or password".into(),
-        Error::RefusedNotAuthorized => "not authorised".into(),
-        Error::RefusedIdentifier => "connection refused: client id rejected".into(),
-        Error::RefusedServerUnavailable => "connection refused: server unavailable".into(),
-        Error::RefusedProtocolVersion => "connection refused: MQTT 3.1.1 not accepted".into(),
+            if unacked.is_some() {
+                text.push_str("; the message may not have arrived");
+            }
+            text
+        }
+        other if other.kind() == ErrorKind::Protocol => {
+            format!("the broker broke the protocol: {other}")
+        }
         other => other.to_string(),
     }
 }
@@ -212,44 +223,65 @@ fn describe_client(error: &Error<NetError>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use umqtt_simple::Waiting;
+    use umqtt_transports::std_tcp::StdNetError;
+    use umqtt_transports::tls::TlsStackError;
 
     #[test]
     fn failures_read_as_short_phrases() {
         let cases = [
             (
                 Error::Network(NetError::Plain(StdNetError::Refused)),
-                "connection refused",
+                "connection refused (nothing listening on that port)",
             ),
             (
                 Error::Network(NetError::Tls(TlsStackError::Tcp(StdNetError::Refused))),
-                "connection refused",
+                "connection refused (nothing listening on that port)",
             ),
             (
                 Error::Network(NetError::Plain(StdNetError::ConnectTimedOut)),
-                "timed out connecting",
+                "connect timed out",
             ),
             (
                 Error::Network(NetError::Tls(TlsStackError::Tls12Only)),
                 "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3)",
             ),
-            (Error::Timeout(Waiting::Connect), "timed out connecting"),
+            (
+                Error::Timeout(Waiting::Connect),
+                "timed out waiting for TCP connect",
+            ),
             (
                 Error::Timeout(Waiting::PubAck),
                 "timed out waiting for PUBACK",
             ),
             (
                 Error::RefusedBadCredentials,
-                "not authorised: bad user name or password",
+                "broker refused the connection: bad user name or password",
             ),
-            (Error::RefusedNotAuthorized, "not authorised"),
+            (
+                Error::RefusedNotAuthorized,
+                "broker refused the connection: not authorised",
+            ),
             (Error::Closed, "the broker closed the connection"),
+            (
+                Error::UnexpectedPacket(umqtt_simple::packet::PacketType::SubAck),
+                "the broker broke the protocol: unexpected SUBACK from the broker",
+            ),
         ];
         for (error, expected) in cases {
             assert_eq!(describe(&RobustError::Client(error)), expected);
         }
         assert_eq!(
             describe(&RobustError::Offline { retry_in_ms: 5 }),
-            "broker unreachable for 30 s"
+            "broker unreachable"
+        );
+        assert_eq!(
+            describe(&RobustError::TimedOut {
+                waiting: Waiting::PubAck,
+                reconnects: 3,
+                unacked: Some(1)
+            }),
+            "no PUBACK from the broker (reconnected 3 times); the message may not have arrived"
         );
     }
 

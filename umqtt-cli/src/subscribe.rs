@@ -36,6 +36,9 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
     let mut on_message = |message: Message<'_>| {
         let done = args.count.is_some_and(|n| printed.get() >= n);
         if done || output_error.borrow().is_some() {
+            // Not taken, so not acknowledged: the broker keeps it for the
+            // next session (-c), and -C N acknowledges exactly N.
+            message.decline();
             return;
         }
         match print(&mut stdout, &message, args.verbose) {
@@ -48,10 +51,13 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
     let mut client = session::client(&mut buffers, session::options(connection, &client_id));
     client.set_callback(&mut on_message);
     client.set_event_callback(&mut on_event);
+    // -W counts from the start: connecting and subscribing spend it too.
+    session::limit_calls(&mut client, until);
     session::connect(&mut client, connection, addr)?;
 
     let mut refused = 0;
     for topic in &args.topics {
+        session::limit_calls(&mut client, until);
         match client.subscribe(topic.as_bytes(), args.qos) {
             Ok(granted) => log::info!("subscribed to `{topic}` (granted QoS {})", granted as u8),
             Err(RobustError::Client(Error::SubscribeRefused { .. })) => {
@@ -128,13 +134,7 @@ mod tests {
     use umqtt_simple::QoS;
 
     fn printed(topic: &[u8], payload: &[u8], verbose: bool) -> Vec<u8> {
-        let message = Message {
-            topic,
-            payload,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            dup: false,
-        };
+        let message = Message::new(topic, payload, QoS::AtMostOnce);
         let mut out = Vec::new();
         print(&mut out, &message, verbose).unwrap();
         out

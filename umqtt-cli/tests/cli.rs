@@ -383,6 +383,59 @@ fn persistent_session_keeps_qos1_messages_while_away() {
 }
 
 #[test]
+fn sub_count_acknowledges_exactly_that_many_and_the_next_session_gets_the_rest() {
+    // Five QoS 1 messages queued for a persistent session arrive in one
+    // burst; `-C 2` takes two. The other three must stay with the broker.
+    let Some(broker) = Mosquitto::start("cli-count-ack", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let id = format!("cli-count-ack-{}", std::process::id());
+    let session = ["-t", "cli/count", "-q", "1", "-c", "-i", &id];
+    let out = run(
+        &with(&cmd("sub", addr), &[&session[..], &["-W", "1"]].concat()),
+        b"",
+    );
+    assert_success(&out, "first sub -c");
+    for n in 1..=5 {
+        publish(
+            addr,
+            &["-t", "cli/count", "-q", "1", "-m", &format!("m{n}")],
+        );
+    }
+    let out = run(
+        &with(&cmd("sub", addr), &[&session[..], &["-C", "2"]].concat()),
+        b"",
+    );
+    assert_success(&out, "sub -C 2");
+    assert_eq!(out.stdout, "m1\nm2\n");
+    let out = run(
+        &with(
+            &cmd("sub", addr),
+            &[&session[..], &["-C", "3", "-W", "10"]].concat(),
+        ),
+        b"",
+    );
+    assert_success(&out, "sub -C 3");
+    assert_eq!(
+        out.stdout, "m3\nm4\nm5\n",
+        "the three messages not taken were not acknowledged, so they came again"
+    );
+}
+
+#[test]
+fn an_empty_client_id_gets_one_from_the_broker() {
+    let Some(broker) = Mosquitto::start("cli-empty-id", "") else {
+        return;
+    };
+    let out = run(
+        &with(&cmd("pub", broker.addr), &["-t", "t", "-m", "x", "-i", ""]),
+        b"",
+    );
+    assert_success(&out, "pub -i ''");
+}
+
+#[test]
 fn whole_stdin_and_a_file_are_one_message_each() {
     let broker = InProcessBroker::start();
     let addr = broker.addr;
@@ -619,7 +672,7 @@ fn silent_broker_times_out_with_one_line() {
         thread::sleep(Duration::from_secs(15));
     });
     let out = run(&with(&cmd("sub", fake.addr), &["-t", "t"]), b"");
-    assert_failure(&out, 1, "timed out waiting for the broker's CONNACK");
+    assert_failure(&out, 1, "timed out waiting for CONNACK");
     assert!(
         out.took >= Duration::from_secs(9),
         "gave up after {:?}",
@@ -672,15 +725,17 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert_failure(&out, 2, "give a message");
     let out = run(
         &[
-            "sub".into(),
+            "pub".into(),
             "-t".into(),
             "t".into(),
+            "-m".into(),
+            "x".into(),
             "-q".into(),
             "2".into(),
         ],
         b"",
     );
-    assert_failure(&out, 2, "QoS 2 is not supported");
+    assert_failure(&out, 2, "publishing with QoS 2 is not supported");
     for args in [&["--help"][..], &["pub", "--help"], &["sub", "--help"]] {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let out = run(&args, b"");
@@ -729,4 +784,89 @@ fn sub_keeps_receiving_across_a_broker_restart_and_says_so() {
         "{}",
         outcome.stderr
     );
+}
+
+// ------------------------------------------------ half-broken brokers (-W)
+
+/// A broker that accepts every connection with a CONNACK, sends `after`,
+/// then reads whatever comes and never answers; returns it and a count of
+/// the connections it accepted.
+fn half_broken_broker(after: &'static [u8]) -> (FakeBroker, Arc<Mutex<usize>>) {
+    let accepted = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&accepted);
+    let fake = FakeBroker::start(50, move |_, mut stream| {
+        *count.lock().unwrap() += 1;
+        read_connect(&mut stream);
+        if stream.write_all(&[0x20, 0x02, 0x00, 0x00]).is_err() || stream.write_all(after).is_err()
+        {
+            return;
+        }
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    (fake, accepted)
+}
+
+/// The last line on stderr: the reason umqtt gave (connection events come
+/// before it).
+fn last_line(outcome: &Outcome) -> &str {
+    outcome.stderr.lines().last().unwrap_or_default()
+}
+
+#[test]
+fn pub_qos1_to_a_broker_that_never_acknowledges_gives_up_at_w_with_status_1() {
+    let (fake, _) = half_broken_broker(b"");
+    let out = run(
+        &with(
+            &cmd("pub", fake.addr),
+            &["-t", "t", "-m", "x", "-q", "1", "-W", "3"],
+        ),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        last_line(&out).starts_with("error: publish: gave up after 3 s: no PUBACK from the broker"),
+        "{out:?}"
+    );
+    assert!(
+        out.took >= Duration::from_millis(2_900) && out.took < Duration::from_secs(8),
+        "gave up after {:?}",
+        out.took
+    );
+}
+
+#[test]
+fn sub_w_counts_from_the_start_when_the_suback_never_comes_behind_a_huge_message() {
+    // CONNACK, then a PUBLISH announcing 268 MB of which only 4 KiB come.
+    static HUGE: [u8; 4_107] = {
+        let mut bytes = [b'x'; 4_107];
+        let head = [
+            0x30, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x04, b'f', b'b', b'/', b'x',
+        ];
+        let mut i = 0;
+        while i < head.len() {
+            bytes[i] = head[i];
+            i += 1;
+        }
+        bytes
+    };
+    let (fake, accepted) = half_broken_broker(&HUGE);
+    let out = run(
+        &with(
+            &cmd("sub", fake.addr),
+            &["-t", "fb/#", "-q", "1", "-C", "1", "-W", "3"],
+        ),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        last_line(&out).contains("subscribe to `fb/#`: no SUBACK from the broker"),
+        "{out:?}"
+    );
+    assert!(
+        out.took >= Duration::from_millis(2_900) && out.took < Duration::from_secs(8),
+        "-W 3 ended it after {:?}",
+        out.took
+    );
+    assert!(*accepted.lock().unwrap() <= 2, "not hammered");
 }

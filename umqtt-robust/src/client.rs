@@ -10,7 +10,7 @@
 use core::net::SocketAddr;
 
 use embedded_nal::{Dns, TcpClientStack};
-use umqtt_simple::{Callback, Client, Error, Options, QoS};
+use umqtt_simple::{Callback, Client, Error, Options, QoS, UndeliveredCallback, Waiting};
 use umqtt_transports::{Clock, Spin, Wait};
 
 use crate::backoff::{Backoff, Random, XorShift32};
@@ -97,17 +97,26 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> core::fmt::Display for Broker<'_, 
 pub struct RobustOptions {
     /// Waits between reconnect attempts.
     pub backoff: Backoff,
-    /// How long `publish`, `subscribe`, `unsubscribe` and `wait_msg` may spend
-    /// reconnecting before they return [`RobustError::Offline`], in ms.
-    pub outage_timeout_ms: u32,
+    /// The longest one call may take, reconnects and resends included, in
+    /// ms: `connect`, `publish`, `republish`, `subscribe`, `unsubscribe`,
+    /// `ping` and `flush` end by then with [`RobustError::TimedOut`] (the
+    /// broker was reached but did not answer) or [`RobustError::Offline`]
+    /// (it could not be reached). `wait_msg` and `wait_msg_for` spend at
+    /// most this long reconnecting, counted from the call's start or the
+    /// loss of the connection, whichever is later (`wait_msg_for`'s own
+    /// timeout bounds it too). `check_msg` never waits.
+    pub call_timeout_ms: u32,
 }
 
+/// The default [`RobustOptions::call_timeout_ms`]: 30 s.
+pub const DEFAULT_CALL_TIMEOUT_MS: u32 = 30_000;
+
 impl Default for RobustOptions {
-    /// Default backoff, and 30 s of reconnecting per call.
+    /// Default backoff, and 30 s per call.
     fn default() -> Self {
         RobustOptions {
             backoff: Backoff::default(),
-            outage_timeout_ms: 30_000,
+            call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
         }
     }
 }
@@ -128,11 +137,22 @@ pub type EventCallback<'a> = &'a mut dyn FnMut(Event);
 /// - a QoS 1 `publish` that returned `Ok` was received by the broker at least
 ///   once; if the connection drops before the PUBACK, the message is sent
 ///   again with DUP set and the same packet id after the reconnect, within
-///   the same call. One that returned an error can be retried by the caller.
+///   the same call. One whose deadline passed first returns
+///   [`RobustError::TimedOut`] with the packet id it was sent with
+///   (`unacked`): [`RobustClient::republish`] sends it again as the same
+///   message.
 /// - subscriptions survive broker restarts: after a reconnect without a
 ///   session, they are sent again.
-/// - no call blocks longer than its deadline; `check_msg` never waits for the
-///   backoff, it only tries to reconnect when an attempt is due.
+/// - no call outlives its deadline ([`RobustOptions::call_timeout_ms`]),
+///   whatever the broker does; `check_msg` never waits for the backoff, it
+///   only tries to reconnect when an attempt is due.
+/// - a broker that accepts connections and then fails them (no CONNACK, no
+///   answer in time, a protocol error) is backed off like one that refuses
+///   them: until the broker sent a packet on a connection after its CONNACK
+///   (an acknowledgement, a message or a PINGRESP; answers to the
+///   resubscription do not count), such a failure counts as a failed
+///   attempt, and `max_attempts` applies. A connection closed by the broker
+///   or the network is an ordinary loss: the reconnect comes at once.
 ///
 /// QoS 0 can still lose messages: one written into a connection that had
 /// just died (without the stack noticing yet) is gone, and so are batched
@@ -154,7 +174,7 @@ pub struct RobustClient<
     events: Option<EventCallback<'a>>,
     random: Option<&'a mut dyn Random>,
     fallback_random: XorShift32,
-    /// Failed attempts since the last success.
+    /// Failed attempts since the last connection that worked.
     failures: u32,
     next_attempt_ms: u64,
     /// When the current outage was noticed.
@@ -162,6 +182,30 @@ pub struct RobustClient<
     gave_up: bool,
     /// The inner client's dropped-message count last reported.
     dropped_reported: u32,
+    /// The connection that is up has not shown yet that it works.
+    untried: Option<Untried>,
+    /// Connections opened since the client was created.
+    connections: u32,
+    /// The running call reached the broker: its operation ran on a
+    /// connection, or a reconnect attempt got an answer.
+    call_reached: bool,
+}
+
+/// A connection that has not shown yet that it works: the inner client's
+/// packet count when it was opened.
+#[derive(Debug, Clone, Copy)]
+struct Untried {
+    packets: u32,
+}
+
+/// What a call needs to say why its deadline passed.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    deadline: u64,
+    /// The broker's answer that completes the call.
+    waits_for: Waiting,
+    /// [`RobustClient::connections`] when it started.
+    connections: u32,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> RobustClient<'a, S, C, Spin> {
@@ -206,6 +250,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             outage_since: None,
             gave_up: false,
             dropped_reported: inner_dropped,
+            untried: None,
+            connections: 0,
+            call_reached: false,
         }
     }
 
@@ -230,15 +277,18 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             outage_since: self.outage_since,
             gave_up: self.gave_up,
             dropped_reported: self.dropped_reported,
+            untried: self.untried,
+            connections: self.connections,
+            call_reached: self.call_reached,
         }
     }
 
-    /// Sets backoff and outage deadline.
+    /// Sets backoff and call deadline.
     pub fn set_robust_options(&mut self, robust: RobustOptions) {
         self.robust = robust;
     }
 
-    /// The backoff and outage deadline in use.
+    /// The backoff and call deadline in use.
     pub fn robust_options(&self) -> &RobustOptions {
         &self.robust
     }
@@ -273,9 +323,20 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         self.inner.is_connected()
     }
 
+    /// Failed connection attempts since the last connection that worked
+    /// (see [`RobustClient`] for what counts as working).
+    pub fn failed_attempts(&self) -> u32 {
+        self.failures
+    }
+
     /// See [`Client::set_callback`].
     pub fn set_callback(&mut self, callback: Callback<'a>) {
         self.inner.set_callback(callback);
+    }
+
+    /// See [`Client::set_undelivered_callback`].
+    pub fn set_undelivered_callback(&mut self, callback: UndeliveredCallback<'a>) {
+        self.inner.set_undelivered_callback(callback);
     }
 
     /// See [`Client::set_last_will`].
@@ -290,7 +351,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     }
 
     /// Connects to `addr` and remembers it for reconnects; returns "session
-    /// present". A failure here is returned as it is (the address is kept, so
+    /// present". One attempt, within the call deadline (resubscribing
+    /// included); a failure is returned as it is (the address is kept, so
     /// later calls keep trying).
     pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, RobustClientError<S>> {
         self.start(Broker::Addr(addr))
@@ -301,32 +363,38 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         self.gave_up = false;
         self.failures = 0;
         self.outage_since = None;
-        match self.open_session(broker, false) {
-            Ok(session_present) => Ok(session_present),
-            Err(e) => {
-                let now = self.now();
-                self.outage_since.get_or_insert(now);
-                self.schedule_retry();
-                Err(e.into())
-            }
-        }
+        self.begin_call(self.robust.call_timeout_ms, Waiting::ConnAck);
+        let result = self.open_session(broker, false);
+        self.inner.limit_waits(None);
+        result.map_err(|e| {
+            let now = self.now();
+            self.outage_since.get_or_insert(now);
+            self.schedule_retry();
+            e.into()
+        })
     }
 
     /// Disconnects and stops reconnecting until the next `connect`.
     pub fn disconnect(&mut self) -> Result<(), RobustClientError<S>> {
         self.broker = None;
+        self.untried = None;
         Ok(self.inner.disconnect()?)
     }
 
     /// Sends PINGREQ, reconnecting first if needed.
     pub fn ping(&mut self) -> Result<(), RobustClientError<S>> {
-        let start = self.now();
-        self.with_connection(start, |c| c.ping())
+        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::Send);
+        self.with_connection(call, |c| c.ping())
     }
 
     /// Publishes like [`Client::publish`]; after a lost connection it
     /// reconnects and sends again (QoS 1: with DUP and the same packet id),
-    /// until the outage deadline.
+    /// until the call deadline ([`RobustOptions::call_timeout_ms`]).
+    ///
+    /// A QoS 1 message that was sent but not acknowledged by then is
+    /// reported in [`RobustError::TimedOut`]'s `unacked`, with its packet
+    /// id: send it again with [`RobustClient::republish`], not `publish`,
+    /// so the broker sees the same message rather than a new one.
     pub fn publish(
         &mut self,
         topic: &[u8],
@@ -334,19 +402,42 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         retain: bool,
         qos: QoS,
     ) -> Result<(), RobustClientError<S>> {
-        let start = self.now();
+        let waits_for = match qos {
+            QoS::AtMostOnce => Waiting::Send,
+            QoS::AtLeastOnce | QoS::ExactlyOnce => Waiting::PubAck,
+        };
+        let call = self.begin_call(self.robust.call_timeout_ms, waits_for);
         let mut sent_id: Option<u16> = None;
-        self.with_connection(start, |c| match (qos, sent_id) {
+        let result = self.with_connection(call, |c| match (qos, sent_id) {
             (QoS::AtLeastOnce, Some(id)) => {
                 log::info!("sending QoS 1 message {id} again (DUP) after reconnect");
                 c.republish(topic, payload, retain, id)
             }
             (QoS::AtLeastOnce, None) => {
-                sent_id = Some(c.next_packet_id());
-                c.publish(topic, payload, retain, qos)
+                let id = c.take_packet_id();
+                sent_id = Some(id);
+                c.publish_with_id(topic, payload, retain, id)
             }
-            (QoS::AtMostOnce, _) => c.publish(topic, payload, retain, qos),
-        })
+            // QoS 0 goes out again; QoS 2 is refused before anything is sent.
+            (QoS::AtMostOnce | QoS::ExactlyOnce, _) => c.publish(topic, payload, retain, qos),
+        });
+        unacked(result, sent_id)
+    }
+
+    /// Sends again, with DUP set and the same packet id, a QoS 1 message
+    /// whose PUBACK never came: the one a [`RobustError::TimedOut`] reported
+    /// as `unacked`. Reconnects and resends like `publish`, until the call
+    /// deadline.
+    pub fn republish(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        packet_id: u16,
+    ) -> Result<(), RobustClientError<S>> {
+        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::PubAck);
+        let result = self.with_connection(call, |c| c.republish(topic, payload, retain, packet_id));
+        unacked(result, Some(packet_id))
     }
 
     /// Sends the batched QoS 0 messages like [`Client::flush`], reconnecting
@@ -354,12 +445,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// are lost with it ([`Event::Dropped`]); the call reconnects and returns
     /// `Ok` (there is nothing left to send).
     pub fn flush(&mut self) -> Result<(), RobustClientError<S>> {
-        let start = self.now();
-        self.with_connection(start, |c| c.flush())
+        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::Send);
+        self.with_connection(call, |c| c.flush())
     }
 
     /// Subscribes like [`Client::subscribe`] and remembers the filter, so it
-    /// is restored whenever the broker forgets it.
+    /// is restored whenever the broker forgets it. The filter stays
+    /// remembered when the call deadline passes (it is subscribed on the
+    /// next reconnect); a refusal forgets it.
     pub fn subscribe(&mut self, filter: &[u8], qos: QoS) -> Result<QoS, RobustClientError<S>> {
         umqtt_simple::packet::validate_filter(filter).map_err(Error::Invalid)?;
         self.subscriptions
@@ -368,8 +461,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 needed: full.needed,
                 free: full.free,
             })?;
-        let start = self.now();
-        let result = self.with_connection(start, |c| c.subscribe(filter, qos));
+        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::SubAck);
+        let result = self.with_connection(call, |c| c.subscribe(filter, qos));
         if let Err(RobustError::Client(Error::SubscribeRefused { .. })) = result {
             self.subscriptions.remove(filter);
         }
@@ -379,12 +472,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// Unsubscribes and forgets the filter.
     pub fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), RobustClientError<S>> {
         self.subscriptions.remove(filter);
-        let start = self.now();
-        self.with_connection(start, |c| c.unsubscribe(filter))
+        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::UnsubAck);
+        self.with_connection(call, |c| c.unsubscribe(filter))
     }
 
     /// Waits for one packet like [`Client::wait_msg`], reconnecting as needed;
-    /// during an outage it returns [`RobustError::Offline`] once the outage
+    /// during an outage it returns [`RobustError::Offline`] once the call
     /// deadline has passed.
     pub fn wait_msg(&mut self) -> Result<(), RobustClientError<S>> {
         loop {
@@ -395,30 +488,35 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     }
 
     /// Like [`Client::wait_msg_for`], reconnecting as needed within the
-    /// same `timeout_ms`. A reconnect attempt that is due is never cut short
-    /// (a short wait in a loop must still be able to reconnect over a slow
-    /// link), so the call may end up to one connect timeout after
-    /// `timeout_ms`.
+    /// same `timeout_ms`: it returns by then, a reconnect attempt included
+    /// (over a link where connecting takes longer than `timeout_ms`, wait
+    /// longer, or poll with `check_msg`, whose attempts get the whole
+    /// connect timeout).
     pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, RobustClientError<S>> {
+        let call = self.begin_call(timeout_ms, Waiting::PingResp);
         let call_start = self.now();
-        let call_deadline = call_start.saturating_add(u64::from(timeout_ms));
-        loop {
-            let deadline = call_deadline.min(self.outage_deadline(call_start));
+        let result = loop {
+            let deadline = call.deadline.min(self.outage_deadline(call_start));
             match self.ensure_connected(Some(deadline)) {
                 Ok(()) => {}
-                Err(RobustError::Offline { .. }) if deadline == call_deadline => return Ok(false),
-                Err(e) => return Err(e),
+                Err(RobustError::Offline { .. }) if deadline == call.deadline => break Ok(false),
+                Err(e) => break Err(e),
             }
-            let left = call_deadline.saturating_sub(self.now());
+            let left = call.deadline.saturating_sub(self.now());
             match self
                 .inner
                 .wait_msg_for(u32::try_from(left).unwrap_or(u32::MAX))
             {
-                Ok(handled) => return Ok(handled),
+                Ok(handled) => {
+                    self.note_progress();
+                    break Ok(handled);
+                }
                 Err(e) if e.is_connection_lost() => self.lost(&e),
-                Err(e) => return Err(e.into()),
+                Err(e) => break Err(e.into()),
             }
-        }
+        };
+        self.inner.limit_waits(None);
+        result
     }
 
     /// Handles one packet if one has arrived, like [`Client::check_msg`].
@@ -433,10 +531,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             Err(e) => return Err(e),
         }
         match self.inner.check_msg() {
-            Ok(handled) => Ok(handled),
+            Ok(handled) => {
+                self.note_progress();
+                Ok(handled)
+            }
             Err(e) if e.is_connection_lost() => {
                 self.lost(&e);
-                // The first attempt is due at once.
+                // The first attempt may be due at once.
                 match self.ensure_connected(None) {
                     Ok(()) | Err(RobustError::Offline { .. }) => Ok(false),
                     Err(e) => Err(e),
@@ -446,20 +547,56 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         }
     }
 
+    /// Starts a call that may take `timeout_ms` and is complete with the
+    /// broker's `waits_for`: every wait of the inner client ends by its
+    /// deadline (lifted again when the call ends).
+    fn begin_call(&mut self, timeout_ms: u32, waits_for: Waiting) -> Call {
+        let deadline = self.now().saturating_add(u64::from(timeout_ms));
+        self.inner.limit_waits(Some(deadline));
+        self.call_reached = false;
+        Call {
+            deadline,
+            waits_for,
+            connections: self.connections,
+        }
+    }
+
     /// Runs `op` on a live connection, reconnecting and running it again
-    /// after each lost connection, until `deadline`.
+    /// after each lost connection, until the call's deadline.
     fn with_connection<T>(
         &mut self,
-        call_start: u64,
+        call: Call,
         mut op: impl FnMut(&mut Client<'a, S, C, W>) -> Result<T, Error<S::Error>>,
     ) -> Result<T, RobustClientError<S>> {
-        loop {
-            self.ensure_connected(Some(self.outage_deadline(call_start)))?;
-            match op(&mut self.inner) {
-                Ok(value) => return Ok(value),
-                Err(e) if e.is_connection_lost() => self.lost(&e),
-                Err(e) => return Err(e.into()),
+        let result = loop {
+            if let Err(e) = self.ensure_connected(Some(call.deadline)) {
+                break Err(self.call_failed(call, e));
             }
+            self.call_reached = true;
+            match op(&mut self.inner) {
+                Ok(value) => {
+                    self.note_progress();
+                    break Ok(value);
+                }
+                Err(e) if e.is_connection_lost() => self.lost(&e),
+                Err(e) => break Err(e.into()),
+            }
+        };
+        self.inner.limit_waits(None);
+        result
+    }
+
+    /// The error of a call whose deadline passed: [`RobustError::TimedOut`]
+    /// when the broker was reached but the call did not complete in time,
+    /// else `error` as it is ([`RobustError::Offline`]: never reached).
+    fn call_failed(&self, call: Call, error: RobustClientError<S>) -> RobustClientError<S> {
+        match error {
+            RobustError::Offline { .. } if self.call_reached => RobustError::TimedOut {
+                waiting: call.waits_for,
+                reconnects: self.connections.wrapping_sub(call.connections),
+                unacked: None,
+            },
+            error => error,
         }
     }
 
@@ -467,14 +604,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         self.inner.clock().now_ms()
     }
 
-    /// How long a call that started at `call_start` may spend reconnecting:
-    /// the outage timeout, counted from the call's start or from the loss of
+    /// How long a wait that started at `call_start` may spend reconnecting:
+    /// the call timeout, counted from the call's start or from the loss of
     /// the connection, whichever is later.
     fn outage_deadline(&self, call_start: u64) -> u64 {
         let from = self
             .outage_since
             .map_or(call_start, |since| since.max(call_start));
-        from.saturating_add(u64::from(self.robust.outage_timeout_ms))
+        from.saturating_add(u64::from(self.robust.call_timeout_ms))
     }
 
     fn emit(&mut self, event: Event) {
@@ -483,18 +620,48 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         }
     }
 
-    /// Notes a lost connection: the first reconnect attempt is due at once.
+    /// Notes a lost connection. One that the broker failed (no answer in
+    /// time, a protocol error) before it ever worked counts as a failed
+    /// attempt, so the backoff grows; any other makes the first reconnect
+    /// attempt due at once.
     fn lost(&mut self, error: &Error<S::Error>) {
-        log::warn!("connection lost: {error}");
+        log::warn!("connection lost: {error:?}");
         let now = self.now();
         self.outage_since.get_or_insert(now);
-        self.next_attempt_ms = now;
         self.emit(Event::Lost);
         let dropped = self.inner.dropped_messages();
         let messages = dropped.wrapping_sub(self.dropped_reported);
         self.dropped_reported = dropped;
         if messages > 0 {
             self.emit(Event::Dropped { messages });
+        }
+        match self.untried.take() {
+            Some(untried) if !self.worked(untried) && broker_failed(error) => {
+                log::warn!("the broker failed the connection before it ever worked");
+                // Giving up is remembered: the next call says so.
+                let _ = self.attempt_failed(error);
+            }
+            _ => {
+                self.failures = 0;
+                self.next_attempt_ms = now;
+            }
+        }
+    }
+
+    /// Whether the connection opened as `untried` has shown it works: the
+    /// broker sent a packet on it after the CONNACK and the resubscription.
+    fn worked(&self, untried: Untried) -> bool {
+        self.inner.packets_received() > untried.packets
+    }
+
+    /// Once the connection has shown it works, the failed attempts before
+    /// it are forgotten.
+    fn note_progress(&mut self) {
+        if let Some(untried) = self.untried
+            && self.worked(untried)
+        {
+            self.untried = None;
+            self.failures = 0;
         }
     }
 
@@ -525,37 +692,38 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                     attempts: self.failures,
                 });
             }
-            let now = self.now();
-            if now < self.next_attempt_ms {
-                let retry_in_ms = u32::try_from(self.next_attempt_ms - now).unwrap_or(u32::MAX);
-                match deadline {
-                    Some(d) if d >= self.next_attempt_ms => {
-                        self.inner.pause(retry_in_ms);
-                        continue;
-                    }
-                    Some(d) => {
-                        self.inner
-                            .pause(u32::try_from(d.saturating_sub(now)).unwrap_or(u32::MAX));
-                        let left = self.next_attempt_ms.saturating_sub(self.now());
-                        return Err(RobustError::Offline {
-                            retry_in_ms: u32::try_from(left).unwrap_or(u32::MAX),
-                        });
-                    }
-                    None => return Err(RobustError::Offline { retry_in_ms }),
-                }
-            }
-            if let Some(d) = deadline
-                && now >= d
-            {
-                return Err(RobustError::Offline { retry_in_ms: 0 });
-            }
+            self.wait_for_attempt(deadline)?;
             self.attempt(broker)?;
             if deadline.is_none() && !self.inner.is_connected() {
-                let left = self.next_attempt_ms.saturating_sub(self.now());
-                return Err(RobustError::Offline {
-                    retry_in_ms: u32::try_from(left).unwrap_or(u32::MAX),
-                });
+                return Err(self.offline());
             }
+        }
+    }
+
+    /// Waits out the backoff until the next attempt is due, if `deadline`
+    /// comes later (`None`: never wait); [`RobustError::Offline`] if not.
+    fn wait_for_attempt(&mut self, deadline: Option<u64>) -> Result<(), RobustClientError<S>> {
+        loop {
+            let now = self.now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(self.offline());
+            }
+            if now >= self.next_attempt_ms {
+                return Ok(());
+            }
+            let Some(deadline) = deadline else {
+                return Err(self.offline());
+            };
+            let until = deadline.min(self.next_attempt_ms);
+            self.inner
+                .pause(u32::try_from(until - now).unwrap_or(u32::MAX));
+        }
+    }
+
+    fn offline(&self) -> RobustClientError<S> {
+        let left = self.next_attempt_ms.saturating_sub(self.now());
+        RobustError::Offline {
+            retry_in_ms: u32::try_from(left).unwrap_or(u32::MAX),
         }
     }
 
@@ -576,6 +744,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 connect,
             } => connect(&mut self.inner, name, port)?,
         };
+        self.connections = self.connections.wrapping_add(1);
         if reconnect {
             let attempts = self.failures + 1;
             log::info!(
@@ -589,7 +758,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         if !session_present {
             self.resubscribe()?;
         }
-        self.failures = 0;
+        // Answers to the resubscription do not count: the connection has
+        // yet to do what the application asked of it.
+        self.untried = Some(Untried {
+            packets: self.inner.packets_received(),
+        });
         self.outage_since = None;
         Ok(session_present)
     }
@@ -597,12 +770,27 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// One reconnect attempt; on failure schedules the next.
     fn attempt(&mut self, broker: Broker<'a, S, C, W>) -> Result<(), RobustClientError<S>> {
         log::info!("reconnecting to {broker} (attempt {})", self.failures + 1);
-        let Err(e) = self.open_session(broker, true) else {
-            return Ok(());
-        };
+        match self.open_session(broker, true) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Anything but an unreachable broker means it was reached.
+                self.call_reached |= !matches!(
+                    e,
+                    Error::Network(_)
+                        | Error::Timeout(Waiting::Connect | Waiting::Dns)
+                        | Error::Dns
+                );
+                self.attempt_failed(&e)
+            }
+        }
+    }
+
+    /// Counts a failed attempt, schedules the next, and gives up after
+    /// `max_attempts`.
+    fn attempt_failed(&mut self, error: &Error<S::Error>) -> Result<(), RobustClientError<S>> {
         let retry_in_ms = self.schedule_retry();
         log::warn!(
-            "reconnect attempt {} failed: {e}; next in {retry_in_ms} ms",
+            "connection attempt {} failed: {error:?}; next in {retry_in_ms} ms",
             self.failures
         );
         self.emit(Event::ReconnectFailed {
@@ -615,7 +803,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             .max_attempts
             .is_some_and(|max| self.failures >= max)
         {
-            log::error!("giving up after {} reconnect attempts", self.failures);
+            log::error!("giving up after {} failed attempts", self.failures);
             self.gave_up = true;
             self.emit(Event::GaveUp {
                 attempts: self.failures,
@@ -635,13 +823,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             match self.inner.subscribe(filter, qos) {
                 Ok(_) => count += 1,
                 Err(e) if e.is_connection_lost() => {
-                    log::warn!("connection lost while resubscribing: {e}");
+                    log::warn!("connection lost while resubscribing: {e:?}");
                     if let Some(events) = self.events.as_mut() {
                         events(Event::Lost);
                     }
                     return Err(e);
                 }
-                Err(e) => log::warn!("resubscribing to {filter:?} failed: {e}"),
+                Err(e) => log::warn!("resubscribing to {filter:?} failed: {e:?}"),
             }
         }
         if count > 0 {
@@ -650,6 +838,44 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         }
         Ok(())
     }
+}
+
+/// Whether `error` is the broker failing a connection it accepted: no
+/// answer in time, or a packet that breaks the protocol. A connection the
+/// broker or the network closed is an ordinary loss (a broker restart, an
+/// idle client dropped).
+fn broker_failed<E>(error: &Error<E>) -> bool {
+    matches!(
+        error,
+        Error::Timeout(_)
+            | Error::Protocol(_)
+            | Error::UnexpectedPacket(_)
+            | Error::UnexpectedPacketId { .. }
+            | Error::PacketTooLarge { .. }
+    )
+}
+
+/// Says which QoS 1 message a publish whose deadline passed leaves
+/// unacknowledged (`sent_id`: the id it was sent with, if it was).
+fn unacked<E>(
+    result: Result<(), RobustError<E>>,
+    sent_id: Option<u16>,
+) -> Result<(), RobustError<E>> {
+    result.map_err(|e| match (e, sent_id) {
+        (
+            RobustError::TimedOut {
+                waiting,
+                reconnects,
+                ..
+            },
+            Some(id),
+        ) => RobustError::TimedOut {
+            waiting,
+            reconnects,
+            unacked: Some(id),
+        },
+        (e, _) => e,
+    })
 }
 
 impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>, const SUB_BYTES: usize>

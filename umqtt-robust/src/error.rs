@@ -2,10 +2,11 @@
 
 use core::fmt;
 
-use umqtt_simple::Error;
+use umqtt_simple::{Error, ErrorKind, Waiting};
 
 /// What can go wrong in the reconnecting client, generic over the stack's error.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RobustError<E> {
     /// The inner client's error that the client did not recover from: bad
     /// input, a refused subscription, a skipped oversize message, or a
@@ -17,6 +18,23 @@ pub enum RobustError<E> {
     Offline {
         /// Milliseconds until the next reconnect attempt.
         retry_in_ms: u32,
+    },
+    /// The call's deadline ([`RobustOptions::call_timeout_ms`]) passed while
+    /// it waited for the broker's answer: the broker was reached (perhaps
+    /// after reconnects) but did not answer in time. The connection was
+    /// closed; later calls reconnect, paced by the backoff.
+    ///
+    /// [`RobustOptions::call_timeout_ms`]: crate::RobustOptions::call_timeout_ms
+    TimedOut {
+        /// What the call waited for last (an acknowledgement, or the CONNACK
+        /// of a reconnect).
+        waiting: Waiting,
+        /// Connections the call opened on the way.
+        reconnects: u32,
+        /// The packet id of a QoS 1 message that was sent but never
+        /// acknowledged: give it to `RobustClient::republish` to send the
+        /// same message again (a new `publish` would be a new message).
+        unacked: Option<u16>,
     },
     /// The configured number of reconnect attempts failed in a row; call
     /// `connect` to start again.
@@ -37,6 +55,24 @@ pub enum RobustError<E> {
     NotStarted,
 }
 
+impl<E> RobustError<E> {
+    /// What kind of failure this is: the inner client's kind, else
+    /// [`ErrorKind::Transport`] for a broker out of reach ([`RobustError::Offline`],
+    /// [`RobustError::GaveUp`]), [`ErrorKind::Timeout`] for
+    /// [`RobustError::TimedOut`], [`ErrorKind::Resource`] for
+    /// [`RobustError::SubscriptionsFull`] and [`ErrorKind::Configuration`]
+    /// for [`RobustError::NotStarted`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RobustError::Client(e) => e.kind(),
+            RobustError::Offline { .. } | RobustError::GaveUp { .. } => ErrorKind::Transport,
+            RobustError::TimedOut { .. } => ErrorKind::Timeout,
+            RobustError::SubscriptionsFull { .. } => ErrorKind::Resource,
+            RobustError::NotStarted => ErrorKind::Configuration,
+        }
+    }
+}
+
 impl<E> From<Error<E>> for RobustError<E> {
     fn from(e: Error<E>) -> Self {
         RobustError::Client(e)
@@ -52,6 +88,22 @@ impl<E: fmt::Debug> fmt::Display for RobustError<E> {
                     f,
                     "broker unreachable; next reconnect attempt in {retry_in_ms} ms"
                 )
+            }
+            RobustError::TimedOut {
+                waiting,
+                reconnects,
+                unacked,
+            } => {
+                write!(f, "gave up waiting for {waiting}")?;
+                match reconnects {
+                    0 => f.write_str(" (no reconnect)")?,
+                    1 => f.write_str(" after 1 reconnect")?,
+                    n => write!(f, " after {n} reconnects")?,
+                }
+                if let Some(id) = unacked {
+                    write!(f, "; QoS 1 message {id} not acknowledged")?;
+                }
+                Ok(())
             }
             RobustError::GaveUp { attempts } => {
                 write!(f, "gave up after {attempts} failed reconnect attempts")

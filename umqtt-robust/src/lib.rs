@@ -38,7 +38,9 @@ mod error;
 mod subscriptions;
 
 pub use backoff::{Backoff, Random, XorShift32};
-pub use client::{Event, EventCallback, RobustClient, RobustClientError, RobustOptions};
+pub use client::{
+    DEFAULT_CALL_TIMEOUT_MS, Event, EventCallback, RobustClient, RobustClientError, RobustOptions,
+};
 pub use error::RobustError;
 pub use subscriptions::{Subscriptions, SubscriptionsFull};
 

@@ -6,6 +6,7 @@
 //! through the [`Wait`] component until data or the nearest deadline. Calls
 //! differ only in which packet ends their wait and how long they may wait.
 
+use core::cell::Cell;
 use core::net::SocketAddr;
 
 use embedded_nal::{AddrType, Dns, TcpClientStack};
@@ -19,6 +20,7 @@ use crate::packet::{
     SubAck, SubAckCode, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters,
     validate_topic_name,
 };
+use crate::released::AwaitingRelease;
 
 /// A publish first reads what has arrived when nothing was read for this
 /// long: a message is not written into a connection the broker has already
@@ -39,6 +41,13 @@ pub const MIN_TX_BUFFER: usize = 16;
 ///
 /// The topic and payload borrow the client's receive buffer; copy what you
 /// need to keep.
+///
+/// Topics are bytes, as the broker sent them: [`Message::topic_str`] gives
+/// the text when it is what MQTT requires. A topic that is not (invalid
+/// UTF-8, U+0000) is delivered rather than refused, although MQTT-1.5.3-1
+/// tells the receiver to close the connection: the broker would send the
+/// same message again after every reconnect of a persistent session, and a
+/// client that closes on it would never receive anything again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message<'m> {
     /// The topic the message was published to.
@@ -51,11 +60,83 @@ pub struct Message<'m> {
     pub retain: bool,
     /// Set when the broker sends it again after a reconnect.
     pub dup: bool,
+    /// Set by [`Message::decline`]; `None` for a message made by hand.
+    declined: Option<&'m Cell<bool>>,
+}
+
+impl<'m> Message<'m> {
+    /// A message made by hand (e.g. to test a callback): not retained, not
+    /// a duplicate; [`Message::decline`] does nothing on it.
+    pub const fn new(topic: &'m [u8], payload: &'m [u8], qos: QoS) -> Self {
+        Message {
+            topic,
+            payload,
+            qos,
+            retain: false,
+            dup: false,
+            declined: None,
+        }
+    }
+
+    /// The topic as text, if it is what MQTT requires of a topic: UTF-8
+    /// without U+0000.
+    pub fn topic_str(&self) -> Option<&'m str> {
+        core::str::from_utf8(self.topic)
+            .ok()
+            .filter(|topic| !topic.contains('\0'))
+    }
+
+    /// Leaves the message with the broker: the client does not acknowledge
+    /// it (no PUBACK for QoS 1, no PUBREC for QoS 2), so the broker keeps it
+    /// and sends it again after the next reconnect of a persistent session.
+    /// For an application that stops taking messages (`umqtt sub -C N`
+    /// declines every message after the N-th), so that none is acknowledged
+    /// that it did not take. A QoS 0 message has nothing to decline.
+    ///
+    /// The broker does not send a declined message again on the same
+    /// connection, and it counts against its in-flight limit (mosquitto: 20)
+    /// until the client reconnects: decline when about to stop.
+    pub fn decline(&self) {
+        if let Some(declined) = self.declined {
+            declined.set(true);
+        }
+    }
 }
 
 /// The callback that receives every message: a borrowed closure, so no heap
 /// is needed.
 pub type Callback<'a> = &'a mut dyn FnMut(Message<'_>);
+
+/// A message the client could not deliver because it is larger than the
+/// receive buffer: read to its end and thrown away, then reported with what
+/// the client saw of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Undelivered<'m> {
+    /// The start of the topic: all of it when it fits in half the receive
+    /// buffer (`topic.len() == topic_len`), else as much as does.
+    pub topic: &'m [u8],
+    /// The topic's whole length in bytes.
+    pub topic_len: usize,
+    /// The PUBLISH packet's size in bytes.
+    pub size: usize,
+    /// The receive buffer's size.
+    pub capacity: usize,
+    /// The QoS it was sent with.
+    pub qos: QoS,
+    /// Its packet id (0 for QoS 0).
+    pub packet_id: u16,
+    /// Set for a retained message.
+    pub retain: bool,
+    /// Set when the broker sent it again.
+    pub dup: bool,
+    /// Whether the client acknowledged it, so the broker dropped it
+    /// ([`Options::acknowledge_undelivered`]); always `false` for QoS 0.
+    pub acknowledged: bool,
+}
+
+/// The callback that hears of every message too large to deliver
+/// ([`Client::set_undelivered_callback`]).
+pub type UndeliveredCallback<'a> = &'a mut dyn FnMut(Undelivered<'_>);
 
 /// The error type of a client on stack `S`.
 pub type ClientError<S> = Error<<S as TcpClientStack>::Error>;
@@ -71,18 +152,57 @@ enum Inbound {
     SubAck(u16),
     UnsubAck(u16),
     PingResp,
-    /// A message too large for the receive buffer, read and thrown away.
+    /// A PUBREL, answered with PUBCOMP.
+    PubRel,
+    /// A message too large for the receive buffer, read and thrown away;
+    /// `reported` when the undelivered callback heard of it.
     Skipped {
         size: usize,
+        reported: bool,
     },
 }
 
 /// A message larger than the receive buffer, being read and thrown away.
+///
+/// The start of its topic stays at `rx[topic_at..topic_at + kept]` for the
+/// report; the rest of the buffer, from there on, is where the message
+/// drains through.
 #[derive(Debug, Clone, Copy)]
 struct Discard {
+    /// Bytes of the packet still to read.
     remaining: usize,
+    /// The packet's size.
     size: usize,
-    packet_id: Option<u16>,
+    /// Its fixed-header flags (QoS, retain, dup).
+    flags: u8,
+    topic_len: usize,
+    topic_at: usize,
+    kept: usize,
+    /// Where the packet id's two bytes are in the packet, while they have
+    /// not been read.
+    id_at: usize,
+    id: [Option<u8>; 2],
+}
+
+impl Discard {
+    /// Takes the packet id's bytes from `chunk`, the packet's bytes from
+    /// offset `at` on.
+    fn find_id(&mut self, at: usize, chunk: &[u8]) {
+        for (k, byte) in self.id.iter_mut().enumerate() {
+            if byte.is_none()
+                && let Some(&b) = (self.id_at + k).checked_sub(at).and_then(|i| chunk.get(i))
+            {
+                *byte = Some(b);
+            }
+        }
+    }
+
+    fn packet_id(&self) -> Option<u16> {
+        match self.id {
+            [Some(hi), Some(lo)] => Some(u16::from_be_bytes([hi, lo])),
+            _ => None,
+        }
+    }
 }
 
 /// An MQTT 3.1.1 client over any embedded-nal TCP stack: a port of
@@ -138,7 +258,16 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
     /// until the next packet is taken.
     consumed: usize,
     discard: Option<Discard>,
+    /// Where the received data starts when the buffer is empty: 0, or past
+    /// the topic kept for the report while a message drains.
+    rx_floor: usize,
     callback: Option<Callback<'a>>,
+    undelivered: Option<UndeliveredCallback<'a>>,
+    /// A message skipped inside another call with no undelivered callback
+    /// to tell: its size, for the next `wait_msg`/`check_msg` to report.
+    unreported: Option<usize>,
+    /// QoS 2 messages delivered and awaiting their PUBREL.
+    released: AwaitingRelease,
     options: Options<'a>,
     keepalive: KeepAlive,
     connecting: bool,
@@ -152,6 +281,11 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
     /// How many messages those bytes hold.
     pending_messages: u32,
     dropped_messages: u32,
+    /// No wait for the broker goes past this clock reading
+    /// ([`Client::limit_waits`]).
+    wait_limit: Option<u64>,
+    /// Packets handled since the CONNACK ([`Client::packets_received`]).
+    packets_received: u32,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
@@ -176,7 +310,11 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
             rx_len: 0,
             consumed: 0,
             discard: None,
+            rx_floor: 0,
             callback: None,
+            undelivered: None,
+            unreported: None,
+            released: AwaitingRelease::default(),
             options,
             keepalive: KeepAlive::new(0, 0, now),
             connecting: false,
@@ -186,6 +324,8 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
             tx_pending: 0,
             pending_messages: 0,
             dropped_messages: 0,
+            wait_limit: None,
+            packets_received: 0,
         }
     }
 }
@@ -204,7 +344,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             rx_len: self.rx_len,
             consumed: self.consumed,
             discard: self.discard,
+            rx_floor: self.rx_floor,
             callback: self.callback,
+            undelivered: self.undelivered,
+            unreported: self.unreported,
+            released: self.released,
             options: self.options,
             keepalive: self.keepalive,
             connecting: self.connecting,
@@ -214,6 +358,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             tx_pending: self.tx_pending,
             pending_messages: self.pending_messages,
             dropped_messages: self.dropped_messages,
+            wait_limit: self.wait_limit,
+            packets_received: self.packets_received,
         }
     }
 
@@ -265,6 +411,19 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.callback = Some(callback);
     }
 
+    /// Sets the callback that hears of every message too large for the
+    /// receive buffer: read to its end, thrown away, acknowledged or not as
+    /// [`Options::acknowledge_undelivered`] says, then reported here with
+    /// its topic (as much as fits), size, QoS and packet id, also when it
+    /// arrives inside `publish`, `subscribe` or `unsubscribe`.
+    ///
+    /// Without it, `wait_msg`, `wait_msg_for` and `check_msg` report such a
+    /// message as [`Error::MessageTooLarge`] (the next one does, for one that
+    /// arrived inside another call).
+    pub fn set_undelivered_callback(&mut self, callback: UndeliveredCallback<'a>) {
+        self.undelivered = Some(callback);
+    }
+
     /// Sets the last will (call before `connect`). The topic is checked now.
     pub fn set_last_will(
         &mut self,
@@ -308,6 +467,30 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.socket.is_some() && !self.connecting
     }
 
+    /// Caps every wait for the broker (TCP connect, CONNACK, acknowledgements,
+    /// `wait_msg_for`) at `until`, a reading of the client's clock; `None`
+    /// lifts the cap. Each wait keeps its own timeout too, and ends at the
+    /// earlier of the two; an acknowledgement wait cut short by the cap ends
+    /// the connection like any other missing acknowledgement.
+    ///
+    /// For layers that bound a whole call made of several waits: umqtt-robust
+    /// sets it to the call's deadline, so reconnects cannot stretch a call.
+    pub fn limit_waits(&mut self, until: Option<u64>) {
+        self.wait_limit = until;
+    }
+
+    /// How many packets the broker sent on the current connection after its
+    /// CONNACK and the client handled: messages (skipped oversize ones
+    /// included), acknowledgements and PINGRESPs. Starts again from 0 on
+    /// every `connect`.
+    ///
+    /// It tells whether a connection ever worked beyond its CONNACK:
+    /// umqtt-robust counts one lost before its count grew as a failed
+    /// attempt, so a broker that accepts and then never answers is backed off.
+    pub fn packets_received(&self) -> u32 {
+        self.packets_received
+    }
+
     /// How many received messages were too large for the receive buffer and
     /// were skipped since the client was created.
     pub fn skipped_messages(&self) -> u32 {
@@ -347,7 +530,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// waiting are dropped with it). The options are checked before anything
     /// is sent.
     pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, ClientError<S>> {
-        let deadline = self.deadline(self.options.connect_timeout_ms);
+        let deadline = self.wait_deadline(self.clock.now_ms(), self.options.connect_timeout_ms);
         let result = self.connect_by(addr, deadline);
         self.settle(result)
     }
@@ -401,13 +584,34 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         retain: bool,
         packet_id: u16,
     ) -> Result<(), ClientError<S>> {
-        let result = self.publish_with_id(topic, payload, retain, packet_id, true);
+        let result = self.publish_with_id_inner(topic, payload, retain, packet_id, true);
         self.settle(result)
     }
 
     /// The packet id the next QoS 1 publish, subscribe or unsubscribe uses.
     pub fn next_packet_id(&self) -> u16 {
         self.next_packet_id
+    }
+
+    /// Takes a packet id (1 to 65 535, never 0) for a QoS 1 message the
+    /// caller sends with [`Client::publish_with_id`] and keeps until it is
+    /// acknowledged, so that it can send it again as the same message
+    /// ([`Client::republish`]) after a lost connection.
+    pub fn take_packet_id(&mut self) -> u16 {
+        self.allocate_packet_id()
+    }
+
+    /// Publishes a QoS 1 message with a packet id from
+    /// [`Client::take_packet_id`]; otherwise like [`Client::publish`].
+    pub fn publish_with_id(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        packet_id: u16,
+    ) -> Result<(), ClientError<S>> {
+        let result = self.publish_with_id_inner(topic, payload, retain, packet_id, false);
+        self.settle(result)
     }
 
     /// Subscribes to `filter` and returns the QoS the broker granted.
@@ -455,7 +659,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Like [`Client::wait_msg`], for at most `timeout_ms`; returns whether a
     /// packet was handled.
     pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
-        let deadline = self.deadline(timeout_ms);
+        let deadline = self.wait_deadline(self.clock.now_ms(), timeout_ms);
         let result = self.next_unsolicited(Some(deadline));
         self.settle(result)
     }
@@ -471,9 +675,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
 impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Resolves `host` with the stack's DNS and connects to it; one deadline
-    /// (the connect timeout) spans the lookup, TCP connect and CONNACK.
+    /// (the connect timeout) spans the lookup, TCP connect and CONNACK. A
+    /// failed lookup is [`Error::Dns`] (the stack's reason is logged).
     pub fn connect_host(&mut self, host: &str, port: u16) -> Result<bool, ClientError<S>> {
-        let deadline = self.deadline(self.options.connect_timeout_ms);
+        let deadline = self.wait_deadline(self.clock.now_ms(), self.options.connect_timeout_ms);
         let result = self
             .resolve(host, deadline)
             .and_then(|ip| self.connect_by(SocketAddr::new(ip, port), deadline));
@@ -506,6 +711,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     fn deadline(&self, timeout_ms: u32) -> u64 {
         self.clock.now_ms().saturating_add(u64::from(timeout_ms))
+    }
+
+    /// The deadline of a wait for the broker of `timeout_ms` from `now`,
+    /// within the cap set by [`Client::limit_waits`].
+    fn wait_deadline(&self, now: u64, timeout_ms: u32) -> u64 {
+        let deadline = now.saturating_add(u64::from(timeout_ms));
+        self.wait_limit
+            .map_or(deadline, |limit| deadline.min(limit))
     }
 
     /// Closes the connection if `result` is an error that lost it.
@@ -594,6 +807,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.rx_len = 0;
         self.consumed = 0;
         self.discard = None;
+        self.rx_floor = 0;
+        self.packets_received = 0;
         let keepalive_ms = u64::from(self.options.keepalive_s) * 1000;
         let ping_timeout = u64::from(self.options.effective_ping_timeout_ms());
         self.keepalive = KeepAlive::new(keepalive_ms, ping_timeout, now);
@@ -603,6 +818,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.send_buffered(now, len, &[], send_deadline)?;
         match self.poll_inbound(Some(deadline), Some(now))? {
             Some(Inbound::ConnAck { session_present }) => {
+                if session_present && self.options.clean_session {
+                    log::warn!("{addr} answered a clean session with \"session present\"");
+                    return Err(Error::SessionPresentOnCleanSession);
+                }
+                if !session_present {
+                    // A new session: nothing awaits a release any more.
+                    self.released.clear();
+                }
                 self.connecting = false;
                 log::info!("connected to {addr} (session present: {session_present})");
                 Ok(session_present)
@@ -634,18 +857,22 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         // message is known to be valid and the connection up.
         publish.packet_id = 1;
         publish.validate()?;
-        self.connected()?;
         match qos {
-            QoS::AtMostOnce => self.send_publish(&publish),
+            QoS::AtMostOnce => {
+                self.connected()?;
+                self.send_publish(&publish)
+            }
             QoS::AtLeastOnce => {
+                self.connected()?;
                 publish.packet_id = self.allocate_packet_id();
                 publish.dup = dup;
                 self.send_and_await_puback(&publish)
             }
+            QoS::ExactlyOnce => Err(EncodeError::PublishQoS2NotSupported.into()),
         }
     }
 
-    fn publish_with_id(
+    fn publish_with_id_inner(
         &mut self,
         topic: &[u8],
         payload: &[u8],
@@ -747,7 +974,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         for (i, (slot, code)) in granted.iter_mut().zip(codes.codes()).enumerate() {
             *slot = match code {
                 SubAckCode::GrantedQoS0 => Some(QoS::AtMostOnce),
-                SubAckCode::GrantedQoS1 | SubAckCode::GrantedQoS2 => Some(QoS::AtLeastOnce),
+                SubAckCode::GrantedQoS1 => Some(QoS::AtLeastOnce),
+                SubAckCode::GrantedQoS2 => Some(QoS::ExactlyOnce),
                 SubAckCode::Failure => {
                     refused.get_or_insert(i);
                     None
@@ -797,7 +1025,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         // Read after the send, which may have waited for room: the whole
         // ack timeout is left for the answer.
         let now = self.clock.now_ms();
-        let deadline = now.saturating_add(u64::from(self.options.ack_timeout_ms));
+        let deadline = self.wait_deadline(now, self.options.ack_timeout_ms);
         let mut just_sent = Some(now);
         loop {
             let received = match self.poll_inbound(Some(deadline), just_sent.take())? {
@@ -829,21 +1057,38 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// do not wait. Returns whether a packet was handled.
     fn next_unsolicited(&mut self, deadline: Option<u64>) -> Result<bool, ClientError<S>> {
         self.connected()?;
+        // A message skipped inside another call is reported first.
+        if let Some(size) = self.unreported.take() {
+            return Err(self.too_large(size));
+        }
         self.flush_pending()?;
         match self.poll_inbound(deadline, None)? {
             None => Ok(false),
-            Some(Inbound::Skipped { size }) => Err(Error::MessageTooLarge {
+            Some(Inbound::Skipped {
                 size,
-                capacity: self.rx.len(),
-            }),
+                reported: false,
+            }) => Err(self.too_large(size)),
             Some(other) => self.unsolicited(other).map(|()| true),
+        }
+    }
+
+    fn too_large(&self, size: usize) -> ClientError<S> {
+        Error::MessageTooLarge {
+            size,
+            capacity: self.rx.len(),
         }
     }
 
     /// Checks a packet that arrived while nothing waited for it.
     fn unsolicited(&mut self, inbound: Inbound) -> Result<(), ClientError<S>> {
         match inbound {
-            Inbound::Message | Inbound::PingResp | Inbound::Skipped { .. } => Ok(()),
+            Inbound::Message | Inbound::PingResp | Inbound::PubRel => Ok(()),
+            Inbound::Skipped { size, reported } => {
+                if !reported {
+                    self.unreported = Some(size);
+                }
+                Ok(())
+            }
             other => Err(Error::UnexpectedPacket(inbound_type(other))),
         }
     }
@@ -942,17 +1187,18 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// only when the end is reached, so each byte moves at most once per
     /// buffer length received.
     fn compact(&mut self) {
-        self.rx.copy_within(self.rx_start..self.rx_len, 0);
-        self.rx_len -= self.rx_start;
-        self.rx_start = 0;
+        let floor = self.rx_floor;
+        self.rx.copy_within(self.rx_start..self.rx_len, floor);
+        self.rx_len = floor + (self.rx_len - self.rx_start);
+        self.rx_start = floor;
     }
 
     /// Marks `n` bytes at the start of the data as taken.
     fn advance(&mut self, n: usize) {
         self.rx_start = (self.rx_start + n).min(self.rx_len);
         if self.rx_start == self.rx_len {
-            self.rx_start = 0;
-            self.rx_len = 0;
+            self.rx_start = self.rx_floor;
+            self.rx_len = self.rx_floor;
         }
     }
 
@@ -962,6 +1208,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.advance(consumed);
         if let Some(mut discard) = self.discard.take() {
             let n = discard.remaining.min(self.rx_len - self.rx_start);
+            let chunk = self
+                .rx
+                .get(self.rx_start..self.rx_start + n)
+                .unwrap_or_default();
+            discard.find_id(discard.size - discard.remaining, chunk);
             self.advance(n);
             discard.remaining -= n;
             if discard.remaining > 0 {
@@ -990,8 +1241,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         let is_ping_response = header.packet_type == PacketType::PingResp;
         self.keepalive.packet_received(now, is_ping_response);
         let start = self.rx_start;
-        self.dispatch(&header, start + header_len, start + total)
-            .map(Some)
+        let inbound = self.dispatch(&header, start + header_len, start + total)?;
+        if !matches!(inbound, Inbound::ConnAck { .. }) {
+            self.packets_received = self.packets_received.saturating_add(1);
+        }
+        Ok(Some(inbound))
     }
 
     /// Handles the packet whose body is `rx[body_start..end]`.
@@ -1021,22 +1275,36 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
         let inbound = match packet {
             Packet::Publish(publish) => {
-                let message = Message {
-                    topic: publish.topic,
-                    payload: publish.payload,
-                    qos: publish.qos,
-                    retain: publish.retain,
-                    dup: publish.dup,
-                };
-                match self.callback.as_mut() {
-                    Some(callback) => callback(message),
-                    None => log::warn!("message dropped: no callback set"),
+                let id = publish.packet_id;
+                // A QoS 2 message delivered before and not yet released is
+                // a copy: acknowledged again, not delivered twice.
+                let copy = publish.qos == QoS::ExactlyOnce && self.released.contains(id);
+                let declined = Cell::new(false);
+                if !copy {
+                    let message = Message {
+                        topic: publish.topic,
+                        payload: publish.payload,
+                        qos: publish.qos,
+                        retain: publish.retain,
+                        dup: publish.dup,
+                        declined: Some(&declined),
+                    };
+                    match self.callback.as_mut() {
+                        Some(callback) => callback(message),
+                        None => log::warn!("message dropped: no callback set"),
+                    }
                 }
-                if publish.qos == QoS::AtLeastOnce {
-                    let id = publish.packet_id;
-                    self.send_packet(Packet::PubAck(id))?;
+                if declined.get() {
+                    log::debug!("message {id} declined: left unacknowledged with the broker");
+                } else {
+                    self.acknowledge(publish.qos, id)?;
                 }
                 Inbound::Message
+            }
+            Packet::PubRel(id) => {
+                self.released.remove(id);
+                self.send_packet(Packet::PubComp(id))?;
+                Inbound::PubRel
             }
             Packet::PubAck(id) => Inbound::PubAck(id),
             Packet::SubAck(suback) => Inbound::SubAck(suback.packet_id),
@@ -1047,8 +1315,32 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         Ok(inbound)
     }
 
-    /// A packet larger than the receive buffer: a message is read to its end
-    /// and thrown away, anything else ends the connection.
+    /// Acknowledges a received message as its QoS asks: PUBACK, or PUBREC
+    /// (remembering a QoS 2 id until its PUBREL).
+    fn acknowledge(&mut self, qos: QoS, id: u16) -> Result<(), ClientError<S>> {
+        match qos {
+            QoS::AtMostOnce => Ok(()),
+            QoS::AtLeastOnce => self.send_packet(Packet::PubAck(id)),
+            QoS::ExactlyOnce => {
+                if !self.released.insert(id) {
+                    log::warn!(
+                        "QoS 2 message {id}: {} messages already await their release; \
+                         a copy sent again before its PUBREL would be delivered twice",
+                        crate::AWAITING_RELEASE
+                    );
+                }
+                self.send_packet(Packet::PubRec(id))
+            }
+        }
+    }
+
+    /// A packet larger than the receive buffer: a message is read to its
+    /// end and thrown away, anything else ends the connection.
+    ///
+    /// Waits (returns with nothing started) until the topic and packet id
+    /// are in, or the buffer is full. The start of the topic, at most half
+    /// the buffer, stays for the report; the packet id is taken as it
+    /// drains past when it is not in yet.
     fn begin_discard(
         &mut self,
         header: &FixedHeader,
@@ -1063,49 +1355,110 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             });
         }
         self.compact();
-        let prefix = self.rx.get(header_len..self.rx_len).unwrap_or_default();
-        if let Some(&[hi, lo]) = prefix.first_chunk::<2>() {
-            // A topic (and packet id) longer than the whole packet is
-            // malformed, not merely large.
-            let packet_id_len = if header.flags & 0b0110 == 0 { 0 } else { 2 };
-            let needed = 2 + usize::from(u16::from_be_bytes([hi, lo])) + packet_id_len;
-            if needed > header.remaining_length {
-                return Err(Error::Protocol(DecodeError::Truncated {
-                    packet: PacketType::Publish,
-                }));
-            }
-        }
-        let packet_id = match Publish::decode_body(header.flags, prefix) {
-            Ok(publish) => (publish.qos == QoS::AtLeastOnce).then_some(publish.packet_id),
-            // Topic and packet id not in yet: read more first.
-            Err(DecodeError::Truncated { .. }) if self.rx_len < self.rx.len() => return Ok(()),
-            Err(DecodeError::Truncated { .. }) => {
-                log::warn!("topic of a {total}-byte message exceeds the receive buffer");
-                None
-            }
-            Err(e) => return Err(Error::Protocol(e)),
+        let qos = Publish::qos_of(header.flags)?;
+        let topic_at = header_len + 2;
+        let Some(&[hi, lo]) = self
+            .rx
+            .get(header_len..self.rx_len)
+            .and_then(<[u8]>::first_chunk::<2>)
+        else {
+            // The buffer holds at least a fixed header and two bytes.
+            return Ok(());
         };
+        let topic_len = usize::from(u16::from_be_bytes([hi, lo]));
+        let id_len = if qos.has_packet_id() { 2 } else { 0 };
+        // A topic (and packet id) longer than the whole packet is
+        // malformed, not merely large.
+        if 2 + topic_len + id_len > header.remaining_length {
+            return Err(Error::Protocol(DecodeError::Truncated {
+                packet: PacketType::Publish,
+            }));
+        }
+        let payload_at = topic_at + topic_len + id_len;
+        if self.rx_len < payload_at.min(self.rx.len()) {
+            return Ok(());
+        }
+        let kept = topic_len
+            .min(self.rx_len - topic_at)
+            .min((self.rx.len() - topic_at) / 2);
+        let mut discard = Discard {
+            remaining: total - self.rx_len,
+            size: total,
+            flags: header.flags,
+            topic_len,
+            topic_at,
+            kept,
+            id_at: payload_at - id_len,
+            // QoS 0 has no packet id: nothing to find.
+            id: if qos.has_packet_id() {
+                [None, None]
+            } else {
+                [Some(0), Some(0)]
+            },
+        };
+        discard.find_id(0, self.rx.get(..self.rx_len).unwrap_or_default());
         log::warn!(
             "skipping a {total}-byte message: the receive buffer holds {}",
             self.rx.len()
         );
-        self.discard = Some(Discard {
-            remaining: total - self.rx_len,
-            size: total,
-            packet_id,
-        });
-        self.rx_len = 0;
+        self.discard = Some(discard);
+        // What is buffered past the kept topic belongs to the message.
+        self.rx_floor = topic_at + kept;
+        self.rx_start = self.rx_floor;
+        self.rx_len = self.rx_floor;
         Ok(())
     }
 
+    /// The message being skipped has drained: acknowledge it as the options
+    /// say, and report it.
     fn finish_discard(&mut self, discard: Discard, now: u64) -> Result<Inbound, ClientError<S>> {
         self.skipped_messages = self.skipped_messages.saturating_add(1);
+        self.packets_received = self.packets_received.saturating_add(1);
         self.keepalive.packet_received(now, false);
-        if let Some(id) = discard.packet_id {
-            // Acknowledge it: the broker would otherwise hold it in flight.
-            self.send_packet(Packet::PubAck(id))?;
+        let qos = Publish::qos_of(discard.flags)?;
+        let packet_id = discard.packet_id().unwrap_or(0);
+        let acknowledged = qos.has_packet_id() && self.options.acknowledge_undelivered;
+        let sent = if acknowledged {
+            self.acknowledge(qos, packet_id)
+        } else {
+            Ok(())
+        };
+        let topic_end = discard.topic_at + discard.kept;
+        let report = Undelivered {
+            topic: self.rx.get(discard.topic_at..topic_end).unwrap_or_default(),
+            topic_len: discard.topic_len,
+            size: discard.size,
+            capacity: self.rx.len(),
+            qos,
+            packet_id,
+            retain: discard.flags & 0b0001 != 0,
+            dup: discard.flags & 0b1000 != 0,
+            acknowledged,
+        };
+        log::warn!(
+            "skipped a {}-byte message (QoS {}, packet id {packet_id}){}",
+            report.size,
+            qos as u8,
+            if acknowledged { ", acknowledged" } else { "" }
+        );
+        let reported = match self.undelivered.as_mut() {
+            Some(undelivered) => {
+                undelivered(report);
+                true
+            }
+            None => false,
+        };
+        // The kept topic is free again.
+        self.rx_floor = 0;
+        if self.rx_start == self.rx_len {
+            self.rx_start = 0;
+            self.rx_len = 0;
         }
-        Ok(Inbound::Skipped { size: discard.size })
+        sent?;
+        Ok(Inbound::Skipped {
+            size: discard.size,
+            reported,
+        })
     }
 
     /// Encodes `packet` into the transmit buffer behind any batched
@@ -1217,6 +1570,7 @@ fn write_all<S: TcpClientStack, C: Clock, W: Wait<S>>(
 fn inbound_type(inbound: Inbound) -> PacketType {
     match inbound {
         Inbound::Message | Inbound::Skipped { .. } => PacketType::Publish,
+        Inbound::PubRel => PacketType::PubRel,
         Inbound::ConnAck { .. } => PacketType::ConnAck,
         Inbound::PubAck(_) => PacketType::PubAck,
         Inbound::SubAck(_) => PacketType::SubAck,

@@ -67,13 +67,28 @@ fn connect_sends_connect_and_returns_session_present() {
     let rig = Rig::new();
     rig.pipe.answer(0x10, &[0x20, 0x02, 0x01, 0x00]);
     let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
-    let mut client = rig.client(&mut tx, &mut rx, Options::new("umqtt_client"));
+    let options = Options::new("umqtt_client").clean_session(false);
+    let mut client = rig.client(&mut tx, &mut rx, options);
     assert_eq!(client.connect(BROKER), Ok(true));
     assert_eq!(
         rig.pipe.sent(),
-        b"\x10\x18\x00\x04MQTT\x04\x02\x00\x3c\x00\x0cumqtt_client",
+        b"\x10\x18\x00\x04MQTT\x04\x00\x00\x3c\x00\x0cumqtt_client",
         "default keepalive is 60 s"
     );
+}
+
+#[test]
+fn session_present_for_a_clean_session_is_a_protocol_error_that_closes_the_connection() {
+    // MQTT-3.2.2-1 rules it out; trusting it would skip resubscribing.
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, &[0x20, 0x02, 0x01, 0x00]);
+    let (mut tx, mut rx) = ([0u8; 128], [0u8; 128]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    assert_eq!(
+        client.connect(BROKER),
+        Err(Error::SessionPresentOnCleanSession)
+    );
+    assert!(!client.is_connected());
 }
 
 #[test]
@@ -424,7 +439,7 @@ fn publish_only_client_reads_its_pingresp_before_publishing() {
 }
 
 #[test]
-fn a_subscriber_receiving_a_steady_stream_still_sends_pingreq() {
+fn a_subscriber_receiving_a_steady_stream_pings_every_keepalive_even_while_a_pingresp_is_late() {
     let rig = Rig::new();
     rig.pipe.answer(0x10, CONNACK);
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
@@ -444,10 +459,10 @@ fn a_subscriber_receiving_a_steady_stream_still_sends_pingreq() {
         .chunks(2)
         .filter(|c| *c == [0xc0, 0x00])
         .count();
-    assert_eq!(
-        pings, 1,
-        "one PINGREQ: the first is still unanswered, and messages keep it alive"
-    );
+    // 3 s of messages, keepalive 1 s: the client sends something every
+    // keepalive (MQTT-3.1.2-23), although no PINGRESP came; the messages
+    // show the link is alive, so the connection stays up.
+    assert_eq!(pings, 2, "a PINGREQ at 1.2 s and at 2.4 s");
     assert!(client.is_connected());
 }
 
@@ -731,4 +746,374 @@ fn flush_without_a_connection_is_not_connected_like_every_other_call() {
     client.disconnect().unwrap();
     assert_eq!(client.flush(), Err(Error::NotConnected), "after disconnect");
     assert_eq!(client.dropped_messages(), 0, "disconnect sent the batch");
+}
+
+// ------------------------------------------------ receive side (MQTT 3.1.1)
+
+/// A QoS 1 PUBLISH of `size` bytes in all to `topic` with packet id 9
+/// (DUP and retain clear), its payload `z`s.
+fn big_qos1(topic: &[u8], size: usize) -> Vec<u8> {
+    let remaining = size - 3;
+    assert!((128..16_384).contains(&remaining), "two length bytes");
+    let mut packet = vec![0x32, (remaining as u8) | 0x80, (remaining >> 7) as u8];
+    packet.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    packet.extend_from_slice(topic);
+    packet.extend_from_slice(&[0x00, 0x09]);
+    packet.resize(size, b'z');
+    packet
+}
+
+type Report = (Vec<u8>, usize, usize, QoS, u16, bool);
+
+#[test]
+fn an_oversize_message_inside_publish_is_reported_with_its_topic_size_qos_and_id_and_acknowledged()
+{
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let big = big_qos1(b"cmd/7", 300);
+    // The PUBLISH is answered with the big message, then the PUBACK.
+    let mut answer = big.clone();
+    answer.extend_from_slice(b"\x40\x02\x00\x01");
+    rig.pipe.answer(0x32, &answer);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let reports = RefCell::new(Vec::<Report>::new());
+    let mut on_message = |_: Message<'_>| {};
+    let mut on_undelivered = |u: crate::Undelivered<'_>| {
+        reports.borrow_mut().push((
+            u.topic.to_vec(),
+            u.topic_len,
+            u.size,
+            u.qos,
+            u.packet_id,
+            u.acknowledged,
+        ));
+    };
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    client.set_undelivered_callback(&mut on_undelivered);
+    client.connect(BROKER).unwrap();
+    rig.pipe.take_sent();
+    client.publish(b"t", b"x", false, QoS::AtLeastOnce).unwrap();
+    assert_eq!(
+        rig.pipe.take_sent(),
+        b"\x32\x06\x00\x01t\x00\x01x\x40\x02\x00\x09",
+        "the PUBLISH, then the PUBACK of the skipped message"
+    );
+    // Reported where the application looks, so the next wait reports nothing.
+    assert_eq!(client.check_msg(), Ok(false));
+    drop(client);
+    assert_eq!(
+        reports.into_inner(),
+        [(b"cmd/7".to_vec(), 5, 300, QoS::AtLeastOnce, 9, true)]
+    );
+}
+
+#[test]
+fn without_an_undelivered_callback_the_next_wait_reports_a_message_skipped_inside_publish() {
+    let rig = Rig::new();
+    rig.pipe.answer(0x10, CONNACK);
+    let mut answer = big_qos1(b"cmd/7", 300);
+    answer.extend_from_slice(b"\x40\x02\x00\x01");
+    rig.pipe.answer(0x32, &answer);
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
+    client.connect(BROKER).unwrap();
+    client.publish(b"t", b"x", false, QoS::AtLeastOnce).unwrap();
+    assert_eq!(
+        client.check_msg(),
+        Err(Error::MessageTooLarge {
+            size: 300,
+            capacity: 64
+        })
+    );
+    assert_eq!(client.check_msg(), Ok(false), "reported once");
+    assert!(client.is_connected());
+}
+
+#[test]
+fn an_oversize_message_is_left_unacknowledged_when_the_application_says_so() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let options = Options::new("c").acknowledge_undelivered(false);
+    let acknowledged = RefCell::new(None);
+    let mut on_undelivered =
+        |u: crate::Undelivered<'_>| *acknowledged.borrow_mut() = Some(u.acknowledged);
+    let mut client = rig.connected(&mut tx, &mut rx, options);
+    client.set_undelivered_callback(&mut on_undelivered);
+    rig.pipe.feed(&big_qos1(b"cmd/7", 300));
+    assert_eq!(
+        client.wait_msg_for(1_000),
+        Ok(true),
+        "reported, not an error"
+    );
+    assert_eq!(rig.pipe.sent(), b"", "no PUBACK: the broker keeps it");
+    drop(client);
+    assert_eq!(acknowledged.into_inner(), Some(false));
+}
+
+#[test]
+fn the_packet_id_of_a_message_whose_topic_does_not_fit_is_found_and_acknowledged() {
+    // MQTT-4.3.2-2: a QoS 1 message must be acknowledged, or the broker
+    // holds it in flight for ever.
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 32], [0u8; 32]);
+    let report = RefCell::new(None);
+    let mut on_undelivered = |u: crate::Undelivered<'_>| {
+        *report.borrow_mut() = Some((u.topic.to_vec(), u.topic_len, u.packet_id));
+    };
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_undelivered_callback(&mut on_undelivered);
+    let topic = [b'a'; 100];
+    rig.pipe.feed(&big_qos1(&topic, 400));
+    rig.pipe.feed(b"\x30\x04\x00\x01tk");
+    assert_eq!(client.wait_msg_for(1_000), Ok(true));
+    assert_eq!(rig.pipe.sent(), b"\x40\x02\x00\x09", "PUBACK with its id");
+    drop(client);
+    let (kept, topic_len, id) = report.into_inner().unwrap();
+    assert_eq!((topic_len, id), (100, 9));
+    assert!(
+        !kept.is_empty() && kept.len() <= 16 && kept.iter().all(|&b| b == b'a'),
+        "the start of the topic, at most half the buffer: {kept:?}"
+    );
+}
+
+#[test]
+fn an_oversize_message_arriving_a_byte_at_a_time_is_skipped_with_its_id() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 16], [0u8; 16]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| seen.borrow_mut().push(m.payload.to_vec());
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    let mut bytes = big_qos1(b"a/long/topic/name", 200);
+    bytes.extend_from_slice(b"\x30\x04\x00\x01tk");
+    for b in &bytes {
+        rig.pipe.feed(&[*b]);
+        let _ = client.check_msg();
+    }
+    assert_eq!(client.skipped_messages(), 1);
+    assert_eq!(rig.pipe.sent(), b"\x40\x02\x00\x09");
+    drop(client);
+    assert_eq!(seen.into_inner(), [b"k".to_vec()]);
+}
+
+#[test]
+fn a_declined_message_is_not_acknowledged_and_the_next_one_is() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let taken = RefCell::new(0);
+    let mut take_one = |m: Message<'_>| {
+        if *taken.borrow() == 1 {
+            m.decline();
+        } else {
+            *taken.borrow_mut() += 1;
+        }
+    };
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut take_one);
+    // Three QoS 1 messages and a QoS 2 one in one read.
+    rig.pipe.feed(b"\x32\x05\x00\x01t\x00\x01\x32\x05\x00\x01t\x00\x02\x32\x05\x00\x01t\x00\x03\x34\x05\x00\x01t\x00\x04");
+    while client.check_msg().unwrap() {}
+    assert_eq!(
+        rig.pipe.sent(),
+        b"\x40\x02\x00\x01",
+        "only the message taken is acknowledged"
+    );
+}
+
+#[test]
+fn dup_on_a_qos0_message_is_ignored_and_the_message_delivered() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| seen.borrow_mut().push((m.payload.to_vec(), m.dup));
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    rig.pipe.feed(b"\x38\x04\x00\x01tz");
+    assert_eq!(client.wait_msg_for(1_000), Ok(true));
+    assert!(client.is_connected());
+    drop(client);
+    assert_eq!(seen.into_inner(), [(b"z".to_vec(), false)]);
+}
+
+#[test]
+fn a_topic_that_is_not_utf8_is_delivered_as_bytes_and_topic_str_says_so() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| {
+        seen.borrow_mut().push((
+            m.topic.to_vec(),
+            m.topic_str().map(|t| t.as_bytes().to_vec()),
+        ))
+    };
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    rig.pipe.feed(b"\x30\x05\x00\x02\xff\xfez");
+    rig.pipe.feed(b"\x30\x05\x00\x02a\x00z");
+    rig.pipe.feed(b"\x30\x05\x00\x02abz");
+    while client.check_msg().unwrap() {}
+    assert!(client.is_connected());
+    drop(client);
+    assert_eq!(
+        seen.into_inner(),
+        [
+            (b"\xff\xfe".to_vec(), None),
+            (b"a\x00".to_vec(), None),
+            (b"ab".to_vec(), Some(b"ab".to_vec()))
+        ]
+    );
+}
+
+#[test]
+fn publishing_with_qos2_is_refused_before_anything_is_sent() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    assert_eq!(
+        client.publish(b"t", b"x", false, QoS::ExactlyOnce),
+        Err(Error::Invalid(
+            crate::packet::EncodeError::PublishQoS2NotSupported
+        ))
+    );
+    assert_eq!(rig.pipe.sent(), b"");
+    assert!(client.is_connected());
+}
+
+#[test]
+fn a_subscription_granted_qos2_delivers_a_qos2_message_once_and_completes_its_release() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| seen.borrow_mut().push(m.qos);
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    rig.pipe.answer(0x82, b"\x90\x03\x00\x01\x02");
+    assert_eq!(
+        client.subscribe(b"t", QoS::ExactlyOnce),
+        Ok(QoS::ExactlyOnce)
+    );
+    assert_eq!(rig.pipe.take_sent(), b"\x82\x06\x00\x01\x00\x01t\x02");
+    rig.pipe.feed(b"\x34\x05\x00\x01t\x00\x07");
+    rig.pipe.feed(b"\x3c\x05\x00\x01t\x00\x07");
+    rig.pipe.feed(b"\x62\x02\x00\x07");
+    while client.check_msg().unwrap() {}
+    assert_eq!(
+        rig.pipe.sent(),
+        b"\x50\x02\x00\x07\x50\x02\x00\x07\x70\x02\x00\x07"
+    );
+    drop(client);
+    assert_eq!(seen.into_inner(), [QoS::ExactlyOnce]);
+}
+
+#[test]
+fn text_that_is_not_mqtt_utf8_is_refused_in_will_filters_and_unsubscribe_before_anything_is_sent() {
+    // MQTT-3.1.3-10, MQTT-3.8.3-1, MQTT-3.10.3-1; and MQTT-3.8.3-3: a
+    // SUBSCRIBE carries at least one filter.
+    use crate::packet::{EncodeError, Field};
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let on = &mut |_: Message<'_>| {};
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(on);
+    let bad_utf8 = Err(Error::Invalid(EncodeError::InvalidUtf8(Field::TopicFilter)));
+    for filter in [&b"a/\xff"[..], b"a\x00b"] {
+        assert_eq!(
+            client.subscribe(filter, QoS::AtMostOnce).map(drop),
+            bad_utf8
+        );
+        assert_eq!(client.unsubscribe(filter), bad_utf8);
+    }
+    assert_eq!(
+        client.subscribe_many(&[], &mut []),
+        Err(Error::Invalid(EncodeError::NoFilters))
+    );
+    assert_eq!(
+        client.set_last_will(b"will/\xc3", b"gone", false, QoS::AtMostOnce),
+        Err(Error::Invalid(EncodeError::InvalidUtf8(Field::Topic)))
+    );
+    assert_eq!(rig.pipe.sent(), b"", "nothing was sent");
+    assert!(client.is_connected());
+}
+
+#[test]
+fn a_topic_starting_with_a_byte_order_mark_is_delivered_with_it() {
+    // MQTT-1.5.3-3: U+FEFF is not skipped or stripped.
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| seen.borrow_mut().push(m.topic.to_vec());
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(&mut on_message);
+    rig.pipe.feed(b"\x30\x07\x00\x04\xef\xbb\xbfaz");
+    assert_eq!(client.wait_msg_for(1_000), Ok(true));
+    drop(client);
+    assert_eq!(seen.into_inner(), [b"\xef\xbb\xbfa".to_vec()]);
+}
+
+#[test]
+fn qos2_messages_are_acknowledged_in_the_order_they_arrived() {
+    // MQTT-4.6.0-3: PUBRECs in the order of the PUBLISHes.
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let on = &mut |_: Message<'_>| {};
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_callback(on);
+    for id in [5u8, 3, 9] {
+        rig.pipe.feed(&[0x34, 0x05, 0x00, 0x01, b't', 0x00, id]);
+    }
+    while client.check_msg().unwrap() {}
+    assert_eq!(
+        rig.pipe.sent(),
+        b"\x50\x02\x00\x05\x50\x02\x00\x03\x50\x02\x00\x09"
+    );
+}
+
+#[test]
+fn the_qos2_release_record_lives_as_long_as_the_session() {
+    // MQTT-3.1.2-4, MQTT-4.1.0-1: across a reconnect with session present,
+    // a QoS 2 message not yet released is still known (its copy is not
+    // delivered twice); a new session forgets it.
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let seen = RefCell::new(0);
+    let mut on_message = |_: Message<'_>| *seen.borrow_mut() += 1;
+    let options = Options::new("c").clean_session(false);
+    let mut client = rig.connected(&mut tx, &mut rx, options);
+    client.set_callback(&mut on_message);
+    let publish = b"\x34\x05\x00\x01t\x00\x07";
+    let copy = b"\x3c\x05\x00\x01t\x00\x07";
+    rig.pipe.feed(publish);
+    assert_eq!(client.check_msg(), Ok(true));
+    rig.pipe.close_connection();
+    assert!(client.check_msg().is_err(), "the connection is gone");
+
+    // The broker kept the session: it sends the message again.
+    rig.pipe.answer(0x10, &[0x20, 0x02, 0x01, 0x00]);
+    assert_eq!(client.connect(BROKER), Ok(true));
+    rig.pipe.take_sent();
+    rig.pipe.feed(copy);
+    rig.pipe.feed(b"\x62\x02\x00\x07");
+    while client.check_msg().unwrap() {}
+    assert_eq!(
+        rig.pipe.take_sent(),
+        b"\x50\x02\x00\x07\x70\x02\x00\x07",
+        "PUBREC for the copy, PUBCOMP for the release"
+    );
+
+    // Delivered again, unreleased, then a new session: the record is gone.
+    rig.pipe.feed(publish);
+    assert_eq!(client.check_msg(), Ok(true));
+    rig.pipe.close_connection();
+    let _ = client.check_msg();
+    rig.pipe.answer(0x10, CONNACK);
+    assert_eq!(client.connect(BROKER), Ok(false));
+    rig.pipe.feed(copy);
+    assert_eq!(client.check_msg(), Ok(true));
+    drop(client);
+    assert_eq!(
+        seen.into_inner(),
+        3,
+        "first delivery, not its copy, the next one, and the copy in the new session"
+    );
 }

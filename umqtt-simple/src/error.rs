@@ -6,6 +6,7 @@ use crate::packet::{ConnectReturnCode, DecodeError, EncodeError, PacketType};
 
 /// What the client was waiting for when a deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Waiting {
     /// TCP connect (and, over TLS, the handshake).
     Connect,
@@ -40,22 +41,72 @@ impl fmt::Display for Waiting {
     }
 }
 
+/// What kind of failure an error is, and so what a program does about it
+/// (as [`embedded_io::ErrorKind`](https://docs.rs/embedded-io) classifies
+/// I/O errors): [`Error::kind`], and umqtt-robust's `RobustError::kind`.
+///
+/// ```
+/// use umqtt_simple::{Error, ErrorKind, Waiting};
+///
+/// let e: Error<()> = Error::Timeout(Waiting::PubAck);
+/// assert_eq!(e.kind(), ErrorKind::Timeout);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller's input or settings: a topic, an option, a missing
+    /// callback. Nothing was sent; fix the call.
+    Configuration,
+    /// The broker said no: a refused connection or subscription.
+    Refused,
+    /// The broker broke the protocol; the connection is closed.
+    Protocol,
+    /// A buffer or fixed-size memory of this side is too small for what
+    /// arrived or what was asked.
+    Resource,
+    /// The network, the stack or the connection failed (also: not connected,
+    /// host name not resolved).
+    Transport,
+    /// A deadline passed.
+    Timeout,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Configuration => "invalid input",
+            ErrorKind::Refused => "refused by the broker",
+            ErrorKind::Protocol => "protocol error",
+            ErrorKind::Resource => "out of room",
+            ErrorKind::Transport => "network error",
+            ErrorKind::Timeout => "timed out",
+        })
+    }
+}
+
 /// Everything that can go wrong in the client, generic over the stack's error.
 ///
-/// The variants fall in four groups:
-/// - **your input** ([`Error::Invalid`], [`Error::NoCallback`],
-///   [`Error::TooManyFilters`]): nothing was sent; the connection is untouched;
-/// - **the broker said no** (the `Refused*` variants, [`Error::SubscribeRefused`]);
-/// - **the broker broke the protocol** ([`Error::Protocol`],
-///   [`Error::UnexpectedPacket`], [`Error::UnexpectedPacketId`],
-///   [`Error::PacketTooLarge`]): the connection is closed;
-/// - **the network** ([`Error::Network`], [`Error::Closed`], [`Error::Timeout`],
-///   [`Error::Dns`], [`Error::NotConnected`]): the connection is closed, except
-///   for `NotConnected`, which means it already was.
+/// [`Error::kind`] tells the groups apart:
+/// - [`ErrorKind::Configuration`], your input ([`Error::Invalid`],
+///   [`Error::NoCallback`], [`Error::TooManyFilters`]): nothing was sent; the
+///   connection is untouched;
+/// - [`ErrorKind::Refused`], the broker said no (the `Refused*` variants,
+///   [`Error::SubscribeRefused`]);
+/// - [`ErrorKind::Protocol`], the broker broke the protocol
+///   ([`Error::Protocol`], [`Error::UnexpectedPacket`],
+///   [`Error::UnexpectedPacketId`], [`Error::SessionPresentOnCleanSession`]):
+///   the connection is closed;
+/// - [`ErrorKind::Resource`], a buffer too small ([`Error::PacketTooLarge`]:
+///   the connection is closed; [`Error::MessageTooLarge`]: see below);
+/// - [`ErrorKind::Transport`] ([`Error::Network`], [`Error::Closed`],
+///   [`Error::Dns`], [`Error::NotConnected`]) and [`ErrorKind::Timeout`]
+///   ([`Error::Timeout`]): the connection is closed, except for
+///   `NotConnected`, which means it already was.
 ///
 /// [`Error::MessageTooLarge`] is a report, not a failure: the message was
 /// skipped and the connection stays usable.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error<E> {
     /// The stack reported an error; the connection is closed.
     Network(E),
@@ -63,7 +114,10 @@ pub enum Error<E> {
     Closed,
     /// A deadline passed while waiting; the connection is closed.
     Timeout(Waiting),
-    /// The host name could not be resolved.
+    /// The host name could not be resolved. The stack's reason is logged
+    /// (warn): embedded-nal's `Dns` has an error type of its own, which
+    /// need not convert into the TCP stack's (std-embedded-nal's does not),
+    /// so it cannot travel in this enum.
     Dns,
     /// There is no connection: call `connect` first (or again).
     NotConnected,
@@ -119,9 +173,18 @@ pub enum Error<E> {
         /// The receive buffer's size.
         capacity: usize,
     },
-    /// A message larger than the receive buffer arrived. It was read to its
-    /// end and discarded (and acknowledged, if QoS 1); the connection is still
-    /// usable and the next message will arrive.
+    /// The broker answered a clean-session CONNECT with "session present",
+    /// which MQTT-3.2.2-1 rules out: what it kept cannot be trusted (a
+    /// client would skip resubscribing and go deaf); the connection is
+    /// closed.
+    SessionPresentOnCleanSession,
+    /// A message larger than the receive buffer arrived, with no
+    /// [undelivered callback](crate::Client::set_undelivered_callback) to
+    /// report it to. It was read to its end and discarded (and acknowledged,
+    /// unless [`Options::acknowledge_undelivered`](crate::Options::acknowledge_undelivered)
+    /// says not to); the connection is still usable and the next message
+    /// will arrive. One that arrived inside another call is reported by the
+    /// next `wait_msg`, `wait_msg_for` or `check_msg`.
     MessageTooLarge {
         /// The PUBLISH packet's size in bytes.
         size: usize,
@@ -141,6 +204,30 @@ impl<E> Error<E> {
             ConnectReturnCode::BadUsernameOrPassword => Error::RefusedBadCredentials,
             ConnectReturnCode::NotAuthorized => Error::RefusedNotAuthorized,
         })
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Invalid(_) | Error::NoCallback | Error::TooManyFilters { .. } => {
+                ErrorKind::Configuration
+            }
+            Error::RefusedProtocolVersion
+            | Error::RefusedIdentifier
+            | Error::RefusedServerUnavailable
+            | Error::RefusedBadCredentials
+            | Error::RefusedNotAuthorized
+            | Error::SubscribeRefused { .. } => ErrorKind::Refused,
+            Error::Protocol(_)
+            | Error::UnexpectedPacket(_)
+            | Error::UnexpectedPacketId { .. }
+            | Error::SessionPresentOnCleanSession => ErrorKind::Protocol,
+            Error::PacketTooLarge { .. } | Error::MessageTooLarge { .. } => ErrorKind::Resource,
+            Error::Network(_) | Error::Closed | Error::Dns | Error::NotConnected => {
+                ErrorKind::Transport
+            }
+            Error::Timeout(_) => ErrorKind::Timeout,
+        }
     }
 
     /// Whether the connection is gone after this error (reconnect to go on).
@@ -168,6 +255,11 @@ impl<E> From<DecodeError> for Error<E> {
     }
 }
 
+/// The stack's error is shown with `{:?}`: embedded-nal's `TcpError` asks
+/// only for `Debug` (smoltcp-nal's errors have no `Display`), and every
+/// stack must be able to print this error. A program on a stack whose errors
+/// have `Display` (the std stack's do) can take the error out with a match
+/// on [`Error::Network`] and show it itself, as the `umqtt` command does.
 impl<E: fmt::Debug> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -215,6 +307,9 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             } => write!(
                 f,
                 "{packet} of {size} bytes does not fit the {capacity}-byte receive buffer"
+            ),
+            Error::SessionPresentOnCleanSession => f.write_str(
+                "broker answered a clean session with \"session present\", which MQTT forbids",
             ),
             Error::MessageTooLarge { size, capacity } => write!(
                 f,

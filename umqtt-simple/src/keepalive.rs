@@ -3,8 +3,10 @@
 //! Two separate deadlines, both on the client's clock:
 //!
 //! - **keepalive**: MQTT requires the client to send *something* at least once
-//!   per keepalive interval. When nothing was sent for that long, the client
-//!   sends PINGREQ.
+//!   per keepalive interval (MQTT-3.1.2-23). When nothing was sent for that
+//!   long, the client sends PINGREQ, also while an earlier one is still
+//!   unanswered: a PINGRESP late behind a backlog of messages must not keep
+//!   the client silent past the keepalive, or the broker drops it.
 //! - **PINGRESP**: after a PINGREQ, the broker must answer. If nothing at all
 //!   arrives within the ping timeout, the connection is half-open (the broker
 //!   vanished without FIN or RST) and is given up. Any packet received while the
@@ -73,28 +75,31 @@ impl KeepAlive {
         self.ping_pending_since.is_some()
     }
 
-    /// What is due at `now`.
+    /// What is due at `now`: a PINGREQ first (the keepalive binds the
+    /// client whatever the broker does), then the judgement of one gone
+    /// unanswered.
     pub(crate) fn poll(&self, now: u64) -> KeepAliveAction {
-        if let Some(since) = self.ping_pending_since {
-            if now.saturating_sub(since) >= self.ping_timeout_ms {
-                return KeepAliveAction::PingTimedOut;
-            }
-            return KeepAliveAction::Idle;
-        }
         if self.interval_ms > 0 && now.saturating_sub(self.last_sent_ms) >= self.interval_ms {
             return KeepAliveAction::SendPing;
         }
-        KeepAliveAction::Idle
+        match self.ping_pending_since {
+            Some(since) if now.saturating_sub(since) >= self.ping_timeout_ms => {
+                KeepAliveAction::PingTimedOut
+            }
+            _ => KeepAliveAction::Idle,
+        }
     }
 
     /// The next time [`KeepAlive::poll`] may ask for something, if ever.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        match self.ping_pending_since {
-            Some(since) => Some(since.saturating_add(self.ping_timeout_ms)),
-            None if self.interval_ms > 0 => {
-                Some(self.last_sent_ms.saturating_add(self.interval_ms))
-            }
-            None => None,
+        let ping =
+            (self.interval_ms > 0).then(|| self.last_sent_ms.saturating_add(self.interval_ms));
+        let answer = self
+            .ping_pending_since
+            .map(|since| since.saturating_add(self.ping_timeout_ms));
+        match (ping, answer) {
+            (Some(p), Some(a)) => Some(p.min(a)),
+            (p, a) => p.or(a),
         }
     }
 }
@@ -127,9 +132,29 @@ mod tests {
         k.ping_sent(60_000);
         assert!(k.ping_pending());
         assert_eq!(k.next_deadline(), Some(65_000));
-        // No second PINGREQ while the first is pending, even a keepalive later.
         assert_eq!(k.poll(64_999), KeepAliveAction::Idle);
         assert_eq!(k.poll(65_000), KeepAliveAction::PingTimedOut);
+    }
+
+    #[test]
+    fn a_keepalive_without_sending_pings_again_even_while_a_ping_is_unanswered() {
+        // A backlog keeps restarting the PINGRESP wait; the client must
+        // still send something every keepalive (MQTT-3.1.2-23).
+        let mut k = KeepAlive::new(2_000, 1_500, 0);
+        k.ping_sent(2_000);
+        k.packet_received(3_000, false);
+        k.packet_received(3_900, false);
+        assert_eq!(k.next_deadline(), Some(4_000));
+        assert_eq!(k.poll(4_000), KeepAliveAction::SendPing);
+        k.ping_sent(4_000);
+        assert!(k.ping_pending());
+        assert_eq!(
+            k.next_deadline(),
+            Some(5_400),
+            "the answer's deadline first"
+        );
+        k.packet_received(5_000, false);
+        assert_eq!(k.poll(6_000), KeepAliveAction::SendPing);
     }
 
     #[test]

@@ -20,14 +20,19 @@ mod error;
 mod keepalive;
 mod options;
 pub mod packet;
+mod released;
 
-pub use client::{Callback, Client, ClientError, MIN_RX_BUFFER, MIN_TX_BUFFER, Message};
-pub use error::{Error, Waiting};
+pub use client::{
+    Callback, Client, ClientError, MIN_RX_BUFFER, MIN_TX_BUFFER, Message, Undelivered,
+    UndeliveredCallback,
+};
+pub use error::{Error, ErrorKind, Waiting};
 pub use options::{
     DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S,
     DEFAULT_SEND_TIMEOUT_MS, MAX_DEFAULT_PING_TIMEOUT_MS, Options,
 };
 pub use packet::QoS;
+pub use released::AWAITING_RELEASE;
 pub use umqtt_transports::{Clock, Spin, Wait};
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ pub struct Options<'a> {
     pub(crate) ping_timeout_ms: Option<u32>,
     pub(crate) zero_read_is_eof: bool,
     pub(crate) batch_qos0: bool,
+    pub(crate) acknowledge_undelivered: bool,
 }
 
 impl<'a> Options<'a> {
@@ -66,6 +67,7 @@ impl<'a> Options<'a> {
             ping_timeout_ms: None,
             zero_read_is_eof: false,
             batch_qos0: false,
+            acknowledge_undelivered: true,
         }
     }
 
@@ -148,6 +150,27 @@ impl<'a> Options<'a> {
     /// use it for end of file, others (smoltcp-nal) for "nothing to read".
     pub const fn zero_read_is_eof(mut self, eof: bool) -> Self {
         self.zero_read_is_eof = eof;
+        self
+    }
+
+    /// Whether a QoS 1 or 2 message too large for the receive buffer is
+    /// acknowledged after it was skipped (default `true`).
+    ///
+    /// Either way it is reported, never dropped unseen: to the
+    /// [undelivered callback](crate::Client::set_undelivered_callback) if
+    /// one is set, else as [`Error::MessageTooLarge`](crate::Error::MessageTooLarge)
+    /// from the next `wait_msg`, `wait_msg_for` or `check_msg`.
+    ///
+    /// - `true`: the broker is told the client has it, and drops it. A
+    ///   message this device can never take does not come back after every
+    ///   reconnect of a persistent session, and does not hold one of the
+    ///   broker's in-flight slots (mosquitto: 20), which would stop QoS 1
+    ///   delivery to this client once they are all taken.
+    /// - `false`: the broker keeps it and sends it again after the next
+    ///   reconnect (persistent session), e.g. for a device that grows its
+    ///   buffer or hands the topic to another client.
+    pub const fn acknowledge_undelivered(mut self, acknowledge: bool) -> Self {
+        self.acknowledge_undelivered = acknowledge;
         self
     }
 

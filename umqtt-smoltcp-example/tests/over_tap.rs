@@ -356,7 +356,7 @@ fn robust_client_over_smoltcp_survives_broker_restarts() {
             max_ms: 500,
             max_attempts: None,
         },
-        outage_timeout_ms: 15_000,
+        call_timeout_ms: 15_000,
     });
     robust.set_callback(&mut on_message);
     robust.set_event_callback(&mut on_event);

@@ -1,6 +1,7 @@
 //! Bounds-checked cursors for writing and reading packet fields.
 
-use super::{DecodeError, EncodeError, PacketType};
+use super::error::{DecodeError, EncodeError};
+use super::header::PacketType;
 
 /// Writes big-endian fields into a buffer, refusing to run past its end.
 pub(crate) struct Writer<'b> {

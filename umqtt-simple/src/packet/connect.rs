@@ -3,8 +3,10 @@
 use core::fmt;
 
 use super::codec::{Reader, Writer};
-use super::validate::{check_len, validate_topic_name};
-use super::{DecodeError, EncodeError, Field, PacketType, QoS};
+use super::error::{DecodeError, EncodeError, Field};
+use super::header::PacketType;
+use super::qos::QoS;
+use super::validate::{check_len, check_string, validate_topic_name};
 
 const PROTOCOL_NAME: &[u8] = b"MQTT";
 const PROTOCOL_LEVEL_3_1_1: u8 = 4;
@@ -62,7 +64,7 @@ impl<'a> Connect<'a> {
 
     /// Checks every field; what passes can be encoded.
     pub fn validate(&self) -> Result<(), EncodeError> {
-        check_len(Field::ClientId, self.client_id)?;
+        check_string(Field::ClientId, self.client_id)?;
         if self.client_id.is_empty() && !self.clean_session {
             return Err(EncodeError::EmptyClientIdNeedsCleanSession);
         }
@@ -71,7 +73,7 @@ impl<'a> Connect<'a> {
             check_len(Field::WillMessage, will.message)?;
         }
         if let Some(user) = self.username {
-            check_len(Field::Username, user)?;
+            check_string(Field::Username, user)?;
         }
         if let Some(password) = self.password {
             if self.username.is_none() {
@@ -147,10 +149,7 @@ impl<'a> Connect<'a> {
         let keepalive = r.u16()?;
         let client_id = r.prefixed()?;
         let will = if has_will {
-            let qos = match will_qos_bits {
-                2 => return Err(DecodeError::QoS2NotSupported),
-                bits => QoS::from_u8(bits).ok_or(DecodeError::InvalidConnectFlags(flags))?,
-            };
+            let qos = QoS::from_u8(will_qos_bits).ok_or(DecodeError::InvalidConnectFlags(flags))?;
             Some(LastWill {
                 topic: r.prefixed()?,
                 message: r.prefixed()?,

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::PacketType;
+use super::header::PacketType;
 
 /// A length-prefixed field of a packet, named in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,8 @@ pub enum EncodeError {
     WildcardInTopic,
     /// A filter uses `+` or `#` other than as a whole level (`#` only last).
     InvalidWildcard,
-    /// A topic or filter is not valid UTF-8 or contains U+0000.
+    /// A text field (topic, filter, client id, user name) is not valid
+    /// UTF-8 or contains U+0000.
     InvalidUtf8(Field),
     /// A password was given without a user name, which MQTT 3.1.1 forbids.
     PasswordWithoutUsername,
@@ -76,6 +77,10 @@ pub enum EncodeError {
     NoFilters,
     /// An empty client id is only allowed with a clean session.
     EmptyClientIdNeedsCleanSession,
+    /// DUP set on a QoS 0 PUBLISH, which MQTT-3.3.1-2 forbids.
+    DupWithQoS0,
+    /// The client publishes with QoS 0 or 1 only (it receives QoS 2).
+    PublishQoS2NotSupported,
 }
 
 impl fmt::Display for EncodeError {
@@ -109,6 +114,12 @@ impl fmt::Display for EncodeError {
             EncodeError::NoFilters => f.write_str("at least one topic filter is required"),
             EncodeError::EmptyClientIdNeedsCleanSession => {
                 f.write_str("an empty client id requires clean session")
+            }
+            EncodeError::DupWithQoS0 => {
+                f.write_str("DUP set on a QoS 0 PUBLISH; MQTT allows it on QoS 1 and 2 only")
+            }
+            EncodeError::PublishQoS2NotSupported => {
+                f.write_str("publishing with QoS 2 is not supported; use QoS 1 (QoS 2 is received)")
             }
         }
     }
@@ -147,8 +158,6 @@ pub enum DecodeError {
         /// The packet type.
         packet: PacketType,
     },
-    /// A PUBLISH with QoS 2, which this client never subscribes with.
-    QoS2NotSupported,
     /// A PUBLISH with both QoS bits set (QoS 3).
     InvalidQoS,
     /// A packet id of 0 where MQTT requires 1 to 65 535.
@@ -185,9 +194,6 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::TrailingBytes { packet } => {
                 write!(f, "{packet} has bytes after its last field")
-            }
-            DecodeError::QoS2NotSupported => {
-                f.write_str("PUBLISH with QoS 2, which this client does not support")
             }
             DecodeError::InvalidQoS => f.write_str("PUBLISH with QoS 3"),
             DecodeError::ZeroPacketId => f.write_str("packet id 0"),

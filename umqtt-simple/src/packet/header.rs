@@ -3,7 +3,7 @@
 use core::fmt;
 
 use super::codec::Writer;
-use super::{DecodeError, EncodeError};
+use super::error::{DecodeError, EncodeError};
 
 /// The largest remaining length MQTT can express in four bytes: 268 435 455.
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;

@@ -29,6 +29,7 @@ mod connect;
 mod error;
 mod header;
 mod packets;
+mod qos;
 mod subscribe;
 mod validate;
 
@@ -36,40 +37,17 @@ pub use connect::{ConnAck, Connect, ConnectReturnCode, LastWill};
 pub use error::{DecodeError, EncodeError, Field};
 pub use header::{FixedHeader, MAX_REMAINING_LENGTH, PacketType, remaining_length_len};
 pub use packets::{Packet, Publish};
+pub use qos::QoS;
 pub use subscribe::{
     SubAck, SubAckCode, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters,
 };
 pub use validate::{validate_filter, validate_topic_name};
 
-/// Quality of service of a message: how hard the client and broker try to deliver it.
-///
-/// QoS 2 is not supported (as in the original umqtt.simple), so it cannot be
-/// requested: this type has no such value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum QoS {
-    /// QoS 0: fire and forget; the message may be lost.
-    #[default]
-    AtMostOnce = 0,
-    /// QoS 1: acknowledged with PUBACK; the message arrives at least once.
-    AtLeastOnce = 1,
-}
-
-impl QoS {
-    /// The QoS for a wire value of 0 or 1; `None` for anything else.
-    pub const fn from_u8(value: u8) -> Option<QoS> {
-        match value {
-            0 => Some(QoS::AtMostOnce),
-            1 => Some(QoS::AtLeastOnce),
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod wire_vectors;
 
 #[cfg(test)]
-mod properties;
+mod round_trips;
 
 #[cfg(test)]
 mod fuzz_regressions;

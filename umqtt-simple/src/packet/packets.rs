@@ -2,11 +2,12 @@
 //! decodes them all.
 
 use super::codec::{Reader, Writer};
+use super::connect::{ConnAck, Connect};
+use super::error::{DecodeError, EncodeError};
+use super::header::{FixedHeader, MAX_REMAINING_LENGTH, PacketType};
+use super::qos::QoS;
+use super::subscribe::{SubAck, Subscribe, Unsubscribe};
 use super::validate::validate_topic_name;
-use super::{
-    ConnAck, Connect, DecodeError, EncodeError, FixedHeader, MAX_REMAINING_LENGTH, PacketType, QoS,
-    SubAck, Subscribe, Unsubscribe,
-};
 
 const FLAG_DUP: u8 = 0b1000;
 const FLAG_RETAIN: u8 = 0b0001;
@@ -22,9 +23,11 @@ pub struct Publish<'a> {
     pub qos: QoS,
     /// Whether the broker retains it for future subscribers.
     pub retain: bool,
-    /// Set when the message is sent again after a reconnect (QoS 1 only).
+    /// Set when the message is sent again after a reconnect (QoS 1 and 2
+    /// only: MQTT-3.3.1-2 forbids it on QoS 0).
     pub dup: bool,
-    /// The packet id: 1 to 65 535 for QoS 1, ignored (not sent) for QoS 0.
+    /// The packet id: 1 to 65 535 for QoS 1 and 2, ignored (not sent) for
+    /// QoS 0.
     pub packet_id: u16,
 }
 
@@ -54,18 +57,21 @@ impl<'a> Publish<'a> {
         self
     }
 
-    /// Checks the topic and packet id; what passes can be encoded.
+    /// Checks the topic, packet id and flags; what passes can be encoded.
     pub fn validate(&self) -> Result<(), EncodeError> {
         validate_topic_name(self.topic)?;
-        if self.qos == QoS::AtLeastOnce && self.packet_id == 0 {
+        if self.qos.has_packet_id() && self.packet_id == 0 {
             return Err(EncodeError::ZeroPacketId);
+        }
+        if self.dup && self.qos == QoS::AtMostOnce {
+            return Err(EncodeError::DupWithQoS0);
         }
         Ok(())
     }
 
     /// Bytes of the PUBLISH before its payload: topic and packet id.
     fn variable_header_len(&self) -> usize {
-        2 + self.topic.len() + if self.qos == QoS::AtLeastOnce { 2 } else { 0 }
+        2 + self.topic.len() + if self.qos.has_packet_id() { 2 } else { 0 }
     }
 
     /// Bytes the whole packet takes.
@@ -115,31 +121,29 @@ impl<'a> Publish<'a> {
 
     fn write_variable_header(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         w.prefixed(self.topic)?;
-        if self.qos == QoS::AtLeastOnce {
+        if self.qos.has_packet_id() {
             w.u16(self.packet_id)?;
         }
         Ok(())
     }
 
+    /// The QoS in a PUBLISH's fixed-header flags.
+    pub fn qos_of(flags: u8) -> Result<QoS, DecodeError> {
+        QoS::from_u8((flags >> 1) & 0b11).ok_or(DecodeError::InvalidQoS)
+    }
+
     /// Decodes a PUBLISH body. `body` may be cut short after the packet id: the
     /// payload is then whatever follows (used for messages too large to buffer).
+    ///
+    /// DUP on a QoS 0 message, which MQTT-3.3.1-2 forbids the sender, is
+    /// ignored rather than refused: brokers have sent it, and the message is
+    /// good.
     pub fn decode_body(flags: u8, body: &'a [u8]) -> Result<Self, DecodeError> {
-        let qos = match (flags >> 1) & 0b11 {
-            0 => QoS::AtMostOnce,
-            1 => QoS::AtLeastOnce,
-            2 => return Err(DecodeError::QoS2NotSupported),
-            _ => return Err(DecodeError::InvalidQoS),
-        };
-        let dup = flags & FLAG_DUP != 0;
-        if dup && qos == QoS::AtMostOnce {
-            return Err(DecodeError::InvalidFlags {
-                packet: PacketType::Publish,
-                flags,
-            });
-        }
+        let qos = Publish::qos_of(flags)?;
+        let dup = flags & FLAG_DUP != 0 && qos.has_packet_id();
         let mut r = Reader::new(body, PacketType::Publish);
         let topic = r.prefixed()?;
-        let packet_id = if qos == QoS::AtLeastOnce {
+        let packet_id = if qos.has_packet_id() {
             r.packet_id()?
         } else {
             0
@@ -155,7 +159,7 @@ impl<'a> Publish<'a> {
     }
 }
 
-/// Any MQTT 3.1.1 packet this client sends or receives (QoS 2 flows excepted).
+/// Any MQTT 3.1.1 packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Packet<'a> {
     /// CONNECT (client to broker).
@@ -166,6 +170,12 @@ pub enum Packet<'a> {
     Publish(Publish<'a>),
     /// PUBACK with its packet id (both ways).
     PubAck(u16),
+    /// PUBREC with its packet id: a QoS 2 message received (both ways).
+    PubRec(u16),
+    /// PUBREL with its packet id: a QoS 2 message released (both ways).
+    PubRel(u16),
+    /// PUBCOMP with its packet id: a QoS 2 exchange complete (both ways).
+    PubComp(u16),
     /// SUBSCRIBE (client to broker).
     Subscribe(Subscribe<'a>),
     /// SUBACK (broker to client).
@@ -208,6 +218,9 @@ impl<'a> Packet<'a> {
             Packet::ConnAck(_) => PacketType::ConnAck,
             Packet::Publish(_) => PacketType::Publish,
             Packet::PubAck(_) => PacketType::PubAck,
+            Packet::PubRec(_) => PacketType::PubRec,
+            Packet::PubRel(_) => PacketType::PubRel,
+            Packet::PubComp(_) => PacketType::PubComp,
             Packet::Subscribe(_) => PacketType::Subscribe,
             Packet::SubAck(_) => PacketType::SubAck,
             Packet::Unsubscribe(_) => PacketType::Unsubscribe,
@@ -225,7 +238,11 @@ impl<'a> Packet<'a> {
             Packet::Publish(p) => p.validate(),
             Packet::Subscribe(p) => p.validate(),
             Packet::Unsubscribe(p) => p.validate(),
-            Packet::PubAck(0) | Packet::UnsubAck(0) => Err(EncodeError::ZeroPacketId),
+            Packet::PubAck(0)
+            | Packet::PubRec(0)
+            | Packet::PubRel(0)
+            | Packet::PubComp(0)
+            | Packet::UnsubAck(0) => Err(EncodeError::ZeroPacketId),
             Packet::SubAck(p) if p.packet_id == 0 => Err(EncodeError::ZeroPacketId),
             _ => Ok(()),
         }
@@ -239,7 +256,12 @@ impl<'a> Packet<'a> {
             Packet::Subscribe(p) => p.remaining_length(),
             Packet::Unsubscribe(p) => p.remaining_length(),
             Packet::SubAck(p) => 2 + p.return_codes.len(),
-            Packet::ConnAck(_) | Packet::PubAck(_) | Packet::UnsubAck(_) => 2,
+            Packet::ConnAck(_)
+            | Packet::PubAck(_)
+            | Packet::PubRec(_)
+            | Packet::PubRel(_)
+            | Packet::PubComp(_)
+            | Packet::UnsubAck(_) => 2,
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => 0,
         };
         FixedHeader {
@@ -283,7 +305,11 @@ impl<'a> Packet<'a> {
                 p.write_variable_header(&mut w)?;
                 w.bytes(p.payload)?;
             }
-            Packet::PubAck(id) | Packet::UnsubAck(id) => w.u16(*id)?,
+            Packet::PubAck(id)
+            | Packet::PubRec(id)
+            | Packet::PubRel(id)
+            | Packet::PubComp(id)
+            | Packet::UnsubAck(id) => w.u16(*id)?,
             Packet::Subscribe(p) => p.write_body(&mut w)?,
             Packet::SubAck(p) => p.write_body(&mut w)?,
             Packet::Unsubscribe(p) => p.write_body(&mut w)?,
@@ -328,6 +354,18 @@ impl<'a> Packet<'a> {
                 fixed_len(2)?;
                 Packet::PubAck(r.packet_id()?)
             }
+            PacketType::PubRec => {
+                fixed_len(2)?;
+                Packet::PubRec(r.packet_id()?)
+            }
+            PacketType::PubRel => {
+                fixed_len(2)?;
+                Packet::PubRel(r.packet_id()?)
+            }
+            PacketType::PubComp => {
+                fixed_len(2)?;
+                Packet::PubComp(r.packet_id()?)
+            }
             PacketType::Subscribe => Packet::Subscribe(Subscribe::read_body(&mut r)?),
             PacketType::SubAck => Packet::SubAck(SubAck::read_body(&mut r, len)?),
             PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::read_body(&mut r)?),
@@ -346,9 +384,6 @@ impl<'a> Packet<'a> {
             PacketType::Disconnect => {
                 fixed_len(0)?;
                 Packet::Disconnect
-            }
-            PacketType::PubRec | PacketType::PubRel | PacketType::PubComp => {
-                return Err(DecodeError::QoS2NotSupported);
             }
         };
         Ok(decoded)

@@ -1,8 +1,10 @@
 //! SUBSCRIBE, SUBACK and UNSUBSCRIBE: which topics the broker forwards.
 
 use super::codec::{Reader, Writer};
+use super::error::{DecodeError, EncodeError};
+use super::header::PacketType;
+use super::qos::QoS;
 use super::validate::validate_filter;
-use super::{DecodeError, EncodeError, PacketType, QoS};
 
 /// The filters of a SUBSCRIBE: a list to encode, or the validated bytes of a
 /// received packet. Iterate with [`SubscribeFilters::iter`].
@@ -97,8 +99,7 @@ impl<'a> Subscribe<'a> {
         while !r.is_empty() {
             r.prefixed()?;
             match r.u8()? {
-                0 | 1 => {}
-                2 => return Err(DecodeError::QoS2NotSupported),
+                0..=2 => {}
                 _ => return Err(DecodeError::InvalidQoS),
             }
         }

@@ -1,6 +1,6 @@
 //! Checks that every field is legal MQTT before a byte is sent.
 
-use super::{EncodeError, Field};
+use super::error::{EncodeError, Field};
 
 /// The longest length-prefixed field MQTT can carry.
 pub(crate) const MAX_FIELD_LEN: usize = 65_535;
@@ -22,6 +22,12 @@ fn check_text(field: Field, bytes: &[u8]) -> Result<(), EncodeError> {
     if bytes.is_empty() {
         return Err(EncodeError::Empty(field));
     }
+    check_string(field, bytes)
+}
+
+/// At most 65 535 bytes, UTF-8 without U+0000 (MQTT-1.5.3-1, -2): an MQTT
+/// UTF-8 string, which may be empty.
+pub(crate) fn check_string(field: Field, bytes: &[u8]) -> Result<(), EncodeError> {
     check_len(field, bytes)?;
     if bytes.contains(&0) || core::str::from_utf8(bytes).is_err() {
         return Err(EncodeError::InvalidUtf8(field));

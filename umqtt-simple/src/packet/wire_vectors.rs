@@ -409,7 +409,6 @@ fn malformed_broker_packets_are_errors() {
     );
     assert_eq!(err("20020206"), DecodeError::InvalidConnackFlags(2));
     assert_eq!(err("20020006"), DecodeError::UnknownConnackCode(6));
-    assert_eq!(err("34050001740001"), DecodeError::QoS2NotSupported);
     assert_eq!(err("360400017400"), DecodeError::InvalidQoS);
     assert_eq!(
         err("3003 0005 74"),
@@ -440,13 +439,98 @@ fn malformed_broker_packets_are_errors() {
             len: 2
         }
     );
-    assert_eq!(err("50020001"), DecodeError::QoS2NotSupported);
+    assert_eq!(err("50020000"), DecodeError::ZeroPacketId);
     assert_eq!(
-        err("3801 00"),
-        DecodeError::InvalidFlags {
-            packet: PacketType::Publish,
-            flags: 8
+        err("6203000100"),
+        DecodeError::InvalidLength {
+            packet: PacketType::PubRel,
+            len: 3
         }
+    );
+}
+
+#[test]
+fn qos2_flow_packets_encode_and_decode() {
+    let bytes = |s: &str| hex(s)[..hex_len(s)].to_vec();
+    let decodes_to = |s: &str, expected: Packet<'_>| {
+        let bytes = bytes(s);
+        let (packet, used) = Packet::decode(&bytes).unwrap().unwrap();
+        assert_eq!(used, bytes.len());
+        assert_eq!(packet, expected, "{s}");
+    };
+    let mut publish = Publish::new(b"t", b"x", QoS::ExactlyOnce).with_packet_id(1);
+    decodes_to("34060001740001 78", Packet::Publish(publish));
+    publish.dup = true;
+    decodes_to("3c060001740001 78", Packet::Publish(publish));
+    decodes_to("50020001", Packet::PubRec(1));
+    decodes_to("62020001", Packet::PubRel(1));
+    decodes_to("70020001", Packet::PubComp(1));
+    let mut buf = [0u8; 4];
+    for (packet, expected) in [
+        (Packet::PubRec(0x1234), "50021234"),
+        (Packet::PubRel(0x1234), "62021234"),
+        (Packet::PubComp(0x1234), "70021234"),
+    ] {
+        let n = packet.encode(&mut buf).unwrap();
+        assert_eq!(buf[..n], bytes(expected));
+    }
+    assert_eq!(
+        Packet::PubComp(0).encode(&mut buf),
+        Err(EncodeError::ZeroPacketId)
+    );
+}
+
+#[test]
+fn dup_on_qos0_is_ignored_when_received_and_refused_when_sent() {
+    // MQTT-3.3.1-2 binds the sender; brokers have broken it.
+    let bytes = hex("38040001747a");
+    let (packet, _) = Packet::decode(&bytes[..6]).unwrap().unwrap();
+    let Packet::Publish(publish) = packet else {
+        panic!("{packet:?}");
+    };
+    assert_eq!((publish.topic, publish.payload), (&b"t"[..], &b"z"[..]));
+    assert!(!publish.dup, "DUP means nothing on QoS 0");
+    let mut sent = Publish::new(b"t", b"z", QoS::AtMostOnce);
+    sent.dup = true;
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        Packet::Publish(sent).encode(&mut buf),
+        Err(EncodeError::DupWithQoS0)
+    );
+}
+
+#[test]
+fn client_id_and_user_name_with_u0000_or_bad_utf8_are_refused_and_an_empty_id_needs_a_clean_session()
+ {
+    let mut buf = [0u8; 64];
+    let encode = |connect: Connect<'_>, buf: &mut [u8]| Packet::Connect(connect).encode(buf);
+    assert_eq!(
+        encode(Connect::new(b"a\0b"), &mut buf),
+        Err(EncodeError::InvalidUtf8(Field::ClientId))
+    );
+    assert_eq!(
+        encode(Connect::new(b"\xff"), &mut buf),
+        Err(EncodeError::InvalidUtf8(Field::ClientId))
+    );
+    let with_user = Connect {
+        username: Some(b"u\0"),
+        ..Connect::new(b"c")
+    };
+    assert_eq!(
+        encode(with_user, &mut buf),
+        Err(EncodeError::InvalidUtf8(Field::Username))
+    );
+    // MQTT-3.1.3-6: the broker assigns an id; MQTT-3.1.3-7: clean session only.
+    let n = encode(Connect::new(b""), &mut buf).unwrap();
+    let expected = "100c 0004 4d515454 04 02 0000 0000";
+    assert_eq!(buf[..n], hex(expected)[..hex_len(expected)]);
+    let persistent = Connect {
+        clean_session: false,
+        ..Connect::new(b"")
+    };
+    assert_eq!(
+        encode(persistent, &mut buf),
+        Err(EncodeError::EmptyClientIdNeedsCleanSession)
     );
 }
 
@@ -459,5 +543,27 @@ fn encoding_into_a_small_buffer_is_refused() {
             needed: 18,
             available: 10
         })
+    );
+}
+
+#[test]
+fn subscribe_and_unsubscribe_without_filters_are_refused() {
+    // MQTT-3.8.3-3, MQTT-3.10.3-2.
+    let mut buf = [0u8; 16];
+    let subscribe = Subscribe {
+        packet_id: 1,
+        filters: SubscribeFilters::List(&[]),
+    };
+    assert_eq!(
+        Packet::Subscribe(subscribe).encode(&mut buf),
+        Err(EncodeError::NoFilters)
+    );
+    let unsubscribe = Unsubscribe {
+        packet_id: 1,
+        filters: UnsubscribeFilters::List(&[]),
+    };
+    assert_eq!(
+        Packet::Unsubscribe(unsubscribe).encode(&mut buf),
+        Err(EncodeError::NoFilters)
     );
 }

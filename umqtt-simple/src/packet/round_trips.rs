@@ -37,10 +37,10 @@ impl Rng {
     }
 
     fn qos(&mut self) -> QoS {
-        if self.next() & 1 == 0 {
-            QoS::AtMostOnce
-        } else {
-            QoS::AtLeastOnce
+        match self.below(3) {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
         }
     }
 
@@ -113,7 +113,8 @@ fn every_packet_type_round_trips() {
         let topic = rng.topic(&mut t1);
         let other = rng.topic(&mut t2);
         let payload = rng.bytes(&mut p1, 40);
-        let user = rng.bytes(&mut p2, 10);
+        // A user name is an MQTT string: a topic's alphabet will do.
+        let user = rng.topic(&mut p2);
         let password = rng.bytes(&mut p3, 10);
         let qos = rng.qos();
         let will = (rng.next() & 1 == 0).then_some(LastWill {
@@ -137,12 +138,15 @@ fn every_packet_type_round_trips() {
             code,
         }));
         let mut publish = Publish::new(topic, payload, qos).with_retain(rng.next() & 1 == 0);
-        if qos == QoS::AtLeastOnce {
+        if qos.has_packet_id() {
             publish = publish.with_packet_id(rng.id());
             publish.dup = rng.next() & 1 == 0;
         }
         assert_round_trip(Packet::Publish(publish));
         assert_round_trip(Packet::PubAck(rng.id()));
+        assert_round_trip(Packet::PubRec(rng.id()));
+        assert_round_trip(Packet::PubRel(rng.id()));
+        assert_round_trip(Packet::PubComp(rng.id()));
         let filters = [(topic, qos), (other, rng.qos())];
         let count = 1 + rng.below(2);
         assert_round_trip(Packet::Subscribe(Subscribe {
