@@ -1134,3 +1134,99 @@ fn tls_figures() {
         plain.disconnect().ok();
     });
 }
+
+/// `TlsStack` as a bare `TcpClientStack`: `receive` returns `WouldBlock` at
+/// once when nothing has arrived, and hands a decrypted record over in
+/// pieces as small as the caller asks (the rest is kept, not lost).
+#[test]
+fn tls_stack_receive_never_blocks_and_keeps_what_it_decrypted() {
+    use embedded_nal::TcpClientStack;
+    let test = "tls_stack_receive_never_blocks_and_keeps_what_it_decrypted";
+    if !tools(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Kind::P256)
+        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let ca = pki.der("ca");
+    run_in_thread_within(HANG_LIMIT, move || {
+        let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 1024]);
+        let buffers = TlsBuffers::new(&mut read, &mut write);
+        let mut stack = tls_stack(&buffers, TlsOptions::new("localhost").ca(&ca));
+        let mut socket = stack.socket().expect("socket");
+        nb::block!(stack.connect(&mut socket, addr)).expect("TLS connect");
+
+        let send_all = |stack: &mut TlsStd<'_>, socket: &mut _, bytes: &[u8]| {
+            let mut sent = 0;
+            while sent < bytes.len() {
+                sent += nb::block!(stack.send(socket, &bytes[sent..])).expect("send");
+            }
+        };
+        // Reads exactly `len` bytes in pieces of 1 to 7 bytes.
+        let read_exact = |stack: &mut TlsStd<'_>, socket: &mut _, len: usize| {
+            let mut got = Vec::new();
+            let start = Instant::now();
+            let mut piece = 1;
+            while got.len() < len {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "only {} of {len} bytes",
+                    got.len()
+                );
+                let mut buf = [0u8; 7];
+                let want = piece.min(len - got.len());
+                match stack.receive(socket, &mut buf[..want]) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(nb::Error::WouldBlock) => thread::sleep(Duration::from_millis(1)),
+                    Err(nb::Error::Other(e)) => panic!("receive: {e}"),
+                }
+                piece = piece % 7 + 1;
+            }
+            got
+        };
+
+        // Nothing sent yet: nothing to read, and no waiting for it.
+        let t = Instant::now();
+        let mut buf = [0u8; 16];
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "receive took {:?}",
+            t.elapsed()
+        );
+
+        let connect = b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02t1";
+        send_all(&mut stack, &mut socket, connect);
+        assert_eq!(
+            read_exact(&mut stack, &mut socket, 4),
+            b"\x20\x02\x00\x00",
+            "CONNACK"
+        );
+        send_all(&mut stack, &mut socket, b"\x82\x08\x00\x01\x00\x03a/b\x00");
+        assert_eq!(
+            read_exact(&mut stack, &mut socket, 5),
+            b"\x90\x03\x00\x01\x00",
+            "SUBACK"
+        );
+        // A PUBLISH of 3000 bytes to itself, read back in small pieces.
+        let mut publish = vec![0x30, 0xbd, 0x17, 0x00, 0x03, b'a', b'/', b'b'];
+        publish.extend((0..3000u32).map(|i| (i % 251) as u8));
+        send_all(&mut stack, &mut socket, &publish);
+        assert_eq!(read_exact(&mut stack, &mut socket, publish.len()), publish);
+        let t = Instant::now();
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+        assert!(t.elapsed() < Duration::from_millis(100));
+        stack.close(socket).expect("close");
+        assert!(!buffers.is_lent());
+    });
+}
