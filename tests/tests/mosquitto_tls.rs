@@ -14,7 +14,10 @@
 //!   (SIGTERM), none lost, and 100 reconnects in a row through one TLS stack;
 //! - the same session over std-embedded-nal (a second stack); a silent
 //!   server ends the handshake at its timeout; a leaked connection keeps the
-//!   buffers and later connects say so.
+//!   buffers and later connects say so;
+//! - `TlsStack` as a bare stack: `receive` never waits and hands decrypted
+//!   bytes over in pieces as small as asked;
+//! - figures (`tls_ram_figures`, `tls_figures`): printed, not asserted.
 //!
 //! Skipped (with a printed `SKIPPED` line) when mosquitto or openssl is
 //! missing, unless `UMQTT_REQUIRE_MOSQUITTO=1`.
