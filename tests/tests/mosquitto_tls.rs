@@ -14,7 +14,10 @@
 //!   (SIGTERM), none lost, and 100 reconnects in a row through one TLS stack;
 //! - the same session over std-embedded-nal (a second stack); a silent
 //!   server ends the handshake at its timeout; a leaked connection keeps the
-//!   buffers and later connects say so.
+//!   buffers and later connects say so;
+//! - `TlsStack` as a bare stack: `receive` never waits and hands decrypted
+//!   bytes over in pieces as small as asked;
+//! - figures (`tls_ram_figures`, `tls_figures`): printed, not asserted.
 //!
 //! Skipped (with a printed `SKIPPED` line) when mosquitto or openssl is
 //! missing, unless `UMQTT_REQUIRE_MOSQUITTO=1`.
@@ -416,11 +419,19 @@ fn whole_session(test: &'static str, kind: Kind) {
         }
         assert!(client.is_connected());
         client.ping().expect("ping");
-        // check_msg never blocks.
+        // check_msg never blocks: once what has arrived (a PINGRESP) is
+        // handled, it returns false at once.
+        let t = Instant::now();
+        while client.check_msg().expect("check_msg") {
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "check_msg kept finding packets"
+            );
+        }
         let t = Instant::now();
         assert!(!client.check_msg().expect("check_msg"));
         assert!(
-            t.elapsed() < Duration::from_millis(50),
+            t.elapsed() < Duration::from_millis(100),
             "check_msg took {:?}",
             t.elapsed()
         );
@@ -1049,5 +1060,176 @@ fn a_leaked_connection_keeps_the_buffers_and_later_connects_say_so() {
                 "{text}"
             );
         }
+    });
+}
+
+/// Prints TLS figures next to plain TCP against the same mosquitto: connect
+/// time (TCP + handshake + CONNACK) and sequential QoS 1 publishes per
+/// second. No assertion: benchmarks print figures (see docs/BENCHMARKS.md).
+#[test]
+fn tls_figures() {
+    let test = "tls_figures";
+    if !tools(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Kind::P256)
+        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    let plain = free_port();
+    let extra = format!("listener {plain} 127.0.0.1\n");
+    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", &extra) else {
+        return;
+    };
+    let tls_addr = broker.addr;
+    let plain_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, plain));
+    assert!(wait_for_listener(plain_addr, Duration::from_secs(10)));
+    let ca = pki.der("ca");
+    const CONNECTS: u32 = 20;
+    const PUBLISHES: u32 = 1000;
+    run_in_thread_within(Duration::from_secs(120), move || {
+        let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 1024]);
+        let buffers = TlsBuffers::new(&mut read, &mut write);
+        let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+        let id = client_id(test);
+        let mut tls = tls_client(
+            &buffers,
+            TlsOptions::new("localhost").ca(&ca),
+            &mut tx,
+            &mut rx,
+            Options::new(&id),
+        );
+        let (mut ptx, mut prx) = (vec![0u8; 512], vec![0u8; 512]);
+        let pid = client_id(test);
+        let mut plain = umqtt_tests::std_client(&mut ptx, &mut prx, Options::new(&pid));
+        let start = Instant::now();
+        for _ in 0..CONNECTS {
+            tls.connect(tls_addr).expect("tls connect");
+            tls.disconnect().expect("disconnect");
+        }
+        let tls_connect = start.elapsed() / CONNECTS;
+        let start = Instant::now();
+        for _ in 0..CONNECTS {
+            plain.connect(plain_addr).expect("plain connect");
+            plain.disconnect().expect("disconnect");
+        }
+        let plain_connect = start.elapsed() / CONNECTS;
+        tls.connect(tls_addr).expect("tls connect");
+        plain.connect(plain_addr).expect("plain connect");
+        let payload = [0x55u8; 64];
+        let start = Instant::now();
+        for _ in 0..PUBLISHES {
+            tls.publish(b"bench/tls", &payload, false, QoS::AtLeastOnce)
+                .expect("tls publish");
+        }
+        let tls_rate = f64::from(PUBLISHES) / start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for _ in 0..PUBLISHES {
+            plain
+                .publish(b"bench/plain", &payload, false, QoS::AtLeastOnce)
+                .expect("plain publish");
+        }
+        let plain_rate = f64::from(PUBLISHES) / start.elapsed().as_secs_f64();
+        println!(
+            "{test}: connect (TCP + handshake + CONNACK) TLS {tls_connect:?}, plain {plain_connect:?}; \
+             QoS 1 publishes of 64 bytes, one at a time: TLS {tls_rate:.0}/s, plain {plain_rate:.0}/s"
+        );
+        tls.disconnect().ok();
+        plain.disconnect().ok();
+    });
+}
+
+/// `TlsStack` as a bare `TcpClientStack`: `receive` returns `WouldBlock` at
+/// once when nothing has arrived, and hands a decrypted record over in
+/// pieces as small as the caller asks (the rest is kept, not lost).
+#[test]
+fn tls_stack_receive_never_blocks_and_keeps_what_it_decrypted() {
+    use embedded_nal::TcpClientStack;
+    let test = "tls_stack_receive_never_blocks_and_keeps_what_it_decrypted";
+    if !tools(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Kind::P256)
+        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let ca = pki.der("ca");
+    run_in_thread_within(HANG_LIMIT, move || {
+        let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 1024]);
+        let buffers = TlsBuffers::new(&mut read, &mut write);
+        let mut stack = tls_stack(&buffers, TlsOptions::new("localhost").ca(&ca));
+        let mut socket = stack.socket().expect("socket");
+        nb::block!(stack.connect(&mut socket, addr)).expect("TLS connect");
+
+        let send_all = |stack: &mut TlsStd<'_>, socket: &mut _, bytes: &[u8]| {
+            let mut sent = 0;
+            while sent < bytes.len() {
+                sent += nb::block!(stack.send(socket, &bytes[sent..])).expect("send");
+            }
+        };
+        // Reads exactly `len` bytes in pieces of 1 to 7 bytes.
+        let read_exact = |stack: &mut TlsStd<'_>, socket: &mut _, len: usize| {
+            let mut got = Vec::new();
+            let start = Instant::now();
+            let mut piece = 1;
+            while got.len() < len {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "only {} of {len} bytes",
+                    got.len()
+                );
+                let mut buf = [0u8; 7];
+                let want = piece.min(len - got.len());
+                match stack.receive(socket, &mut buf[..want]) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(nb::Error::WouldBlock) => thread::sleep(Duration::from_millis(1)),
+                    Err(nb::Error::Other(e)) => panic!("receive: {e}"),
+                }
+                piece = piece % 7 + 1;
+            }
+            got
+        };
+
+        // Nothing sent yet: nothing to read, and no waiting for it.
+        let t = Instant::now();
+        let mut buf = [0u8; 16];
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "receive took {:?}",
+            t.elapsed()
+        );
+
+        let connect = b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02t1";
+        send_all(&mut stack, &mut socket, connect);
+        assert_eq!(
+            read_exact(&mut stack, &mut socket, 4),
+            b"\x20\x02\x00\x00",
+            "CONNACK"
+        );
+        send_all(&mut stack, &mut socket, b"\x82\x08\x00\x01\x00\x03a/b\x00");
+        assert_eq!(
+            read_exact(&mut stack, &mut socket, 5),
+            b"\x90\x03\x00\x01\x00",
+            "SUBACK"
+        );
+        // A PUBLISH of 3000 bytes to itself, read back in small pieces.
+        let mut publish = vec![0x30, 0xbd, 0x17, 0x00, 0x03, b'a', b'/', b'b'];
+        publish.extend((0..3000u32).map(|i| (i % 251) as u8));
+        send_all(&mut stack, &mut socket, &publish);
+        assert_eq!(read_exact(&mut stack, &mut socket, publish.len()), publish);
+        let t = Instant::now();
+        assert!(matches!(
+            stack.receive(&mut socket, &mut buf),
+            Err(nb::Error::WouldBlock)
+        ));
+        assert!(t.elapsed() < Duration::from_millis(100));
+        stack.close(socket).expect("close");
+        assert!(!buffers.is_lent());
     });
 }

@@ -305,9 +305,15 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Starts mosquitto on `addr`, with its config and log in `dir`.
     pub fn start(dir: &Path, addr: SocketAddr) -> Self {
+        Self::start_with(dir, addr, "")
+    }
+
+    /// [`Mosquitto::start`] with the config lines `extra` for its listener
+    /// (a TLS certificate, say).
+    pub fn start_with(dir: &Path, addr: SocketAddr, extra: &str) -> Self {
         let config = dir.join("mosquitto.conf");
         let log = dir.join("mosquitto.log");
-        let text = mosquitto_config(addr, &log, "log_type all");
+        let text = mosquitto_config(addr, &log, &format!("log_type all\n{extra}"));
         std::fs::write(&config, text).expect("write mosquitto.conf");
         let child = spawn(&config);
         let mut broker = Mosquitto {

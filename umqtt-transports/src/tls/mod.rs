@@ -31,6 +31,20 @@
 //!   for data is [`TlsWait`], which waits with the inner stack's waiter (the
 //!   std `StdWait` sleeps in the kernel).
 //!
+//! # Known limits (upstream, embedded-tls 0.19)
+//!
+//! - After the handshake, embedded-tls reports any alert but close_notify as
+//!   `InternalError`, without its description; [`TlsStackError`] names the
+//!   likely cause where it can ([`TlsStackError::AbortedAfterHandshake`]).
+//! - It panics (`unimplemented!`) on a post-handshake handshake message
+//!   other than NewSessionTicket (KeyUpdate, post-handshake
+//!   CertificateRequest), and its RSA-PSS check `unwrap`s the parse of the
+//!   server key (feature `tls-rsa`). mosquitto and common brokers send
+//!   neither; a hostile server could (after passing certificate
+//!   verification). These panics are in embedded-tls, not in this crate.
+//! - One cipher suite (TLS_AES_128_GCM_SHA256), one key exchange (P-256),
+//!   TLS 1.3 only; no session resumption; no IP address SANs.
+//!
 //! # The buffers
 //!
 //! embedded-tls takes its record buffers as `&'a mut [u8]` and never gives
