@@ -103,21 +103,36 @@
 //! ```
 
 mod clock;
+mod dns;
 mod error;
+mod portable;
+#[cfg(unix)]
 mod socket;
+#[cfg(unix)]
 mod stack;
+#[cfg(unix)]
 mod wait;
 
 pub use clock::StdClock;
 pub use error::StdNetError;
+pub use portable::{PortableSocket, PortableTcpStack, PortableWait};
+#[cfg(unix)]
 pub use socket::StdSocket;
+#[cfg(unix)]
 pub use stack::StdTcpStack;
+#[cfg(unix)]
 pub use wait::StdWait;
+
+// Elsewhere (Windows) the portable stack is the std stack.
+#[cfg(not(unix))]
+pub use portable::{
+    PortableSocket as StdSocket, PortableTcpStack as StdTcpStack, PortableWait as StdWait,
+};
 
 use core::time::Duration;
 
 /// The smallest timeout handed to the OS: `std` rejects a zero duration.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;

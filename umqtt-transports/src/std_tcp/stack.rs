@@ -7,10 +7,10 @@ use embedded_nal::{AddrType, Dns, TcpClientStack};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::net::{RecvFlags, SendFlags};
 use std::io::{self, ErrorKind};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::string::ToString;
+use std::net::{Shutdown, TcpStream};
 use std::time::Instant;
 
+use super::dns::resolve;
 use super::*;
 
 /// An [`embedded_nal::TcpClientStack`] and [`embedded_nal::Dns`] over
@@ -271,26 +271,7 @@ impl Dns for StdTcpStack {
         hostname: &str,
         addr_type: AddrType,
     ) -> nb::Result<IpAddr, StdNetError> {
-        let unbracketed = hostname
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(hostname);
-        let found = if let Ok(ip) = unbracketed.parse::<IpAddr>() {
-            pick(core::iter::once(ip), &addr_type)
-        } else {
-            let addrs = (hostname, 0u16).to_socket_addrs().map_err(|e| {
-                nb::Error::Other(StdNetError::Dns {
-                    host: hostname.to_string(),
-                    message: e.to_string(),
-                })
-            })?;
-            pick(addrs.map(|a| a.ip()), &addr_type)
-        };
-        found.ok_or_else(|| {
-            nb::Error::Other(StdNetError::NoAddress {
-                host: hostname.to_string(),
-            })
-        })
+        resolve(hostname, addr_type)
     }
 
     /// Always [`StdNetError::Unsupported`]: `std` cannot reverse-resolve without
@@ -302,19 +283,4 @@ impl Dns for StdTcpStack {
     ) -> nb::Result<usize, StdNetError> {
         Err(nb::Error::Other(StdNetError::Unsupported))
     }
-}
-
-/// The first address of the wanted type; for `Either` the first IPv4 address,
-/// else the first IPv6 one.
-pub(super) fn pick(addrs: impl Iterator<Item = IpAddr>, addr_type: &AddrType) -> Option<IpAddr> {
-    let mut first_v6 = None;
-    for ip in addrs {
-        match (addr_type, ip) {
-            (AddrType::IPv4 | AddrType::Either, IpAddr::V4(_)) => return Some(ip),
-            (AddrType::IPv6, IpAddr::V6(_)) => return Some(ip),
-            (AddrType::Either, IpAddr::V6(_)) if first_v6.is_none() => first_v6 = Some(ip),
-            _ => {}
-        }
-    }
-    first_v6
 }

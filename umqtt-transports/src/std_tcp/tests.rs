@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use embedded_nal::{AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind};
 
-use super::stack::pick;
+use super::dns::pick;
 use super::wait::{MAX_READ_TIMEOUT_MS, ReadTimeouts, SHORT_WAIT_MS, TICK_MS};
 use super::*;
 use crate::{Clock, Wait};
