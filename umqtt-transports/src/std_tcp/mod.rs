@@ -134,5 +134,7 @@ use core::time::Duration;
 /// The smallest timeout handed to the OS: `std` rejects a zero duration.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
+#[cfg(test)]
+mod contract;
 #[cfg(all(test, unix))]
 mod tests;
