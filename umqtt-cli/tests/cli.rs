@@ -90,6 +90,14 @@ impl Running {
         running
     }
 
+    /// Writes `bytes` to stdin and keeps it open.
+    fn feed_stdin(&mut self, bytes: &[u8]) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            stdin.write_all(bytes).expect("write to umqtt's stdin");
+            stdin.flush().expect("flush umqtt's stdin");
+        }
+    }
+
     /// Writes `bytes` to stdin and closes it.
     fn write_stdin(&mut self, bytes: &[u8]) {
         if let Some(mut stdin) = self.stdin.take() {
@@ -783,6 +791,36 @@ fn sub_keeps_receiving_across_a_broker_restart_and_says_so() {
         ],
         "{}",
         outcome.stderr
+    );
+}
+
+#[test]
+fn pub_lines_at_qos1_ride_out_a_broker_restart() {
+    let Some(mut broker) = Mosquitto::start("cli-pub-restart", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let sub = Running::subscribed(&with(
+        &cmd("sub", addr),
+        &["-t", "cli/pubrestart", "-v", "-C", "2"],
+    ));
+    let mut publisher = Running::spawn(&with(
+        &cmd("pub", addr),
+        &["-t", "cli/pubrestart", "-q", "1", "-l"],
+    ));
+    publisher.feed_stdin(b"first\n");
+    sub.wait_stdout("cli/pubrestart first\n");
+    broker.restart();
+    sub.wait_stderr("resubscribed to 1 topic filter");
+    publisher.wait_stderr("reconnected");
+    publisher.write_stdin(b"second\n");
+    let published = publisher.finish();
+    assert_success(&published, "pub -l across the restart");
+    let received = sub.finish();
+    assert_success(&received, "sub across the restart");
+    assert_eq!(
+        received.stdout,
+        "cli/pubrestart first\ncli/pubrestart second\n"
     );
 }
 
