@@ -35,13 +35,15 @@ extern crate std;
 mod backoff;
 mod client;
 mod error;
+mod event;
+mod options;
 mod subscriptions;
 
 pub use backoff::{Backoff, Random, XorShift32};
-pub use client::{
-    DEFAULT_CALL_TIMEOUT_MS, Event, EventCallback, RobustClient, RobustClientError, RobustOptions,
-};
+pub use client::{RobustClient, RobustClientError};
 pub use error::RobustError;
+pub use event::{Event, EventCallback};
+pub use options::{DEFAULT_CALL_TIMEOUT_MS, RobustOptions};
 pub use subscriptions::{Subscriptions, SubscriptionsFull};
 
 #[cfg(test)]

@@ -1,0 +1,45 @@
+//! What the reconnecting client tells the application about its connection.
+
+/// A change of the connection, reported to the event callback and the log.
+///
+/// More kinds may be added: match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The connection was lost (the reason is logged).
+    Lost,
+    /// A reconnect attempt failed; the next comes after `retry_in_ms`.
+    ReconnectFailed {
+        /// Failed attempts in a row.
+        attempt: u32,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u32,
+    },
+    /// Connected again.
+    Reconnected {
+        /// Whether the broker kept the session (subscriptions and queued
+        /// QoS 1 messages).
+        session_present: bool,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// The subscriptions were sent again because the broker had forgotten them.
+    Resubscribed {
+        /// How many filters.
+        filters: usize,
+    },
+    /// `max_attempts` attempts failed in a row; no more until `connect`.
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Batched QoS 0 messages ([`Options::batch_qos0`]) were lost with the
+    /// connection before they were sent (reported right after [`Event::Lost`]).
+    Dropped {
+        /// How many.
+        messages: u32,
+    },
+}
+
+/// The callback that hears about connection changes.
+pub type EventCallback<'a> = &'a mut dyn FnMut(Event);
