@@ -92,8 +92,8 @@ pub type RobustClientError<S> = RobustError<<S as TcpClientStack>::Error>;
 /// just died (without the stack noticing yet) is gone, and so are batched
 /// ones ([`Options::batch_qos0`]) still waiting in the transmit buffer when
 /// the connection is lost. The loss of the connection is reported
-/// ([`Event::Lost`]) when it is noticed, the batched messages lost with it
-/// as [`Event::Dropped`].
+/// ([`Event::Lost`](crate::Event::Lost)) when it is noticed, the batched messages lost with it
+/// as [`Event::Dropped`](crate::Event::Dropped).
 pub struct RobustClient<
     'a,
     S: TcpClientStack,
@@ -359,7 +359,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 
     /// Sends the batched QoS 0 messages like [`Client::flush`], reconnecting
     /// first if needed. If the connection is lost on the way, the messages
-    /// are lost with it ([`Event::Dropped`]); the call reconnects and returns
+    /// are lost with it ([`Event::Dropped`](crate::Event::Dropped)); the call reconnects and returns
     /// `Ok` (there is nothing left to send).
     pub fn flush(&mut self) -> Result<(), RobustClientError<S>> {
         let call = self.begin_call(self.robust.call_timeout_ms, Waiting::Send);
