@@ -33,7 +33,7 @@ pub enum Event {
         /// Attempts made.
         attempts: u32,
     },
-    /// Batched QoS 0 messages ([`Options::batch_qos0`]) were lost with the
+    /// Batched QoS 0 messages ([`Options::batch_qos0`](umqtt_simple::Options::batch_qos0)) were lost with the
     /// connection before they were sent (reported right after [`Event::Lost`]).
     Dropped {
         /// How many.

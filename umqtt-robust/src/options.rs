@@ -9,8 +9,8 @@ pub struct RobustOptions {
     pub backoff: Backoff,
     /// The longest one call may take, reconnects and resends included, in
     /// ms: `connect`, `publish`, `republish`, `subscribe`, `unsubscribe`,
-    /// `ping` and `flush` end by then with [`RobustError::TimedOut`] (the
-    /// broker was reached but did not answer) or [`RobustError::Offline`]
+    /// `ping` and `flush` end by then with [`RobustError::TimedOut`](crate::RobustError::TimedOut) (the
+    /// broker was reached but did not answer) or [`RobustError::Offline`](crate::RobustError::Offline)
     /// (it could not be reached). `wait_msg` and `wait_msg_for` spend at
     /// most this long reconnecting, counted from the call's start or the
     /// loss of the connection, whichever is later (`wait_msg_for`'s own
