@@ -6,7 +6,7 @@ use embedded_nal::{TcpError, TcpErrorKind};
 use std::io::{self, ErrorKind};
 use std::string::String;
 
-/// Errors of [`StdTcpStack`] and its [`StdSocket`]s.
+/// Errors of [`StdTcpStack`](super::StdTcpStack) and its [`StdSocket`](super::StdSocket)s.
 ///
 /// Each variant says what happened to the connection; [`TcpError::kind`] sorts
 /// them into "the connection is gone" ([`TcpErrorKind::PipeClosed`]) and the

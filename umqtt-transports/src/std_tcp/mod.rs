@@ -3,8 +3,8 @@
 //! - [`StdTcpStack`] implements [`embedded_nal::TcpClientStack`] and
 //!   [`embedded_nal::Dns`] over [`std::net::TcpStream`]; its sockets are
 //!   [`StdSocket`]s and its errors [`StdNetError`]s.
-//! - [`StdClock`] implements [`Clock`] with [`std::time::Instant`].
-//! - [`StdWait`] implements [`Wait`] by sleeping in the kernel until data
+//! - [`StdClock`] implements [`Clock`](crate::Clock) with [`std::time::Instant`].
+//! - [`StdWait`] implements [`Wait`](crate::Wait) by sleeping in the kernel until data
 //!   arrives or the timeout passes, reading what arrives into the socket.
 //!
 //! # Design
@@ -16,7 +16,7 @@
 //! through the safe API of [`rustix`] (std offers neither the flags nor `poll`;
 //! this crate forbids `unsafe`). The stream itself stays in blocking mode and has
 //! `TCP_NODELAY`, since MQTT packets are small and latency matters more than
-//! segment count. `connect` and DNS lookups block: [`TcpClientStack::connect`]
+//! segment count. `connect` and DNS lookups block: [`TcpClientStack::connect`](embedded_nal::TcpClientStack::connect)
 //! for at most the connect timeout, and it never returns `WouldBlock`; DNS
 //! lookups in the system resolver. Needs a Unix target (`MSG_DONTWAIT`).
 //!
@@ -32,7 +32,7 @@
 //! one `send` and one blocking `recv`, as a blocking socket would. Setting the
 //! receive timeout is a system call too, so the waiter keeps the last one it
 //! set and reuses it while it is a little shorter than the wait asked for: the
-//! [`Wait`] contract allows returning early, and the caller then waits again
+//! [`Wait`](crate::Wait) contract allows returning early, and the caller then waits again
 //! for the rest (see [`StdWait`] for the exact rule). Waits shorter than 50 ms
 //! use one `poll(2)` instead, which the kernel times more precisely.
 //!
@@ -51,7 +51,7 @@
 //! **End of file is an error.** `read` returning `Ok(0)` means the peer closed its
 //! side. embedded-nal gives `Ok(0)` no meaning, and a client that treated it as
 //! "no data yet" would poll a dead connection forever, so `receive` reports it as
-//! [`StdNetError::Closed`] (kind [`TcpErrorKind::PipeClosed`]). `receive` returns
+//! [`StdNetError::Closed`] (kind [`TcpErrorKind::PipeClosed`](embedded_nal::TcpErrorKind::PipeClosed)). `receive` returns
 //! `Ok(0)` only for an empty buffer.
 //!
 //! # Example

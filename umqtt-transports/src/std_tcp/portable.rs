@@ -88,7 +88,7 @@ impl PortableSocket {
 }
 
 /// An embedded-nal `TcpClientStack` and `Dns` over `std::net` alone (see the
-/// [module docs](self)).
+/// [module docs](crate::std_tcp::PortableTcpStack)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortableTcpStack {
     connect_timeout: Duration,

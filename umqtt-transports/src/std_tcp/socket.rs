@@ -8,12 +8,12 @@ use std::net::TcpStream;
 use super::*;
 
 /// A TCP socket of [`StdTcpStack`]: unconnected until
-/// [`connect`](TcpClientStack::connect), then a [`std::net::TcpStream`] that
+/// [`connect`](embedded_nal::TcpClientStack::connect), then a [`std::net::TcpStream`] that
 /// `send` and `receive` use without blocking.
 ///
 /// It also holds what [`StdWait`] read while waiting (up to 256 bytes, inline),
 /// which the next `receive` hands over, and the receive timeout last set on the
-/// stream. See the [module docs](self).
+/// stream. See the [module docs](crate::std_tcp).
 #[derive(Debug, Default)]
 pub struct StdSocket {
     pub(super) stream: Option<TcpStream>,
@@ -111,7 +111,7 @@ impl Stash {
 }
 
 impl StdSocket {
-    /// A new, unconnected socket (what [`TcpClientStack::socket`] returns).
+    /// A new, unconnected socket (what [`TcpClientStack::socket`](embedded_nal::TcpClientStack::socket) returns).
     pub fn new() -> Self {
         Self::default()
     }

@@ -20,7 +20,7 @@ use super::*;
 /// kernel except as said here. `connect` blocks for
 /// at most [`connect_timeout`](Self::connect_timeout); `send` blocks for at most
 /// [`write_timeout`](Self::write_timeout), and only when the kernel send buffer
-/// is full. See the [module docs](self) for why.
+/// is full. See the [module docs](crate::std_tcp) for why.
 ///
 /// ```
 /// use core::time::Duration;

@@ -1,0 +1,156 @@
+//! What can go wrong in a TLS session, said so that a person knows what to fix.
+
+use core::fmt;
+
+use embedded_nal::{TcpError, TcpErrorKind};
+use embedded_tls::alert::AlertDescription;
+use embedded_tls::blocking::TlsError;
+
+use super::{CertError, StillLent};
+
+/// Why a [`TlsStack`](super::TlsStack) operation failed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TlsStackError<E> {
+    /// The inner stack failed (creating a socket, the TCP connect).
+    Tcp(E),
+    /// The server's certificate was refused.
+    Certificate(CertError),
+    /// The server speaks only TLS 1.2 or older; this client speaks TLS 1.3.
+    Tls12Only,
+    /// The server answered with something that is not TLS.
+    NotTls,
+    /// The server closed the connection without answering the ClientHello.
+    ClosedBeforeHello,
+    /// The server aborted the handshake or the session with this alert.
+    Alert(AlertDescription),
+    /// The server aborted the session (with an alert embedded-tls does not
+    /// name, or by closing it) after the handshake, before sending any data:
+    /// what a server does that wants another client certificate.
+    AbortedAfterHandshake {
+        /// Whether a client certificate was given.
+        client_certificate: bool,
+    },
+    /// The handshake did not complete within the handshake timeout.
+    HandshakeTimedOut,
+    /// A record did not complete, or a write was not taken, within the I/O
+    /// timeout.
+    TimedOut,
+    /// A record does not fit in the read buffer of this many bytes.
+    RecordTooLarge {
+        /// The read buffer's length.
+        buffer: usize,
+    },
+    /// The peer closed the connection (or the inner stack lost it).
+    Closed,
+    /// The inner stack failed during the session, with this kind of error.
+    Network(TcpErrorKind),
+    /// Neither a CA nor [`TlsOptions::dangerously_skip_verification`](super::TlsOptions::dangerously_skip_verification) was given.
+    NoTrustAnchor,
+    /// The client key is not a P-256 key in SEC1 or PKCS#8 DER.
+    BadClientKey,
+    /// The record buffers are still lent (see [`StillLent`]).
+    BuffersStillLent,
+    /// The stack already has a connection (one at a time).
+    Busy,
+    /// `connect` on a socket already connected.
+    AlreadyConnected,
+    /// The socket is not connected (or its connection was lost).
+    NotConnected,
+    /// Any other TLS failure, as embedded-tls reports it.
+    Tls(TlsError),
+}
+
+impl<E: fmt::Debug> fmt::Display for TlsStackError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp(e) => write!(f, "TCP: {e:?}"),
+            Self::Certificate(e) => write!(f, "TLS handshake refused: {e}"),
+            Self::Tls12Only => f.write_str(
+                "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3)",
+            ),
+            Self::NotTls => f.write_str(
+                "TLS handshake failed: the server answered with something that is not TLS (a plain TCP port?)",
+            ),
+            Self::ClosedBeforeHello => f.write_str(
+                "TLS handshake failed: the server closed the connection without answering (a plain TCP port?)",
+            ),
+            Self::Alert(AlertDescription::CertificateRequired) => f.write_str(
+                "TLS refused by the server: it requires a client certificate",
+            ),
+            Self::Alert(AlertDescription::ProtocolVersion) => f.write_str(
+                "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3)",
+            ),
+            Self::Alert(a) => write!(f, "TLS refused by the server: alert {a:?}"),
+            Self::AbortedAfterHandshake {
+                client_certificate: false,
+            } => f.write_str(
+                "TLS session ended by the server right after the handshake: it probably requires a client certificate (none given)",
+            ),
+            Self::AbortedAfterHandshake {
+                client_certificate: true,
+            } => f.write_str(
+                "TLS session ended by the server right after the handshake: it probably does not accept the client certificate",
+            ),
+            Self::HandshakeTimedOut => f.write_str("TLS handshake timed out"),
+            Self::TimedOut => f.write_str("TLS record timed out (connection stalled)"),
+            Self::RecordTooLarge { buffer } => write!(
+                f,
+                "a TLS record does not fit in the {buffer}-byte read buffer (full records need 16640 bytes; or ask for a max fragment length)"
+            ),
+            Self::Closed => f.write_str("TLS connection closed"),
+            Self::Network(kind) => write!(f, "TLS connection lost: network error ({kind:?})"),
+            Self::NoTrustAnchor => f.write_str(
+                "no CA certificate given to verify the server (or choose dangerously_skip_verification)",
+            ),
+            Self::BadClientKey => {
+                f.write_str("the client key is not a P-256 key (SEC1 or PKCS#8 DER)")
+            }
+            Self::BuffersStillLent => write!(f, "cannot connect: {StillLent}"),
+            Self::Busy => f.write_str("the TLS stack already has a connection (one at a time)"),
+            Self::AlreadyConnected => f.write_str("socket is already connected"),
+            Self::NotConnected => f.write_str("socket is not connected"),
+            Self::Tls(e) => write!(f, "TLS error: {e:?}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for TlsStackError<E> {}
+
+impl<E: TcpError> TcpError for TlsStackError<E> {
+    fn kind(&self) -> TcpErrorKind {
+        match self {
+            Self::Tcp(e) => e.kind(),
+            Self::Network(kind) => *kind,
+            Self::Closed | Self::NotConnected | Self::TimedOut => TcpErrorKind::PipeClosed,
+            Self::Alert(_)
+            | Self::AbortedAfterHandshake { .. }
+            | Self::RecordTooLarge { .. }
+            | Self::Tls(_) => TcpErrorKind::PipeClosed,
+            _ => TcpErrorKind::Other,
+        }
+    }
+}
+
+/// Why a DNS lookup through a [`TlsStack`](super::TlsStack) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsDnsError<E> {
+    /// The inner stack's lookup failed.
+    Dns(E),
+    /// The inner stack is held by the open TLS connection; look up before
+    /// connecting (or after closing).
+    Busy,
+}
+
+impl<E: fmt::Debug> fmt::Display for TlsDnsError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsDnsError::Dns(e) => write!(f, "DNS lookup failed: {e:?}"),
+            TlsDnsError::Busy => {
+                f.write_str("DNS lookup while a TLS connection holds the stack: close it first")
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for TlsDnsError<E> {}
