@@ -41,7 +41,7 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
             message.decline();
             return;
         }
-        match print(&mut stdout, &message, args.verbose) {
+        match print(&mut stdout, &message, args) {
             Ok(()) => printed.set(printed.get() + 1),
             Err(e) => *output_error.borrow_mut() = Some(e),
         }
@@ -109,20 +109,23 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
 
 /// Prints one message the way mosquitto_sub does: the payload, or with `-v`
 /// "topic payload" ("topic (null)" for an empty payload); an empty payload
-/// without `-v` prints nothing. Flushed at once, so a pipe sees each message
-/// as it arrives.
-fn print(out: &mut impl Write, message: &Message<'_>, verbose: bool) -> io::Result<()> {
-    if verbose {
+/// without `-v` prints nothing. Each ends with a newline unless `-N`.
+/// Flushed at once, so a pipe sees each message as it arrives.
+fn print(out: &mut impl Write, message: &Message<'_>, args: &SubArgs) -> io::Result<()> {
+    if args.verbose {
         out.write_all(message.topic)?;
         if message.payload.is_empty() {
-            out.write_all(b" (null)\n")?;
+            out.write_all(b" (null)")?;
         } else {
             out.write_all(b" ")?;
             out.write_all(message.payload)?;
-            out.write_all(b"\n")?;
         }
     } else if !message.payload.is_empty() {
         out.write_all(message.payload)?;
+    } else {
+        return Ok(());
+    }
+    if !args.no_newline {
         out.write_all(b"\n")?;
     }
     out.flush()
@@ -133,10 +136,25 @@ mod tests {
     use super::*;
     use umqtt_simple::QoS;
 
+    fn sub_args(extra: &[&str]) -> SubArgs {
+        let all = ["sub", "-t", "#"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string());
+        match crate::args::parse(all) {
+            Ok(crate::args::Parsed::Run(crate::args::Command::Sub(a))) => a,
+            other => panic!("{extra:?}: {other:?}"),
+        }
+    }
+
     fn printed(topic: &[u8], payload: &[u8], verbose: bool) -> Vec<u8> {
+        printed_with(topic, payload, if verbose { &["-v"] } else { &[] })
+    }
+
+    fn printed_with(topic: &[u8], payload: &[u8], extra: &[&str]) -> Vec<u8> {
         let message = Message::new(topic, payload, QoS::AtMostOnce);
         let mut out = Vec::new();
-        print(&mut out, &message, verbose).unwrap();
+        print(&mut out, &message, &sub_args(extra)).unwrap();
         out
     }
 
@@ -148,5 +166,13 @@ mod tests {
         assert_eq!(printed(b"a/b", b"", false), b"");
         // Bytes pass through untouched.
         assert_eq!(printed(b"t", b"\xff\x00\n", false), b"\xff\x00\n\n");
+    }
+
+    #[test]
+    fn no_newline_leaves_the_payloads_joined() {
+        assert_eq!(printed_with(b"a/b", b"hi", &["-N"]), b"hi");
+        assert_eq!(printed_with(b"a/b", b"hi", &["-N", "-v"]), b"a/b hi");
+        assert_eq!(printed_with(b"a/b", b"", &["-N", "-v"]), b"a/b (null)");
+        assert_eq!(printed_with(b"a/b", b"", &["-N"]), b"");
     }
 }

@@ -870,3 +870,20 @@ fn sub_w_counts_from_the_start_when_the_suback_never_comes_behind_a_huge_message
     );
     assert!(*accepted.lock().unwrap() <= 2, "not hammered");
 }
+
+// ------------------------------------------- mosquitto_sub/_pub options
+
+#[test]
+fn sub_no_newline_joins_the_payloads() {
+    let Some(broker) = Mosquitto::start("cli-no-newline", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let sub = Running::subscribed(&with(&cmd("sub", addr), &["-t", "cli/n", "-N", "-C", "2"]));
+    publish(addr, &["-t", "cli/n", "-m", "one"]);
+    sub.wait_stdout("one");
+    publish(addr, &["-t", "cli/n", "-m", "two"]);
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub -N");
+    assert_eq!(outcome.stdout, "onetwo");
+}

@@ -94,6 +94,8 @@ Subscription:
                            printed exactly once)
   -v, --verbose            print \"topic payload\" (an empty payload prints
                            \"topic (null)\"; without -v it prints nothing)
+  -N                       no newline after each payload (with -v: after
+                           \"topic payload\")
   -C COUNT                 exit after COUNT messages
   -W SECONDS               exit after SECONDS seconds, counted from the start
                            (status 1 if not even subscribed by then)

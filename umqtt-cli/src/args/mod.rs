@@ -135,6 +135,8 @@ pub struct SubArgs {
     pub count: Option<u64>,
     /// `-W`, in seconds.
     pub timeout_s: Option<u32>,
+    /// `-N`: no newline after each payload.
+    pub no_newline: bool,
 }
 
 /// A subcommand to run.
@@ -231,6 +233,7 @@ struct Draft {
     timeout_s: Option<u32>,
     port_given: bool,
     tls: Tls,
+    no_newline: bool,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -363,6 +366,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 verbose: d.verbose,
                 count: d.count,
                 timeout_s: d.timeout_s,
+                no_newline: d.no_newline,
             }))
         }
     }

@@ -231,4 +231,5 @@ pub(super) const OPTIONS: &[OptionSpec] =
                 Ok(())
             }),
         ),
+        only(Kind::Sub, &["-N"], Set::Flag(|d| d.no_newline = true)),
     ];

@@ -176,6 +176,14 @@ fn sub_topics_repeat_and_limits() {
 }
 
 #[test]
+fn sub_no_newline() {
+    assert!(subscribe(&["-t", "#", "-N"]).no_newline);
+    assert!(!subscribe(&["-t", "#"]).no_newline);
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-N"]).contains("unknown option `-N`"));
+    assert!(error(&["sub", "-t", "a", "-N=1"]).contains("unknown option `-N=1`"));
+}
+
+#[test]
 fn an_empty_client_id_asks_the_broker_for_one_with_a_clean_session() {
     // MQTT-3.1.3-6: the broker assigns an id to an empty one.
     let s = subscribe(&["-t", "#", "-i", ""]);
