@@ -41,6 +41,10 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
             message.decline();
             return;
         }
+        if hidden(&message, args) {
+            // Taken (acknowledged) but not printed, nor counted by -C.
+            return;
+        }
         match print(&mut stdout, &message, args) {
             Ok(()) => printed.set(printed.get() + 1),
             Err(e) => *output_error.borrow_mut() = Some(e),
@@ -105,6 +109,11 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
     // to say it to.
     let _ = client.disconnect();
     result
+}
+
+/// Whether a message is left unprinted: `-R` and a stale retained one.
+fn hidden(message: &Message<'_>, args: &SubArgs) -> bool {
+    args.skip_retained && message.retain
 }
 
 /// Prints one message the way mosquitto_sub does: the payload, or with `-v`
@@ -174,5 +183,14 @@ mod tests {
         assert_eq!(printed_with(b"a/b", b"hi", &["-N", "-v"]), b"a/b hi");
         assert_eq!(printed_with(b"a/b", b"", &["-N", "-v"]), b"a/b (null)");
         assert_eq!(printed_with(b"a/b", b"", &["-N"]), b"");
+    }
+
+    #[test]
+    fn skip_retained_hides_only_retained_messages() {
+        let mut message = Message::new(b"a", b"x", QoS::AtMostOnce);
+        assert!(!hidden(&message, &sub_args(&["-R"])));
+        message.retain = true;
+        assert!(hidden(&message, &sub_args(&["-R"])));
+        assert!(!hidden(&message, &sub_args(&[])));
     }
 }

@@ -887,3 +887,22 @@ fn sub_no_newline_joins_the_payloads() {
     assert_success(&outcome, "sub -N");
     assert_eq!(outcome.stdout, "onetwo");
 }
+
+#[test]
+fn sub_skip_retained_prints_only_fresh_messages() {
+    let Some(broker) = Mosquitto::start("cli-skip-retained", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    publish(addr, &["-t", "cli/r/old", "-r", "-m", "stale"]);
+    let sub = Running::subscribed(&with(
+        &cmd("sub", addr),
+        &["-t", "cli/r/#", "-v", "-R", "-C", "1"],
+    ));
+    // The retained message came (or comes) with the subscription; a fresh
+    // one, even published with -r, reaches a live subscriber unflagged.
+    publish(addr, &["-t", "cli/r/new", "-r", "-m", "fresh"]);
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub -R");
+    assert_eq!(outcome.stdout, "cli/r/new fresh\n");
+}

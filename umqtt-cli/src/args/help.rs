@@ -96,7 +96,9 @@ Subscription:
                            \"topic (null)\"; without -v it prints nothing)
   -N                       no newline after each payload (with -v: after
                            \"topic payload\")
-  -C COUNT                 exit after COUNT messages
+  -R                       do not print stale retained messages (those the
+                           broker kept and sends on subscribing)
+  -C COUNT                 exit after COUNT messages (printed ones)
   -W SECONDS               exit after SECONDS seconds, counted from the start
                            (status 1 if not even subscribed by then)
 

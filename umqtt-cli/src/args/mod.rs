@@ -137,6 +137,8 @@ pub struct SubArgs {
     pub timeout_s: Option<u32>,
     /// `-N`: no newline after each payload.
     pub no_newline: bool,
+    /// `-R`: do not print stale retained messages.
+    pub skip_retained: bool,
 }
 
 /// A subcommand to run.
@@ -234,6 +236,7 @@ struct Draft {
     port_given: bool,
     tls: Tls,
     no_newline: bool,
+    skip_retained: bool,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -367,6 +370,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 count: d.count,
                 timeout_s: d.timeout_s,
                 no_newline: d.no_newline,
+                skip_retained: d.skip_retained,
             }))
         }
     }

@@ -232,4 +232,5 @@ pub(super) const OPTIONS: &[OptionSpec] =
             }),
         ),
         only(Kind::Sub, &["-N"], Set::Flag(|d| d.no_newline = true)),
+        only(Kind::Sub, &["-R"], Set::Flag(|d| d.skip_retained = true)),
     ];

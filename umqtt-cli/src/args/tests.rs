@@ -176,6 +176,13 @@ fn sub_topics_repeat_and_limits() {
 }
 
 #[test]
+fn sub_skip_retained() {
+    assert!(subscribe(&["-t", "#", "-R"]).skip_retained);
+    assert!(!subscribe(&["-t", "#"]).skip_retained);
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-R"]).contains("unknown option `-R`"));
+}
+
+#[test]
 fn sub_no_newline() {
     assert!(subscribe(&["-t", "#", "-N"]).no_newline);
     assert!(!subscribe(&["-t", "#"]).no_newline);
