@@ -10,6 +10,7 @@ use umqtt_simple::{Error, Message};
 
 use crate::args::SubArgs;
 use crate::session::{self, Buffers};
+use crate::topic_filter;
 
 /// The longest single wait for a message; the loop goes round again after it
 /// (a broker outage is waited out call by call, however long it lasts).
@@ -111,9 +112,14 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
     result
 }
 
-/// Whether a message is left unprinted: `-R` and a stale retained one.
+/// Whether a message is left unprinted: a stale retained one with `-R`, or
+/// one whose topic a `-T` filter matches.
 fn hidden(message: &Message<'_>, args: &SubArgs) -> bool {
-    args.skip_retained && message.retain
+    (args.skip_retained && message.retain)
+        || args
+            .filter_out
+            .iter()
+            .any(|filter| topic_filter::matches(filter.as_bytes(), message.topic))
 }
 
 /// Prints one message the way mosquitto_sub does: the payload, or with `-v`
@@ -192,5 +198,16 @@ mod tests {
         message.retain = true;
         assert!(hidden(&message, &sub_args(&["-R"])));
         assert!(!hidden(&message, &sub_args(&[])));
+    }
+
+    #[test]
+    fn filter_out_hides_matching_topics() {
+        let args = sub_args(&["-T", "a/+/x", "-T", "b/#"]);
+        let hides = |topic: &[u8]| hidden(&Message::new(topic, b"p", QoS::AtMostOnce), &args);
+        assert!(hides(b"a/1/x"));
+        assert!(hides(b"b"));
+        assert!(hides(b"b/c/d"));
+        assert!(!hides(b"a/1/y"));
+        assert!(!hides(b"c"));
     }
 }

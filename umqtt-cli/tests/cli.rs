@@ -906,3 +906,40 @@ fn sub_skip_retained_prints_only_fresh_messages() {
     assert_success(&outcome, "sub -R");
     assert_eq!(outcome.stdout, "cli/r/new fresh\n");
 }
+
+#[test]
+fn sub_filter_out_hides_matching_topics() {
+    let Some(broker) = Mosquitto::start("cli-filter-out", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let sub = Running::subscribed(&with(
+        &cmd("sub", addr),
+        &[
+            "-t",
+            "cli/t/#",
+            "-v",
+            "-T",
+            "cli/t/+/noise",
+            "-T",
+            "cli/t/debug/#",
+            "-C",
+            "2",
+        ],
+    ));
+    for (topic, message) in [
+        ("cli/t/a/noise", "hidden"),
+        ("cli/t/debug/x/y", "hidden"),
+        ("cli/t/a/signal", "shown"),
+        ("cli/t/debug", "hidden"),
+        ("cli/t/b/noise/deeper", "shown too"),
+    ] {
+        publish(addr, &["-t", topic, "-m", message]);
+    }
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub -T");
+    assert_eq!(
+        outcome.stdout,
+        "cli/t/a/signal shown\ncli/t/b/noise/deeper shown too\n"
+    );
+}

@@ -98,6 +98,8 @@ Subscription:
                            \"topic payload\")
   -R                       do not print stale retained messages (those the
                            broker kept and sends on subscribing)
+  -T, --filter-out FILTER  do not print messages whose topic matches FILTER
+                           (wildcards allowed; repeatable)
   -C COUNT                 exit after COUNT messages (printed ones)
   -W SECONDS               exit after SECONDS seconds, counted from the start
                            (status 1 if not even subscribed by then)

@@ -139,6 +139,8 @@ pub struct SubArgs {
     pub no_newline: bool,
     /// `-R`: do not print stale retained messages.
     pub skip_retained: bool,
+    /// `-T`: do not print messages whose topic matches one of these.
+    pub filter_out: Vec<String>,
 }
 
 /// A subcommand to run.
@@ -237,6 +239,7 @@ struct Draft {
     tls: Tls,
     no_newline: bool,
     skip_retained: bool,
+    filter_out: Vec<String>,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -362,6 +365,10 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 validate_filter(topic.as_bytes())
                     .map_err(|e| format!("invalid topic filter `{topic}`: {e}"))?;
             }
+            for filter in &d.filter_out {
+                validate_filter(filter.as_bytes())
+                    .map_err(|e| format!("invalid -T filter `{filter}`: {e}"))?;
+            }
             Ok(Command::Sub(SubArgs {
                 connection,
                 topics: d.topics,
@@ -371,6 +378,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 timeout_s: d.timeout_s,
                 no_newline: d.no_newline,
                 skip_retained: d.skip_retained,
+                filter_out: d.filter_out,
             }))
         }
     }

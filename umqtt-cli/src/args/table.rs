@@ -233,4 +233,12 @@ pub(super) const OPTIONS: &[OptionSpec] =
         ),
         only(Kind::Sub, &["-N"], Set::Flag(|d| d.no_newline = true)),
         only(Kind::Sub, &["-R"], Set::Flag(|d| d.skip_retained = true)),
+        only(
+            Kind::Sub,
+            &["-T", "--filter-out"],
+            Set::Value(|d, _, _, v| {
+                d.filter_out.push(v);
+                Ok(())
+            }),
+        ),
     ];

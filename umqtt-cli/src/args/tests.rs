@@ -183,6 +183,24 @@ fn sub_skip_retained() {
 }
 
 #[test]
+fn sub_filter_out_repeats() {
+    let s = subscribe(&[
+        "-t",
+        "#",
+        "-T",
+        "a/+",
+        "--filter-out",
+        "b/#",
+        "--filter-out=c",
+    ]);
+    assert_eq!(s.filter_out, ["a/+", "b/#", "c"]);
+    assert!(subscribe(&["-t", "#"]).filter_out.is_empty());
+    assert!(error(&["sub", "-t", "#", "-T", "a/b#"]).contains("invalid -T filter `a/b#`"));
+    assert!(error(&["sub", "-t", "#", "-T"]).contains("`-T` needs a value"));
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-T", "a"]).contains("unknown option `-T`"));
+}
+
+#[test]
 fn sub_no_newline() {
     assert!(subscribe(&["-t", "#", "-N"]).no_newline);
     assert!(!subscribe(&["-t", "#"]).no_newline);
