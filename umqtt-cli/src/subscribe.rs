@@ -9,12 +9,21 @@ use umqtt_robust::RobustError;
 use umqtt_simple::{Error, Message};
 
 use crate::args::SubArgs;
-use crate::session::{self, Buffers};
+use crate::session::{self, Buffers, Mqtt};
 use crate::topic_filter;
 
 /// The longest single wait for a message; the loop goes round again after it
 /// (a broker outage is waited out call by call, however long it lasts).
 const WAIT_SLICE: Duration = Duration::from_secs(10);
+
+/// What the message callback shares with the loop.
+#[derive(Default)]
+struct Shared {
+    /// Messages printed so far (for `-C`).
+    printed: Cell<u64>,
+    /// The first failure to write to stdout.
+    output_error: RefCell<Option<io::Error>>,
+}
 
 /// Runs `umqtt sub`; `Err` is the one-line reason for exit status 1.
 pub fn run(args: &SubArgs) -> Result<(), String> {
@@ -29,14 +38,12 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| session::default_client_id("sub"));
 
-    // What the message callback shares with the loop.
-    let printed = Cell::new(0u64);
-    let output_error: RefCell<Option<io::Error>> = RefCell::new(None);
+    let shared = Shared::default();
     // One write per message, whatever the payload holds.
     let mut stdout = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut on_message = |message: Message<'_>| {
-        let done = args.count.is_some_and(|n| printed.get() >= n);
-        if done || output_error.borrow().is_some() {
+        let done = args.count.is_some_and(|n| shared.printed.get() >= n);
+        if done || shared.output_error.borrow().is_some() {
             // Not taken, so not acknowledged: the broker keeps it for the
             // next session (-c), and -C N acknowledges exactly N.
             message.decline();
@@ -47,8 +54,8 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
             return;
         }
         match print(&mut stdout, &message, args) {
-            Ok(()) => printed.set(printed.get() + 1),
-            Err(e) => *output_error.borrow_mut() = Some(e),
+            Ok(()) => shared.printed.set(shared.printed.get() + 1),
+            Err(e) => *shared.output_error.borrow_mut() = Some(e),
         }
     };
     let mut on_event = session::report_event;
@@ -60,9 +67,28 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
     session::limit_calls(&mut client, until);
     session::connect(&mut client, connection, addr)?;
 
+    let result = subscribe_all(&mut client, args, until).and_then(|()| {
+        if args.exit_on_subscribed {
+            return Ok(());
+        }
+        receive(&mut client, args, until, &shared)
+    });
+    // Say goodbye, so the broker discards the will; offline there is no one
+    // to say it to.
+    let _ = client.disconnect();
+    result
+}
+
+/// Subscribes to every `-t` filter; a refusal is a warning, unless every
+/// one is refused.
+fn subscribe_all(
+    client: &mut Mqtt<'_>,
+    args: &SubArgs,
+    until: Option<Instant>,
+) -> Result<(), String> {
     let mut refused = 0;
     for topic in &args.topics {
-        session::limit_calls(&mut client, until);
+        session::limit_calls(client, until);
         match client.subscribe(topic.as_bytes(), args.qos) {
             Ok(granted) => log::info!("subscribed to `{topic}` (granted QoS {})", granted as u8),
             Err(RobustError::Client(Error::SubscribeRefused { .. })) => {
@@ -75,14 +101,24 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
     if refused == args.topics.len() {
         return Err("the broker refused every subscription".into());
     }
+    Ok(())
+}
 
-    let result = loop {
-        if args.count.is_some_and(|n| printed.get() >= n) {
-            break Ok(());
+/// Waits for messages until `-C` of them are printed, `-W` has passed or
+/// stdout fails.
+fn receive(
+    client: &mut Mqtt<'_>,
+    args: &SubArgs,
+    until: Option<Instant>,
+    shared: &Shared,
+) -> Result<(), String> {
+    loop {
+        if args.count.is_some_and(|n| shared.printed.get() >= n) {
+            return Ok(());
         }
-        if let Some(e) = output_error.borrow_mut().take() {
+        if let Some(e) = shared.output_error.borrow_mut().take() {
             // `umqtt sub | head -1`: the reader is gone, which is no failure.
-            break if e.kind() == io::ErrorKind::BrokenPipe {
+            return if e.kind() == io::ErrorKind::BrokenPipe {
                 Ok(())
             } else {
                 Err(format!("writing to stdout: {e}"))
@@ -91,7 +127,7 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
         let slice = match until {
             Some(until) => match until.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left.min(WAIT_SLICE),
-                _ => break Ok(()),
+                _ => return Ok(()),
             },
             None => WAIT_SLICE,
         };
@@ -103,13 +139,9 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
             Err(RobustError::Client(e @ Error::MessageTooLarge { .. })) => {
                 eprintln!("warning: {e}");
             }
-            Err(e) => break Err(session::describe(&e)),
+            Err(e) => return Err(session::describe(&e)),
         }
-    };
-    // Say goodbye, so the broker discards the will; offline there is no one
-    // to say it to.
-    let _ = client.disconnect();
-    result
+    }
 }
 
 /// Whether a message is left unprinted: a stale retained one with `-R`, or

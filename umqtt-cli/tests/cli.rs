@@ -943,3 +943,35 @@ fn sub_filter_out_hides_matching_topics() {
         "cli/t/a/signal shown\ncli/t/b/noise/deeper shown too\n"
     );
 }
+
+#[test]
+fn sub_exit_on_subscribed_sets_up_a_session_and_exits() {
+    let Some(broker) = Mosquitto::start("cli-exit-subscribed", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let id = format!("cli-exit-subscribed-{}", std::process::id());
+    let session = ["-t", "cli/e/1", "-t", "cli/e/2", "-q", "1", "-c", "-i", &id];
+    // No -W: only -E ends it, with status 0.
+    let out = run(
+        &with(&cmd("sub", addr), &[&session[..], &["-E", "-d"]].concat()),
+        b"",
+    );
+    assert_success(&out, "sub -E");
+    assert_eq!(
+        out.stderr.matches("subscribed to `").count(),
+        2,
+        "{}",
+        out.stderr
+    );
+    assert!(out.took < Duration::from_secs(5), "took {:?}", out.took);
+    // Both subscriptions were made: the session queued a message for each.
+    publish(addr, &["-t", "cli/e/1", "-q", "1", "-m", "one"]);
+    publish(addr, &["-t", "cli/e/2", "-q", "1", "-m", "two"]);
+    let out = run(
+        &with(&cmd("sub", addr), &[&session[..], &["-C", "2"]].concat()),
+        b"",
+    );
+    assert_success(&out, "sub after -E");
+    assert_eq!(out.stdout, "one\ntwo\n");
+}

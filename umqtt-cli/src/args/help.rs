@@ -103,6 +103,9 @@ Subscription:
   -C COUNT                 exit after COUNT messages (printed ones)
   -W SECONDS               exit after SECONDS seconds, counted from the start
                            (status 1 if not even subscribed by then)
+  -E                       exit (status 0) once every subscription is
+                           acknowledged: with -c -i ID, sets up a persistent
+                           session that queues messages from then on
 
 {CONNECTION_HELP}"
     )

@@ -141,6 +141,8 @@ pub struct SubArgs {
     pub skip_retained: bool,
     /// `-T`: do not print messages whose topic matches one of these.
     pub filter_out: Vec<String>,
+    /// `-E`: exit once subscribed.
+    pub exit_on_subscribed: bool,
 }
 
 /// A subcommand to run.
@@ -240,6 +242,7 @@ struct Draft {
     no_newline: bool,
     skip_retained: bool,
     filter_out: Vec<String>,
+    exit_on_subscribed: bool,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -379,6 +382,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 no_newline: d.no_newline,
                 skip_retained: d.skip_retained,
                 filter_out: d.filter_out,
+                exit_on_subscribed: d.exit_on_subscribed,
             }))
         }
     }

@@ -235,6 +235,11 @@ pub(super) const OPTIONS: &[OptionSpec] =
         only(Kind::Sub, &["-R"], Set::Flag(|d| d.skip_retained = true)),
         only(
             Kind::Sub,
+            &["-E"],
+            Set::Flag(|d| d.exit_on_subscribed = true),
+        ),
+        only(
+            Kind::Sub,
             &["-T", "--filter-out"],
             Set::Value(|d, _, _, v| {
                 d.filter_out.push(v);

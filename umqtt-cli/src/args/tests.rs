@@ -201,6 +201,13 @@ fn sub_filter_out_repeats() {
 }
 
 #[test]
+fn sub_exit_on_subscribed() {
+    assert!(subscribe(&["-t", "#", "-E"]).exit_on_subscribed);
+    assert!(!subscribe(&["-t", "#"]).exit_on_subscribed);
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-E"]).contains("unknown option `-E`"));
+}
+
+#[test]
 fn sub_no_newline() {
     assert!(subscribe(&["-t", "#", "-N"]).no_newline);
     assert!(!subscribe(&["-t", "#"]).no_newline);
