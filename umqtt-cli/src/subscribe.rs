@@ -67,12 +67,15 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
     session::limit_calls(&mut client, until);
     session::connect(&mut client, connection, addr)?;
 
-    let result = subscribe_all(&mut client, args, until).and_then(|()| {
-        if args.exit_on_subscribed {
-            return Ok(());
-        }
-        receive(&mut client, args, until, &shared)
-    });
+    let result = subscribe_all(&mut client, args, until)
+        .and_then(|()| unsubscribe_all(&mut client, args, until))
+        .and_then(|()| {
+            // -U alone is done once unsubscribed, as in mosquitto_sub.
+            if args.exit_on_subscribed || args.topics.is_empty() {
+                return Ok(());
+            }
+            receive(&mut client, args, until, &shared)
+        });
     // Say goodbye, so the broker discards the will; offline there is no one
     // to say it to.
     let _ = client.disconnect();
@@ -98,8 +101,25 @@ fn subscribe_all(
             Err(e) => return Err(format!("subscribe to `{topic}`: {}", session::describe(&e))),
         }
     }
-    if refused == args.topics.len() {
+    if refused > 0 && refused == args.topics.len() {
         return Err("the broker refused every subscription".into());
+    }
+    Ok(())
+}
+
+/// Unsubscribes from every `-U` filter (after subscribing, as mosquitto_sub
+/// does).
+fn unsubscribe_all(
+    client: &mut Mqtt<'_>,
+    args: &SubArgs,
+    until: Option<Instant>,
+) -> Result<(), String> {
+    for filter in &args.unsubscribe {
+        session::limit_calls(client, until);
+        client
+            .unsubscribe(filter.as_bytes())
+            .map_err(|e| format!("unsubscribe from `{filter}`: {}", session::describe(&e)))?;
+        log::info!("unsubscribed from `{filter}`");
     }
     Ok(())
 }

@@ -975,3 +975,52 @@ fn sub_exit_on_subscribed_sets_up_a_session_and_exits() {
     assert_success(&out, "sub after -E");
     assert_eq!(out.stdout, "one\ntwo\n");
 }
+
+#[test]
+fn sub_unsubscribe_ends_a_persistent_subscription_and_exits() {
+    let Some(broker) = Mosquitto::start("cli-unsubscribe", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let id = format!("cli-unsubscribe-{}", std::process::id());
+    let persistent = ["-q", "1", "-c", "-i", &id];
+    let out = run(
+        &with(
+            &cmd("sub", addr),
+            &[
+                &persistent[..],
+                &["-t", "cli/u/keep", "-t", "cli/u/drop", "-E"],
+            ]
+            .concat(),
+        ),
+        b"",
+    );
+    assert_success(&out, "sub -E");
+    // -U alone: unsubscribes and exits by itself (no -W), status 0.
+    let out = run(
+        &with(
+            &cmd("sub", addr),
+            &[&persistent[..], &["-U", "cli/u/drop", "-d"]].concat(),
+        ),
+        b"",
+    );
+    assert_success(&out, "sub -U");
+    assert!(
+        out.stderr.contains("unsubscribed from `cli/u/drop`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.took < Duration::from_secs(5), "took {:?}", out.took);
+    publish(addr, &["-t", "cli/u/drop", "-q", "1", "-m", "dropped"]);
+    publish(addr, &["-t", "cli/u/keep", "-q", "1", "-m", "kept"]);
+    // Only the subscription left queued a message.
+    let out = run(
+        &with(
+            &cmd("sub", addr),
+            &[&persistent[..], &["-t", "cli/u/other", "-W", "2"]].concat(),
+        ),
+        b"",
+    );
+    assert_success(&out, "sub after -U");
+    assert_eq!(out.stdout, "kept\n");
+}

@@ -8,6 +8,7 @@ mosquitto_sub way, on the umqtt client.
 Usage:
   umqtt pub -t TOPIC (-m MESSAGE | -l | -n | -s | -f FILE) [options]
   umqtt sub -t FILTER [-t FILTER ...] [-v] [-C COUNT] [-W SECONDS] [options]
+  umqtt sub -U FILTER -c -i ID
   umqtt pub --help | umqtt sub --help | umqtt --version
 
 Exit status: 0 on success, 1 when the broker or the network failed (one line
@@ -83,6 +84,7 @@ pub fn sub_usage() -> String {
     format!(
         "\
 Usage: umqtt sub -t FILTER [-t FILTER ...] [options]
+       umqtt sub -U FILTER [-U FILTER ...] -c -i ID [options]
 
 Subscribes and prints each message's payload on its own line, until
 interrupted, -C messages have been printed or -W seconds have passed (each
@@ -106,6 +108,10 @@ Subscription:
   -E                       exit (status 0) once every subscription is
                            acknowledged: with -c -i ID, sets up a persistent
                            session that queues messages from then on
+  -U, --unsubscribe FILTER
+                           unsubscribe from FILTER (repeatable), after the -t
+                           subscriptions; with -c -i ID it ends a persistent
+                           session's subscription. Without -t, exits once done
 
 {CONNECTION_HELP}"
     )

@@ -143,6 +143,8 @@ pub struct SubArgs {
     pub filter_out: Vec<String>,
     /// `-E`: exit once subscribed.
     pub exit_on_subscribed: bool,
+    /// `-U`: filters to unsubscribe from; with no `-t`, exit once done.
+    pub unsubscribe: Vec<String>,
 }
 
 /// A subcommand to run.
@@ -243,6 +245,7 @@ struct Draft {
     skip_retained: bool,
     filter_out: Vec<String>,
     exit_on_subscribed: bool,
+    unsubscribe: Vec<String>,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -361,16 +364,18 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
             }))
         }
         Kind::Sub => {
-            if d.topics.is_empty() {
-                return Err("give at least one topic filter with -t".into());
+            if d.topics.is_empty() && d.unsubscribe.is_empty() {
+                return Err("give at least one topic filter with -t (or -U)".into());
             }
             for topic in &d.topics {
                 validate_filter(topic.as_bytes())
                     .map_err(|e| format!("invalid topic filter `{topic}`: {e}"))?;
             }
-            for filter in &d.filter_out {
-                validate_filter(filter.as_bytes())
-                    .map_err(|e| format!("invalid -T filter `{filter}`: {e}"))?;
+            for (option, filters) in [("-T", &d.filter_out), ("-U", &d.unsubscribe)] {
+                for filter in filters {
+                    validate_filter(filter.as_bytes())
+                        .map_err(|e| format!("invalid {option} filter `{filter}`: {e}"))?;
+                }
             }
             Ok(Command::Sub(SubArgs {
                 connection,
@@ -383,6 +388,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 skip_retained: d.skip_retained,
                 filter_out: d.filter_out,
                 exit_on_subscribed: d.exit_on_subscribed,
+                unsubscribe: d.unsubscribe,
             }))
         }
     }

@@ -246,4 +246,12 @@ pub(super) const OPTIONS: &[OptionSpec] =
                 Ok(())
             }),
         ),
+        only(
+            Kind::Sub,
+            &["-U", "--unsubscribe"],
+            Set::Value(|d, _, _, v| {
+                d.unsubscribe.push(v);
+                Ok(())
+            }),
+        ),
     ];

@@ -208,6 +208,22 @@ fn sub_exit_on_subscribed() {
 }
 
 #[test]
+fn sub_unsubscribe_repeats_and_may_stand_alone() {
+    let s = subscribe(&["-U", "a/+", "--unsubscribe", "b/#", "-c", "-i", "me"]);
+    assert_eq!(s.unsubscribe, ["a/+", "b/#"]);
+    assert!(s.topics.is_empty());
+    let s = subscribe(&["-t", "x", "-U", "y"]);
+    assert_eq!(
+        (s.topics, s.unsubscribe),
+        (vec!["x".into()], vec!["y".into()])
+    );
+    assert!(subscribe(&["-t", "#"]).unsubscribe.is_empty());
+    assert!(error(&["sub", "-U", "a/b#"]).contains("invalid -U filter `a/b#`"));
+    assert!(error(&["sub"]).contains("give at least one topic filter with -t (or -U)"));
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-U", "a"]).contains("unknown option `-U`"));
+}
+
+#[test]
 fn sub_no_newline() {
     assert!(subscribe(&["-t", "#", "-N"]).no_newline);
     assert!(!subscribe(&["-t", "#"]).no_newline);
