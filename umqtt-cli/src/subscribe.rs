@@ -2,11 +2,12 @@
 //! broker restarts, until `-C` messages or `-W` seconds.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io::{self, BufWriter, Write};
 use std::time::{Duration, Instant};
 
 use umqtt_robust::RobustError;
-use umqtt_simple::{Error, Message};
+use umqtt_simple::{Error, Message, QoS};
 
 use crate::args::SubArgs;
 use crate::session::{self, Buffers, Mqtt};
@@ -23,6 +24,8 @@ struct Shared {
     printed: Cell<u64>,
     /// The first failure to write to stdout.
     output_error: RefCell<Option<io::Error>>,
+    /// `--remove-retained`: topics of retained messages not cleared yet.
+    to_clear: RefCell<VecDeque<Vec<u8>>>,
 }
 
 /// Runs `umqtt sub`; `Err` is the one-line reason for exit status 1.
@@ -49,6 +52,13 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
             message.decline();
             return;
         }
+        if args.remove_retained && message.retain {
+            // Cleared by the loop: the client is busy delivering this one.
+            shared
+                .to_clear
+                .borrow_mut()
+                .push_back(message.topic.to_vec());
+        }
         if hidden(&message, args) {
             // Taken (acknowledged) but not printed, nor counted by -C.
             return;
@@ -69,6 +79,7 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
 
     let result = subscribe_all(&mut client, args, until)
         .and_then(|()| unsubscribe_all(&mut client, args, until))
+        .and_then(|()| clear_retained(&mut client, until, &shared))
         .and_then(|()| {
             // -U alone is done once unsubscribed, as in mosquitto_sub.
             if args.exit_on_subscribed || args.topics.is_empty() {
@@ -133,6 +144,7 @@ fn receive(
     shared: &Shared,
 ) -> Result<(), String> {
     loop {
+        clear_retained(client, until, shared)?;
         if args.count.is_some_and(|n| shared.printed.get() >= n) {
             return Ok(());
         }
@@ -161,6 +173,36 @@ fn receive(
             }
             Err(e) => return Err(session::describe(&e)),
         }
+    }
+}
+
+/// `--remove-retained`: publishes an empty retained message (QoS 1, as
+/// mosquitto_sub does) to the topic of each retained message received, which
+/// clears it from the broker.
+fn clear_retained(
+    client: &mut Mqtt<'_>,
+    until: Option<Instant>,
+    shared: &Shared,
+) -> Result<(), String> {
+    loop {
+        // Not borrowed across the publish: messages arrive meanwhile.
+        let Some(topic) = shared.to_clear.borrow_mut().pop_front() else {
+            return Ok(());
+        };
+        session::limit_calls(client, until);
+        client
+            .publish(&topic, b"", true, QoS::AtLeastOnce)
+            .map_err(|e| {
+                let topic = String::from_utf8_lossy(&topic);
+                format!(
+                    "clearing the retained message of `{topic}`: {}",
+                    session::describe(&e)
+                )
+            })?;
+        log::info!(
+            "cleared the retained message of `{}`",
+            String::from_utf8_lossy(&topic)
+        );
     }
 }
 
@@ -201,7 +243,6 @@ fn print(out: &mut impl Write, message: &Message<'_>, args: &SubArgs) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use umqtt_simple::QoS;
 
     fn sub_args(extra: &[&str]) -> SubArgs {
         let all = ["sub", "-t", "#"]

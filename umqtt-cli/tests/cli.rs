@@ -1024,3 +1024,52 @@ fn sub_unsubscribe_ends_a_persistent_subscription_and_exits() {
     assert_success(&out, "sub after -U");
     assert_eq!(out.stdout, "kept\n");
 }
+
+#[test]
+fn sub_remove_retained_clears_what_it_receives() {
+    let Some(broker) = Mosquitto::start("cli-remove-retained", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    publish(addr, &["-t", "cli/rr/a", "-r", "-m", "old a"]);
+    publish(addr, &["-t", "cli/rr/b", "-r", "-q", "1", "-m", "old b"]);
+    publish(addr, &["-t", "cli/other", "-r", "-m", "untouched"]);
+    // -R: the retained ones are cleared but not printed; what is printed is
+    // the empty message the broker sends for each clearing.
+    let out = run(
+        &with(
+            &cmd("sub", addr),
+            &[
+                "-t",
+                "cli/rr/#",
+                "--remove-retained",
+                "-R",
+                "-v",
+                "-C",
+                "2",
+                "-d",
+            ],
+        ),
+        b"",
+    );
+    assert_success(&out, "sub --remove-retained");
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["cli/rr/a (null)", "cli/rr/b (null)"], "{out:?}");
+    assert_eq!(
+        out.stderr.matches("cleared the retained message").count(),
+        2
+    );
+    // Nothing retained is left under the filter; elsewhere it is.
+    let out = run(
+        &with(&cmd("sub", addr), &["-t", "cli/rr/#", "-W", "1"]),
+        b"",
+    );
+    assert_success(&out, "sub after clearing");
+    assert_eq!(out.stdout, "");
+    let out = run(
+        &with(&cmd("sub", addr), &["-t", "cli/other", "-C", "1"]),
+        b"",
+    );
+    assert_eq!(out.stdout, "untouched\n");
+}

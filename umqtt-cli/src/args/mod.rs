@@ -145,6 +145,8 @@ pub struct SubArgs {
     pub exit_on_subscribed: bool,
     /// `-U`: filters to unsubscribe from; with no `-t`, exit once done.
     pub unsubscribe: Vec<String>,
+    /// `--remove-retained`: clear each retained message received.
+    pub remove_retained: bool,
 }
 
 /// A subcommand to run.
@@ -246,6 +248,7 @@ struct Draft {
     filter_out: Vec<String>,
     exit_on_subscribed: bool,
     unsubscribe: Vec<String>,
+    remove_retained: bool,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -389,6 +392,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 filter_out: d.filter_out,
                 exit_on_subscribed: d.exit_on_subscribed,
                 unsubscribe: d.unsubscribe,
+                remove_retained: d.remove_retained,
             }))
         }
     }

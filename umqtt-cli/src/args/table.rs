@@ -254,4 +254,9 @@ pub(super) const OPTIONS: &[OptionSpec] =
                 Ok(())
             }),
         ),
+        only(
+            Kind::Sub,
+            &["--remove-retained"],
+            Set::Flag(|d| d.remove_retained = true),
+        ),
     ];

@@ -224,6 +224,17 @@ fn sub_unsubscribe_repeats_and_may_stand_alone() {
 }
 
 #[test]
+fn sub_remove_retained() {
+    assert!(subscribe(&["-t", "#", "--remove-retained"]).remove_retained);
+    assert!(!subscribe(&["-t", "#"]).remove_retained);
+    assert!(error(&["sub", "-t", "#", "--remove-retained=1"]).contains("takes no value"));
+    assert!(
+        error(&["pub", "-t", "a", "-m", "x", "--remove-retained"])
+            .contains("unknown option `--remove-retained`")
+    );
+}
+
+#[test]
 fn sub_no_newline() {
     assert!(subscribe(&["-t", "#", "-N"]).no_newline);
     assert!(!subscribe(&["-t", "#"]).no_newline);
