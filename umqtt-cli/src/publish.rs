@@ -55,7 +55,7 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
     session::connect(&mut client, connection, addr)?;
 
     let sent = match message {
-        Some(message) => publish(&mut client, args, &message, started + limit),
+        Some(message) => publish_repeated(&mut client, args, &message, started + limit),
         None => publish_lines(&mut client, args, limit),
     };
     // Say goodbye either way, so the broker discards the will.
@@ -85,6 +85,40 @@ fn publish(
             ),
             e => format!("publish: {}", session::describe(&e)),
         })
+}
+
+/// Publishes one message `--repeat` times, `--repeat-delay` apart; the first
+/// by `until`, each later one within `-W` of its start.
+fn publish_repeated(
+    client: &mut Mqtt<'_>,
+    args: &PubArgs,
+    payload: &[u8],
+    until: Instant,
+) -> Result<(), String> {
+    publish(client, args, payload, until)?;
+    let limit = Duration::from_secs(u64::from(args.timeout_s));
+    for _ in 1..args.repeat {
+        pause(client, args.repeat_delay)?;
+        publish(client, args, payload, Instant::now() + limit)?;
+    }
+    Ok(())
+}
+
+/// Waits `delay` while the client looks after the connection (keepalive, a
+/// reconnect); an outage is no failure here, the next publish rides it out.
+fn pause(client: &mut Mqtt<'_>, delay: Duration) -> Result<(), String> {
+    let end = Instant::now() + delay;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
+        match client.wait_msg_for(ms) {
+            Ok(_) | Err(RobustError::Offline { .. }) => {}
+            Err(e) => return Err(session::describe(&e)),
+        }
+    }
 }
 
 /// `-l`: a thread reads stdin, so the connection is looked after while no

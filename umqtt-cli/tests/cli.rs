@@ -1073,3 +1073,40 @@ fn sub_remove_retained_clears_what_it_receives() {
     );
     assert_eq!(out.stdout, "untouched\n");
 }
+
+#[test]
+fn pub_repeat_publishes_n_times_with_the_delay_between() {
+    let Some(broker) = Mosquitto::start("cli-repeat", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let sub = Running::subscribed(&with(&cmd("sub", addr), &["-t", "cli/rep", "-C", "3"]));
+    let out = run(
+        &with(
+            &cmd("pub", addr),
+            &[
+                "-t",
+                "cli/rep",
+                "-q",
+                "1",
+                "-m",
+                "again",
+                "--repeat",
+                "3",
+                "--repeat-delay",
+                "0.4",
+            ],
+        ),
+        b"",
+    );
+    assert_success(&out, "pub --repeat 3");
+    // Two pauses of 0.4 s between three messages.
+    assert!(
+        out.took >= Duration::from_millis(800) && out.took < Duration::from_secs(5),
+        "took {:?}",
+        out.took
+    );
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub -C 3");
+    assert_eq!(outcome.stdout, "again\nagain\nagain\n");
+}

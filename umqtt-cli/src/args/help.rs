@@ -73,7 +73,10 @@ Message:
                            is not supported)
   -r, --retain             the broker keeps the message for later subscribers
   -W SECONDS               give up after SECONDS, counted from the start (with
-                           -l: per message; default 30)
+                           -l or --repeat: per message; default 30)
+      --repeat N           publish the message N times (not with -l)
+      --repeat-delay S     wait S seconds (fractions allowed) between them,
+                           looking after the connection meanwhile
 
 {CONNECTION_HELP}"
     )

@@ -7,6 +7,7 @@
 //! returns what to run, or a one-line error.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use umqtt_simple::QoS;
 use umqtt_simple::packet::{validate_filter, validate_topic_name};
@@ -115,6 +116,10 @@ pub struct PubArgs {
     pub retain: bool,
     /// `-W`, in seconds: how long until umqtt gives up.
     pub timeout_s: u32,
+    /// `--repeat`: how many times to publish the message (at least 1).
+    pub repeat: u32,
+    /// `--repeat-delay`: the pause between two of them.
+    pub repeat_delay: Duration,
 }
 
 /// `pub -W` when not given, in seconds.
@@ -249,6 +254,8 @@ struct Draft {
     exit_on_subscribed: bool,
     unsubscribe: Vec<String>,
     remove_retained: bool,
+    repeat: Option<u32>,
+    repeat_delay: Option<Duration>,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -357,6 +364,9 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                     return Err("give only one of -m, -l, -n, -s and -f".into());
                 }
             };
+            if source == Source::Lines && (d.repeat.is_some() || d.repeat_delay.is_some()) {
+                return Err("--repeat and --repeat-delay do not go with -l".into());
+            }
             Ok(Command::Pub(PubArgs {
                 connection,
                 topic,
@@ -364,6 +374,8 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 qos: d.qos,
                 retain: d.retain,
                 timeout_s: d.timeout_s.unwrap_or(DEFAULT_PUB_TIMEOUT_S),
+                repeat: d.repeat.unwrap_or(1),
+                repeat_delay: d.repeat_delay.unwrap_or_default(),
             }))
         }
         Kind::Sub => {

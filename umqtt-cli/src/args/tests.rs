@@ -1,6 +1,7 @@
 //! The command line, parsed without touching the network.
 
 use super::*;
+use std::time::Duration;
 
 fn parse_strs(args: &[&str]) -> Result<Parsed, String> {
     parse(args.iter().map(|s| s.to_string()))
@@ -43,6 +44,8 @@ fn pub_defaults() {
             qos: QoS::AtMostOnce,
             retain: false,
             timeout_s: DEFAULT_PUB_TIMEOUT_S,
+            repeat: 1,
+            repeat_delay: Duration::ZERO,
         }
     );
     assert_eq!(a.connection.host, "localhost");
@@ -232,6 +235,45 @@ fn sub_remove_retained() {
         error(&["pub", "-t", "a", "-m", "x", "--remove-retained"])
             .contains("unknown option `--remove-retained`")
     );
+}
+
+#[test]
+fn pub_repeat_and_its_delay() {
+    let a = publish(&[
+        "-t",
+        "t",
+        "-m",
+        "x",
+        "--repeat",
+        "3",
+        "--repeat-delay",
+        "0.25",
+    ]);
+    assert_eq!((a.repeat, a.repeat_delay), (3, Duration::from_millis(250)));
+    let a = publish(&["-t", "t", "-n", "--repeat=2", "--repeat-delay=2"]);
+    assert_eq!((a.repeat, a.repeat_delay), (2, Duration::from_secs(2)));
+    assert_eq!(publish(&["-t", "t", "-s", "--repeat-delay", "0"]).repeat, 1);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--repeat", "0"], "invalid count `0` for --repeat"),
+        (&["--repeat", "x"], "invalid count `x` for --repeat"),
+        (
+            &["--repeat-delay", "-1"],
+            "invalid delay `-1` for --repeat-delay",
+        ),
+        (&["--repeat-delay", "nan"], "invalid delay `nan`"),
+        (&["--repeat-delay", "inf"], "invalid delay `inf`"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["pub", "-t", "t", "-m", "x"];
+        args.extend_from_slice(extra);
+        assert!(
+            error(&args).contains(expected),
+            "{extra:?}: {}",
+            error(&args)
+        );
+    }
+    assert!(error(&["pub", "-t", "t", "-l", "--repeat", "2"]).contains("do not go with -l"));
+    assert!(error(&["sub", "-t", "t", "--repeat", "2"]).contains("unknown option `--repeat`"));
 }
 
 #[test]
