@@ -2,11 +2,12 @@
 //! disconnect.
 
 use std::io::{self, BufRead, Read};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_robust::RobustError;
+use umqtt_simple::QoS;
 
 use crate::args::{PubArgs, Source};
 use crate::session::{self, Buffers, Mqtt};
@@ -49,7 +50,13 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         .unwrap_or_else(|| session::default_client_id("pub"));
     let mut buffers = Buffers::new();
     let mut on_event = session::report_event;
-    let mut client = session::client(&mut buffers, session::options(connection, &client_id));
+    let mut options = session::options(connection, &client_id);
+    if args.source == Source::Lines && args.qos == QoS::AtMostOnce {
+        // A stream of lines: many messages per send. Flushed whenever stdin
+        // has no line ready, so interactive lines still go out at once.
+        options = options.batch_qos0(true);
+    }
+    let mut client = session::client(&mut buffers, options);
     client.set_event_callback(&mut on_event);
     session::limit_calls(&mut client, Some(started + limit));
     session::connect(&mut client, connection, addr)?;
@@ -144,15 +151,31 @@ fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Resu
         }
     });
     loop {
-        match lines.recv_timeout(IDLE_POLL) {
+        let next = match lines.try_recv() {
+            Ok(line) => Ok(line),
+            Err(TryRecvError::Empty) => {
+                // Nothing ready: send the batch before waiting.
+                flush(client)?;
+                lines.recv_timeout(IDLE_POLL)
+            }
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+        };
+        match next {
             Ok(Ok(line)) => publish(client, args, &line, Instant::now() + limit)?,
             Ok(Err(e)) => return Err(format!("reading stdin: {e}")),
             Err(RecvTimeoutError::Timeout) => {
                 client.check_msg().map_err(|e| session::describe(&e))?;
             }
-            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(RecvTimeoutError::Disconnected) => return flush(client),
         }
     }
+}
+
+/// Sends the batched QoS 0 lines, if any (`-l -q 0`); a no-op otherwise.
+fn flush(client: &mut Mqtt<'_>) -> Result<(), String> {
+    client
+        .flush()
+        .map_err(|e| format!("publish: {}", session::describe(&e)))
 }
 
 /// A line without its `\n` (or `\r\n`).

@@ -1110,3 +1110,31 @@ fn pub_repeat_publishes_n_times_with_the_delay_between() {
     assert_success(&outcome, "sub -C 3");
     assert_eq!(outcome.stdout, "again\nagain\nagain\n");
 }
+
+#[test]
+fn pub_lines_qos0_is_batched_yet_each_typed_line_goes_out_at_once() {
+    // `-l -q 0` batches messages, but flushes whenever stdin has no line
+    // ready: a line typed at a terminal arrives while stdin stays open.
+    let Some(broker) = Mosquitto::start("cli-lines-batch", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let sub = Running::subscribed(&with(&cmd("sub", addr), &["-t", "cli/typed", "-C", "3"]));
+    let mut publisher = Running::spawn(&with(&cmd("pub", addr), &["-t", "cli/typed", "-l"]));
+    let mut stdin = publisher.stdin.take().expect("stdin");
+    for line in ["first", "second"] {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write a line");
+        stdin.flush().expect("flush");
+        sub.wait_stdout(&format!("{line}\n"));
+    }
+    // The last one is flushed on the way out (end of stdin).
+    stdin.write_all(b"last\n").expect("write a line");
+    drop(stdin);
+    let out = publisher.finish();
+    assert_success(&out, "pub -l");
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub -C 3");
+    assert_eq!(outcome.stdout, "first\nsecond\nlast\n");
+}
