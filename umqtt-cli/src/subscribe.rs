@@ -52,16 +52,15 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
             message.decline();
             return;
         }
+        if hidden(&message, args) {
+            // Taken (acknowledged) but not printed, nor counted by -C; not
+            // cleared either (-R, -T), as in mosquitto_sub 2.0.
+            return;
+        }
         if args.remove_retained && message.retain {
             // Cleared by the loop: the client is busy delivering this one.
-            shared
-                .to_clear
-                .borrow_mut()
-                .push_back(message.topic.to_vec());
-        }
-        if hidden(&message, args) {
-            // Taken (acknowledged) but not printed, nor counted by -C.
-            return;
+            let topic = message.topic.to_vec();
+            shared.to_clear.borrow_mut().push_back(topic);
         }
         match print(&mut stdout, &message, args) {
             Ok(()) => shared.printed.set(shared.printed.get() + 1),

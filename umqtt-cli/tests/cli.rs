@@ -1026,16 +1026,16 @@ fn sub_unsubscribe_ends_a_persistent_subscription_and_exits() {
 }
 
 #[test]
-fn sub_remove_retained_clears_what_it_receives() {
+fn sub_remove_retained_clears_what_it_prints() {
     let Some(broker) = Mosquitto::start("cli-remove-retained", "") else {
         return;
     };
     let addr = broker.addr;
     publish(addr, &["-t", "cli/rr/a", "-r", "-m", "old a"]);
     publish(addr, &["-t", "cli/rr/b", "-r", "-q", "1", "-m", "old b"]);
-    publish(addr, &["-t", "cli/other", "-r", "-m", "untouched"]);
-    // -R: the retained ones are cleared but not printed; what is printed is
-    // the empty message the broker sends for each clearing.
+    publish(addr, &["-t", "cli/rr/keep", "-r", "-m", "kept"]);
+    // As mosquitto_sub 2.0: what -T (or -R) hides is not cleared. The
+    // broker sends each clearing back as an empty message.
     let out = run(
         &with(
             &cmd("sub", addr),
@@ -1043,10 +1043,11 @@ fn sub_remove_retained_clears_what_it_receives() {
                 "-t",
                 "cli/rr/#",
                 "--remove-retained",
-                "-R",
+                "-T",
+                "cli/rr/keep",
                 "-v",
                 "-C",
-                "2",
+                "4",
                 "-d",
             ],
         ),
@@ -1055,23 +1056,30 @@ fn sub_remove_retained_clears_what_it_receives() {
     assert_success(&out, "sub --remove-retained");
     let mut lines: Vec<&str> = out.stdout.lines().collect();
     lines.sort_unstable();
-    assert_eq!(lines, ["cli/rr/a (null)", "cli/rr/b (null)"], "{out:?}");
+    assert_eq!(
+        lines,
+        [
+            "cli/rr/a (null)",
+            "cli/rr/a old a",
+            "cli/rr/b (null)",
+            "cli/rr/b old b"
+        ],
+        "{out:?}"
+    );
     assert_eq!(
         out.stderr.matches("cleared the retained message").count(),
         2
     );
-    // Nothing retained is left under the filter; elsewhere it is.
+    // Only the hidden one is left.
     let out = run(
-        &with(&cmd("sub", addr), &["-t", "cli/rr/#", "-W", "1"]),
+        &with(
+            &cmd("sub", addr),
+            &["-t", "cli/rr/#", "-v", "-C", "2", "-W", "2"],
+        ),
         b"",
     );
     assert_success(&out, "sub after clearing");
-    assert_eq!(out.stdout, "");
-    let out = run(
-        &with(&cmd("sub", addr), &["-t", "cli/other", "-C", "1"]),
-        b"",
-    );
-    assert_eq!(out.stdout, "untouched\n");
+    assert_eq!(out.stdout, "cli/rr/keep kept\n");
 }
 
 #[test]

@@ -115,10 +115,11 @@ Subscription:
                            unsubscribe from FILTER (repeatable), after the -t
                            subscriptions; with -c -i ID it ends a persistent
                            session's subscription. Without -t, exits once done
-      --remove-retained    clear each retained message received: publish an
-                           empty retained message (QoS 1) to its topic. The
-                           broker then sends that empty message too (-v
-                           prints \"topic (null)\"). Careful with wildcards
+      --remove-retained    clear each retained message printed: publish an
+                           empty retained message (QoS 1) to its topic (those
+                           hidden by -R or -T are kept). The broker then
+                           sends that empty message too (-v prints
+                           \"topic (null)\"). Careful with wildcards
 
 {CONNECTION_HELP}"
     )
