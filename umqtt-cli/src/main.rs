@@ -17,6 +17,7 @@ mod logger;
 mod publish;
 mod session;
 mod subscribe;
+mod topic_filter;
 mod transport;
 
 use std::process::ExitCode;

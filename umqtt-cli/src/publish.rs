@@ -2,11 +2,12 @@
 //! disconnect.
 
 use std::io::{self, BufRead, Read};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_robust::RobustError;
+use umqtt_simple::QoS;
 
 use crate::args::{PubArgs, Source};
 use crate::session::{self, Buffers, Mqtt};
@@ -49,13 +50,19 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         .unwrap_or_else(|| session::default_client_id("pub"));
     let mut buffers = Buffers::new();
     let mut on_event = session::report_event;
-    let mut client = session::client(&mut buffers, session::options(connection, &client_id));
+    let mut options = session::options(connection, &client_id);
+    if args.source == Source::Lines && args.qos == QoS::AtMostOnce {
+        // A stream of lines: many messages per send. Flushed whenever stdin
+        // has no line ready, so interactive lines still go out at once.
+        options = options.batch_qos0(true);
+    }
+    let mut client = session::client(&mut buffers, options);
     client.set_event_callback(&mut on_event);
     session::limit_calls(&mut client, Some(started + limit));
     session::connect(&mut client, connection, addr)?;
 
     let sent = match message {
-        Some(message) => publish(&mut client, args, &message, started + limit),
+        Some(message) => publish_repeated(&mut client, args, &message, started + limit),
         None => publish_lines(&mut client, args, limit),
     };
     // Say goodbye either way, so the broker discards the will.
@@ -87,6 +94,40 @@ fn publish(
         })
 }
 
+/// Publishes one message `--repeat` times, `--repeat-delay` apart; the first
+/// by `until`, each later one within `-W` of its start.
+fn publish_repeated(
+    client: &mut Mqtt<'_>,
+    args: &PubArgs,
+    payload: &[u8],
+    until: Instant,
+) -> Result<(), String> {
+    publish(client, args, payload, until)?;
+    let limit = Duration::from_secs(u64::from(args.timeout_s));
+    for _ in 1..args.repeat {
+        pause(client, args.repeat_delay)?;
+        publish(client, args, payload, Instant::now() + limit)?;
+    }
+    Ok(())
+}
+
+/// Waits `delay` while the client looks after the connection (keepalive, a
+/// reconnect); an outage is no failure here, the next publish rides it out.
+fn pause(client: &mut Mqtt<'_>, delay: Duration) -> Result<(), String> {
+    let end = Instant::now() + delay;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
+        match client.wait_msg_for(ms) {
+            Ok(_) | Err(RobustError::Offline { .. }) => {}
+            Err(e) => return Err(session::describe(&e)),
+        }
+    }
+}
+
 /// `-l`: a thread reads stdin, so the connection is looked after while no
 /// line comes (an interactive terminal, a slow producer).
 fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Result<(), String> {
@@ -110,15 +151,31 @@ fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Resu
         }
     });
     loop {
-        match lines.recv_timeout(IDLE_POLL) {
+        let next = match lines.try_recv() {
+            Ok(line) => Ok(line),
+            Err(TryRecvError::Empty) => {
+                // Nothing ready: send the batch before waiting.
+                flush(client)?;
+                lines.recv_timeout(IDLE_POLL)
+            }
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+        };
+        match next {
             Ok(Ok(line)) => publish(client, args, &line, Instant::now() + limit)?,
             Ok(Err(e)) => return Err(format!("reading stdin: {e}")),
             Err(RecvTimeoutError::Timeout) => {
                 client.check_msg().map_err(|e| session::describe(&e))?;
             }
-            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(RecvTimeoutError::Disconnected) => return flush(client),
         }
     }
+}
+
+/// Sends the batched QoS 0 lines, if any (`-l -q 0`); a no-op otherwise.
+fn flush(client: &mut Mqtt<'_>) -> Result<(), String> {
+    client
+        .flush()
+        .map_err(|e| format!("publish: {}", session::describe(&e)))
 }
 
 /// A line without its `\n` (or `\r\n`).

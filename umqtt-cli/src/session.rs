@@ -179,7 +179,14 @@ pub fn report_event(event: Event) {
                 plural(attempts as usize)
             );
         }
-        // The CLI does not batch; any other event is in the -d log.
+        // Only `pub -l -q 0` batches.
+        Event::Dropped { messages } => {
+            eprintln!(
+                "warning: {messages} message{} lost with the connection",
+                plural(messages as usize)
+            );
+        }
+        // Any other event is in the -d log.
         _ => {}
     }
 }

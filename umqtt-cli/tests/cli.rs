@@ -908,3 +908,9 @@ fn sub_w_counts_from_the_start_when_the_suback_never_comes_behind_a_huge_message
     );
     assert!(*accepted.lock().unwrap() <= 2, "not hammered");
 }
+
+// The options added for mosquitto users (-N, -R, -T, -E, -U,
+// --remove-retained, --repeat, batched -l), in their own file to keep this
+// one readable.
+#[path = "cli/options.rs"]
+mod options;

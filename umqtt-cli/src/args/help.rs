@@ -8,6 +8,7 @@ mosquitto_sub way, on the umqtt client.
 Usage:
   umqtt pub -t TOPIC (-m MESSAGE | -l | -n | -s | -f FILE) [options]
   umqtt sub -t FILTER [-t FILTER ...] [-v] [-C COUNT] [-W SECONDS] [options]
+  umqtt sub -U FILTER -c -i ID
   umqtt pub --help | umqtt sub --help | umqtt --version
 
 Exit status: 0 on success, 1 when the broker or the network failed (one line
@@ -72,7 +73,10 @@ Message:
                            is not supported)
   -r, --retain             the broker keeps the message for later subscribers
   -W SECONDS               give up after SECONDS, counted from the start (with
-                           -l: per message; default 30)
+                           -l or --repeat: per message; default 30)
+      --repeat N           publish the message N times (not with -l)
+      --repeat-delay S     wait S seconds (fractions allowed) between them,
+                           looking after the connection meanwhile
 
 {CONNECTION_HELP}"
     )
@@ -83,6 +87,7 @@ pub fn sub_usage() -> String {
     format!(
         "\
 Usage: umqtt sub -t FILTER [-t FILTER ...] [options]
+       umqtt sub -U FILTER [-U FILTER ...] -c -i ID [options]
 
 Subscribes and prints each message's payload on its own line, until
 interrupted, -C messages have been printed or -W seconds have passed (each
@@ -94,9 +99,27 @@ Subscription:
                            printed exactly once)
   -v, --verbose            print \"topic payload\" (an empty payload prints
                            \"topic (null)\"; without -v it prints nothing)
-  -C COUNT                 exit after COUNT messages
+  -N                       no newline after each payload (with -v: after
+                           \"topic payload\")
+  -R                       do not print stale retained messages (those the
+                           broker kept and sends on subscribing)
+  -T, --filter-out FILTER  do not print messages whose topic matches FILTER
+                           (wildcards allowed; repeatable)
+  -C COUNT                 exit after COUNT messages (printed ones)
   -W SECONDS               exit after SECONDS seconds, counted from the start
                            (status 1 if not even subscribed by then)
+  -E                       exit (status 0) once every subscription is
+                           acknowledged: with -c -i ID, sets up a persistent
+                           session that queues messages from then on
+  -U, --unsubscribe FILTER
+                           unsubscribe from FILTER (repeatable), after the -t
+                           subscriptions; with -c -i ID it ends a persistent
+                           session's subscription. Without -t, exits once done
+      --remove-retained    clear each retained message printed: publish an
+                           empty retained message (QoS 1) to its topic (those
+                           hidden by -R or -T are kept). The broker then
+                           sends that empty message too (-v prints
+                           \"topic (null)\"). Careful with wildcards
 
 {CONNECTION_HELP}"
     )

@@ -7,6 +7,7 @@
 //! returns what to run, or a one-line error.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use umqtt_simple::QoS;
 use umqtt_simple::packet::{validate_filter, validate_topic_name};
@@ -115,6 +116,10 @@ pub struct PubArgs {
     pub retain: bool,
     /// `-W`, in seconds: how long until umqtt gives up.
     pub timeout_s: u32,
+    /// `--repeat`: how many times to publish the message (at least 1).
+    pub repeat: u32,
+    /// `--repeat-delay`: the pause between two of them.
+    pub repeat_delay: Duration,
 }
 
 /// `pub -W` when not given, in seconds.
@@ -135,6 +140,18 @@ pub struct SubArgs {
     pub count: Option<u64>,
     /// `-W`, in seconds.
     pub timeout_s: Option<u32>,
+    /// `-N`: no newline after each payload.
+    pub no_newline: bool,
+    /// `-R`: do not print stale retained messages.
+    pub skip_retained: bool,
+    /// `-T`: do not print messages whose topic matches one of these.
+    pub filter_out: Vec<String>,
+    /// `-E`: exit once subscribed.
+    pub exit_on_subscribed: bool,
+    /// `-U`: filters to unsubscribe from; with no `-t`, exit once done.
+    pub unsubscribe: Vec<String>,
+    /// `--remove-retained`: clear each retained message received.
+    pub remove_retained: bool,
 }
 
 /// A subcommand to run.
@@ -231,6 +248,14 @@ struct Draft {
     timeout_s: Option<u32>,
     port_given: bool,
     tls: Tls,
+    no_newline: bool,
+    skip_retained: bool,
+    filter_out: Vec<String>,
+    exit_on_subscribed: bool,
+    unsubscribe: Vec<String>,
+    remove_retained: bool,
+    repeat: Option<u32>,
+    repeat_delay: Option<Duration>,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -339,6 +364,9 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                     return Err("give only one of -m, -l, -n, -s and -f".into());
                 }
             };
+            if source == Source::Lines && (d.repeat.is_some() || d.repeat_delay.is_some()) {
+                return Err("--repeat and --repeat-delay do not go with -l".into());
+            }
             Ok(Command::Pub(PubArgs {
                 connection,
                 topic,
@@ -346,15 +374,23 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 qos: d.qos,
                 retain: d.retain,
                 timeout_s: d.timeout_s.unwrap_or(DEFAULT_PUB_TIMEOUT_S),
+                repeat: d.repeat.unwrap_or(1),
+                repeat_delay: d.repeat_delay.unwrap_or_default(),
             }))
         }
         Kind::Sub => {
-            if d.topics.is_empty() {
-                return Err("give at least one topic filter with -t".into());
+            if d.topics.is_empty() && d.unsubscribe.is_empty() {
+                return Err("give at least one topic filter with -t (or -U)".into());
             }
             for topic in &d.topics {
                 validate_filter(topic.as_bytes())
                     .map_err(|e| format!("invalid topic filter `{topic}`: {e}"))?;
+            }
+            for (option, filters) in [("-T", &d.filter_out), ("-U", &d.unsubscribe)] {
+                for filter in filters {
+                    validate_filter(filter.as_bytes())
+                        .map_err(|e| format!("invalid {option} filter `{filter}`: {e}"))?;
+                }
             }
             Ok(Command::Sub(SubArgs {
                 connection,
@@ -363,6 +399,12 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 verbose: d.verbose,
                 count: d.count,
                 timeout_s: d.timeout_s,
+                no_newline: d.no_newline,
+                skip_retained: d.skip_retained,
+                filter_out: d.filter_out,
+                exit_on_subscribed: d.exit_on_subscribed,
+                unsubscribe: d.unsubscribe,
+                remove_retained: d.remove_retained,
             }))
         }
     }

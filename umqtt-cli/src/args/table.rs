@@ -1,6 +1,8 @@
 //! Every option of `pub` and `sub` as a row of a table: its spellings, which
 //! subcommands take it, and what it sets.
 
+use std::time::Duration;
+
 use super::{Draft, Kind, Source, nonempty, parse_port, parse_qos};
 
 /// Which subcommands take an option.
@@ -228,6 +230,59 @@ pub(super) const OPTIONS: &[OptionSpec] =
                     Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
                         format!("invalid count `{v}` for -C: give a number above 0")
                     })?);
+                Ok(())
+            }),
+        ),
+        only(Kind::Sub, &["-N"], Set::Flag(|d| d.no_newline = true)),
+        only(Kind::Sub, &["-R"], Set::Flag(|d| d.skip_retained = true)),
+        only(
+            Kind::Sub,
+            &["-E"],
+            Set::Flag(|d| d.exit_on_subscribed = true),
+        ),
+        only(
+            Kind::Sub,
+            &["-T", "--filter-out"],
+            Set::Value(|d, _, _, v| {
+                d.filter_out.push(v);
+                Ok(())
+            }),
+        ),
+        only(
+            Kind::Sub,
+            &["-U", "--unsubscribe"],
+            Set::Value(|d, _, _, v| {
+                d.unsubscribe.push(v);
+                Ok(())
+            }),
+        ),
+        only(
+            Kind::Sub,
+            &["--remove-retained"],
+            Set::Flag(|d| d.remove_retained = true),
+        ),
+        only(
+            Kind::Pub,
+            &["--repeat"],
+            Set::Value(|d, _, _, v| {
+                d.repeat = Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("invalid count `{v}` for --repeat: give a number above 0")
+                })?);
+                Ok(())
+            }),
+        ),
+        only(
+            Kind::Pub,
+            &["--repeat-delay"],
+            Set::Value(|d, _, _, v| {
+                let delay = v
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| {
+                        format!("invalid delay `{v}` for --repeat-delay: give seconds, 0 or more")
+                    })?;
+                d.repeat_delay = Some(delay);
                 Ok(())
             }),
         ),

@@ -1,6 +1,7 @@
 //! The command line, parsed without touching the network.
 
 use super::*;
+use std::time::Duration;
 
 fn parse_strs(args: &[&str]) -> Result<Parsed, String> {
     parse(args.iter().map(|s| s.to_string()))
@@ -43,6 +44,8 @@ fn pub_defaults() {
             qos: QoS::AtMostOnce,
             retain: false,
             timeout_s: DEFAULT_PUB_TIMEOUT_S,
+            repeat: 1,
+            repeat_delay: Duration::ZERO,
         }
     );
     assert_eq!(a.connection.host, "localhost");
@@ -173,6 +176,112 @@ fn sub_topics_repeat_and_limits() {
     let s = subscribe(&["-t", "#"]);
     assert_eq!((s.count, s.timeout_s, s.verbose), (None, None, false));
     assert_eq!(subscribe(&["-t", "#", "-q", "2"]).qos, QoS::ExactlyOnce);
+}
+
+#[test]
+fn sub_skip_retained() {
+    assert!(subscribe(&["-t", "#", "-R"]).skip_retained);
+    assert!(!subscribe(&["-t", "#"]).skip_retained);
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-R"]).contains("unknown option `-R`"));
+}
+
+#[test]
+fn sub_filter_out_repeats() {
+    let s = subscribe(&[
+        "-t",
+        "#",
+        "-T",
+        "a/+",
+        "--filter-out",
+        "b/#",
+        "--filter-out=c",
+    ]);
+    assert_eq!(s.filter_out, ["a/+", "b/#", "c"]);
+    assert!(subscribe(&["-t", "#"]).filter_out.is_empty());
+    assert!(error(&["sub", "-t", "#", "-T", "a/b#"]).contains("invalid -T filter `a/b#`"));
+    assert!(error(&["sub", "-t", "#", "-T"]).contains("`-T` needs a value"));
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-T", "a"]).contains("unknown option `-T`"));
+}
+
+#[test]
+fn sub_exit_on_subscribed() {
+    assert!(subscribe(&["-t", "#", "-E"]).exit_on_subscribed);
+    assert!(!subscribe(&["-t", "#"]).exit_on_subscribed);
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-E"]).contains("unknown option `-E`"));
+}
+
+#[test]
+fn sub_unsubscribe_repeats_and_may_stand_alone() {
+    let s = subscribe(&["-U", "a/+", "--unsubscribe", "b/#", "-c", "-i", "me"]);
+    assert_eq!(s.unsubscribe, ["a/+", "b/#"]);
+    assert!(s.topics.is_empty());
+    let s = subscribe(&["-t", "x", "-U", "y"]);
+    assert_eq!(
+        (s.topics, s.unsubscribe),
+        (vec!["x".into()], vec!["y".into()])
+    );
+    assert!(subscribe(&["-t", "#"]).unsubscribe.is_empty());
+    assert!(error(&["sub", "-U", "a/b#"]).contains("invalid -U filter `a/b#`"));
+    assert!(error(&["sub"]).contains("give at least one topic filter with -t (or -U)"));
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-U", "a"]).contains("unknown option `-U`"));
+}
+
+#[test]
+fn sub_remove_retained() {
+    assert!(subscribe(&["-t", "#", "--remove-retained"]).remove_retained);
+    assert!(!subscribe(&["-t", "#"]).remove_retained);
+    assert!(error(&["sub", "-t", "#", "--remove-retained=1"]).contains("takes no value"));
+    assert!(
+        error(&["pub", "-t", "a", "-m", "x", "--remove-retained"])
+            .contains("unknown option `--remove-retained`")
+    );
+}
+
+#[test]
+fn pub_repeat_and_its_delay() {
+    let a = publish(&[
+        "-t",
+        "t",
+        "-m",
+        "x",
+        "--repeat",
+        "3",
+        "--repeat-delay",
+        "0.25",
+    ]);
+    assert_eq!((a.repeat, a.repeat_delay), (3, Duration::from_millis(250)));
+    let a = publish(&["-t", "t", "-n", "--repeat=2", "--repeat-delay=2"]);
+    assert_eq!((a.repeat, a.repeat_delay), (2, Duration::from_secs(2)));
+    assert_eq!(publish(&["-t", "t", "-s", "--repeat-delay", "0"]).repeat, 1);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--repeat", "0"], "invalid count `0` for --repeat"),
+        (&["--repeat", "x"], "invalid count `x` for --repeat"),
+        (
+            &["--repeat-delay", "-1"],
+            "invalid delay `-1` for --repeat-delay",
+        ),
+        (&["--repeat-delay", "nan"], "invalid delay `nan`"),
+        (&["--repeat-delay", "inf"], "invalid delay `inf`"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["pub", "-t", "t", "-m", "x"];
+        args.extend_from_slice(extra);
+        assert!(
+            error(&args).contains(expected),
+            "{extra:?}: {}",
+            error(&args)
+        );
+    }
+    assert!(error(&["pub", "-t", "t", "-l", "--repeat", "2"]).contains("do not go with -l"));
+    assert!(error(&["sub", "-t", "t", "--repeat", "2"]).contains("unknown option `--repeat`"));
+}
+
+#[test]
+fn sub_no_newline() {
+    assert!(subscribe(&["-t", "#", "-N"]).no_newline);
+    assert!(!subscribe(&["-t", "#"]).no_newline);
+    assert!(error(&["pub", "-t", "a", "-m", "x", "-N"]).contains("unknown option `-N`"));
+    assert!(error(&["sub", "-t", "a", "-N=1"]).contains("unknown option `-N=1`"));
 }
 
 #[test]
