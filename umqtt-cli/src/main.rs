@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod interrupt;
 mod logger;
 mod publish;
 mod session;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         }
     };
     logger::init(command.connection().debug);
+    interrupt::install();
     let result = match &command {
         Command::Pub(args) => publish::run(args),
         Command::Sub(args) => subscribe::run(args),

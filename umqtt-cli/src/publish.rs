@@ -10,6 +10,7 @@ use umqtt_robust::RobustError;
 use umqtt_simple::QoS;
 
 use crate::args::{PubArgs, Source};
+use crate::interrupt;
 use crate::session::{self, Buffers, Mqtt};
 
 /// Lines read ahead of the publisher.
@@ -151,6 +152,9 @@ fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Resu
         }
     });
     loop {
+        if interrupt::requested() {
+            return flush(client);
+        }
         let next = match lines.try_recv() {
             Ok(line) => Ok(line),
             Err(TryRecvError::Empty) => {

@@ -11,11 +11,12 @@ use umqtt_simple::{Error, Message, QoS};
 
 use crate::args::SubArgs;
 use crate::session::{self, Buffers, Mqtt};
-use crate::topic_filter;
+use crate::{interrupt, topic_filter};
 
 /// The longest single wait for a message; the loop goes round again after it
-/// (a broker outage is waited out call by call, however long it lasts).
-const WAIT_SLICE: Duration = Duration::from_secs(10);
+/// (a broker outage is waited out call by call, however long it lasts), and
+/// sees a Ctrl-C within it.
+const WAIT_SLICE: Duration = Duration::from_millis(250);
 
 /// What the message callback shares with the loop.
 #[derive(Default)]
@@ -144,7 +145,7 @@ fn receive(
 ) -> Result<(), String> {
     loop {
         clear_retained(client, until, shared)?;
-        if args.count.is_some_and(|n| shared.printed.get() >= n) {
+        if args.count.is_some_and(|n| shared.printed.get() >= n) || interrupt::requested() {
             return Ok(());
         }
         if let Some(e) = shared.output_error.borrow_mut().take() {

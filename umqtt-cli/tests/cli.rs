@@ -90,6 +90,15 @@ impl Running {
         running
     }
 
+    /// Sends the process the signal `name` (`INT`, `TERM`).
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name}");
+    }
+
     /// Writes `bytes` to stdin and keeps it open.
     fn feed_stdin(&mut self, bytes: &[u8]) {
         if let Some(stdin) = self.stdin.as_mut() {
@@ -365,6 +374,39 @@ fn will_is_delivered_when_sub_is_killed_not_when_it_exits() {
     let outcome = watcher.finish();
     assert_success(&outcome, "watcher");
     assert_eq!(outcome.stdout, "cli/will/status gone\n");
+}
+
+#[test]
+fn ctrl_c_disconnects_cleanly_so_the_will_is_not_published() {
+    let Some(broker) = Mosquitto::start("cli-sigint", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let will = [
+        "--will-topic",
+        "cli/sigint/status",
+        "--will-payload",
+        "gone",
+    ];
+    let sub = Running::subscribed(&with(
+        &cmd("sub", addr),
+        &[&["-t", "cli/sigint/other"][..], &will].concat(),
+    ));
+    let watcher = Running::subscribed(&with(
+        &cmd("sub", addr),
+        &["-t", "cli/sigint/#", "-v", "-W", "2"],
+    ));
+    sub.signal("INT");
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub after Ctrl-C");
+    assert!(
+        outcome.took < Duration::from_secs(5),
+        "ended {:?} after the start",
+        outcome.took
+    );
+    let watched = watcher.finish();
+    assert_success(&watched, "watcher");
+    assert_eq!(watched.stdout, "", "a clean DISCONNECT: no will");
 }
 
 #[test]

@@ -30,8 +30,8 @@ Connection:
       --will-topic TOPIC   last will: published by the broker if this client
       --will-payload TEXT  vanishes without disconnecting (payload default
       --will-qos 0|1|2     empty, QoS 0, not retained)
-      --will-retain        (Ctrl-C ends umqtt without disconnecting, so the
-                           will is published then, unlike mosquitto_sub)
+      --will-retain        (Ctrl-C disconnects cleanly, so the broker
+                           discards the will; a second Ctrl-C exits at once)
   -d, --debug              log every packet and connection event to stderr
       --help               print this help
 
