@@ -20,6 +20,8 @@ const CONNECTION_HELP: &str = "\
 Connection:
   -h, --host HOST          broker host name or IP address (default localhost)
   -p, --port PORT          broker port (default 1883)
+  -L, --url URL            mqtt://[user[:password]@]host[:port]/topic (mqtts://
+                           for TLS): broker, credentials and topic in one
   -i, --id ID              client id (default umqtt-pub-… / umqtt-sub-…, unique)
   -u, --username USER      user name
   -P, --pw PASSWORD        password (needs -u)

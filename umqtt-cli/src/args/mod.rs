@@ -14,6 +14,7 @@ use umqtt_simple::packet::{validate_filter, validate_topic_name};
 
 mod help;
 mod table;
+mod url;
 
 pub use help::{USAGE, pub_usage, sub_usage};
 use table::{OPTIONS, Set};
@@ -248,6 +249,8 @@ struct Draft {
     timeout_s: Option<u32>,
     port_given: bool,
     tls: Tls,
+    /// `-L mqtts://…`: TLS without a TLS option.
+    tls_url: bool,
     no_newline: bool,
     skip_retained: bool,
     filter_out: Vec<String>,
@@ -314,7 +317,7 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
 /// The checks that need every option: required ones, conflicts, topics.
 fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
     let mut connection = d.connection;
-    if d.tls != Tls::default() {
+    if d.tls_url || d.tls != Tls::default() {
         match (&d.tls.cert, &d.tls.key) {
             (Some(_), None) => return Err("--cert needs --key".into()),
             (None, Some(_)) => return Err("--key needs --cert".into()),

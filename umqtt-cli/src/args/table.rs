@@ -98,6 +98,25 @@ pub(super) const OPTIONS: &[OptionSpec] =
                 Err("--capath is not supported: give the CA certificate with --cafile".into())
             }),
         ),
+        // mqtt(s)://[user[:password]@]host[:port]/topic
+        both(
+            &["-L", "--url"],
+            Set::Value(|d, _, _, v| {
+                let url = super::url::parse_url(&v)?;
+                d.connection.host = url.host;
+                if let Some(port) = url.port {
+                    d.connection.port = port;
+                    d.port_given = true;
+                }
+                if url.username.is_some() {
+                    d.connection.username = url.username;
+                    d.connection.password = url.password;
+                }
+                d.tls_url |= url.tls;
+                d.topics.push(url.topic);
+                Ok(())
+            }),
+        ),
         // An empty id asks the broker to assign one (clean session only).
         both(
             &["-i", "--id"],

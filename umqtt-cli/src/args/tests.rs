@@ -485,3 +485,33 @@ fn subcommand_errors_point_at_its_help() {
     assert!(error(&["sub", "-x"]).ends_with("(see `umqtt sub --help`)"));
     assert!(error(&["pub", "-x"]).ends_with("(see `umqtt pub --help`)"));
 }
+
+#[test]
+fn a_url_sets_broker_credentials_and_topic_and_mqtts_means_tls() {
+    let a = publish(&[
+        "-L",
+        "mqtt://alice:pw@broker.local:1884/devices/7",
+        "-m",
+        "x",
+    ]);
+    assert_eq!(a.topic, "devices/7");
+    let c = &a.connection;
+    assert_eq!((c.host.as_str(), c.port), ("broker.local", 1884));
+    assert_eq!(
+        (c.username.as_deref(), c.password.as_deref()),
+        (Some("alice"), Some("pw"))
+    );
+    assert!(c.tls.is_none());
+    let s = subscribe(&["-L", "mqtts://broker.local/a/+", "--cafile", "ca.pem"]);
+    assert_eq!(s.topics, ["a/+"]);
+    assert_eq!(
+        s.connection.port, TLS_PORT,
+        "mqtts without a port means 8883"
+    );
+    assert!(s.connection.tls.is_some());
+    assert_eq!(
+        error(&["sub", "-L", "mqtts://broker.local/a"]),
+        "TLS needs --cafile to verify the broker (or --insecure) (see `umqtt sub --help`)"
+    );
+    assert!(error(&["pub", "-L", "mqtt://h", "-m", "x"]).contains("no topic after the host"));
+}

@@ -280,3 +280,34 @@ fn pub_lines_qos0_is_batched_yet_each_typed_line_goes_out_at_once() {
     assert_success(&outcome, "sub -C 3");
     assert_eq!(outcome.stdout, "first\nsecond\nlast\n");
 }
+
+#[test]
+fn a_url_names_broker_and_topic_for_pub_and_sub() {
+    let Some(broker) = Mosquitto::start("cli-url", "") else {
+        return;
+    };
+    let url = format!("mqtt://{}/cli/url", broker.addr);
+    let sub = Running::subscribed(&[
+        "sub".into(),
+        "-L".into(),
+        url.clone(),
+        "-C".into(),
+        "1".into(),
+    ]);
+    // No -t to count: wait for the subscription in the -d log itself.
+    sub.wait_stderr("subscribed to `cli/url`");
+    let out = run(
+        &[
+            "pub".into(),
+            "-L".into(),
+            url,
+            "-m".into(),
+            "via url".into(),
+        ],
+        b"",
+    );
+    assert_success(&out, "pub -L");
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub -L");
+    assert_eq!(outcome.stdout, "via url\n");
+}
