@@ -35,7 +35,7 @@ pub(super) fn parse_url(url: &str) -> Result<BrokerUrl, String> {
         None => (None, authority),
     };
     let (username, password) = match userinfo.map(|u| u.split_once(':').unwrap_or((u, ""))) {
-        Some((user, _)) if user.is_empty() => return Err(bad("the user name is empty")),
+        Some(("", _)) => return Err(bad("the user name is empty")),
         Some((user, "")) => (Some(user.to_string()), None),
         Some((user, password)) => (Some(user.to_string()), Some(password.to_string())),
         None => (None, None),
