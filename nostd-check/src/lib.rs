@@ -1,6 +1,8 @@
 //! A `#![no_std]` static library that links umqtt-simple's publish, subscribe
-//! and wait_msg paths against a stack and clock supplied from C. If any
-//! dependency pulled in std, this crate would not build (duplicate lang item).
+//! and wait_msg paths against a stack and clock supplied from C, over plain
+//! TCP (feature `plain`) and over the TLS stack (feature `tls`; both by
+//! default). If any dependency pulled in std, this crate would not build
+//! (duplicate lang item).
 #![no_std]
 
 use core::net::{Ipv4Addr, SocketAddr};
@@ -75,6 +77,7 @@ impl Clock for CClock {
 
 /// Connects, subscribes, publishes and waits for one message; returns 0 on
 /// success, a negative number naming the failed step otherwise.
+#[cfg(feature = "plain")]
 #[unsafe(no_mangle)]
 pub extern "C" fn umqtt_demo(count: *mut u32) -> i32 {
     let mut tx = [0u8; 512];
@@ -103,8 +106,10 @@ pub extern "C" fn umqtt_demo(count: *mut u32) -> i32 {
 }
 
 /// The device's random generator, from C.
+#[cfg(feature = "tls")]
 struct CRng;
 
+#[cfg(feature = "tls")]
 impl rand_core::RngCore for CRng {
     fn next_u32(&mut self) -> u32 {
         rand_core::impls::next_u32_via_fill(self)
@@ -122,12 +127,16 @@ impl rand_core::RngCore for CRng {
     }
 }
 
+#[cfg(feature = "tls")]
 impl rand_core::CryptoRng for CRng {}
 
 /// The same session over TLS (embedded-tls, no heap): 4 kB records by max
-/// fragment length, the CA given by C as DER.
+/// fragment length, the CA given by C as DER. Connects, subscribes,
+/// publishes and waits for one message, as [`umqtt_demo`] does, so that the
+/// two builds differ by the TLS stack alone.
+#[cfg(feature = "tls")]
 #[unsafe(no_mangle)]
-pub extern "C" fn umqtt_tls_demo(ca: *const u8, ca_len: usize) -> i32 {
+pub extern "C" fn umqtt_tls_demo(ca: *const u8, ca_len: usize, count: *mut u32) -> i32 {
     use umqtt_transports::tls::{MaxFragmentLength, TlsBuffers, TlsOptions, TlsStack, TlsWait};
     if ca.is_null() {
         return -10;
@@ -142,14 +151,24 @@ pub extern "C" fn umqtt_tls_demo(ca: *const u8, ca_len: usize) -> i32 {
     let stack = TlsStack::new(CStack, umqtt_transports::Spin, CClock, CRng, &buffers, options);
     let mut tx = [0u8; 512];
     let mut rx = [0u8; 512];
+    let mut received = 0u32;
+    let mut on_message = |_m: Message<'_>| received += 1;
     let mut client =
         Client::new(stack, CClock, &mut tx, &mut rx, Options::new("nostd-tls")).with_waiter(TlsWait);
+    client.set_callback(&mut on_message);
     let broker = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 8883);
     let result = (|| {
         client.connect(broker).map_err(|_| -11)?;
-        client.publish(b"demo/x", b"hello", false, QoS::AtLeastOnce).map_err(|_| -12)?;
-        client.disconnect().map_err(|_| -13)
+        client.subscribe(b"demo/#", QoS::AtLeastOnce).map_err(|_| -12)?;
+        client.publish(b"demo/x", b"hello", false, QoS::AtLeastOnce).map_err(|_| -13)?;
+        client.wait_msg().map_err(|_| -14)?;
+        client.disconnect().map_err(|_| -15)
     })();
+    drop(client);
+    if !count.is_null() {
+        // SAFETY: the caller passes a valid pointer or null.
+        unsafe { *count = received };
+    }
     match result {
         Ok(()) => 0,
         Err(code) => code,

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::clients::{CLIENTS, Who};
+use crate::passes::BLOCKS;
 use crate::rumq;
 
 /// What one run measures.
@@ -39,22 +40,34 @@ impl Config {
         self.tests.contains(&name)
     }
 
+    /// Connects the TLS pass times per client: one per block of each of its
+    /// two tests (QoS 1, round trip), every repetition.
+    pub fn tls_connects(&self) -> usize {
+        2 * BLOCKS * self.reps
+    }
+
     /// "quick" or "full".
     pub fn mode(&self) -> &'static str {
         if self.quick { "quick" } else { "full" }
     }
 }
 
-/// The groups of measurements, in the order they run.
-pub const TESTS: [&str; 6] = ["footprint", "heap", "qos0", "qos1", "rtt", "idle"];
+/// The groups of measurements, in the order they run ("tls": the TLS pass and
+/// the code size with the TLS stack; not in a `--quick` run unless asked
+/// for).
+pub const TESTS: [&str; 7] = ["footprint", "heap", "qos0", "qos1", "rtt", "idle", "tls"];
 
 /// What `--help` prints (and every unknown argument).
-const USAGE: &str = "usage: umqtt-bench [--quick] [--json] [--reps N] [--only TESTS] [--clients CLIENTS] [--broker ADDR]
-                   [--rumqttc-cap N]
-  --quick            one repetition and a 6 s idle test: finishes in under 60 s (CI)
+const USAGE: &str =
+    "usage: umqtt-bench [--quick] [--tls] [--json] [--reps N] [--only TESTS] [--clients CLIENTS]
+                   [--broker ADDR] [--rumqttc-cap N]
+  --quick            one repetition and a 6 s idle test, no TLS: finishes in under 60 s (CI)
+  --tls              the TLS measurements only (same as --only tls): umqtt-simple over TLS and
+                     rumqttc over rustls against a TLS mosquitto the bench starts, and the
+                     code size with the TLS stack
   --json             one JSON object per line on stdout instead of the table
   --reps N           repetitions of the throughput and round-trip tests (default 5)
-  --only TESTS       comma-separated subset of footprint,heap,qos0,qos1,rtt,idle
+  --only TESTS       comma-separated subset of footprint,heap,qos0,qos1,rtt,idle,tls
   --clients CLIENTS  comma-separated subset of raw,umqtt-simple,rumqttc
   --broker ADDR      use the broker at ADDR (e.g. 127.0.0.1:1883) instead of starting
                      mosquitto (to profile the clients without the broker)
@@ -77,13 +90,21 @@ pub fn parse_args() -> Result<Config, String> {
         keepalive_s: 5,
     };
     let mut reps = None;
+    let mut chosen = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => config.quick = true,
             "--json" => config.json = true,
             "--reps" => reps = Some(positive(args.next(), "--reps")?),
-            "--only" => config.tests = list(args.next(), "test", &TESTS, |t| t)?,
+            "--only" => {
+                config.tests = list(args.next(), "test", &TESTS, |t| t)?;
+                chosen = true;
+            }
+            "--tls" => {
+                config.tests = vec!["tls"];
+                chosen = true;
+            }
             "--clients" => config.clients = list(args.next(), "client", &CLIENTS, |w| w.name())?,
             "--rumqttc-cap" => {
                 let n = positive(args.next(), "--rumqttc-cap")?;
@@ -104,6 +125,9 @@ pub fn parse_args() -> Result<Config, String> {
     if config.quick {
         config.reps = 1;
         config.idle = Duration::from_secs(6);
+        if !chosen {
+            config.tests.retain(|&t| t != "tls");
+        }
     }
     if let Some(n) = reps {
         config.reps = n;

@@ -148,7 +148,7 @@ pub fn qos0_once(
 }
 
 /// Untimed operations before `n` timed ones.
-fn warmup(n: usize) -> usize {
+pub fn warmup(n: usize) -> usize {
     (n / 20).max(10)
 }
 

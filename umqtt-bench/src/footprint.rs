@@ -1,9 +1,13 @@
-//! Machine-code size of umqtt-simple in a no_std staticlib.
+//! Machine-code size of umqtt-simple in a no_std staticlib, without and with
+//! the TLS stack.
 //!
 //! Method: `nostd-check/` is a `#![no_std]` staticlib (panic = "abort",
-//! opt-level "s", fat LTO, one codegen unit) whose one exported function
+//! opt-level "s", fat LTO, one codegen unit) whose exported function
 //! connects, subscribes, publishes, waits for a message and disconnects
-//! through a stack whose socket calls go to C functions. LTO keeps only what
+//! through a stack whose socket calls go to C functions: built with feature
+//! `plain` alone, over that stack directly (`umqtt_demo`); built with feature
+//! `tls` alone, the same session over `TlsStack` on that stack
+//! (`umqtt_tls_demo`, the device's random generator from C too). LTO keeps only what
 //! that function reaches, in one object file; `compiler_builtins` (memcpy and
 //! friends, which a C toolchain supplies anyway) stays in objects of its own
 //! (Rust ones and C ones from compiler-rt) and is left out. The same build of `footprint-baseline/` (same profile, an
@@ -35,8 +39,12 @@ pub struct CodeSize {
 /// The client's size: the nostd-check staticlib less the baseline.
 #[derive(Debug, Clone, Copy)]
 pub struct Footprint {
-    /// The nostd-check staticlib: the client and the C socket calls.
+    /// The nostd-check staticlib with feature `plain`: the client and the C
+    /// socket calls.
     pub with_client: CodeSize,
+    /// The nostd-check staticlib with feature `tls`: the client, the TLS
+    /// stack and the C socket calls (when measured).
+    pub with_tls: Option<CodeSize>,
     /// The footprint-baseline staticlib: the C socket calls alone.
     pub baseline: CodeSize,
 }
@@ -51,6 +59,14 @@ impl Footprint {
     pub fn rodata(&self) -> u64 {
         self.with_client.rodata.saturating_sub(self.baseline.rodata)
     }
+
+    /// Code and read-only data bytes the client and the TLS stack add.
+    pub fn with_tls(&self) -> Option<CodeSize> {
+        self.with_tls.map(|t| CodeSize {
+            text: t.text.saturating_sub(self.baseline.text),
+            rodata: t.rodata.saturating_sub(self.baseline.rodata),
+        })
+    }
 }
 
 /// The workspace root (this crate's parent).
@@ -61,14 +77,16 @@ fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
-/// Builds `manifest` (release) into `target_dir` and returns the path of
-/// the staticlib `lib_name`.
-fn build(manifest: &Path, target_dir: &Path, lib_name: &str) -> Res<PathBuf> {
+/// Builds `manifest` (release, with the cargo arguments `features`) into
+/// `target_dir` and measures the staticlib `lib_name` (before another build
+/// of the same crate replaces it).
+fn build(manifest: &Path, features: &[&str], target_dir: &Path, lib_name: &str) -> Res<CodeSize> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .arg("build")
         .arg("--release")
         .arg("--quiet")
+        .args(features)
         .arg("--manifest-path")
         .arg(manifest)
         .arg("--target-dir")
@@ -82,34 +100,37 @@ fn build(manifest: &Path, target_dir: &Path, lib_name: &str) -> Res<PathBuf> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(target_dir.join("release").join(lib_name))
+    let lib = target_dir.join("release").join(lib_name);
+    archive_size(&std::fs::read(&lib).map_err(|e| format!("read {}: {e}", lib.display()))?)
 }
 
-/// Builds both staticlibs and measures them.
-pub fn measure() -> Res<Footprint> {
+/// Builds the staticlibs (nostd-check with TLS too if `tls`) and measures
+/// them.
+pub fn measure(tls: bool) -> Res<Footprint> {
     let root = root();
     let target_dir = root.join("target").join("umqtt-bench-footprint");
-    let with_client = build(
-        &root.join("nostd-check").join("Cargo.toml"),
-        &target_dir,
-        "libumqtt_nostd_check.a",
-    )?;
+    let check = root.join("nostd-check").join("Cargo.toml");
+    let check_lib = "libumqtt_nostd_check.a";
+    let only = |feature| ["--no-default-features", "--features", feature];
+    let with_client = build(&check, &only("plain"), &target_dir, check_lib)?;
+    let with_tls = if tls {
+        Some(build(&check, &only("tls"), &target_dir, check_lib)?)
+    } else {
+        None
+    };
     let baseline = build(
         &root
             .join("umqtt-bench")
             .join("footprint-baseline")
             .join("Cargo.toml"),
+        &[],
         &target_dir,
         "libumqtt_footprint_baseline.a",
     )?;
     Ok(Footprint {
-        with_client: archive_size(
-            &std::fs::read(&with_client)
-                .map_err(|e| format!("read {}: {e}", with_client.display()))?,
-        )?,
-        baseline: archive_size(
-            &std::fs::read(&baseline).map_err(|e| format!("read {}: {e}", baseline.display()))?,
-        )?,
+        with_client,
+        with_tls,
+        baseline,
     })
 }
 

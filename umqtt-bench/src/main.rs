@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release -p umqtt-bench              # full run
-//! cargo run --release -p umqtt-bench -- --quick   # under 60 s (CI)
+//! cargo run --release -p umqtt-bench -- --quick   # under 60 s, no TLS (CI)
+//! cargo run --release -p umqtt-bench -- --tls     # the TLS measurements only
 //! cargo run --release -p umqtt-bench -- --json    # one JSON object per line
 //! ```
 //!
@@ -14,7 +15,9 @@
 //! This file is the flow only: read the command line, start the broker, run
 //! the passes ([`passes`]), print ([`report`]). The figures are the rows of
 //! [`metrics::METRICS`], the targets [`metrics::TARGETS`]; each client has a
-//! module of its own ([`raw`], [`umqtt`], [`rumq`]) sharing [`common`].
+//! module of its own ([`raw`], [`umqtt`], [`rumq`]) sharing [`common`]; the
+//! TLS pass (umqtt-simple over `TlsStack`, rumqttc over rustls, against a
+//! TLS mosquitto of its own) is [`tls`].
 
 mod args;
 mod broker;
@@ -30,6 +33,7 @@ mod report;
 mod results;
 mod rumq;
 mod stats;
+mod tls;
 mod umqtt;
 
 use std::sync::atomic::Ordering;
@@ -61,8 +65,11 @@ fn main() {
         broker.description
     ));
 
+    if config.runs("footprint") || config.runs("tls") {
+        passes::measure_code_size(&config, &mut results);
+    }
     if config.runs("footprint") {
-        passes::measure_footprint(&config, addr, &mut results);
+        passes::measure_memory(&config, addr, &mut results);
     }
     if config.runs("heap") {
         passes::measure_heap(&config, addr, &mut results);
@@ -72,6 +79,9 @@ fn main() {
     }
     if config.runs("idle") {
         passes::measure_idle(&config, addr, &mut results);
+    }
+    if config.runs("tls") {
+        passes::measure_tls(&config, &mut results);
     }
 
     let info = RunInfo {

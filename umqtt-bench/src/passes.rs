@@ -1,6 +1,7 @@
-//! The passes of a run, in the order they run: footprint, heap, speed
-//! (QoS 0, QoS 1, round trip) and idle. Each hands its tests to the clients
-//! (see [`crate::clients`]) and records the figures in [`Results`].
+//! The passes of a run, in the order they run: footprint (code size, then
+//! memory), heap, speed (QoS 0, QoS 1, round trip), idle and TLS. Each hands
+//! its tests to the clients (see [`crate::clients`]; TLS: [`crate::tls`])
+//! and records the figures in [`Results`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,27 +10,44 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::args::Config;
-use crate::clients::{self, QOS0_USUAL, Qos0Pass, Who};
-use crate::common::{IdleResult, PAYLOAD, Res, client_id};
+use crate::clients::{self, QOS0_USUAL, Qos0Pass, Who, warmup};
+use crate::common::{IdleResult, PAYLOAD, Res, client_id, topic};
 use crate::report::fmt_num;
 use crate::results::{Results, progress};
 use crate::stats::{median, median_p99_us};
-use crate::{footprint, raw};
+use crate::{footprint, raw, tls};
 
-/// Code size (two small cargo builds), then the memory of each client.
-pub fn measure_footprint(config: &Config, addr: SocketAddr, results: &mut Results) {
-    progress("footprint: building the no_std staticlibs");
-    match footprint::measure() {
+/// Code size: small cargo builds of no_std staticlibs, nostd-check with
+/// the TLS stack too when the TLS test runs.
+pub fn measure_code_size(config: &Config, results: &mut Results) {
+    let with_tls = config.runs("tls");
+    progress(format!(
+        "footprint: building the no_std staticlibs{}",
+        if with_tls {
+            " (with and without TLS)"
+        } else {
+            ""
+        }
+    ));
+    match footprint::measure(with_tls) {
         Ok(f) => {
             results.set("code_size_text", Who::Umqtt, f.text() as f64);
             results.set("code_size_rodata", Who::Umqtt, f.rodata() as f64);
+            if let Some(t) = f.with_tls() {
+                results.set("code_size_tls_text", Who::Umqtt, t.text as f64);
+                results.set("code_size_tls_rodata", Who::Umqtt, t.rodata as f64);
+            }
             progress(format!(
-                "footprint: nostd-check {:?}, baseline {:?}",
-                f.with_client, f.baseline
+                "footprint: nostd-check {:?}, with TLS {:?}, baseline {:?}",
+                f.with_client, f.with_tls, f.baseline
             ));
         }
         Err(e) => results.fail(format!("code size not measured: {e}")),
     }
+}
+
+/// The memory of each client.
+pub fn measure_memory(config: &Config, addr: SocketAddr, results: &mut Results) {
     for &who in &config.clients {
         match clients::memory_once(who, addr) {
             Ok((size, buffers, heap)) if who != Who::Raw => {
@@ -64,7 +82,7 @@ pub fn measure_heap(config: &Config, addr: SocketAddr, results: &mut Results) {
 /// QoS 1 and round-trip tests run in this many blocks per repetition, the
 /// clients taking turns block by block, so that a change in the machine's load
 /// during a repetition hits every client alike.
-const BLOCKS: usize = 10;
+pub const BLOCKS: usize = 10;
 
 /// Throughput and round trip. QoS 0: one run per client per repetition, the
 /// clients rotated each repetition so that none always runs first. QoS 1 and
@@ -336,4 +354,105 @@ fn spawn_idle(
         }
         result
     })
+}
+
+/// The TLS pass against a TLS mosquitto of its own: umqtt-simple and rumqttc
+/// (the raw limit has no TLS), [`BLOCKS`] blocks per repetition, the clients
+/// taking turns block by block as in the speed pass. A block is a QoS 1 run
+/// and a round-trip run, each on a fresh connection whose connect is timed.
+pub fn measure_tls(config: &Config, results: &mut Results) {
+    let clients: Vec<Who> = (config.clients.iter().copied())
+        .filter(|&w| w != Who::Raw)
+        .collect();
+    if clients.is_empty() {
+        return;
+    }
+    progress("tls: making P-256 certificates and starting a TLS mosquitto");
+    let broker = match tls::start_broker() {
+        Ok(b) => b,
+        Err(e) => {
+            results.note(format!("TLS not measured: {e}"));
+            return;
+        }
+    };
+    progress(format!("tls: TLS listener on {}", broker.addr));
+    let rustls = match tls::rustls_config(&broker.ca) {
+        Ok(c) => c,
+        Err(e) => {
+            results.fail(format!("TLS: {e}"));
+            return;
+        }
+    };
+    let (q1, rt) = (config.qos1.div_ceil(BLOCKS), config.rtt.div_ceil(BLOCKS));
+    let mut connects: BTreeMap<Who, Vec<Duration>> = BTreeMap::new();
+    let mut rates: BTreeMap<Who, Vec<f64>> = BTreeMap::new();
+    let mut rtt: BTreeMap<Who, Vec<Duration>> = BTreeMap::new();
+    let mut failed = Vec::new();
+    let mut run = 0;
+    for rep in 0..config.reps {
+        let mut time: BTreeMap<Who, Duration> = BTreeMap::new();
+        for block in 0..BLOCKS {
+            for k in 0..clients.len() {
+                let who = clients[(k + block + rep) % clients.len()];
+                if failed.contains(&who) {
+                    continue;
+                }
+                run += 1;
+                let (qt, rtt_topic) = (topic("tq", run), topic("tr", run));
+                let c = connects.entry(who).or_default();
+                let samples = rtt.entry(who).or_default();
+                let outcome = match who {
+                    Who::Umqtt => tls::umqtt_qos1(&broker, qt.as_bytes(), (warmup(q1), q1), c)
+                        .and_then(|t| {
+                            let n = (warmup(rt), rt);
+                            tls::umqtt_round_trip(&broker, rtt_topic.as_bytes(), n, samples, c)
+                                .map(|()| t)
+                        }),
+                    _ => tls::rumq_qos1(&broker, &rustls, qt.as_bytes(), (warmup(q1), q1), c)
+                        .and_then(|t| {
+                            let n = (warmup(rt), rt);
+                            let topic = rtt_topic.as_bytes();
+                            tls::rumq_round_trip(&broker, &rustls, topic, n, samples, c).map(|()| t)
+                        }),
+                };
+                match outcome {
+                    Ok(t) => *time.entry(who).or_default() += t,
+                    Err(e) => {
+                        let tag = format!("[{}/{}] {} over TLS", rep + 1, config.reps, who.name());
+                        results.fail(format!("{tag}: {e}"));
+                        failed.push(who);
+                    }
+                }
+            }
+        }
+        for (who, t) in time.into_iter().filter(|(w, _)| !failed.contains(w)) {
+            let rate = (q1 * BLOCKS) as f64 / t.as_secs_f64();
+            rates.entry(who).or_default().push(rate);
+            progress(format!(
+                "[{}/{}] {} over TLS: QoS 1 {} msg/s",
+                rep + 1,
+                config.reps,
+                who.name(),
+                fmt_num(rate, 0)
+            ));
+        }
+    }
+    for who in clients.into_iter().filter(|w| !failed.contains(w)) {
+        if let Some(c) = connects.get_mut(&who) {
+            c.sort();
+            if let Some((median, _)) = median_p99_us(c) {
+                results.set("tls_connect", who, median / 1000.0);
+            }
+        }
+        if let Some(m) = rates.get_mut(&who).and_then(|r| median(r)) {
+            results.set("tls_qos1_throughput", who, m);
+        }
+        if let Some(samples) = rtt.get_mut(&who) {
+            samples.sort();
+            if let Some((m, p)) = median_p99_us(samples) {
+                results.set("tls_round_trip_median", who, m);
+                results.set("tls_round_trip_p99", who, p);
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::args::Config;
 use crate::clients::{CLIENTS, Who};
-use crate::metrics::{METRICS, Metric, verdicts};
+use crate::metrics::{METRICS, Metric, Ratio, verdicts};
 use crate::results::Results;
 
 /// What the header line says about the run besides the config.
@@ -88,9 +88,12 @@ fn print_text(config: &Config, info: &RunInfo<'_>, results: &Results) {
     );
     println!();
     print_table(config, results);
-    println!();
-    println!("Targets (issue 5):");
-    for (ok, text) in verdicts(results, config) {
+    let verdicts = verdicts(results, config);
+    if !verdicts.is_empty() {
+        println!();
+        println!("Targets (issue 5):");
+    }
+    for (ok, text) in verdicts {
         println!("  [{}] {text}", if ok { "met" } else { "MISSED" });
     }
     if !results.notes.is_empty() {
@@ -127,7 +130,8 @@ fn json_number(v: Option<f64>) -> String {
     }
 }
 
-/// One JSON object per measured figure, then the TLS line.
+/// One JSON object per measured figure (the TLS rows with
+/// `ratio_to_rumqttc` instead of `ratio_to_raw`).
 fn print_json(results: &Results) {
     for metric in &METRICS {
         for who in CLIENTS {
@@ -135,18 +139,16 @@ fn print_json(results: &Results) {
                 continue;
             };
             println!(
-                "{{\"test\": {}, \"client\": {}, \"value\": {}, \"unit\": {}, \"ratio_to_raw\": {}}}",
+                "{{\"test\": {}, \"client\": {}, \"value\": {}, \"unit\": {}, \"{}\": {}}}",
                 json_string(metric.id),
                 json_string(who.name()),
                 json_number(Some(value)),
                 json_string(metric.unit),
+                metric.ratio_name(),
                 json_number(metric.ratio(results, who)),
             );
         }
     }
-    println!(
-        "{{\"test\": \"tls\", \"client\": \"umqtt-simple-tls\", \"value\": null, \"unit\": null, \"ratio_to_raw\": null, \"note\": \"not measured by this program yet (see docs/BENCHMARKS.md, TLS: first figures)\"}}"
-    );
 }
 
 /// A figure and, for the clients, its ratio to the raw limit.
@@ -166,9 +168,13 @@ fn cell(results: &Results, metric: &Metric, who: Who) -> String {
 /// Widths of the clients' columns.
 const WIDTHS: [usize; 3] = [14, 22, 22];
 
-/// The Markdown table of every metric.
+/// The Markdown table of every metric that has a figure.
 fn print_table(config: &Config, results: &Results) {
-    let labels: Vec<String> = METRICS.iter().map(|m| m.label(config)).collect();
+    let measured: Vec<&Metric> = METRICS
+        .iter()
+        .filter(|m| CLIENTS.iter().any(|&w| results.get(m.id, w).is_some()))
+        .collect();
+    let labels: Vec<String> = measured.iter().map(|m| m.label(config)).collect();
     let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let mut header = format!("| {:<label_width$} | {:<5} ", "test", "unit");
     for (who, w) in CLIENTS.iter().zip(WIDTHS) {
@@ -182,7 +188,7 @@ fn print_table(config: &Config, results: &Results) {
     }
     rule.push('|');
     println!("{rule}");
-    for (metric, label) in METRICS.iter().zip(&labels) {
+    for (metric, label) in measured.iter().zip(&labels) {
         let mut line = format!("| {label:<label_width$} | {:<5} ", metric.unit);
         for (who, w) in CLIENTS.iter().zip(WIDTHS) {
             let _ = write!(line, "| {:>w$} ", cell(results, metric, *who));
@@ -192,9 +198,15 @@ fn print_table(config: &Config, results: &Results) {
     }
     println!();
     println!("Ratios in parentheses are to the raw limit (raw = 1.00).");
-    println!(
-        "umqtt-simple over TLS: not measured by this program yet (see docs/BENCHMARKS.md, TLS: first figures)."
-    );
+    if METRICS
+        .iter()
+        .any(|m| m.ratio == Ratio::ToRumqttc && results.get(m.id, Who::Umqtt).is_some())
+    {
+        println!(
+            "TLS rows: umqtt-simple over TlsStack<StdTcpStack> (embedded-tls), rumqttc over rustls (ring); \
+             the ratio is umqtt-simple's figure over rumqttc's."
+        );
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,16 @@ impl Rumq {
     ) -> Res<Self> {
         let mut options = MqttOptions::new(client_id(tag), addr.ip().to_string(), addr.port());
         options.set_keep_alive(Duration::from_secs(keepalive_s));
+        Self::connect_with(options, track_cpu, (tx, rx))
+    }
+
+    /// Connects with `options` (TCP or TLS; `TCP_NODELAY` turned on here) and
+    /// waits for CONNACK; see [`Rumq::connect`].
+    pub fn connect_with(
+        options: MqttOptions,
+        track_cpu: bool,
+        (tx, rx): (SyncSender<Forwarded>, Receiver<Forwarded>),
+    ) -> Res<Self> {
         let capacity = REQUEST_CAPACITY.load(Ordering::Relaxed);
         let (client, mut connection) = Client::new(options, capacity);
         let mut network = connection.eventloop.network_options();

@@ -1,0 +1,397 @@
+//! The TLS pass: a mosquitto TLS listener of its own (P-256 certificates made
+//! with the `openssl` command in a scratch directory), umqtt-simple over
+//! `TlsStack<StdTcpStack>` and rumqttc over rustls (ring's crypto), each
+//! timing its connects (TCP + TLS 1.3 handshake + CONNACK), QoS 1 publishes
+//! one at a time and round trips.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand_core::OsRng;
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use umqtt_simple::{Client, Message, Options, QoS};
+use umqtt_tests::{Mosquitto, find_program, scratch_dir};
+use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
+use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsWait, pem};
+
+use crate::common::{Ctx, PAYLOAD, Res, client_id, time_after_warmup, time_each};
+use crate::rumq::{self, Ev, Rumq};
+use crate::umqtt::{RX_BUFFER, TX_BUFFER};
+
+/// umqtt-simple's TLS stack: std TCP underneath, the OS random generator, the
+/// system clock for certificate dates (as in examples/src/tls.rs).
+type TlsStd<'a> = TlsStack<'a, StdTcpStack, StdClock, StdWait, OsRng, SystemTime>;
+
+/// umqtt-simple over TLS.
+type TlsClient<'a> = Client<'a, TlsStd<'a>, StdClock, TlsWait>;
+
+/// The TLS read buffer: a whole record of 16 KiB (mosquitto does not limit
+/// its fragments).
+pub const TLS_READ: usize = 16_640;
+/// The TLS write buffer: a whole MQTT packet of the 1 KiB transmit buffer.
+pub const TLS_WRITE: usize = 1024;
+
+/// The name in the server certificate that both clients check.
+const HOST: &str = "localhost";
+
+/// How long one wait for a message may take before the test fails.
+const WAIT_MS: u32 = 10_000;
+
+/// A mosquitto with a TLS listener and the CA that signed its certificate.
+pub struct TlsBroker {
+    /// Where it listens (TLS only).
+    pub addr: SocketAddr,
+    /// The CA certificate, DER.
+    pub ca: Vec<u8>,
+    /// The broker; stopped when dropped.
+    _mosquitto: Mosquitto,
+    /// The certificates' directory; removed when dropped.
+    dir: PathBuf,
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `openssl args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) -> Res<()> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .ctx("run openssl")?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// A P-256 CA and a P-256 server certificate for `localhost` it signs, in
+/// `dir` (`ca.crt`, `server.crt`, `server.key`).
+fn make_certificates(dir: &Path) -> Res<()> {
+    let p256 = |key: &str| {
+        let args = [
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+        ];
+        openssl(dir, &[&args[..], &[key]].concat())
+    };
+    p256("ca.key")?;
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-sha256",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=umqtt-bench CA",
+            "-out",
+            "ca.crt",
+        ],
+    )?;
+    p256("server.key")?;
+    std::fs::write(
+        dir.join("server.ext"),
+        format!("subjectAltName=DNS:{HOST}\nbasicConstraints=CA:FALSE\n"),
+    )
+    .ctx("write server.ext")?;
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "server.key",
+            "-subj",
+            "/CN=localhost",
+            "-out",
+            "server.csr",
+        ],
+    )?;
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    )
+}
+
+/// Starts the TLS broker, or says why it cannot run (no `openssl`, no
+/// mosquitto).
+pub fn start_broker() -> Res<TlsBroker> {
+    if find_program("openssl", &["/usr/bin/openssl"]).is_none() {
+        return Err("openssl is not installed".into());
+    }
+    let dir = scratch_dir("bench-tls");
+    if let Err(e) = make_certificates(&dir) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e);
+    }
+    // Without TCP_NODELAY mosquitto's second handshake write waits for the
+    // ACK of its first, which the client delays by 40 ms: every connect
+    // took 45 ms with either client (measured). With it, the connect time
+    // is the handshake's own.
+    let config = format!(
+        "set_tcp_nodelay true\ncertfile {}\nkeyfile {}\n",
+        dir.join("server.crt").display(),
+        dir.join("server.key").display()
+    );
+    let Some(mosquitto) = Mosquitto::start("umqtt-bench-tls", &config) else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err("mosquitto is not installed".into());
+    };
+    let text = std::fs::read(dir.join("ca.crt")).ctx("read ca.crt")?;
+    let mut ca = vec![0u8; text.len()];
+    let n = pem::decode(&text, "CERTIFICATE", &mut ca)
+        .map_err(|e| format!("ca.crt: {e}"))?
+        .len();
+    ca.truncate(n);
+    Ok(TlsBroker {
+        addr: mosquitto.addr,
+        ca,
+        _mosquitto: mosquitto,
+        dir,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// umqtt-simple over TlsStack<StdTcpStack>
+// ---------------------------------------------------------------------------
+
+/// The TLS buffers and MQTT buffers of one umqtt-simple client.
+struct UmqttBuffers {
+    read: Vec<u8>,
+    write: Vec<u8>,
+    tx: [u8; TX_BUFFER],
+    rx: [u8; RX_BUFFER],
+}
+
+impl UmqttBuffers {
+    fn new() -> Self {
+        UmqttBuffers {
+            read: vec![0u8; TLS_READ],
+            write: vec![0u8; TLS_WRITE],
+            tx: [0u8; TX_BUFFER],
+            rx: [0u8; RX_BUFFER],
+        }
+    }
+}
+
+/// A client over TLS (not connected) verifying the broker against `ca`.
+fn umqtt_client<'a>(
+    tls: &'a TlsBuffers<'a>,
+    ca: &'a [u8],
+    tx: &'a mut [u8],
+    rx: &'a mut [u8],
+    options: Options<'a>,
+) -> TlsClient<'a> {
+    let stack = TlsStack::new(
+        StdTcpStack::new(),
+        StdWait::new(),
+        StdClock::new(),
+        OsRng,
+        tls,
+        TlsOptions::new(HOST).ca(ca),
+    )
+    .with_time(SystemTime);
+    Client::new(stack, StdClock::new(), tx, rx, options).with_waiter(TlsWait)
+}
+
+/// Connects (timed: TCP + handshake + CONNACK, into `connects`).
+fn umqtt_connect(
+    client: &mut TlsClient<'_>,
+    addr: SocketAddr,
+    connects: &mut Vec<Duration>,
+) -> Res<()> {
+    let start = Instant::now();
+    client.connect(addr).ctx("umqtt-simple over TLS: connect")?;
+    connects.push(start.elapsed());
+    Ok(())
+}
+
+/// QoS 1 over TLS: a timed connect, then `n` publishes one after the other
+/// (after `warmup` untimed ones), each returning after its PUBACK.
+pub fn umqtt_qos1(
+    broker: &TlsBroker,
+    topic: &[u8],
+    (warmup, n): (usize, usize),
+    connects: &mut Vec<Duration>,
+) -> Res<Duration> {
+    let mut b = UmqttBuffers::new();
+    let tls = TlsBuffers::new(&mut b.read, &mut b.write);
+    let id = client_id("umqtt-tls-q1");
+    let mut client = umqtt_client(&tls, &broker.ca, &mut b.tx, &mut b.rx, Options::new(&id));
+    umqtt_connect(&mut client, broker.addr, connects)?;
+    let elapsed = time_after_warmup(warmup, n, || {
+        client
+            .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
+            .ctx("umqtt-simple over TLS: publish")
+    })?;
+    client
+        .disconnect()
+        .ctx("umqtt-simple over TLS: disconnect")?;
+    Ok(elapsed)
+}
+
+/// Round trips over TLS: a timed connect, a subscription at QoS 0 to
+/// `topic`, then publish QoS 0 to it and `wait_msg_for` until the callback
+/// has it; `samples` gets the last `n` times.
+pub fn umqtt_round_trip(
+    broker: &TlsBroker,
+    topic: &[u8],
+    (warmup, n): (usize, usize),
+    samples: &mut Vec<Duration>,
+    connects: &mut Vec<Duration>,
+) -> Res<()> {
+    let received = Cell::new(0usize);
+    let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
+    let mut b = UmqttBuffers::new();
+    let tls = TlsBuffers::new(&mut b.read, &mut b.write);
+    let id = client_id("umqtt-tls-rtt");
+    let mut client = umqtt_client(&tls, &broker.ca, &mut b.tx, &mut b.rx, Options::new(&id));
+    client.set_callback(&mut on_message);
+    umqtt_connect(&mut client, broker.addr, connects)?;
+    client
+        .subscribe(topic, QoS::AtMostOnce)
+        .ctx("umqtt-simple over TLS: subscribe")?;
+    let one = |i| {
+        client
+            .publish(topic, &PAYLOAD, false, QoS::AtMostOnce)
+            .ctx("umqtt-simple over TLS: publish")?;
+        while received.get() < i + 1 {
+            let got = client
+                .wait_msg_for(WAIT_MS)
+                .ctx("umqtt-simple over TLS: wait_msg")?;
+            if !got {
+                return Err("umqtt-simple over TLS: no message within 10 s".to_string());
+            }
+        }
+        Ok(())
+    };
+    time_each(warmup, n, samples, one, |()| Ok(()))?;
+    client
+        .disconnect()
+        .ctx("umqtt-simple over TLS: disconnect")?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// rumqttc over rustls
+// ---------------------------------------------------------------------------
+
+/// rustls's client configuration with ring's crypto and rustls's default
+/// protocol versions, cipher suites and key exchange groups, trusting `ca`.
+pub fn rustls_config(ca: &[u8]) -> Res<Arc<rustls::ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca.to_vec()))
+        .ctx("rustls: the CA certificate")?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ctx("rustls: protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// rumqttc over rustls, connected (timed from `Client::new` to the CONNACK
+/// event: the connection thread makes the TCP connection and the handshake,
+/// into `connects`).
+fn rumq_connect(
+    broker: &TlsBroker,
+    config: &Arc<rustls::ClientConfig>,
+    tag: &str,
+    connects: &mut Vec<Duration>,
+) -> Res<Rumq> {
+    let mut options = MqttOptions::new(client_id(tag), HOST, broker.addr.port());
+    options.set_keep_alive(Duration::from_secs(60));
+    options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+        Arc::clone(config),
+    )));
+    let start = Instant::now();
+    let rumq = Rumq::connect_with(options, false, rumq::channel())?;
+    connects.push(start.elapsed());
+    Ok(rumq)
+}
+
+/// QoS 1 over TLS, as [`umqtt_qos1`].
+pub fn rumq_qos1(
+    broker: &TlsBroker,
+    config: &Arc<rustls::ClientConfig>,
+    topic: &[u8],
+    (warmup, n): (usize, usize),
+    connects: &mut Vec<Duration>,
+) -> Res<Duration> {
+    let topic = std::str::from_utf8(topic).ctx("topic")?;
+    let mut rumq = rumq_connect(broker, config, "rumqttc-tls-q1", connects)?;
+    let elapsed = time_after_warmup(warmup, n, || {
+        rumq.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, &PAYLOAD[..])
+            .ctx("rumqttc over TLS: publish")?;
+        rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
+        Ok(())
+    })?;
+    rumq.finish()?;
+    Ok(elapsed)
+}
+
+/// Round trips over TLS, as [`umqtt_round_trip`] (waiting for the incoming
+/// PUBLISH event).
+pub fn rumq_round_trip(
+    broker: &TlsBroker,
+    config: &Arc<rustls::ClientConfig>,
+    topic: &[u8],
+    (warmup, n): (usize, usize),
+    samples: &mut Vec<Duration>,
+    connects: &mut Vec<Duration>,
+) -> Res<()> {
+    let topic = std::str::from_utf8(topic).ctx("topic")?;
+    let mut rumq = rumq_connect(broker, config, "rumqttc-tls-rtt", connects)?;
+    rumq.subscribe(topic)?;
+    let one = |_| {
+        rumq.client
+            .publish(topic, rumqttc::QoS::AtMostOnce, false, &PAYLOAD[..])
+            .ctx("rumqttc over TLS: publish")?;
+        rumq.expect(|e| matches!(e, Ev::Publish), "PUBLISH")?;
+        Ok(())
+    };
+    time_each(warmup, n, samples, one, |()| Ok(()))?;
+    rumq.finish()?;
+    Ok(())
+}
