@@ -6,133 +6,26 @@
 //! through the [`Wait`] component until data or the nearest deadline. Calls
 //! differ only in which packet ends their wait and how long they may wait.
 
-use core::cell::Cell;
 use core::net::SocketAddr;
 
 use embedded_nal::{AddrType, Dns, TcpClientStack};
 use umqtt_transports::{Clock, Spin, Wait};
 
 use crate::error::{Error, Waiting};
-use crate::keepalive::{KeepAlive, KeepAliveAction};
 use crate::options::Options;
 use crate::packet::{
-    Connect, DecodeError, EncodeError, FixedHeader, LastWill, Packet, PacketType, Publish, QoS,
-    SubAck, SubAckCode, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters,
-    validate_topic_name,
+    DecodeError, EncodeError, LastWill, Packet, PacketType, Publish, QoS, SubAckCode, Subscribe,
+    SubscribeFilters, Unsubscribe, UnsubscribeFilters, validate_topic_name,
 };
-use crate::released::AwaitingRelease;
-
-/// A publish first reads what has arrived when nothing was read for this
-/// long: a message is not written into a connection the broker has already
-/// closed, and a fast publisher pays for it at most ten times a second.
-const READ_BEFORE_PUBLISH_MS: u64 = 100;
+use crate::session::{Encoded, Event, Message, Session, Undelivered, event_type};
 
 /// How long the waiter may idle while the stack is busy connecting,
 /// resolving or sending.
 const NAP_MS: u32 = 1;
 
-/// The smallest receive buffer the client accepts: room for any fixed header
-/// and the acknowledgements it waits for.
-pub const MIN_RX_BUFFER: usize = 16;
-/// The smallest transmit buffer the client accepts.
-pub const MIN_TX_BUFFER: usize = 16;
-
-/// A message delivered to the callback.
-///
-/// The topic and payload borrow the client's receive buffer; copy what you
-/// need to keep.
-///
-/// Topics are bytes, as the broker sent them: [`Message::topic_str`] gives
-/// the text when it is what MQTT requires. A topic that is not (invalid
-/// UTF-8, U+0000) is delivered rather than refused, although MQTT-1.5.3-1
-/// tells the receiver to close the connection: the broker would send the
-/// same message again after every reconnect of a persistent session, and a
-/// client that closes on it would never receive anything again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Message<'m> {
-    /// The topic the message was published to.
-    pub topic: &'m [u8],
-    /// The message itself.
-    pub payload: &'m [u8],
-    /// The QoS it was delivered with.
-    pub qos: QoS,
-    /// Set when the broker sends a retained message on subscribe.
-    pub retain: bool,
-    /// Set when the broker sends it again after a reconnect.
-    pub dup: bool,
-    /// Set by [`Message::decline`]; `None` for a message made by hand.
-    declined: Option<&'m Cell<bool>>,
-}
-
-impl<'m> Message<'m> {
-    /// A message made by hand (e.g. to test a callback): not retained, not
-    /// a duplicate; [`Message::decline`] does nothing on it.
-    pub const fn new(topic: &'m [u8], payload: &'m [u8], qos: QoS) -> Self {
-        Message {
-            topic,
-            payload,
-            qos,
-            retain: false,
-            dup: false,
-            declined: None,
-        }
-    }
-
-    /// The topic as text, if it is what MQTT requires of a topic: UTF-8
-    /// without U+0000.
-    pub fn topic_str(&self) -> Option<&'m str> {
-        core::str::from_utf8(self.topic)
-            .ok()
-            .filter(|topic| !topic.contains('\0'))
-    }
-
-    /// Leaves the message with the broker: the client does not acknowledge
-    /// it (no PUBACK for QoS 1, no PUBREC for QoS 2), so the broker keeps it
-    /// and sends it again after the next reconnect of a persistent session.
-    /// For an application that stops taking messages (`umqtt sub -C N`
-    /// declines every message after the N-th), so that none is acknowledged
-    /// that it did not take. A QoS 0 message has nothing to decline.
-    ///
-    /// The broker does not send a declined message again on the same
-    /// connection, and it counts against its in-flight limit (mosquitto: 20)
-    /// until the client reconnects: decline when about to stop.
-    pub fn decline(&self) {
-        if let Some(declined) = self.declined {
-            declined.set(true);
-        }
-    }
-}
-
 /// The callback that receives every message: a borrowed closure, so no heap
 /// is needed.
 pub type Callback<'a> = &'a mut dyn FnMut(Message<'_>);
-
-/// A message the client could not deliver because it is larger than the
-/// receive buffer: read to its end and thrown away, then reported with what
-/// the client saw of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Undelivered<'m> {
-    /// The start of the topic: all of it when it fits in half the receive
-    /// buffer (`topic.len() == topic_len`), else as much as does.
-    pub topic: &'m [u8],
-    /// The topic's whole length in bytes.
-    pub topic_len: usize,
-    /// The PUBLISH packet's size in bytes.
-    pub size: usize,
-    /// The receive buffer's size.
-    pub capacity: usize,
-    /// The QoS it was sent with.
-    pub qos: QoS,
-    /// Its packet id (0 for QoS 0).
-    pub packet_id: u16,
-    /// Set for a retained message.
-    pub retain: bool,
-    /// Set when the broker sent it again.
-    pub dup: bool,
-    /// Whether the client acknowledged it, so the broker dropped it
-    /// ([`Options::acknowledge_undelivered`]); always `false` for QoS 0.
-    pub acknowledged: bool,
-}
 
 /// The callback that hears of every message too large to deliver
 /// ([`Client::set_undelivered_callback`]).
@@ -140,70 +33,6 @@ pub type UndeliveredCallback<'a> = &'a mut dyn FnMut(Undelivered<'_>);
 
 /// The error type of a client on stack `S`.
 pub type ClientError<S> = Error<<S as TcpClientStack>::Error>;
-
-/// What one handled packet was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Inbound {
-    Message,
-    ConnAck {
-        session_present: bool,
-    },
-    PubAck(u16),
-    SubAck(u16),
-    UnsubAck(u16),
-    PingResp,
-    /// A PUBREL, answered with PUBCOMP.
-    PubRel,
-    /// A message too large for the receive buffer, read and thrown away;
-    /// `reported` when the undelivered callback heard of it.
-    Skipped {
-        size: usize,
-        reported: bool,
-    },
-}
-
-/// A message larger than the receive buffer, being read and thrown away.
-///
-/// The start of its topic stays at `rx[topic_at..topic_at + kept]` for the
-/// report; the rest of the buffer, from there on, is where the message
-/// drains through.
-#[derive(Debug, Clone, Copy)]
-struct Discard {
-    /// Bytes of the packet still to read.
-    remaining: usize,
-    /// The packet's size.
-    size: usize,
-    /// Its fixed-header flags (QoS, retain, dup).
-    flags: u8,
-    topic_len: usize,
-    topic_at: usize,
-    kept: usize,
-    /// Where the packet id's two bytes are in the packet, while they have
-    /// not been read.
-    id_at: usize,
-    id: [Option<u8>; 2],
-}
-
-impl Discard {
-    /// Takes the packet id's bytes from `chunk`, the packet's bytes from
-    /// offset `at` on.
-    fn find_id(&mut self, at: usize, chunk: &[u8]) {
-        for (k, byte) in self.id.iter_mut().enumerate() {
-            if byte.is_none()
-                && let Some(&b) = (self.id_at + k).checked_sub(at).and_then(|i| chunk.get(i))
-            {
-                *byte = Some(b);
-            }
-        }
-    }
-
-    fn packet_id(&self) -> Option<u16> {
-        match self.id {
-            [Some(hi), Some(lo)] => Some(u16::from_be_bytes([hi, lo])),
-            _ => None,
-        }
-    }
-}
 
 /// An MQTT 3.1.1 client over any embedded-nal TCP stack: a port of
 /// MicroPython's `umqtt.simple`.
@@ -248,44 +77,13 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
     clock: C,
     waiter: W,
     socket: Option<S::TcpSocket>,
-    tx: &'a mut [u8],
-    rx: &'a mut [u8],
-    /// Where the received data not yet taken starts in `rx`.
-    rx_start: usize,
-    /// Where the received data ends in `rx`.
-    rx_len: usize,
-    /// Length of the packet handled last, at `rx_start`; it stays readable
-    /// until the next packet is taken.
-    consumed: usize,
-    discard: Option<Discard>,
-    /// Where the received data starts when the buffer is empty: 0, or past
-    /// the topic kept for the report while a message drains.
-    rx_floor: usize,
+    /// The protocol: buffers, packet ids, keepalive, acknowledgements.
+    session: Session<'a>,
     callback: Option<Callback<'a>>,
     undelivered: Option<UndeliveredCallback<'a>>,
-    /// A message skipped inside another call with no undelivered callback
-    /// to tell: its size, for the next `wait_msg`/`check_msg` to report.
-    unreported: Option<usize>,
-    /// QoS 2 messages delivered and awaiting their PUBREL.
-    released: AwaitingRelease,
-    options: Options<'a>,
-    keepalive: KeepAlive,
-    connecting: bool,
-    next_packet_id: u16,
-    skipped_messages: u32,
-    /// When the stack was last asked for data.
-    last_read_ms: u64,
-    /// Bytes at the start of `tx` that hold batched QoS 0 messages not sent
-    /// yet ([`Options::batch_qos0`]).
-    tx_pending: usize,
-    /// How many messages those bytes hold.
-    pending_messages: u32,
-    dropped_messages: u32,
     /// No wait for the broker goes past this clock reading
     /// ([`Client::limit_waits`]).
     wait_limit: Option<u64>,
-    /// Packets handled since the CONNACK ([`Client::packets_received`]).
-    packets_received: u32,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
@@ -304,28 +102,10 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
             clock,
             waiter: Spin,
             socket: None,
-            tx,
-            rx,
-            rx_start: 0,
-            rx_len: 0,
-            consumed: 0,
-            discard: None,
-            rx_floor: 0,
+            session: Session::new(tx, rx, options, now),
             callback: None,
             undelivered: None,
-            unreported: None,
-            released: AwaitingRelease::default(),
-            options,
-            keepalive: KeepAlive::new(0, 0, now),
-            connecting: false,
-            next_packet_id: 1,
-            skipped_messages: 0,
-            last_read_ms: now,
-            tx_pending: 0,
-            pending_messages: 0,
-            dropped_messages: 0,
             wait_limit: None,
-            packets_received: 0,
         }
     }
 }
@@ -338,39 +118,21 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             clock: self.clock,
             waiter,
             socket: self.socket,
-            tx: self.tx,
-            rx: self.rx,
-            rx_start: self.rx_start,
-            rx_len: self.rx_len,
-            consumed: self.consumed,
-            discard: self.discard,
-            rx_floor: self.rx_floor,
+            session: self.session,
             callback: self.callback,
             undelivered: self.undelivered,
-            unreported: self.unreported,
-            released: self.released,
-            options: self.options,
-            keepalive: self.keepalive,
-            connecting: self.connecting,
-            next_packet_id: self.next_packet_id,
-            skipped_messages: self.skipped_messages,
-            last_read_ms: self.last_read_ms,
-            tx_pending: self.tx_pending,
-            pending_messages: self.pending_messages,
-            dropped_messages: self.dropped_messages,
             wait_limit: self.wait_limit,
-            packets_received: self.packets_received,
         }
     }
 
     /// The options in use.
     pub fn options(&self) -> &Options<'a> {
-        &self.options
+        self.session.options()
     }
 
     /// Replaces the options; they take effect at the next `connect`.
     pub fn set_options(&mut self, options: Options<'a>) {
-        self.options = options;
+        *self.session.options_mut() = options;
     }
 
     /// The stack, e.g. to poll an interface that needs it.
@@ -439,7 +201,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 len: message.len(),
             }));
         }
-        self.options.will = Some(LastWill {
+        self.session.options_mut().will = Some(LastWill {
             topic,
             message,
             qos,
@@ -464,7 +226,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// Whether a connection is open (as far as the client knows).
     pub fn is_connected(&self) -> bool {
-        self.socket.is_some() && !self.connecting
+        self.socket.is_some() && !self.session.is_connecting()
     }
 
     /// Caps every wait for the broker (TCP connect, CONNACK, acknowledgements,
@@ -488,25 +250,25 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// umqtt-robust counts one lost before its count grew as a failed
     /// attempt, so a broker that accepts and then never answers is backed off.
     pub fn packets_received(&self) -> u32 {
-        self.packets_received
+        self.session.packets_received()
     }
 
     /// How many received messages were too large for the receive buffer and
     /// were skipped since the client was created.
     pub fn skipped_messages(&self) -> u32 {
-        self.skipped_messages
+        self.session.skipped_messages()
     }
 
     /// How many batched QoS 0 messages ([`Options::batch_qos0`]) were lost
     /// since the client was created: accepted by `publish`, then dropped with
     /// a connection that failed or was closed before they were sent.
     pub fn dropped_messages(&self) -> u32 {
-        self.dropped_messages
+        self.session.dropped_messages()
     }
 
     /// How many batched QoS 0 messages wait in the transmit buffer.
     pub fn pending_messages(&self) -> u32 {
-        self.pending_messages
+        self.session.pending_messages()
     }
 
     /// Sends the batched QoS 0 messages waiting in the transmit buffer
@@ -530,7 +292,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// waiting are dropped with it). The options are checked before anything
     /// is sent.
     pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, ClientError<S>> {
-        let deadline = self.wait_deadline(self.clock.now_ms(), self.options.connect_timeout_ms);
+        let deadline = self.wait_deadline(
+            self.clock.now_ms(),
+            self.session.options().connect_timeout_ms,
+        );
         let result = self.connect_by(addr, deadline);
         self.settle(result)
     }
@@ -590,7 +355,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// The packet id the next QoS 1 publish, subscribe or unsubscribe uses.
     pub fn next_packet_id(&self) -> u16 {
-        self.next_packet_id
+        self.session.next_packet_id()
     }
 
     /// Takes a packet id (1 to 65 535, never 0) for a QoS 1 message the
@@ -598,7 +363,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// acknowledged, so that it can send it again as the same message
     /// ([`Client::republish`]) after a lost connection.
     pub fn take_packet_id(&mut self) -> u16 {
-        self.allocate_packet_id()
+        self.session.take_packet_id()
     }
 
     /// Publishes a QoS 1 message with a packet id from
@@ -678,7 +443,10 @@ impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// (the connect timeout) spans the lookup, TCP connect and CONNACK. A
     /// failed lookup is [`Error::Dns`] (the stack's reason is logged).
     pub fn connect_host(&mut self, host: &str, port: u16) -> Result<bool, ClientError<S>> {
-        let deadline = self.wait_deadline(self.clock.now_ms(), self.options.connect_timeout_ms);
+        let deadline = self.wait_deadline(
+            self.clock.now_ms(),
+            self.session.options().connect_timeout_ms,
+        );
         let result = self
             .resolve(host, deadline)
             .and_then(|ip| self.connect_by(SocketAddr::new(ip, port), deadline));
@@ -700,7 +468,8 @@ impl<'a, S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     }
 }
 
-/// The internals: sending, receiving and dispatching.
+/// The internals: the connection, the clock and the waits around the
+/// [`Session`], which holds the protocol.
 impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Lets the waiter run for a moment (at most 1 ms) while the stack is
     /// busy connecting, resolving or sending: a stack that must be polled to
@@ -734,8 +503,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     }
 
     fn close_socket(&mut self) {
-        self.drop_pending();
-        self.connecting = false;
+        self.session.closed();
         if let Some(socket) = self.socket.take()
             && let Err(e) = self.stack.close(socket)
         {
@@ -751,44 +519,41 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
     }
 
-    fn check_buffers(&self) -> Result<(), EncodeError> {
-        if self.rx.len() < MIN_RX_BUFFER {
-            return Err(EncodeError::BufferTooSmall {
-                needed: MIN_RX_BUFFER,
-                available: self.rx.len(),
-            });
-        }
-        if self.tx.len() < MIN_TX_BUFFER {
-            return Err(EncodeError::BufferTooSmall {
-                needed: MIN_TX_BUFFER,
-                available: self.tx.len(),
-            });
-        }
-        Ok(())
-    }
-
     fn connect_by(&mut self, addr: SocketAddr, deadline: u64) -> Result<bool, ClientError<S>> {
-        self.check_buffers()?;
-        let o = &self.options;
-        let connect = Connect {
-            client_id: o.client_id.as_bytes(),
-            keepalive: o.keepalive_s,
-            clean_session: o.clean_session,
-            will: o.will,
-            username: o.username.map(str::as_bytes),
-            password: o.password,
-        };
         // Everything is checked (and encoded) before the network is touched.
         // `encode` writes nothing unless it succeeds, so refused options
         // leave the batch of an open connection as it was.
-        let len = Packet::Connect(connect).encode(self.tx)?;
+        let len = self.session.encode_connect()?;
         self.close_socket();
 
-        log::info!("connecting to {addr} as {:?}", self.options.client_id);
+        log::info!(
+            "connecting to {addr} as {:?}",
+            self.session.options().client_id
+        );
+        let socket = self.open(addr, deadline)?;
+        let now = self.clock.now_ms();
+        self.socket = Some(socket);
+        self.session.opened(now);
+
+        let send_timeout = self.session.options().send_timeout_ms;
+        let send_deadline = deadline.min(now.saturating_add(u64::from(send_timeout)));
+        self.send_buffered(now, len, &[], send_deadline)?;
+        match self.poll_inbound(Some(deadline), Some(now))? {
+            Some(Handled::ConnAck { session_present }) => {
+                log::info!("connected to {addr} (session present: {session_present})");
+                Ok(session_present)
+            }
+            Some(other) => Err(Error::UnexpectedPacket(other.packet_type())),
+            None => Err(Error::Timeout(Waiting::ConnAck)),
+        }
+    }
+
+    /// Opens a TCP connection to `addr` before `deadline`.
+    fn open(&mut self, addr: SocketAddr, deadline: u64) -> Result<S::TcpSocket, ClientError<S>> {
         let mut socket = self.stack.socket().map_err(Error::Network)?;
         loop {
             match self.stack.connect(&mut socket, addr) {
-                Ok(()) => break,
+                Ok(()) => return Ok(socket),
                 Err(nb::Error::WouldBlock) if self.clock.now_ms() < deadline => self.nap(),
                 Err(e) => {
                     // The socket is not ours yet: close it here.
@@ -800,48 +565,6 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 }
             }
         }
-        let now = self.clock.now_ms();
-        self.socket = Some(socket);
-        self.connecting = true;
-        self.rx_start = 0;
-        self.rx_len = 0;
-        self.consumed = 0;
-        self.discard = None;
-        self.rx_floor = 0;
-        self.packets_received = 0;
-        let keepalive_ms = u64::from(self.options.keepalive_s) * 1000;
-        let ping_timeout = u64::from(self.options.effective_ping_timeout_ms());
-        self.keepalive = KeepAlive::new(keepalive_ms, ping_timeout, now);
-
-        let send_deadline =
-            deadline.min(now.saturating_add(u64::from(self.options.send_timeout_ms)));
-        self.send_buffered(now, len, &[], send_deadline)?;
-        match self.poll_inbound(Some(deadline), Some(now))? {
-            Some(Inbound::ConnAck { session_present }) => {
-                if session_present && self.options.clean_session {
-                    log::warn!("{addr} answered a clean session with \"session present\"");
-                    return Err(Error::SessionPresentOnCleanSession);
-                }
-                if !session_present {
-                    // A new session: nothing awaits a release any more.
-                    self.released.clear();
-                }
-                self.connecting = false;
-                log::info!("connected to {addr} (session present: {session_present})");
-                Ok(session_present)
-            }
-            Some(other) => Err(Error::UnexpectedPacket(inbound_type(other))),
-            None => Err(Error::Timeout(Waiting::ConnAck)),
-        }
-    }
-
-    fn allocate_packet_id(&mut self) -> u16 {
-        let id = self.next_packet_id;
-        self.next_packet_id = match id.wrapping_add(1) {
-            0 => 1,
-            next => next,
-        };
-        id
     }
 
     fn publish_inner(
@@ -864,7 +587,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             }
             QoS::AtLeastOnce => {
                 self.connected()?;
-                publish.packet_id = self.allocate_packet_id();
+                publish.packet_id = self.session.take_packet_id();
                 publish.dup = dup;
                 self.send_and_await_puback(&publish)
             }
@@ -902,42 +625,24 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         // One clock reading serves the read-before check, the send deadline
         // and the keepalive stamp: this is the hot path of a QoS 0 stream.
         let mut now = self.clock.now_ms();
-        let unread_ms = now.saturating_sub(self.last_read_ms);
-        if self.keepalive.ping_pending() || unread_ms >= READ_BEFORE_PUBLISH_MS {
+        if self.session.read_due(now) {
             // A publish-only client never reads: take in what has arrived, so
             // that a PINGRESP is seen and a connection the broker closed is
             // noticed before a message goes into it.
-            while let Some(inbound) = self.poll_inbound(None, None)? {
-                self.unsolicited(inbound)?;
+            while let Some(handled) = self.poll_inbound(None, None)? {
+                self.unsolicited(handled)?;
             }
             // Callbacks may have run meanwhile.
             now = self.clock.now_ms();
         }
-        // A batch this message would overflow leaves first, alone (the size
-        // is worked out only when there is a batch: the QoS 0 hot path).
-        if self.tx_pending > 0
-            && self.tx_pending.saturating_add(publish.encoded_len()) > self.tx.len()
-        {
-            self.send_now(now, self.tx_pending, &[])?;
-        }
-        let start = self.tx_pending;
-        let header_len =
-            publish.encode_header_checked(self.tx.get_mut(start..).unwrap_or_default())?;
-        let body_start = start + header_len;
-        let end = body_start + publish.payload.len();
-        let (len, tail) = match self.tx.get_mut(body_start..end) {
-            Some(room) => {
-                room.copy_from_slice(publish.payload);
-                (end, &[][..])
+        loop {
+            match self.session.encode_publish(publish)? {
+                Encoded::FlushFirst(len) => self.send_now(now, len, &[])?,
+                Encoded::Batched => return Ok(()),
+                Encoded::Send(len) => return self.send_now(now, len, &[]),
+                Encoded::SendWithPayload(len) => return self.send_now(now, len, publish.payload),
             }
-            None => (body_start, publish.payload),
-        };
-        if tail.is_empty() && publish.qos == QoS::AtMostOnce && self.options.batch_qos0 {
-            self.tx_pending = len;
-            self.pending_messages = self.pending_messages.saturating_add(1);
-            return Ok(());
         }
-        self.send_now(now, len, tail)
     }
 
     fn subscribe_inner(
@@ -960,11 +665,16 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             return Err(Error::NoCallback);
         }
         self.connected()?;
-        let packet_id = self.allocate_packet_id();
+        let packet_id = self.session.take_packet_id();
         self.send_packet(Packet::Subscribe(Subscribe { packet_id, ..probe }))?;
         self.await_ack(Waiting::SubAck, packet_id)?;
-        let codes = self.last_suback()?;
-        if codes.return_codes.len() != filters.len() {
+        self.granted(filters.len(), granted)
+    }
+
+    /// Writes the QoS granted by the SUBACK just received into `granted`.
+    fn granted(&self, filters: usize, granted: &mut [Option<QoS>]) -> Result<(), ClientError<S>> {
+        let codes = self.session.last_suback::<S::Error>()?;
+        if codes.return_codes.len() != filters {
             return Err(Error::Protocol(DecodeError::InvalidLength {
                 packet: PacketType::SubAck,
                 len: 2 + codes.return_codes.len(),
@@ -988,16 +698,6 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
     }
 
-    /// The SUBACK handled last, still in the receive buffer.
-    fn last_suback(&self) -> Result<SubAck<'_>, ClientError<S>> {
-        let end = self.rx_start + self.consumed;
-        let bytes = self.rx.get(self.rx_start..end).unwrap_or_default();
-        match Packet::decode(bytes)? {
-            Some((Packet::SubAck(suback), _)) => Ok(suback),
-            _ => Err(Error::UnexpectedPacket(PacketType::SubAck)),
-        }
-    }
-
     fn unsubscribe_inner(&mut self, filter: &[u8]) -> Result<(), ClientError<S>> {
         let filters = [filter];
         let probe = Unsubscribe {
@@ -1006,7 +706,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         };
         Packet::Unsubscribe(probe).validate()?;
         self.connected()?;
-        let packet_id = self.allocate_packet_id();
+        let packet_id = self.session.take_packet_id();
         self.send_packet(Packet::Unsubscribe(Unsubscribe { packet_id, ..probe }))?;
         self.await_ack(Waiting::UnsubAck, packet_id)
     }
@@ -1014,7 +714,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     fn send_ping(&mut self) -> Result<(), ClientError<S>> {
         self.connected()?;
         self.send_packet(Packet::PingReq)?;
-        self.keepalive.ping_sent(self.clock.now_ms());
+        self.session.ping_sent(self.clock.now_ms());
         log::trace!("PINGREQ sent");
         Ok(())
     }
@@ -1025,32 +725,23 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         // Read after the send, which may have waited for room: the whole
         // ack timeout is left for the answer.
         let now = self.clock.now_ms();
-        let deadline = self.wait_deadline(now, self.options.ack_timeout_ms);
+        let deadline = self.wait_deadline(now, self.session.options().ack_timeout_ms);
+        self.session.expect(Some((waiting, packet_id)));
         let mut just_sent = Some(now);
-        loop {
-            let received = match self.poll_inbound(Some(deadline), just_sent.take())? {
-                None => return Err(Error::Timeout(waiting)),
-                Some(Inbound::PubAck(id)) => (Waiting::PubAck, PacketType::PubAck, id),
-                Some(Inbound::SubAck(id)) => (Waiting::SubAck, PacketType::SubAck, id),
-                Some(Inbound::UnsubAck(id)) => (Waiting::UnsubAck, PacketType::UnsubAck, id),
-                Some(other) => {
-                    self.unsolicited(other)?;
-                    continue;
+        let result = loop {
+            match self.poll_inbound(Some(deadline), just_sent.take()) {
+                Ok(None) => break Err(Error::Timeout(waiting)),
+                Ok(Some(Handled::Acked)) => break Ok(()),
+                Ok(Some(other)) => {
+                    if let Err(e) = self.unsolicited(other) {
+                        break Err(e);
+                    }
                 }
-            };
-            let (kind, packet, id) = received;
-            if kind != waiting {
-                return Err(Error::UnexpectedPacket(packet));
+                Err(e) => break Err(e),
             }
-            if id != packet_id {
-                return Err(Error::UnexpectedPacketId {
-                    packet,
-                    expected: packet_id,
-                    received: id,
-                });
-            }
-            return Ok(());
-        }
+        };
+        self.session.expect(None);
+        result
     }
 
     /// Handles one packet that no request waits for; `deadline` None means
@@ -1058,16 +749,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     fn next_unsolicited(&mut self, deadline: Option<u64>) -> Result<bool, ClientError<S>> {
         self.connected()?;
         // A message skipped inside another call is reported first.
-        if let Some(size) = self.unreported.take() {
+        if let Some(size) = self.session.take_unreported() {
             return Err(self.too_large(size));
         }
         self.flush_pending()?;
         match self.poll_inbound(deadline, None)? {
             None => Ok(false),
-            Some(Inbound::Skipped {
-                size,
-                reported: false,
-            }) => Err(self.too_large(size)),
+            Some(Handled::Unreported(size)) => Err(self.too_large(size)),
             Some(other) => self.unsolicited(other).map(|()| true),
         }
     }
@@ -1075,21 +763,20 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     fn too_large(&self, size: usize) -> ClientError<S> {
         Error::MessageTooLarge {
             size,
-            capacity: self.rx.len(),
+            capacity: self.session.rx_capacity(),
         }
     }
 
-    /// Checks a packet that arrived while nothing waited for it.
-    fn unsolicited(&mut self, inbound: Inbound) -> Result<(), ClientError<S>> {
-        match inbound {
-            Inbound::Message | Inbound::PingResp | Inbound::PubRel => Ok(()),
-            Inbound::Skipped { size, reported } => {
-                if !reported {
-                    self.unreported = Some(size);
-                }
+    /// Checks a packet that arrived while nothing waited for it (the
+    /// session already refused acknowledgements nothing waits for).
+    fn unsolicited(&mut self, handled: Handled) -> Result<(), ClientError<S>> {
+        match handled {
+            Handled::Other(_) => Ok(()),
+            Handled::Unreported(size) => {
+                self.session.defer_report(size);
                 Ok(())
             }
-            other => Err(Error::UnexpectedPacket(inbound_type(other))),
+            other => Err(Error::UnexpectedPacket(other.packet_type())),
         }
     }
 
@@ -1103,7 +790,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         &mut self,
         deadline: Option<u64>,
         just_sent: Option<u64>,
-    ) -> Result<Option<Inbound>, ClientError<S>> {
+    ) -> Result<Option<Handled>, ClientError<S>> {
         let mut skip_read = just_sent.is_some() && deadline.is_some();
         // The clock is read once per wake: reading and handling what is
         // buffered takes no time worth a reading, on the path of every packet.
@@ -1113,8 +800,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         };
         loop {
             self.keep_alive(now, false)?;
-            if let Some(inbound) = self.take_packet(now)? {
-                return Ok(Some(inbound));
+            if let Some(handled) = self.take_packet(now)? {
+                return Ok(Some(handled));
             }
             if !core::mem::take(&mut skip_read) {
                 if self.fill(now)? {
@@ -1129,13 +816,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             if now >= deadline {
                 return Ok(None);
             }
-            // Keepalive runs once connected; before CONNACK only `deadline` counts.
-            let keepalive = if self.connecting {
-                None
-            } else {
-                self.keepalive.next_deadline()
-            };
-            let until = keepalive.map_or(deadline, |k| k.min(deadline));
+            let until = self
+                .session
+                .next_deadline()
+                .map_or(deadline, |k| k.min(deadline));
             let timeout = u32::try_from(until.saturating_sub(now)).unwrap_or(u32::MAX);
             if timeout > 0
                 && let Some(socket) = self.socket.as_mut()
@@ -1149,33 +833,25 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Sends PINGREQ when due. With `judge_ping`, also fails when the last
     /// one went unanswered (call it only once everything received is read).
     fn keep_alive(&mut self, now: u64, judge_ping: bool) -> Result<(), ClientError<S>> {
-        if self.connecting {
-            return Ok(());
+        if self.session.keep_alive::<S::Error>(now, judge_ping)? {
+            self.send_ping()?;
         }
-        match self.keepalive.poll(now) {
-            KeepAliveAction::Idle => Ok(()),
-            KeepAliveAction::SendPing => self.send_ping(),
-            KeepAliveAction::PingTimedOut if judge_ping => Err(Error::Timeout(Waiting::PingResp)),
-            KeepAliveAction::PingTimedOut => Ok(()),
-        }
+        Ok(())
     }
 
     /// Reads what the stack has into the receive buffer; returns whether any
     /// byte arrived.
     fn fill(&mut self, now: u64) -> Result<bool, ClientError<S>> {
-        if self.rx_len == self.rx.len() {
-            self.compact();
-        }
         self.waiter.poll(&mut self.stack);
-        self.last_read_ms = now;
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
-        let Some(room) = self.rx.get_mut(self.rx_len..).filter(|r| !r.is_empty()) else {
+        let room = self.session.receive_space(now);
+        if room.is_empty() {
             return Ok(false);
-        };
+        }
         match self.stack.receive(socket, room) {
-            Ok(0) if self.options.zero_read_is_eof => Err(Error::Closed),
+            Ok(0) if self.session.options().zero_read_is_eof => Err(Error::Closed),
             Ok(n) => {
-                self.rx_len = (self.rx_len + n).min(self.rx.len());
+                self.session.received(n);
                 Ok(n > 0)
             }
             Err(nb::Error::WouldBlock) => Ok(false),
@@ -1183,326 +859,64 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
     }
 
-    /// Moves the data not yet taken to the front of the receive buffer. Done
-    /// only when the end is reached, so each byte moves at most once per
-    /// buffer length received.
-    fn compact(&mut self) {
-        let floor = self.rx_floor;
-        self.rx.copy_within(self.rx_start..self.rx_len, floor);
-        self.rx_len = floor + (self.rx_len - self.rx_start);
-        self.rx_start = floor;
-    }
-
-    /// Marks `n` bytes at the start of the data as taken.
-    fn advance(&mut self, n: usize) {
-        self.rx_start = (self.rx_start + n).min(self.rx_len);
-        if self.rx_start == self.rx_len {
-            self.rx_start = self.rx_floor;
-            self.rx_len = self.rx_floor;
-        }
-    }
-
-    /// Handles the next whole packet in the receive buffer, if there is one.
-    fn take_packet(&mut self, now: u64) -> Result<Option<Inbound>, ClientError<S>> {
-        let consumed = core::mem::take(&mut self.consumed);
-        self.advance(consumed);
-        if let Some(mut discard) = self.discard.take() {
-            let n = discard.remaining.min(self.rx_len - self.rx_start);
-            let chunk = self
-                .rx
-                .get(self.rx_start..self.rx_start + n)
-                .unwrap_or_default();
-            discard.find_id(discard.size - discard.remaining, chunk);
-            self.advance(n);
-            discard.remaining -= n;
-            if discard.remaining > 0 {
-                self.discard = Some(discard);
-                return Ok(None);
-            }
-            return self.finish_discard(discard, now).map(Some);
-        }
-        let data = self.rx.get(self.rx_start..self.rx_len).unwrap_or_default();
-        let Some((header, header_len)) = FixedHeader::parse(data)? else {
-            return Ok(None);
-        };
-        let total = header_len.saturating_add(header.remaining_length);
-        if total > self.rx.len() {
-            self.begin_discard(&header, header_len, total)?;
-            return Ok(None);
-        }
-        if self.rx_start + total > self.rx.len() {
-            // It fits the buffer, but not from where it starts.
-            self.compact();
-        }
-        if self.rx_len - self.rx_start < total {
-            return Ok(None);
-        }
-        self.consumed = total;
-        let is_ping_response = header.packet_type == PacketType::PingResp;
-        self.keepalive.packet_received(now, is_ping_response);
-        let start = self.rx_start;
-        let inbound = self.dispatch(&header, start + header_len, start + total)?;
-        if !matches!(inbound, Inbound::ConnAck { .. }) {
-            self.packets_received = self.packets_received.saturating_add(1);
-        }
-        Ok(Some(inbound))
-    }
-
-    /// Handles the packet whose body is `rx[body_start..end]`.
-    fn dispatch(
-        &mut self,
-        header: &FixedHeader,
-        body_start: usize,
-        end: usize,
-    ) -> Result<Inbound, ClientError<S>> {
-        let body = self.rx.get(body_start..end).unwrap_or_default();
-        let packet = Packet::decode_body(header, body)?;
-        log::trace!("received {}", header.packet_type);
-        if self.connecting {
-            // The broker's first packet must be CONNACK.
-            return match packet {
-                Packet::ConnAck(connack) => match Error::from_refusal(connack.code) {
-                    Some(refusal) => {
-                        log::warn!("broker refused the connection: {}", connack.code);
-                        Err(refusal)
-                    }
-                    None => Ok(Inbound::ConnAck {
-                        session_present: connack.session_present,
-                    }),
-                },
-                other => Err(Error::UnexpectedPacket(other.packet_type())),
-            };
-        }
-        let inbound = match packet {
-            Packet::Publish(publish) => {
-                let id = publish.packet_id;
-                // A QoS 2 message delivered before and not yet released is
-                // a copy: acknowledged again, not delivered twice.
-                let copy = publish.qos == QoS::ExactlyOnce && self.released.contains(id);
-                let declined = Cell::new(false);
-                if !copy {
-                    let message = Message {
-                        topic: publish.topic,
-                        payload: publish.payload,
-                        qos: publish.qos,
-                        retain: publish.retain,
-                        dup: publish.dup,
-                        declined: Some(&declined),
-                    };
-                    match self.callback.as_mut() {
-                        Some(callback) => callback(message),
-                        None => log::warn!("message dropped: no callback set"),
-                    }
+    /// Handles the next whole packet received, if there is one: delivers a
+    /// message or a report to its callback, and sends what the session owes
+    /// the broker for it.
+    fn take_packet(&mut self, now: u64) -> Result<Option<Handled>, ClientError<S>> {
+        let handled = match self.session.poll::<S::Error>(now)? {
+            None => return Ok(None),
+            Some(Event::Message(message)) => {
+                match self.callback.as_mut() {
+                    Some(callback) => callback(message),
+                    None => log::warn!("message dropped: no callback set"),
                 }
-                if declined.get() {
-                    log::debug!("message {id} declined: left unacknowledged with the broker");
-                } else {
-                    self.acknowledge(publish.qos, id)?;
+                Handled::Other(PacketType::Publish)
+            }
+            Some(Event::Skipped(report)) => match self.undelivered.as_mut() {
+                Some(undelivered) => {
+                    undelivered(report);
+                    Handled::Other(PacketType::Publish)
                 }
-                Inbound::Message
-            }
-            Packet::PubRel(id) => {
-                self.released.remove(id);
-                self.send_packet(Packet::PubComp(id))?;
-                Inbound::PubRel
-            }
-            Packet::PubAck(id) => Inbound::PubAck(id),
-            Packet::SubAck(suback) => Inbound::SubAck(suback.packet_id),
-            Packet::UnsubAck(id) => Inbound::UnsubAck(id),
-            Packet::PingResp => Inbound::PingResp,
-            other => return Err(Error::UnexpectedPacket(other.packet_type())),
-        };
-        Ok(inbound)
-    }
-
-    /// Acknowledges a received message as its QoS asks: PUBACK, or PUBREC
-    /// (remembering a QoS 2 id until its PUBREL).
-    fn acknowledge(&mut self, qos: QoS, id: u16) -> Result<(), ClientError<S>> {
-        match qos {
-            QoS::AtMostOnce => Ok(()),
-            QoS::AtLeastOnce => self.send_packet(Packet::PubAck(id)),
-            QoS::ExactlyOnce => {
-                if !self.released.insert(id) {
-                    log::warn!(
-                        "QoS 2 message {id}: {} messages already await their release; \
-                         a copy sent again before its PUBREL would be delivered twice",
-                        crate::AWAITING_RELEASE
-                    );
-                }
-                self.send_packet(Packet::PubRec(id))
-            }
-        }
-    }
-
-    /// A packet larger than the receive buffer: a message is read to its
-    /// end and thrown away, anything else ends the connection.
-    ///
-    /// Waits (returns with nothing started) until the topic and packet id
-    /// are in, or the buffer is full. The start of the topic, at most half
-    /// the buffer, stays for the report; the packet id is taken as it
-    /// drains past when it is not in yet.
-    fn begin_discard(
-        &mut self,
-        header: &FixedHeader,
-        header_len: usize,
-        total: usize,
-    ) -> Result<(), ClientError<S>> {
-        if header.packet_type != PacketType::Publish {
-            return Err(Error::PacketTooLarge {
-                packet: header.packet_type,
-                size: total,
-                capacity: self.rx.len(),
-            });
-        }
-        self.compact();
-        let qos = Publish::qos_of(header.flags)?;
-        let topic_at = header_len + 2;
-        let Some(&[hi, lo]) = self
-            .rx
-            .get(header_len..self.rx_len)
-            .and_then(<[u8]>::first_chunk::<2>)
-        else {
-            // The buffer holds at least a fixed header and two bytes.
-            return Ok(());
-        };
-        let topic_len = usize::from(u16::from_be_bytes([hi, lo]));
-        let id_len = if qos.has_packet_id() { 2 } else { 0 };
-        // A topic (and packet id) longer than the whole packet is
-        // malformed, not merely large.
-        if 2 + topic_len + id_len > header.remaining_length {
-            return Err(Error::Protocol(DecodeError::Truncated {
-                packet: PacketType::Publish,
-            }));
-        }
-        let payload_at = topic_at + topic_len + id_len;
-        if self.rx_len < payload_at.min(self.rx.len()) {
-            return Ok(());
-        }
-        let kept = topic_len
-            .min(self.rx_len - topic_at)
-            .min((self.rx.len() - topic_at) / 2);
-        let mut discard = Discard {
-            remaining: total - self.rx_len,
-            size: total,
-            flags: header.flags,
-            topic_len,
-            topic_at,
-            kept,
-            id_at: payload_at - id_len,
-            // QoS 0 has no packet id: nothing to find.
-            id: if qos.has_packet_id() {
-                [None, None]
-            } else {
-                [Some(0), Some(0)]
+                None => Handled::Unreported(report.size),
             },
+            Some(Event::ConnAck { session_present }) => Handled::ConnAck { session_present },
+            Some(Event::Acked) => Handled::Acked,
+            Some(other) => Handled::Other(event_type(&other)),
         };
-        discard.find_id(0, self.rx.get(..self.rx_len).unwrap_or_default());
-        log::warn!(
-            "skipping a {total}-byte message: the receive buffer holds {}",
-            self.rx.len()
-        );
-        self.discard = Some(discard);
-        // What is buffered past the kept topic belongs to the message.
-        self.rx_floor = topic_at + kept;
-        self.rx_start = self.rx_floor;
-        self.rx_len = self.rx_floor;
-        Ok(())
-    }
-
-    /// The message being skipped has drained: acknowledge it as the options
-    /// say, and report it.
-    fn finish_discard(&mut self, discard: Discard, now: u64) -> Result<Inbound, ClientError<S>> {
-        self.skipped_messages = self.skipped_messages.saturating_add(1);
-        self.packets_received = self.packets_received.saturating_add(1);
-        self.keepalive.packet_received(now, false);
-        let qos = Publish::qos_of(discard.flags)?;
-        let packet_id = discard.packet_id().unwrap_or(0);
-        let acknowledged = qos.has_packet_id() && self.options.acknowledge_undelivered;
-        let sent = if acknowledged {
-            self.acknowledge(qos, packet_id)
-        } else {
-            Ok(())
-        };
-        let topic_end = discard.topic_at + discard.kept;
-        let report = Undelivered {
-            topic: self.rx.get(discard.topic_at..topic_end).unwrap_or_default(),
-            topic_len: discard.topic_len,
-            size: discard.size,
-            capacity: self.rx.len(),
-            qos,
-            packet_id,
-            retain: discard.flags & 0b0001 != 0,
-            dup: discard.flags & 0b1000 != 0,
-            acknowledged,
-        };
-        log::warn!(
-            "skipped a {}-byte message (QoS {}, packet id {packet_id}){}",
-            report.size,
-            qos as u8,
-            if acknowledged { ", acknowledged" } else { "" }
-        );
-        let reported = match self.undelivered.as_mut() {
-            Some(undelivered) => {
-                undelivered(report);
-                true
-            }
-            None => false,
-        };
-        // The kept topic is free again.
-        self.rx_floor = 0;
-        if self.rx_start == self.rx_len {
-            self.rx_start = 0;
-            self.rx_len = 0;
+        if let Some(reply) = self.session.reply() {
+            self.send_packet(reply)?;
         }
-        sent?;
-        Ok(Inbound::Skipped {
-            size: discard.size,
-            reported,
-        })
+        Ok(Some(handled))
     }
 
-    /// Encodes `packet` into the transmit buffer behind any batched
-    /// messages and sends them all (the batch first, alone, if both do not
-    /// fit: `encode` writes nothing when it fails).
+    /// Encodes `packet` behind any batched messages and sends them all (the
+    /// batch first, alone, if both do not fit).
     fn send_packet(&mut self, packet: Packet<'_>) -> Result<(), ClientError<S>> {
         let now = self.clock.now_ms();
-        let start = self.tx_pending;
-        let end = match packet.encode(self.tx.get_mut(start..).unwrap_or_default()) {
-            Ok(len) => start + len,
-            Err(EncodeError::BufferTooSmall { .. }) if start > 0 => {
-                self.send_now(now, start, &[])?;
-                packet.encode(self.tx)?
+        loop {
+            match self.session.encode(&packet)? {
+                Encoded::FlushFirst(len) => self.send_now(now, len, &[])?,
+                Encoded::Send(len) | Encoded::SendWithPayload(len) => {
+                    return self.send_now(now, len, &[]);
+                }
+                Encoded::Batched => return Ok(()),
             }
-            Err(e) => return Err(e.into()),
-        };
-        self.send_now(now, end, &[])
+        }
     }
 
     /// Sends the batched messages, if any (there are none without a
     /// connection: closing it drops them).
     fn flush_pending(&mut self) -> Result<(), ClientError<S>> {
-        if self.tx_pending == 0 {
-            return Ok(());
+        match self.session.pending_len() {
+            0 => Ok(()),
+            len => self.send_now(self.clock.now_ms(), len, &[]),
         }
-        self.send_now(self.clock.now_ms(), self.tx_pending, &[])
-    }
-
-    /// Forgets the batched messages, counting them as dropped.
-    fn drop_pending(&mut self) {
-        if self.pending_messages > 0 {
-            log::warn!(
-                "{} batched QoS 0 messages dropped: the connection ended before they were sent",
-                self.pending_messages
-            );
-            self.dropped_messages = self.dropped_messages.saturating_add(self.pending_messages);
-        }
-        self.tx_pending = 0;
-        self.pending_messages = 0;
     }
 
     /// Sends like `send_buffered`, with the send timeout counted from `now`.
     fn send_now(&mut self, now: u64, len: usize, tail: &[u8]) -> Result<(), ClientError<S>> {
-        let deadline = now.saturating_add(u64::from(self.options.send_timeout_ms));
+        let send_timeout = self.session.options().send_timeout_ms;
+        let deadline = now.saturating_add(u64::from(send_timeout));
         self.send_buffered(now, len, tail, deadline)
     }
 
@@ -1518,7 +932,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         deadline: u64,
     ) -> Result<(), ClientError<S>> {
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
-        let head = self.tx.get(..len).unwrap_or_default();
+        let head = self.session.tx(len);
         let written = [head, tail].into_iter().try_for_each(|bytes| {
             write_all(
                 &mut self.stack,
@@ -1530,15 +944,37 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             )
         });
         if let Err(e) = written {
-            self.drop_pending();
+            self.session.send_failed();
             return Err(e);
         }
-        self.tx_pending = 0;
-        self.pending_messages = 0;
-        // Stamped with the time the send began: keepalive errs early, never late.
-        self.keepalive.packet_sent(now);
+        self.session.sent(now);
         self.waiter.poll(&mut self.stack);
         Ok(())
+    }
+}
+
+/// What [`Client::take_packet`] handled, as far as the waiting call cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    ConnAck {
+        session_present: bool,
+    },
+    /// The acknowledgement the call waits for.
+    Acked,
+    /// A message too large to deliver, with no callback to tell: its size.
+    Unreported(usize),
+    /// Anything else (delivered, answered or ignored): its packet type.
+    Other(PacketType),
+}
+
+impl Handled {
+    fn packet_type(self) -> PacketType {
+        match self {
+            Handled::ConnAck { .. } => PacketType::ConnAck,
+            Handled::Acked => PacketType::PubAck,
+            Handled::Unreported(_) => PacketType::Publish,
+            Handled::Other(packet) => packet,
+        }
     }
 }
 
@@ -1565,16 +1001,4 @@ fn write_all<S: TcpClientStack, C: Clock, W: Wait<S>>(
         }
     }
     Ok(())
-}
-
-fn inbound_type(inbound: Inbound) -> PacketType {
-    match inbound {
-        Inbound::Message | Inbound::Skipped { .. } => PacketType::Publish,
-        Inbound::PubRel => PacketType::PubRel,
-        Inbound::ConnAck { .. } => PacketType::ConnAck,
-        Inbound::PubAck(_) => PacketType::PubAck,
-        Inbound::SubAck(_) => PacketType::SubAck,
-        Inbound::UnsubAck(_) => PacketType::UnsubAck,
-        Inbound::PingResp => PacketType::PingResp,
-    }
 }
