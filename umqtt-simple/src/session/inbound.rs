@@ -201,6 +201,32 @@ impl<'a> Inbound<'a> {
         self.rx.get(discard.topic_at..end).unwrap_or_default()
     }
 
+    /// The topic length of the PUBLISH at the start of the buffer, once its
+    /// two bytes are in; one longer than the whole packet (with its
+    /// `id_len`-byte packet id) is malformed, not merely large.
+    fn topic_len<E>(
+        &self,
+        header: &FixedHeader,
+        header_len: usize,
+        id_len: usize,
+    ) -> Result<Option<usize>, Error<E>> {
+        let Some(&[hi, lo]) = self
+            .rx
+            .get(header_len..self.len)
+            .and_then(<[u8]>::first_chunk::<2>)
+        else {
+            // The buffer holds at least a fixed header and two bytes.
+            return Ok(None);
+        };
+        let topic_len = usize::from(u16::from_be_bytes([hi, lo]));
+        if 2 + topic_len + id_len > header.remaining_length {
+            return Err(Error::Protocol(DecodeError::Truncated {
+                packet: PacketType::Publish,
+            }));
+        }
+        Ok(Some(topic_len))
+    }
+
     /// A packet larger than the receive buffer: a message is read to its
     /// end and thrown away, anything else ends the connection.
     ///
@@ -224,23 +250,12 @@ impl<'a> Inbound<'a> {
         self.compact();
         let qos = Publish::qos_of(header.flags)?;
         let topic_at = header_len + 2;
-        let Some(&[hi, lo]) = self
-            .rx
-            .get(header_len..self.len)
-            .and_then(<[u8]>::first_chunk::<2>)
-        else {
-            // The buffer holds at least a fixed header and two bytes.
+        let id_len = if qos.has_packet_id() { 2 } else { 0 };
+        // QoS 0 has no packet id: nothing to find.
+        let no_id = (!qos.has_packet_id()).then_some(0);
+        let Some(topic_len) = self.topic_len(header, header_len, id_len)? else {
             return Ok(());
         };
-        let topic_len = usize::from(u16::from_be_bytes([hi, lo]));
-        let id_len = if qos.has_packet_id() { 2 } else { 0 };
-        // A topic (and packet id) longer than the whole packet is
-        // malformed, not merely large.
-        if 2 + topic_len + id_len > header.remaining_length {
-            return Err(Error::Protocol(DecodeError::Truncated {
-                packet: PacketType::Publish,
-            }));
-        }
         let payload_at = topic_at + topic_len + id_len;
         if self.len < payload_at.min(self.rx.len()) {
             return Ok(());
@@ -256,12 +271,7 @@ impl<'a> Inbound<'a> {
             topic_at,
             kept,
             id_at: payload_at - id_len,
-            // QoS 0 has no packet id: nothing to find.
-            id: if qos.has_packet_id() {
-                [None, None]
-            } else {
-                [Some(0), Some(0)]
-            },
+            id: [no_id, no_id],
         };
         discard.find_id(0, self.rx.get(..self.len).unwrap_or_default());
         log::warn!(
