@@ -73,8 +73,9 @@ pub(crate) struct Session<'a> {
     /// Packets handled since the CONNACK.
     packets_received: u32,
     /// A message skipped with nobody to tell: its size, for the next
-    /// `wait_msg`/`check_msg` to report.
-    unreported: Option<usize>,
+    /// `wait_msg`/`check_msg` to report (a u32 holds any MQTT packet's
+    /// size, in half the room of an `Option<usize>`).
+    unreported: Option<u32>,
     /// When the driver last asked for data.
     last_read_ms: u64,
 }
@@ -234,12 +235,14 @@ impl<'a> Session<'a> {
 
     /// A message skipped with nobody to tell, for a later report.
     pub(crate) fn defer_report(&mut self, size: usize) {
-        self.unreported = Some(size);
+        self.unreported = Some(u32::try_from(size).unwrap_or(u32::MAX));
     }
 
     /// The size of a message skipped earlier and not reported yet.
     pub(crate) fn take_unreported(&mut self) -> Option<usize> {
-        self.unreported.take()
+        self.unreported
+            .take()
+            .map(|size| usize::try_from(size).unwrap_or(usize::MAX))
     }
 
     /// The SUBACK handled last, still in the receive buffer.
