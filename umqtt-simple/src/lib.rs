@@ -15,24 +15,21 @@
 #[cfg(test)]
 extern crate std;
 
-mod client;
+mod blocking;
 mod error;
-mod keepalive;
 mod options;
 pub mod packet;
-mod released;
+mod session;
 
-pub use client::{
-    Callback, Client, ClientError, MIN_RX_BUFFER, MIN_TX_BUFFER, Message, Undelivered,
-    UndeliveredCallback,
-};
+pub use blocking::{Callback, Client, ClientError, UndeliveredCallback};
 pub use error::{Error, ErrorKind, Waiting};
 pub use options::{
     DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S,
     DEFAULT_SEND_TIMEOUT_MS, MAX_DEFAULT_PING_TIMEOUT_MS, Options,
 };
 pub use packet::QoS;
-pub use released::AWAITING_RELEASE;
+pub use session::released::AWAITING_RELEASE;
+pub use session::{MIN_RX_BUFFER, MIN_TX_BUFFER, Message, Undelivered};
 pub use umqtt_transports::{Clock, Spin, Wait};
 
 #[cfg(test)]
