@@ -13,8 +13,11 @@
 extern crate std;
 
 mod clock;
+mod timer;
 mod wait;
 
+#[cfg(feature = "embassy-time")]
+pub mod embassy;
 #[cfg(feature = "std")]
 pub mod memory;
 #[cfg(feature = "std")]
@@ -23,4 +26,5 @@ pub mod std_tcp;
 pub mod tls;
 
 pub use clock::Clock;
+pub use timer::Timer;
 pub use wait::{Spin, Wait};

@@ -102,6 +102,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod block_on;
 mod clock;
 mod dns;
 mod error;
@@ -110,9 +111,11 @@ mod portable;
 mod socket;
 #[cfg(unix)]
 mod stack;
+mod timer;
 #[cfg(unix)]
 mod wait;
 
+pub use block_on::block_on;
 pub use clock::StdClock;
 pub use error::StdNetError;
 pub use portable::{PortableSocket, PortableTcpStack, PortableWait};
@@ -120,6 +123,7 @@ pub use portable::{PortableSocket, PortableTcpStack, PortableWait};
 pub use socket::StdSocket;
 #[cfg(unix)]
 pub use stack::StdTcpStack;
+pub use timer::StdTimer;
 #[cfg(unix)]
 pub use wait::StdWait;
 
