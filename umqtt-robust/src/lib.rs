@@ -20,6 +20,7 @@ mod client;
 mod error;
 mod event;
 mod options;
+mod policy;
 mod subscriptions;
 
 pub use backoff::{Backoff, Random, XorShift32};
