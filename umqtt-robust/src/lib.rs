@@ -15,6 +15,8 @@
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 mod backoff;
 mod client;
 mod error;

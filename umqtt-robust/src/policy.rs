@@ -200,7 +200,10 @@ impl<'a> Policy<'a> {
     /// connection has shown it works, the failed attempts before it are
     /// forgotten.
     pub(crate) fn progress(&mut self, packets: u32) {
-        if self.untried.is_some_and(|untried| packets > untried.packets) {
+        if self
+            .untried
+            .is_some_and(|untried| packets > untried.packets)
+        {
             self.untried = None;
             self.failures = 0;
         }
