@@ -17,11 +17,16 @@ pub type Callback<'a> = &'a mut dyn FnMut(Message<'_>);
 /// (`set_undelivered_callback`).
 pub type UndeliveredCallback<'a> = &'a mut dyn FnMut(Undelivered<'_>);
 
+/// The callback that hears of every PUBACK of a message sent through the
+/// QoS 1 window (`set_window`), with its packet id.
+pub type AckCallback<'a> = &'a mut dyn FnMut(u16);
+
 /// The application's callbacks.
 #[derive(Default)]
 pub(crate) struct Callbacks<'a> {
     pub(crate) message: Option<Callback<'a>>,
     pub(crate) undelivered: Option<UndeliveredCallback<'a>>,
+    pub(crate) acked: Option<AckCallback<'a>>,
 }
 
 impl Callbacks<'_> {
@@ -45,6 +50,12 @@ impl Callbacks<'_> {
             },
             Event::ConnAck { session_present } => Handled::ConnAck { session_present },
             Event::Acked => Handled::Acked,
+            Event::PubAcked(id) => {
+                if let Some(acked) = self.acked.as_mut() {
+                    acked(id);
+                }
+                Handled::Other(PacketType::PubAck)
+            }
             other => Handled::Other(event_type(&other)),
         }
     }

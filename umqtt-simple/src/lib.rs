@@ -25,7 +25,7 @@ pub mod packet;
 mod session;
 
 pub use blocking::{Client, ClientError};
-pub use driver::{Callback, UndeliveredCallback};
+pub use driver::{AckCallback, Callback, UndeliveredCallback};
 pub use error::{Error, ErrorKind, Waiting};
 pub use options::{
     DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S,

@@ -13,7 +13,7 @@ use core::net::SocketAddr;
 use embedded_nal_async::{AddrType, Dns, TcpConnect};
 use umqtt_transports::Timer;
 
-use crate::driver::{Callback, Callbacks, UndeliveredCallback, checked_will};
+use crate::driver::{AckCallback, Callback, Callbacks, UndeliveredCallback, checked_will};
 use crate::error::{Error, Waiting};
 use crate::options::Options;
 use crate::packet::{Packet, QoS};
@@ -138,6 +138,45 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         self.callbacks.undelivered = Some(callback);
     }
 
+    /// Lends the QoS 1 window its slots (see [`crate::Client::set_window`]):
+    /// up to `slots.len()` QoS 1 messages in flight at once.
+    pub fn set_window(&mut self, slots: &'a mut [u16]) {
+        self.session.set_window(slots);
+    }
+
+    /// Sets the callback that hears of every PUBACK of a windowed message
+    /// (see [`crate::Client::set_ack_callback`]).
+    pub fn set_ack_callback(&mut self, callback: AckCallback<'a>) {
+        self.callbacks.acked = Some(callback);
+    }
+
+    /// How many QoS 1 messages may be in flight at once (0: no window).
+    pub fn window_capacity(&self) -> usize {
+        self.session.window_capacity()
+    }
+
+    /// Windowed QoS 1 messages sent and not acknowledged yet.
+    pub fn in_flight(&self) -> usize {
+        self.session.in_flight()
+    }
+
+    /// Whether the windowed message with `packet_id` is still unacknowledged.
+    pub fn is_in_flight(&self, packet_id: u16) -> bool {
+        self.session.is_in_flight(packet_id)
+    }
+
+    /// Sends the batched QoS 0 messages and waits until every windowed QoS 1
+    /// message is acknowledged, for at most `timeout_ms`; returns whether
+    /// all were (see [`crate::Client::flush_for`]).
+    pub async fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
+        let deadline = self.wait_deadline(self.timer.now_ms(), timeout_ms);
+        let result = match self.connected() {
+            Ok(()) => self.await_window_empty(deadline).await,
+            Err(e) => Err(e),
+        };
+        self.settle(result)
+    }
+
     /// Sets the last will (call before `connect`). The topic is checked now.
     pub fn set_last_will(
         &mut self,
@@ -241,12 +280,17 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     }
 
     /// Closes the connection politely: DISCONNECT (behind any batched
-    /// messages, in the same send), then close. The broker discards the will.
+    /// messages, in the same send), flushed whatever
+    /// [`Client::set_flush_after_send`] says (a connection dropped with
+    /// bytes unsent may lose them: embassy-net's does), then close. The
+    /// broker discards the will.
     pub async fn disconnect(&mut self) -> Result<(), AsyncClientError<N>> {
         if self.connection.is_none() {
             return Err(Error::NotConnected);
         }
+        let flush = core::mem::replace(&mut self.flush_after_send, true);
         let result = self.send_packet(Packet::Disconnect).await;
+        self.flush_after_send = flush;
         self.close();
         log::info!("disconnected");
         result

@@ -57,6 +57,13 @@ impl<'a, N: TcpConnect, T: Timer> Client<'a, N, T> {
         if qos == QoS::AtMostOnce {
             return self.send_publish(&publish).await;
         }
+        if self.session.window_capacity() > 0 {
+            // The id is taken once there is room: never one still in flight.
+            self.wait_for_window(|session| session.window_room() > 0)
+                .await?;
+            publish.packet_id = self.session.take_packet_id();
+            return self.send_windowed(&publish).await;
+        }
         publish.packet_id = self.session.take_packet_id();
         self.send_and_await_puback(&publish).await
     }
@@ -71,7 +78,56 @@ impl<'a, N: TcpConnect, T: Timer> Client<'a, N, T> {
     ) -> Result<(), AsyncClientError<N>> {
         let publish = checked_publish_with_id(topic, payload, retain, packet_id, dup)?;
         self.connected()?;
+        if self.session.window_capacity() > 0 {
+            self.wait_for_window(|session| {
+                session.window_room() > 0 || session.is_in_flight(packet_id)
+            })
+            .await?;
+            return self.send_windowed(&publish).await;
+        }
         self.send_and_await_puback(&publish).await
+    }
+
+    /// Sends a checked QoS 1 PUBLISH through the window: noted in flight,
+    /// sent, not waited for (its PUBACK is handled by later calls).
+    async fn send_windowed(&mut self, publish: &Publish<'_>) -> Result<(), AsyncClientError<N>> {
+        self.session.send_windowed(publish.packet_id);
+        self.send_publish(publish).await
+    }
+
+    /// Handles packets until `ready` holds of the session, failing with
+    /// [`Error::Timeout`]`(PubAck)` if it does not within the ack timeout.
+    async fn wait_for_window(
+        &mut self,
+        ready: impl Fn(&crate::session::Session<'a>) -> bool,
+    ) -> Result<(), AsyncClientError<N>> {
+        if ready(&self.session) {
+            return Ok(());
+        }
+        let now = self.timer.now_ms();
+        let deadline = self.wait_deadline(now, self.session.options().ack_timeout_ms);
+        while !ready(&self.session) {
+            match self.poll_inbound(Some(deadline)).await? {
+                None => return Err(Error::Timeout(Waiting::PubAck)),
+                Some(handled) => unsolicited(&mut self.session, handled)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every windowed message is acknowledged, or `deadline`.
+    pub(super) async fn await_window_empty(
+        &mut self,
+        deadline: u64,
+    ) -> Result<bool, AsyncClientError<N>> {
+        self.flush_pending().await?;
+        while self.session.in_flight() > 0 {
+            match self.poll_inbound(Some(deadline)).await? {
+                None => return Ok(false),
+                Some(handled) => unsolicited(&mut self.session, handled)?,
+            }
+        }
+        Ok(true)
     }
 
     async fn send_and_await_puback(

@@ -15,7 +15,7 @@ use core::net::SocketAddr;
 use embedded_nal::{AddrType, Dns, TcpClientStack};
 use umqtt_transports::{Clock, Spin, Wait};
 
-use crate::driver::{Callback, Callbacks, UndeliveredCallback, checked_will};
+use crate::driver::{AckCallback, Callback, Callbacks, UndeliveredCallback, checked_will};
 use crate::error::{Error, Waiting};
 use crate::options::Options;
 use crate::packet::{Packet, QoS};
@@ -178,6 +178,66 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// arrived inside another call).
     pub fn set_undelivered_callback(&mut self, callback: UndeliveredCallback<'a>) {
         self.callbacks.undelivered = Some(callback);
+    }
+
+    /// Lends the QoS 1 window its slots: up to `slots.len()` QoS 1 messages
+    /// may then be in flight at once. A QoS 1 `publish` (and
+    /// `publish_with_id`, `republish`) returns once the message is handed
+    /// to the stack, waiting only while the window is full (for at most the
+    /// ack timeout: then [`Error::Timeout`]`(PubAck)`); PUBACKs are matched
+    /// by packet id in any order and reported to the
+    /// [`Client::set_ack_callback`] callback; [`Client::flush_for`] waits
+    /// until all are in. Ids are never reused while in flight; the wire
+    /// order is the publish order.
+    ///
+    /// Without a window (the default, as in the original) every QoS 1
+    /// publish waits for its PUBACK. A lost connection forgets what was in
+    /// flight: a message whose PUBACK did not come is the application's to
+    /// send again (umqtt-robust's outbox does it).
+    ///
+    /// ```
+    /// # use umqtt_simple::{Client, Options};
+    /// # use umqtt_transports::std_tcp::{StdClock, StdTcpStack};
+    /// let (mut tx, mut rx, mut window) = ([0u8; 512], [0u8; 512], [0u16; 32]);
+    /// let mut client = Client::new(StdTcpStack::new(), StdClock::new(), &mut tx, &mut rx, Options::new("w"));
+    /// client.set_window(&mut window);
+    /// assert_eq!((client.in_flight(), client.window_capacity()), (0, 32));
+    /// ```
+    pub fn set_window(&mut self, slots: &'a mut [u16]) {
+        self.session.set_window(slots);
+    }
+
+    /// Sets the callback that hears of every PUBACK of a windowed message,
+    /// with its packet id (from [`Client::take_packet_id`] with
+    /// [`Client::publish_with_id`], to tie it to a message).
+    pub fn set_ack_callback(&mut self, callback: AckCallback<'a>) {
+        self.callbacks.acked = Some(callback);
+    }
+
+    /// How many QoS 1 messages may be in flight at once (0: no window).
+    pub fn window_capacity(&self) -> usize {
+        self.session.window_capacity()
+    }
+
+    /// Windowed QoS 1 messages sent and not acknowledged yet.
+    pub fn in_flight(&self) -> usize {
+        self.session.in_flight()
+    }
+
+    /// Whether the windowed message with `packet_id` is still unacknowledged.
+    pub fn is_in_flight(&self, packet_id: u16) -> bool {
+        self.session.is_in_flight(packet_id)
+    }
+
+    /// Sends the batched QoS 0 messages and waits until every windowed QoS 1
+    /// message is acknowledged, for at most `timeout_ms`; returns whether
+    /// all were (the connection stays up either way).
+    pub fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
+        let deadline = self.wait_deadline(self.clock.now_ms(), timeout_ms);
+        let result = self
+            .connected()
+            .and_then(|()| self.await_window_empty(deadline));
+        self.settle(result)
     }
 
     /// Sets the last will (call before `connect`). The topic is checked now.

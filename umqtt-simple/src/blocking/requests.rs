@@ -79,6 +79,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         if qos == QoS::AtMostOnce {
             return self.send_publish(&publish);
         }
+        if self.session.window_capacity() > 0 {
+            // The id is taken once there is room: never one still in flight.
+            self.wait_for_window(|session| session.window_room() > 0)?;
+            publish.packet_id = self.session.take_packet_id();
+            return self.send_windowed(&publish);
+        }
         publish.packet_id = self.session.take_packet_id();
         self.send_and_await_puback(&publish)
     }
@@ -93,7 +99,52 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     ) -> Result<(), ClientError<S>> {
         let publish = checked_publish_with_id(topic, payload, retain, packet_id, dup)?;
         self.connected()?;
+        if self.session.window_capacity() > 0 {
+            self.wait_for_window(|session| {
+                session.window_room() > 0 || session.is_in_flight(packet_id)
+            })?;
+            return self.send_windowed(&publish);
+        }
         self.send_and_await_puback(&publish)
+    }
+
+    /// Sends a checked QoS 1 PUBLISH through the window: noted in flight,
+    /// sent, not waited for (its PUBACK is handled by later calls).
+    fn send_windowed(&mut self, publish: &Publish<'_>) -> Result<(), ClientError<S>> {
+        self.session.send_windowed(publish.packet_id);
+        self.send_publish(publish)
+    }
+
+    /// Handles packets until `ready` holds of the session, failing with
+    /// [`Error::Timeout`]`(PubAck)` if it does not within the ack timeout.
+    pub(super) fn wait_for_window(
+        &mut self,
+        ready: impl Fn(&crate::session::Session<'a>) -> bool,
+    ) -> Result<(), ClientError<S>> {
+        if ready(&self.session) {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let deadline = self.wait_deadline(now, self.session.options().ack_timeout_ms);
+        while !ready(&self.session) {
+            match self.poll_inbound(Some(deadline), None)? {
+                None => return Err(Error::Timeout(Waiting::PubAck)),
+                Some(handled) => unsolicited(&mut self.session, handled)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every windowed message is acknowledged, or `deadline`.
+    pub(super) fn await_window_empty(&mut self, deadline: u64) -> Result<bool, ClientError<S>> {
+        self.flush_pending()?;
+        while self.session.in_flight() > 0 {
+            match self.poll_inbound(Some(deadline), None)? {
+                None => return Ok(false),
+                Some(handled) => unsolicited(&mut self.session, handled)?,
+            }
+        }
+        Ok(true)
     }
 
     /// Sends a checked QoS 1 PUBLISH and waits for its PUBACK.

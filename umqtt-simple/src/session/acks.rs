@@ -42,6 +42,11 @@ impl Awaited {
         self.0 = awaited;
     }
 
+    /// Whether the wait is for `kind` with `id`.
+    pub(crate) fn is(&self, kind: Waiting, id: u16) -> bool {
+        self.0 == Some((kind, id))
+    }
+
     /// Checks an arriving acknowledgement: the one awaited ends the wait,
     /// any other ends the connection.
     pub(crate) fn arrived<E>(

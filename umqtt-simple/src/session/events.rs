@@ -112,6 +112,8 @@ pub(crate) enum Event<'s> {
     Copy,
     /// The acknowledgement awaited ([`super::Session::expect`]).
     Acked,
+    /// The PUBACK of a message in the QoS 1 window: its packet id.
+    PubAcked(u16),
     PingResp,
     /// A PUBREL, to answer with PUBCOMP ([`super::Session::reply`]).
     PubRel,

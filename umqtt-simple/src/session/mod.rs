@@ -26,6 +26,7 @@ mod outbound;
 pub(crate) mod released;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use core::cell::Cell;
 
@@ -41,6 +42,7 @@ use inbound::{Discard, Frame, Inbound};
 use keepalive::{KeepAlive, KeepAliveAction};
 use outbound::Outbound;
 use released::AwaitingRelease;
+use window::Window;
 
 /// A publish first reads what has arrived when nothing was read for this
 /// long: a message is not written into a connection the broker has already
@@ -63,6 +65,8 @@ pub(crate) struct Session<'a> {
     released: AwaitingRelease,
     ids: PacketIds,
     awaited: Awaited,
+    /// QoS 1 messages in flight at once (none: every publish waits).
+    window: Window<'a>,
     /// The answer owed for the packet handled last.
     owed: Option<Owed>,
     /// Set by [`Message::decline`] on the message handed out last.
@@ -90,6 +94,7 @@ impl<'a> Session<'a> {
             released: AwaitingRelease::default(),
             ids: PacketIds::new(),
             awaited: Awaited::default(),
+            window: Window::none(),
             owed: None,
             declined: Cell::new(false),
             connecting: false,
@@ -137,8 +142,45 @@ impl<'a> Session<'a> {
         self.ids.peek()
     }
 
+    /// Takes the next packet id that is not in flight in the window.
     pub(crate) fn take_packet_id(&mut self) -> u16 {
-        self.ids.take()
+        loop {
+            let id = self.ids.take();
+            if !self.window.contains(id) {
+                return id;
+            }
+        }
+    }
+
+    /// Lends the QoS 1 window its slots (see `Client::set_window`).
+    pub(crate) fn set_window(&mut self, slots: &'a mut [u16]) {
+        self.window = Window::new(slots);
+    }
+
+    /// How many QoS 1 messages may be in flight at once (0: no window).
+    pub(crate) fn window_capacity(&self) -> usize {
+        self.window.capacity()
+    }
+
+    /// Windowed QoS 1 messages sent and not acknowledged yet.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.window.in_flight()
+    }
+
+    /// Whether the window has room for another message.
+    pub(crate) fn window_room(&self) -> usize {
+        self.window.room()
+    }
+
+    /// Whether `id` is in flight in the window.
+    pub(crate) fn is_in_flight(&self, id: u16) -> bool {
+        self.window.contains(id)
+    }
+
+    /// Puts `id` in flight in the window (before its PUBLISH is sent);
+    /// false if there is no room or it already is.
+    pub(crate) fn send_windowed(&mut self, id: u16) -> bool {
+        self.window.insert(id)
     }
 
     /// Checks the buffers and options and encodes CONNECT into the transmit
@@ -170,6 +212,7 @@ impl<'a> Session<'a> {
         self.packets_received = 0;
         self.awaited.set(None);
         self.owed = None;
+        self.window.clear();
         let keepalive_ms = u64::from(self.options.keepalive_s) * 1000;
         let ping_timeout = u64::from(self.options.effective_ping_timeout_ms());
         self.keepalive = KeepAlive::new(keepalive_ms, ping_timeout, now);
@@ -353,9 +396,13 @@ impl<'a> Session<'a> {
             }
             Packet::PingResp => Event::PingResp,
             Packet::PubAck(id) => {
-                self.awaited
-                    .arrived(Waiting::PubAck, PacketType::PubAck, id)?;
-                Event::Acked
+                if !self.awaited.is(Waiting::PubAck, id) && self.window.remove(id) {
+                    Event::PubAcked(id)
+                } else {
+                    self.awaited
+                        .arrived(Waiting::PubAck, PacketType::PubAck, id)?;
+                    Event::Acked
+                }
             }
             Packet::SubAck(suback) => {
                 let id = suback.packet_id;
@@ -456,7 +503,7 @@ pub(crate) fn event_type(event: &Event<'_>) -> PacketType {
         Event::Message(_) | Event::Copy | Event::Skipped(_) => PacketType::Publish,
         Event::PubRel => PacketType::PubRel,
         Event::ConnAck { .. } => PacketType::ConnAck,
-        Event::Acked => PacketType::PubAck,
+        Event::Acked | Event::PubAcked(_) => PacketType::PubAck,
         Event::PingResp => PacketType::PingResp,
     }
 }

@@ -326,3 +326,60 @@ fn packet_ids_are_taken_in_turn() {
     assert_eq!(session.take_packet_id(), 1);
     assert_eq!(session.take_packet_id(), 2);
 }
+
+#[test]
+fn windowed_pubacks_are_matched_in_any_order_once_each_and_ids_in_flight_are_skipped() {
+    let (mut tx, mut rx, mut slots) = ([0u8; 64], [0u8; 64], [0u16; 3]);
+    let mut session = connected(&mut tx, &mut rx, Options::new("c"));
+    session.set_window(&mut slots);
+    assert_eq!(session.window_capacity(), 3);
+    let ids: Vec<u16> = (0..3).map(|_| session.take_packet_id()).collect();
+    for &id in &ids {
+        assert!(session.send_windowed(id));
+    }
+    assert_eq!((session.in_flight(), session.window_room()), (3, 0));
+    assert!(!session.send_windowed(9), "a full window takes no more");
+    // Acknowledged last first.
+    feed(&mut session, &[0x40, 2, 0, ids[2] as u8]);
+    assert_eq!(session.poll::<E>(0), Ok(Some(Event::PubAcked(ids[2]))));
+    feed(&mut session, &[0x40, 2, 0, ids[0] as u8]);
+    assert_eq!(session.poll::<E>(0), Ok(Some(Event::PubAcked(ids[0]))));
+    assert_eq!((session.in_flight(), session.window_room()), (1, 2));
+    assert!(session.is_in_flight(ids[1]) && !session.is_in_flight(ids[0]));
+    // A second PUBACK for the same message is nobody's.
+    feed(&mut session, &[0x40, 2, 0, ids[0] as u8]);
+    assert_eq!(
+        session.poll::<E>(0),
+        Err(Error::UnexpectedPacket(PacketType::PubAck))
+    );
+}
+
+#[test]
+fn a_new_packet_id_never_equals_one_in_flight_after_the_ids_wrap() {
+    let (mut tx, mut rx, mut slots) = ([0u8; 64], [0u8; 64], [0u16; 2]);
+    let mut session = connected(&mut tx, &mut rx, Options::new("c"));
+    session.set_window(&mut slots);
+    let first = session.take_packet_id();
+    assert!(session.send_windowed(first));
+    for _ in 0..65_534 {
+        session.take_packet_id();
+    }
+    // The counter is back at `first`, which is still in flight.
+    assert_eq!(session.next_packet_id(), first);
+    assert_eq!(session.take_packet_id(), first + 1);
+}
+
+#[test]
+fn a_new_connection_forgets_what_was_in_flight_on_the_old_one() {
+    let (mut tx, mut rx, mut slots) = ([0u8; 64], [0u8; 64], [0u16; 2]);
+    let mut session = connected(&mut tx, &mut rx, Options::new("c"));
+    session.set_window(&mut slots);
+    assert!(session.send_windowed(5));
+    session.closed();
+    assert!(
+        session.is_in_flight(5),
+        "still known until the next connection"
+    );
+    session.opened(10);
+    assert_eq!(session.in_flight(), 0);
+}
