@@ -15,6 +15,8 @@
 //! - [`ClientParts`]: what a std client borrows (buffers, client id, an
 //!   [`Inbox`] callback), so a test makes a connected client or an observer
 //!   subscribed to a topic in one line.
+//! - [`tokio_net`]: the async client over tokio's sockets, and a runner
+//!   that fails a hang.
 //! - [`run_in_thread_within`]: a client in its own thread under a time limit,
 //!   so a hang fails the test instead of blocking the suite.
 //!
@@ -35,7 +37,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use umqtt_simple::{Client, ClientError, Message, Options, QoS};
-use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
+use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdTimer, StdWait};
+
+pub mod tokio_net;
+use tokio_net::{AsyncClient, TokioNet};
 
 /// The client the tests use: std stack, std clock, sleeping waiter.
 pub type StdClient<'a> = Client<'a, StdTcpStack, StdClock, StdWait>;
@@ -361,6 +366,48 @@ impl Mosquitto {
     }
 }
 
+/// Writes a mosquitto password file with `user`/`password` using
+/// `mosquitto_passwd -b -c`, or returns `None` (after printing why) when the
+/// tool is missing and mosquitto is not required.
+pub fn password_file(test: &str, user: &str, password: &str) -> Option<PathBuf> {
+    let file = scratch_dir(test).join("passwd");
+    let status = match Command::new("mosquitto_passwd")
+        .arg("-b")
+        .arg("-c")
+        .arg(&file)
+        .arg(user)
+        .arg(password)
+        .status()
+    {
+        Ok(status) => status,
+        Err(e) => {
+            assert!(
+                !mosquitto_required(),
+                "mosquitto_passwd could not be run: {e}"
+            );
+            eprintln!("SKIPPED {test}: mosquitto_passwd could not be run: {e}");
+            return None;
+        }
+    };
+    assert!(status.success(), "mosquitto_passwd failed: {status}");
+    assert!(
+        std::fs::metadata(&file).is_ok_and(|m| m.len() > 0),
+        "password file is empty"
+    );
+    Some(file)
+}
+
+/// mosquitto refusing anonymous clients and accepting only `user` with
+/// `password` (a password file written by [`password_file`]), or `None`
+/// (after printing why) when either is not installed and not required.
+pub fn broker_with_password(test: &str, user: &str, password: &str) -> Option<Mosquitto> {
+    let file = password_file(test, user, password)?;
+    Mosquitto::start(
+        test,
+        &format!("allow_anonymous false\npassword_file {}", file.display()),
+    )
+}
+
 /// Starts the mosquitto `binary` with the config file `config`, without
 /// input and with its output discarded (it logs where its config says).
 pub fn spawn_mosquitto(binary: &Path, config: &Path) -> Child {
@@ -498,6 +545,21 @@ impl ClientParts {
             &mut self.rx,
             configure(Options::new(&self.id)),
         );
+        client.set_callback(&mut *self.on_message);
+        (client, Rc::clone(&self.inbox))
+    }
+
+    /// An async client (see [`tokio_net`]) over `net`, not yet connected,
+    /// with a callback that stores every message in the inbox returned with
+    /// it, and the options `configure` makes of `Options::new(id)`.
+    pub fn async_client_with_inbox<'a>(
+        &'a mut self,
+        net: &'a TokioNet,
+        configure: impl FnOnce(Options<'a>) -> Options<'a>,
+    ) -> (AsyncClient<'a>, Rc<Inbox>) {
+        let options = configure(Options::new(&self.id));
+        let mut client =
+            AsyncClient::new(net, StdTimer::new(), &mut self.tx, &mut self.rx, options);
         client.set_callback(&mut *self.on_message);
         (client, Rc::clone(&self.inbox))
     }

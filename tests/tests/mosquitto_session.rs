@@ -8,14 +8,12 @@
 //! - `subscribe_many` and the QoS granted for each filter.
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::PathBuf;
-use std::process::Command;
 
 use umqtt_simple::packet::EncodeError;
 use umqtt_simple::{Error, Options, QoS};
 use umqtt_tests::{
-    ClientParts, Mosquitto, QUIET, WAIT, client_id, mosquitto_required, pump_for, pump_until,
-    scratch_dir, std_client,
+    ClientParts, Mosquitto, QUIET, WAIT, broker_with_password, client_id, pump_for, pump_until,
+    std_client,
 };
 
 #[test]
@@ -115,48 +113,6 @@ fn qos1_message_published_while_persistent_subscriber_is_offline_arrives_after_r
     );
     sub.disconnect().unwrap();
     publisher.disconnect().unwrap();
-}
-
-/// Writes a mosquitto password file with `user`/`password` using
-/// `mosquitto_passwd -b -c`, or returns `None` (after printing why) when the
-/// tool is missing and mosquitto is not required.
-fn password_file(test: &str, user: &str, password: &str) -> Option<PathBuf> {
-    let file = scratch_dir(test).join("passwd");
-    let status = match Command::new("mosquitto_passwd")
-        .arg("-b")
-        .arg("-c")
-        .arg(&file)
-        .arg(user)
-        .arg(password)
-        .status()
-    {
-        Ok(status) => status,
-        Err(e) => {
-            assert!(
-                !mosquitto_required(),
-                "mosquitto_passwd could not be run: {e}"
-            );
-            eprintln!("SKIPPED {test}: mosquitto_passwd could not be run: {e}");
-            return None;
-        }
-    };
-    assert!(status.success(), "mosquitto_passwd failed: {status}");
-    assert!(
-        std::fs::metadata(&file).is_ok_and(|m| m.len() > 0),
-        "password file is empty"
-    );
-    Some(file)
-}
-
-/// mosquitto refusing anonymous clients and accepting only `user` with
-/// `password` (a password file written by [`password_file`]), or `None`
-/// (after printing why) when either is not installed and not required.
-fn broker_with_password(test: &str, user: &str, password: &str) -> Option<Mosquitto> {
-    let file = password_file(test, user, password)?;
-    Mosquitto::start(
-        test,
-        &format!("allow_anonymous false\npassword_file {}", file.display()),
-    )
 }
 
 #[test]

@@ -15,13 +15,17 @@
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 mod blocking;
+mod driver;
 mod error;
 mod options;
 pub mod packet;
 mod session;
 
-pub use blocking::{Callback, Client, ClientError, UndeliveredCallback};
+pub use blocking::{Client, ClientError};
+pub use driver::{Callback, UndeliveredCallback};
 pub use error::{Error, ErrorKind, Waiting};
 pub use options::{
     DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S,

@@ -36,8 +36,7 @@ use crate::Clock;
 #[allow(async_fn_in_trait)]
 pub trait Timer: Clock {
     /// Completes once [`Clock::now_ms`] has reached `deadline_ms` (at once
-    /// if it has already). It may complete early only if it is polled
-    /// again until the deadline, as the client does: the client reads the
-    /// clock after every wake.
+    /// if it has already), never before: the client takes its completion
+    /// as the deadline having passed.
     async fn sleep_until(&mut self, deadline_ms: u64);
 }

@@ -6,9 +6,10 @@ use embedded_nal::TcpClientStack;
 use umqtt_transports::{Clock, Wait};
 
 use super::{Client, ClientError, NAP_MS};
+use crate::driver::Handled;
 use crate::error::{Error, Waiting};
-use crate::packet::{Packet, PacketType};
-use crate::session::{Encoded, Event, event_type};
+use crate::packet::Packet;
+use crate::session::Encoded;
 
 impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Handles at most one packet, reading and waiting as needed until
@@ -96,23 +97,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     pub(super) fn take_packet(&mut self, now: u64) -> Result<Option<Handled>, ClientError<S>> {
         let handled = match self.session.poll::<S::Error>(now)? {
             None => return Ok(None),
-            Some(Event::Message(message)) => {
-                match self.callback.as_mut() {
-                    Some(callback) => callback(message),
-                    None => log::warn!("message dropped: no callback set"),
-                }
-                Handled::Other(PacketType::Publish)
-            }
-            Some(Event::Skipped(report)) => match self.undelivered.as_mut() {
-                Some(undelivered) => {
-                    undelivered(report);
-                    Handled::Other(PacketType::Publish)
-                }
-                None => Handled::Unreported(report.size),
-            },
-            Some(Event::ConnAck { session_present }) => Handled::ConnAck { session_present },
-            Some(Event::Acked) => Handled::Acked,
-            Some(other) => Handled::Other(event_type(&other)),
+            Some(event) => self.callbacks.hand_over(event),
         };
         if let Some(reply) = self.session.reply() {
             self.send_packet(reply)?;
@@ -186,31 +171,6 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.session.sent(now);
         self.waiter.poll(&mut self.stack);
         Ok(())
-    }
-}
-
-/// What [`Client::take_packet`] handled, as far as the waiting call cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Handled {
-    ConnAck {
-        session_present: bool,
-    },
-    /// The acknowledgement the call waits for.
-    Acked,
-    /// A message too large to deliver, with no callback to tell: its size.
-    Unreported(usize),
-    /// Anything else (delivered, answered or ignored): its packet type.
-    Other(PacketType),
-}
-
-impl Handled {
-    pub(super) fn packet_type(self) -> PacketType {
-        match self {
-            Handled::ConnAck { .. } => PacketType::ConnAck,
-            Handled::Acked => PacketType::PubAck,
-            Handled::Unreported(_) => PacketType::Publish,
-            Handled::Other(packet) => packet,
-        }
     }
 }
 

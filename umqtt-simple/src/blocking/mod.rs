@@ -15,10 +15,11 @@ use core::net::SocketAddr;
 use embedded_nal::{AddrType, Dns, TcpClientStack};
 use umqtt_transports::{Clock, Spin, Wait};
 
+use crate::driver::{Callback, Callbacks, UndeliveredCallback, checked_will};
 use crate::error::{Error, Waiting};
 use crate::options::Options;
-use crate::packet::{EncodeError, LastWill, Packet, QoS, validate_topic_name};
-use crate::session::{Message, Session, Undelivered};
+use crate::packet::{Packet, QoS};
+use crate::session::Session;
 
 mod io;
 mod requests;
@@ -26,14 +27,6 @@ mod requests;
 /// How long the waiter may idle while the stack is busy connecting,
 /// resolving or sending.
 pub(super) const NAP_MS: u32 = 1;
-
-/// The callback that receives every message: a borrowed closure, so no heap
-/// is needed.
-pub type Callback<'a> = &'a mut dyn FnMut(Message<'_>);
-
-/// The callback that hears of every message too large to deliver
-/// ([`Client::set_undelivered_callback`]).
-pub type UndeliveredCallback<'a> = &'a mut dyn FnMut(Undelivered<'_>);
 
 /// The error type of a client on stack `S`.
 pub type ClientError<S> = Error<<S as TcpClientStack>::Error>;
@@ -83,8 +76,7 @@ pub struct Client<'a, S: TcpClientStack, C: Clock, W: Wait<S> = Spin> {
     socket: Option<S::TcpSocket>,
     /// The protocol: buffers, packet ids, keepalive, acknowledgements.
     session: Session<'a>,
-    callback: Option<Callback<'a>>,
-    undelivered: Option<UndeliveredCallback<'a>>,
+    callbacks: Callbacks<'a>,
     /// No wait for the broker goes past this clock reading
     /// ([`Client::limit_waits`]).
     wait_limit: Option<u64>,
@@ -107,8 +99,7 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
             waiter: Spin,
             socket: None,
             session: Session::new(tx, rx, options, now),
-            callback: None,
-            undelivered: None,
+            callbacks: Callbacks::default(),
             wait_limit: None,
         }
     }
@@ -123,8 +114,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             waiter,
             socket: self.socket,
             session: self.session,
-            callback: self.callback,
-            undelivered: self.undelivered,
+            callbacks: self.callbacks,
             wait_limit: self.wait_limit,
         }
     }
@@ -174,7 +164,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// queue the closure borrows) and publish it after `wait_msg` returns:
     /// the `reply` example does so.
     pub fn set_callback(&mut self, callback: Callback<'a>) {
-        self.callback = Some(callback);
+        self.callbacks.message = Some(callback);
     }
 
     /// Sets the callback that hears of every message too large for the
@@ -187,7 +177,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// message as [`Error::MessageTooLarge`] (the next one does, for one that
     /// arrived inside another call).
     pub fn set_undelivered_callback(&mut self, callback: UndeliveredCallback<'a>) {
-        self.undelivered = Some(callback);
+        self.callbacks.undelivered = Some(callback);
     }
 
     /// Sets the last will (call before `connect`). The topic is checked now.
@@ -198,19 +188,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         retain: bool,
         qos: QoS,
     ) -> Result<(), ClientError<S>> {
-        validate_topic_name(topic)?;
-        if message.len() > usize::from(u16::MAX) {
-            return Err(Error::Invalid(EncodeError::TooLong {
-                field: crate::packet::Field::WillMessage,
-                len: message.len(),
-            }));
-        }
-        self.session.options_mut().will = Some(LastWill {
-            topic,
-            message,
-            qos,
-            retain,
-        });
+        self.session.options_mut().will = Some(checked_will(topic, message, retain, qos)?);
         Ok(())
     }
 
@@ -340,7 +318,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         retain: bool,
         qos: QoS,
     ) -> Result<(), ClientError<S>> {
-        let result = self.publish_inner(topic, payload, retain, qos, false);
+        let result = self.publish_inner(topic, payload, retain, qos);
         self.settle(result)
     }
 

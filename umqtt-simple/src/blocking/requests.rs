@@ -6,13 +6,13 @@ use core::net::SocketAddr;
 use embedded_nal::TcpClientStack;
 use umqtt_transports::{Clock, Wait};
 
-use super::io::Handled;
 use super::{Client, ClientError};
-use crate::error::{Error, Waiting};
-use crate::packet::{
-    DecodeError, EncodeError, Packet, PacketType, Publish, QoS, SubAckCode, Subscribe,
-    SubscribeFilters, Unsubscribe, UnsubscribeFilters,
+use crate::driver::{
+    self, Handled, checked_publish, checked_publish_with_id, checked_subscribe,
+    checked_unsubscribe, connack, earlier_unreported, handled_msg, unsolicited,
 };
+use crate::error::{Error, Waiting};
+use crate::packet::{Packet, Publish, QoS, Subscribe, Unsubscribe};
 use crate::session::Encoded;
 
 impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
@@ -39,14 +39,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         let send_timeout = self.session.options().send_timeout_ms;
         let send_deadline = deadline.min(now.saturating_add(u64::from(send_timeout)));
         self.send_buffered(now, len, &[], send_deadline)?;
-        match self.poll_inbound(Some(deadline), Some(now))? {
-            Some(Handled::ConnAck { session_present }) => {
-                log::info!("connected to {addr} (session present: {session_present})");
-                Ok(session_present)
-            }
-            Some(other) => Err(Error::UnexpectedPacket(other.packet_type())),
-            None => Err(Error::Timeout(Waiting::ConnAck)),
-        }
+        let session_present = connack(self.poll_inbound(Some(deadline), Some(now))?)?;
+        log::info!("connected to {addr} (session present: {session_present})");
+        Ok(session_present)
     }
 
     /// Opens a TCP connection to `addr` before `deadline`.
@@ -78,26 +73,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         payload: &[u8],
         retain: bool,
         qos: QoS,
-        dup: bool,
     ) -> Result<(), ClientError<S>> {
-        let mut publish = Publish::new(topic, payload, qos).with_retain(retain);
-        // Checked once, with a stand-in id: a QoS 1 id is taken only once the
-        // message is known to be valid and the connection up.
-        publish.packet_id = 1;
-        publish.validate()?;
-        match qos {
-            QoS::AtMostOnce => {
-                self.connected()?;
-                self.send_publish(&publish)
-            }
-            QoS::AtLeastOnce => {
-                self.connected()?;
-                publish.packet_id = self.session.take_packet_id();
-                publish.dup = dup;
-                self.send_and_await_puback(&publish)
-            }
-            QoS::ExactlyOnce => Err(EncodeError::PublishQoS2NotSupported.into()),
+        let mut publish = checked_publish(topic, payload, retain, qos)?;
+        self.connected()?;
+        if qos == QoS::AtMostOnce {
+            return self.send_publish(&publish);
         }
+        publish.packet_id = self.session.take_packet_id();
+        self.send_and_await_puback(&publish)
     }
 
     pub(super) fn publish_with_id_inner(
@@ -108,11 +91,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         packet_id: u16,
         dup: bool,
     ) -> Result<(), ClientError<S>> {
-        let mut publish = Publish::new(topic, payload, QoS::AtLeastOnce)
-            .with_retain(retain)
-            .with_packet_id(packet_id);
-        publish.dup = dup;
-        publish.validate()?;
+        let publish = checked_publish_with_id(topic, payload, retain, packet_id, dup)?;
         self.connected()?;
         self.send_and_await_puback(&publish)
     }
@@ -138,7 +117,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
             // that a PINGRESP is seen and a connection the broker closed is
             // noticed before a message goes into it.
             while let Some(handled) = self.poll_inbound(None, None)? {
-                self.unsolicited(handled)?;
+                unsolicited(&mut self.session, handled)?;
             }
             // Callbacks may have run meanwhile.
             now = self.clock.now_ms();
@@ -158,65 +137,17 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         filters: &[(&[u8], QoS)],
         granted: &mut [Option<QoS>],
     ) -> Result<(), ClientError<S>> {
-        if granted.len() < filters.len() {
-            return Err(Error::TooManyFilters {
-                filters: filters.len(),
-                slots: granted.len(),
-            });
-        }
-        let probe = Subscribe {
-            packet_id: 1,
-            filters: SubscribeFilters::List(filters),
-        };
-        Packet::Subscribe(probe).validate()?;
-        if self.callback.is_none() {
-            return Err(Error::NoCallback);
-        }
+        let probe = checked_subscribe(filters, granted, &self.callbacks)?;
         self.connected()?;
         let packet_id = self.session.take_packet_id();
         self.send_packet(Packet::Subscribe(Subscribe { packet_id, ..probe }))?;
         self.await_ack(Waiting::SubAck, packet_id)?;
-        self.granted(filters.len(), granted)
-    }
-
-    /// Writes the QoS granted by the SUBACK just received into `granted`.
-    pub(super) fn granted(
-        &self,
-        filters: usize,
-        granted: &mut [Option<QoS>],
-    ) -> Result<(), ClientError<S>> {
-        let codes = self.session.last_suback::<S::Error>()?;
-        if codes.return_codes.len() != filters {
-            return Err(Error::Protocol(DecodeError::InvalidLength {
-                packet: PacketType::SubAck,
-                len: 2 + codes.return_codes.len(),
-            }));
-        }
-        let mut refused = None;
-        for (i, (slot, code)) in granted.iter_mut().zip(codes.codes()).enumerate() {
-            *slot = match code {
-                SubAckCode::GrantedQoS0 => Some(QoS::AtMostOnce),
-                SubAckCode::GrantedQoS1 => Some(QoS::AtLeastOnce),
-                SubAckCode::GrantedQoS2 => Some(QoS::ExactlyOnce),
-                SubAckCode::Failure => {
-                    refused.get_or_insert(i);
-                    None
-                }
-            };
-        }
-        match refused {
-            Some(index) => Err(Error::SubscribeRefused { index }),
-            None => Ok(()),
-        }
+        driver::granted(&self.session, filters.len(), granted)
     }
 
     pub(super) fn unsubscribe_inner(&mut self, filter: &[u8]) -> Result<(), ClientError<S>> {
         let filters = [filter];
-        let probe = Unsubscribe {
-            packet_id: 1,
-            filters: UnsubscribeFilters::List(&filters),
-        };
-        Packet::Unsubscribe(probe).validate()?;
+        let probe = checked_unsubscribe(&filters)?;
         self.connected()?;
         let packet_id = self.session.take_packet_id();
         self.send_packet(Packet::Unsubscribe(Unsubscribe { packet_id, ..probe }))?;
@@ -249,7 +180,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
                 Ok(None) => break Err(Error::Timeout(waiting)),
                 Ok(Some(Handled::Acked)) => break Ok(()),
                 Ok(Some(other)) => {
-                    if let Err(e) = self.unsolicited(other) {
+                    if let Err(e) = unsolicited(&mut self.session, other) {
                         break Err(e);
                     }
                 }
@@ -268,34 +199,9 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     ) -> Result<bool, ClientError<S>> {
         self.connected()?;
         // A message skipped inside another call is reported first.
-        if let Some(size) = self.session.take_unreported() {
-            return Err(self.too_large(size));
-        }
+        earlier_unreported(&mut self.session)?;
         self.flush_pending()?;
-        match self.poll_inbound(deadline, None)? {
-            None => Ok(false),
-            Some(Handled::Unreported(size)) => Err(self.too_large(size)),
-            Some(other) => self.unsolicited(other).map(|()| true),
-        }
-    }
-
-    pub(super) fn too_large(&self, size: usize) -> ClientError<S> {
-        Error::MessageTooLarge {
-            size,
-            capacity: self.session.rx_capacity(),
-        }
-    }
-
-    /// Checks a packet that arrived while nothing waited for it (the
-    /// session already refused acknowledgements nothing waits for).
-    pub(super) fn unsolicited(&mut self, handled: Handled) -> Result<(), ClientError<S>> {
-        match handled {
-            Handled::Other(_) => Ok(()),
-            Handled::Unreported(size) => {
-                self.session.defer_report(size);
-                Ok(())
-            }
-            other => Err(Error::UnexpectedPacket(other.packet_type())),
-        }
+        let handled = self.poll_inbound(deadline, None)?;
+        handled_msg(&mut self.session, handled)
     }
 }
