@@ -21,19 +21,33 @@
 //!   driver.
 //!
 //! [`start`] runs all of it on a thread of its own and hands the
-//! application a [`Spawner`] and the [`Stack`] to spawn its tasks with:
+//! application a [`Spawner`] and the [`Stack`] to spawn its tasks with. The
+//! client code is the same as over any other async stack:
 //!
 //! ```no_run
 //! use embassy_executor::Spawner;
 //! use embassy_net::Stack;
-//! use umqtt_embassy_example::{TapConfig, TapTcpState, start};
+//! use embassy_net::tcp::client::TcpClient;
+//! use umqtt_embassy_example::{TapClient, TapClientError, TapConfig, TapTcpState, start};
+//! use umqtt_simple::asynch::Client;
+//! use umqtt_simple::{Options, QoS};
+//! use umqtt_transports::embassy::EmbassyTimer;
 //!
 //! #[embassy_executor::task]
 //! async fn app(stack: Stack<'static>) {
 //!     let state = TapTcpState::new();
-//!     let tcp = embassy_net::tcp::client::TcpClient::new(stack, &state);
-//!     // `&tcp` is an embedded_nal_async::TcpConnect: hand it to the client.
-//!     # let _ = tcp;
+//!     let tcp = TcpClient::new(stack, &state);
+//!     let (mut tx, mut rx) = ([0u8; 1024], [0u8; 1024]);
+//!     let mut client = Client::new(&tcp, EmbassyTimer, &mut tx, &mut rx, Options::new("embassy"));
+//!     if let Err(e) = hello(&mut client).await {
+//!         log::error!("{e}");
+//!     }
+//! }
+//!
+//! async fn hello(client: &mut TapClient<'_>) -> Result<(), TapClientError> {
+//!     client.connect("192.168.69.100:1883".parse().expect("an address")).await?;
+//!     client.publish(b"hello", b"from embassy-net", false, QoS::AtLeastOnce).await?;
+//!     client.disconnect().await
 //! }
 //!
 //! # fn main() -> std::io::Result<()> {
@@ -54,8 +68,7 @@ use embassy_executor::{Executor, SpawnError, Spawner};
 use embassy_net::tcp::client::{TcpClient, TcpClientState};
 use embassy_net::{Config, Ipv4Cidr, Runner, Stack, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
-
-pub mod raw;
+use umqtt_transports::embassy::EmbassyTimer;
 
 /// How many sockets the stack has room for. The MQTT clients use one at a
 /// time; the rest is for an application's own.
@@ -72,6 +85,13 @@ pub type TapTcpState = TcpClientState<1, TCP_TX, TCP_RX>;
 
 /// embassy-net's `embedded_nal_async::TcpConnect` over [`TapTcpState`].
 pub type TapTcpClient<'d> = TcpClient<'d, 1, TCP_TX, TCP_RX>;
+
+/// umqtt-simple's async client over [`TapTcpClient`], its waits timed by
+/// embassy-time.
+pub type TapClient<'a> = umqtt_simple::asynch::Client<'a, TapTcpClient<'a>, EmbassyTimer>;
+
+/// The error of [`TapClient`]: umqtt's, over embassy-net's TCP error.
+pub type TapClientError = umqtt_simple::Error<embassy_net::tcp::Error>;
 
 /// Where the stack sits: the TAP device and its address on it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
-//! umqtt over embassy-net on a TAP device: connect, subscribe, publish,
-//! receive what came back, disconnect. With `--raw`, only a hand-encoded
-//! CONNECT and the broker's CONNACK (the plumbing without the client).
+//! umqtt's async client over embassy-net on a TAP device: connect,
+//! subscribe, publish at QoS 1 and 0 in turn, receive what came back,
+//! disconnect. The client runs in a task on embassy-executor's std arch,
+//! beside the task that runs the stack.
 //!
 //! ```text
 //! ip tuntap add tap0 mode tap
@@ -13,6 +14,7 @@
 //! Run it as root (or with CAP_NET_ADMIN) and, for a test, inside a network
 //! namespace of its own (`unshare -n`), as this crate's tests do.
 
+use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -20,11 +22,12 @@ use std::time::Duration;
 
 use embassy_net::Stack;
 use embassy_net::tcp::client::TcpClient;
-use umqtt_embassy_example::raw::{self, CONNACK_ACCEPTED};
-use umqtt_embassy_example::{TapConfig, TapTcpState, start};
+use umqtt_embassy_example::{TapClient, TapConfig, TapTcpState, start};
+use umqtt_simple::{Message, Options, QoS};
+use umqtt_transports::embassy::EmbassyTimer;
 
 const USAGE: &str = "usage: umqtt-embassy-demo --tap NAME --ip ADDR/PREFIX --broker ADDR:PORT
-       [--gateway ADDR] [--topic TOPIC] [--count N] [--keepalive SECONDS] [--raw]";
+       [--gateway ADDR] [--topic TOPIC] [--count N] [--keepalive SECONDS]";
 
 /// How long the whole run may take before the program gives up.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -38,7 +41,6 @@ struct Args {
     topic: String,
     count: u32,
     keepalive: u16,
-    raw: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -54,14 +56,9 @@ fn parse_args() -> Result<Args, String> {
         topic: "umqtt/embassy".to_string(),
         count: 3,
         keepalive: 30,
-        raw: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--raw" {
-            args.raw = true;
-            continue;
-        }
         if flag == "-h" || flag == "--help" {
             return Err(String::new());
         }
@@ -133,17 +130,59 @@ async fn demo(stack: Stack<'static>, args: Args, done: mpsc::Sender<Result<(), S
 async fn run(stack: Stack<'static>, args: &Args) -> Result<(), String> {
     let state = TapTcpState::new();
     let tcp = TcpClient::new(stack, &state);
-    if args.raw {
-        let limit = embassy_time::Duration::from_secs(10);
-        let connack = raw::connect_and_read_connack(&tcp, args.broker, limit)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("CONNACK {connack:02x?} from {}", args.broker);
-        return if connack == CONNACK_ACCEPTED {
-            Ok(())
+    let received = RefCell::new(Vec::new());
+    let mut on_message = |m: Message<'_>| {
+        println!(
+            "received {} on {} ({:?})",
+            String::from_utf8_lossy(m.payload),
+            String::from_utf8_lossy(m.topic),
+            m.qos
+        );
+        received.borrow_mut().push(m.payload.to_vec());
+    };
+    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+    let client_id = format!("umqtt-embassy-{}", std::process::id());
+    let options = Options::new(&client_id).keepalive(args.keepalive);
+    let mut client: TapClient<'_> =
+        umqtt_simple::asynch::Client::new(&tcp, EmbassyTimer, &mut tx, &mut rx, options);
+    client.set_callback(&mut on_message);
+    let e = |e: umqtt_embassy_example::TapClientError| e.to_string();
+
+    let session_present = client.connect(args.broker).await.map_err(e)?;
+    println!(
+        "connected to {} (session present: {session_present})",
+        args.broker
+    );
+    let topic = args.topic.as_bytes();
+    let granted = client.subscribe(topic, QoS::AtLeastOnce).await.map_err(e)?;
+    println!("subscribed to {} ({granted:?})", args.topic);
+    for i in 0..args.count {
+        let payload = format!("hello {i} from embassy-net");
+        let qos = if i % 2 == 0 {
+            QoS::AtLeastOnce
         } else {
-            Err(format!("the broker refused the CONNECT: {connack:02x?}"))
+            QoS::AtMostOnce
         };
+        client
+            .publish(topic, payload.as_bytes(), false, qos)
+            .await
+            .map_err(e)?;
+        println!("published {payload:?} with {qos:?}");
     }
-    Err("only --raw works until the async client lands".to_string())
+    // Messages may have arrived inside publish (QoS 1 waits for its PUBACK).
+    while received.borrow().len() < args.count as usize {
+        if !client.wait_msg_for(5_000).await.map_err(e)? {
+            return Err(format!(
+                "only {} of {} messages came back",
+                received.borrow().len(),
+                args.count
+            ));
+        }
+    }
+    client.disconnect().await.map_err(e)?;
+    println!(
+        "received {} messages; disconnected",
+        received.borrow().len()
+    );
+    Ok(())
 }
