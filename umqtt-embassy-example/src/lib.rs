@@ -96,7 +96,8 @@ pub type TapClientError = umqtt_simple::Error<embassy_net::tcp::Error>;
 /// Where the stack sits: the TAP device and its address on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapConfig {
-    /// The TAP device's name (it must exist and be up: `ip tuntap add`).
+    /// The TAP device's name (made beforehand with `ip tuntap add`, the
+    /// kernel's address on it, and up).
     pub tap: String,
     /// The stack's IPv4 address.
     pub ip: Ipv4Addr,
@@ -212,5 +213,27 @@ where
         Err(e) => Err(io::Error::other(format!(
             "the executor thread did not start within {START_LIMIT:?}: {e}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_refuses_a_prefix_longer_than_32_bits_before_touching_the_device() {
+        let config = TapConfig::new("no-such-tap", Ipv4Addr::new(192, 168, 69, 1), 33);
+        let e = open(&config).err().expect("prefix 33 is refused");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("33"), "{e}");
+    }
+
+    #[test]
+    fn open_refuses_a_multicast_mac_which_smoltcp_would_panic_on() {
+        let mut config = TapConfig::new("no-such-tap", Ipv4Addr::new(192, 168, 69, 1), 24);
+        config.mac = [0x03, 0, 0, 0, 0, 1];
+        let e = open(&config).err().expect("a multicast MAC is refused");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("multicast"), "{e}");
     }
 }
