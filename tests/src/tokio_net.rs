@@ -91,3 +91,28 @@ pub async fn pump_async_until(
     }
     true
 }
+
+/// The async reconnecting client the tests use.
+pub type AsyncRobust<'a> = umqtt_robust::asynch::RobustClient<'a, TokioNet, StdTimer>;
+
+/// An async reconnecting client over `net`, `tx` and `rx`, not yet
+/// connected, with a backoff from `min_ms` to `max_ms` (no attempt limit)
+/// and `call_timeout_ms` per call.
+pub fn async_robust<'a>(
+    net: &'a TokioNet,
+    (tx, rx): (&'a mut [u8], &'a mut [u8]),
+    options: umqtt_simple::Options<'a>,
+    (min_ms, max_ms): (u32, u32),
+    call_timeout_ms: u32,
+) -> AsyncRobust<'a> {
+    let mut client = AsyncRobust::new(net, StdTimer::new(), tx, rx, options);
+    client.set_robust_options(umqtt_robust::RobustOptions {
+        backoff: umqtt_robust::Backoff {
+            min_ms,
+            max_ms,
+            max_attempts: None,
+        },
+        call_timeout_ms,
+    });
+    client
+}

@@ -296,3 +296,48 @@ fn garbage_right_after_connack_ends_subscribe_by_its_deadline() {
 fn a_huge_message_never_sent_whole_ends_subscribe_by_its_deadline() {
     subscribe_ends_by_its_deadline_then_recovers(Failure::HugeMessage);
 }
+
+#[test]
+fn async_silent_puback_ends_publish_by_its_deadline_backed_off_and_the_same_message_goes_out_later()
+{
+    use umqtt_tests::tokio_net::{TokioNet, async_robust, run_async};
+    let broker = HalfBroken::start(Failure::Silent);
+    run_async(umqtt_tests::HANG_LIMIT, async {
+        let net = TokioNet;
+        let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+        let options = Options::new("async-half-broken").ack_timeout_ms(400);
+        let call_timeout = CALL_TIMEOUT.as_millis() as u32;
+        let mut client = async_robust(&net, (&mut tx, &mut rx), options, (100, 800), call_timeout);
+        client.connect(broker.fake.addr).await.expect("CONNACK");
+        let start = Instant::now();
+        let result = client.publish(b"t", b"m", false, QoS::AtLeastOnce).await;
+        let took = start.elapsed();
+        println!(
+            "async silent PUBACK: {result:?} after {took:?}, {} connections",
+            broker.connections()
+        );
+        let Err(RobustError::TimedOut {
+            waiting: Waiting::PubAck,
+            unacked: Some(id),
+            ..
+        }) = result
+        else {
+            panic!("{result:?}");
+        };
+        assert!(took <= CALL_TIMEOUT + SLACK, "took {took:?}");
+        assert!(
+            broker.connections() <= Failure::Silent.most_connections(),
+            "{} connections in 2 s",
+            broker.connections()
+        );
+        assert!(client.failed_attempts() >= 1, "counted as failed attempts");
+
+        broker.healed.store(true, Ordering::SeqCst);
+        client
+            .republish(b"t", b"m", false, id)
+            .await
+            .expect("PUBACK from the healed broker");
+        assert!(client.is_connected());
+        assert_eq!(client.failed_attempts(), 0);
+    });
+}

@@ -15,11 +15,14 @@
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 mod backoff;
 mod client;
 mod error;
 mod event;
 mod options;
+mod policy;
 mod subscriptions;
 
 pub use backoff::{Backoff, Random, XorShift32};

@@ -8,9 +8,8 @@ use crate::Clock;
 /// broker against [`Timer::sleep_until`], so a broker that never answers
 /// cannot hang a call: the deadlines of the blocking client, without
 /// tying the client to an executor. Implementations: with feature
-/// `embassy-time`, [`embassy::EmbassyTimer`](crate::embassy::EmbassyTimer);
-/// with `std`, [`std_tcp::StdTimer`](crate::std_tcp::StdTimer), which works
-/// on any executor. Over any other executor's timer it is a few lines:
+/// `embassy-time`, `embassy::EmbassyTimer`; with `std`,
+/// `std_tcp::StdTimer`, which works on any executor. Over any other executor's timer it is a few lines:
 ///
 /// ```
 /// use umqtt_transports::{Clock, Timer};

@@ -16,13 +16,12 @@ use umqtt_transports::{Clock, Spin, Wait};
 mod call;
 mod reconnect;
 
-use crate::backoff::{Random, XorShift32};
+use crate::backoff::Random;
 use crate::error::RobustError;
 use crate::event::EventCallback;
 use crate::options::RobustOptions;
+use crate::policy::{Policy, publish_waits_for, unacked};
 use crate::subscriptions::Subscriptions;
-use call::unacked;
-use reconnect::Untried;
 
 /// Connects the inner client to a host by name: `Client::connect_host`,
 /// kept as a function pointer so that reconnecting needs no `Dns` bound.
@@ -104,25 +103,7 @@ pub struct RobustClient<
     inner: Client<'a, S, C, W>,
     broker: Option<Broker<'a, S, C, W>>,
     subscriptions: Subscriptions<SUB_BYTES>,
-    robust: RobustOptions,
-    events: Option<EventCallback<'a>>,
-    random: Option<&'a mut dyn Random>,
-    fallback_random: XorShift32,
-    /// Failed attempts since the last connection that worked.
-    failures: u32,
-    next_attempt_ms: u64,
-    /// When the current outage was noticed.
-    outage_since: Option<u64>,
-    gave_up: bool,
-    /// The inner client's dropped-message count last reported.
-    dropped_reported: u32,
-    /// The connection that is up has not shown yet that it works.
-    untried: Option<Untried>,
-    /// Connections opened since the client was created.
-    connections: u32,
-    /// The running call reached the broker: its operation ran on a
-    /// connection, or a reconnect attempt got an answer.
-    call_reached: bool,
+    policy: Policy<'a>,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> RobustClient<'a, S, C, Spin> {
@@ -143,33 +124,16 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 {
     /// Wraps a (not yet connected) simple client.
     pub fn from_client(inner: Client<'a, S, C, W>) -> Self {
-        // Devices that boot together read the same clock: the client id
-        // spreads them.
-        let id_hash = inner
-            .options()
-            .client_id()
-            .bytes()
-            .fold(0x811c_9dc5_u32, |h, b| {
-                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-            });
-        let seed = id_hash ^ (inner.clock().now_ms() as u32);
-        let inner_dropped = inner.dropped_messages();
+        let policy = Policy::new(
+            inner.options().client_id(),
+            inner.clock().now_ms(),
+            inner.dropped_messages(),
+        );
         RobustClient {
             inner,
             broker: None,
             subscriptions: Subscriptions::new(),
-            robust: RobustOptions::default(),
-            events: None,
-            random: None,
-            fallback_random: XorShift32::new(seed),
-            failures: 0,
-            next_attempt_ms: 0,
-            outage_since: None,
-            gave_up: false,
-            dropped_reported: inner_dropped,
-            untried: None,
-            connections: 0,
-            call_reached: false,
+            policy,
         }
     }
 
@@ -185,39 +149,28 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 Some(Broker::Host { .. }) | None => None,
             },
             subscriptions: self.subscriptions,
-            robust: self.robust,
-            events: self.events,
-            random: self.random,
-            fallback_random: self.fallback_random,
-            failures: self.failures,
-            next_attempt_ms: self.next_attempt_ms,
-            outage_since: self.outage_since,
-            gave_up: self.gave_up,
-            dropped_reported: self.dropped_reported,
-            untried: self.untried,
-            connections: self.connections,
-            call_reached: self.call_reached,
+            policy: self.policy,
         }
     }
 
     /// Sets backoff and call deadline.
     pub fn set_robust_options(&mut self, robust: RobustOptions) {
-        self.robust = robust;
+        self.policy.options = robust;
     }
 
     /// The backoff and call deadline in use.
     pub fn robust_options(&self) -> &RobustOptions {
-        &self.robust
+        &self.policy.options
     }
 
     /// Uses `random` for jitter instead of the built-in generator.
     pub fn set_random(&mut self, random: &'a mut dyn Random) {
-        self.random = Some(random);
+        self.policy.set_random(random);
     }
 
     /// Sets the callback that hears about connection changes.
     pub fn set_event_callback(&mut self, events: EventCallback<'a>) {
-        self.events = Some(events);
+        self.policy.set_events(events);
     }
 
     /// The inner client (to read its state; operations on it do not reconnect).
@@ -243,7 +196,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// Failed connection attempts since the last connection that worked
     /// (see [`RobustClient`] for what counts as working).
     pub fn failed_attempts(&self) -> u32 {
-        self.failures
+        self.policy.failures()
     }
 
     /// See [`Client::set_callback`].
@@ -277,16 +230,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 
     fn start(&mut self, broker: Broker<'a, S, C, W>) -> Result<bool, RobustClientError<S>> {
         self.broker = Some(broker);
-        self.gave_up = false;
-        self.failures = 0;
-        self.outage_since = None;
-        self.begin_call(self.robust.call_timeout_ms, Waiting::ConnAck);
+        self.policy.start();
+        self.begin_call(Waiting::ConnAck);
         let result = self.open_session(broker, false);
         self.inner.limit_waits(None);
         result.map_err(|e| {
-            let now = self.now();
-            self.outage_since.get_or_insert(now);
-            self.schedule_retry();
+            self.policy.start_failed(self.now());
             e.into()
         })
     }
@@ -294,13 +243,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// Disconnects and stops reconnecting until the next `connect`.
     pub fn disconnect(&mut self) -> Result<(), RobustClientError<S>> {
         self.broker = None;
-        self.untried = None;
+        self.policy.stop();
         Ok(self.inner.disconnect()?)
     }
 
     /// Sends PINGREQ, reconnecting first if needed.
     pub fn ping(&mut self) -> Result<(), RobustClientError<S>> {
-        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::Send);
+        let call = self.begin_call(Waiting::Send);
         self.with_connection(call, |c| c.ping())
     }
 
@@ -319,11 +268,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         retain: bool,
         qos: QoS,
     ) -> Result<(), RobustClientError<S>> {
-        let waits_for = match qos {
-            QoS::AtMostOnce => Waiting::Send,
-            QoS::AtLeastOnce | QoS::ExactlyOnce => Waiting::PubAck,
-        };
-        let call = self.begin_call(self.robust.call_timeout_ms, waits_for);
+        let call = self.begin_call(publish_waits_for(qos));
         let mut sent_id: Option<u16> = None;
         let result = self.with_connection(call, |c| match (qos, sent_id) {
             (QoS::AtLeastOnce, Some(id)) => {
@@ -352,7 +297,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         retain: bool,
         packet_id: u16,
     ) -> Result<(), RobustClientError<S>> {
-        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::PubAck);
+        let call = self.begin_call(Waiting::PubAck);
         let result = self.with_connection(call, |c| c.republish(topic, payload, retain, packet_id));
         unacked(result, Some(packet_id))
     }
@@ -362,7 +307,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// are lost with it ([`Event::Dropped`](crate::Event::Dropped)); the call reconnects and returns
     /// `Ok` (there is nothing left to send).
     pub fn flush(&mut self) -> Result<(), RobustClientError<S>> {
-        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::Send);
+        let call = self.begin_call(Waiting::Send);
         self.with_connection(call, |c| c.flush())
     }
 
@@ -378,7 +323,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 needed: full.needed,
                 free: full.free,
             })?;
-        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::SubAck);
+        let call = self.begin_call(Waiting::SubAck);
         let result = self.with_connection(call, |c| c.subscribe(filter, qos));
         if let Err(RobustError::Client(Error::SubscribeRefused { .. })) = result {
             self.subscriptions.remove(filter);
@@ -389,7 +334,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// Unsubscribes and forgets the filter.
     pub fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), RobustClientError<S>> {
         self.subscriptions.remove(filter);
-        let call = self.begin_call(self.robust.call_timeout_ms, Waiting::UnsubAck);
+        let call = self.begin_call(Waiting::UnsubAck);
         self.with_connection(call, |c| c.unsubscribe(filter))
     }
 
@@ -410,10 +355,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// longer, or poll with `check_msg`, whose attempts get the whole
     /// connect timeout).
     pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, RobustClientError<S>> {
-        let call = self.begin_call(timeout_ms, Waiting::PingResp);
+        let call = self.begin_call_for(timeout_ms, Waiting::PingResp);
         let call_start = self.now();
         let result = loop {
-            let deadline = call.deadline.min(self.outage_deadline(call_start));
+            let deadline = call.deadline.min(self.policy.outage_deadline(call_start));
             match self.ensure_connected(Some(deadline)) {
                 Ok(()) => {}
                 Err(RobustError::Offline { .. }) if deadline == call.deadline => break Ok(false),
