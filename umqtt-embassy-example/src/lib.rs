@@ -93,6 +93,13 @@ pub type TapClient<'a> = umqtt_simple::asynch::Client<'a, TapTcpClient<'a>, Emba
 /// The error of [`TapClient`]: umqtt's, over embassy-net's TCP error.
 pub type TapClientError = umqtt_simple::Error<embassy_net::tcp::Error>;
 
+/// umqtt-robust's async reconnecting client over [`TapTcpClient`].
+pub type TapRobustClient<'a> =
+    umqtt_robust::asynch::RobustClient<'a, TapTcpClient<'a>, EmbassyTimer>;
+
+/// The error of [`TapRobustClient`].
+pub type TapRobustError = umqtt_robust::RobustError<embassy_net::tcp::Error>;
+
 /// Where the stack sits: the TAP device and its address on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapConfig {

@@ -3,8 +3,8 @@
 //! `umqtt_tests::netns`). The embassy executor (the stack's task and the
 //! client's) runs on a thread of the test process, inside the namespace too;
 //! the client task reports to the test thread through a channel, and the
-//! test thread acts on the broker (publishes from the kernel's TCP) when the
-//! task asks.
+//! test thread acts on the broker (publishes from the kernel's TCP, restarts
+//! mosquitto) when the task asks.
 //!
 //! Only addresses inside the namespace are used (192.168.69.0/24 on the TAP,
 //! and loopback); nothing can leave it. Every wait is bounded: the client's
@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 
 use embassy_net::Stack;
 use embassy_net::tcp::client::TcpClient;
-use umqtt_embassy_example::{TapClient, TapClientError, TapConfig, TapTcpState, start};
+use umqtt_embassy_example::{
+    TapClient, TapClientError, TapConfig, TapRobustClient, TapRobustError, TapTcpState, start,
+};
+use umqtt_robust::asynch::RobustClient;
+use umqtt_robust::{Backoff, Event, RobustOptions};
 use umqtt_simple::asynch::Client;
 use umqtt_simple::{Message, Options, QoS};
 use umqtt_tests::netns::{self as support, Mosquitto, STACK_IP, TAP, broker};
@@ -27,6 +31,8 @@ use umqtt_transports::embassy::EmbassyTimer;
 const WAIT: Duration = Duration::from_secs(10);
 /// How long a client task may take from start to end.
 const TASK_LIMIT: Duration = Duration::from_secs(90);
+/// How long the broker stays down when a task asks for a restart.
+const DOWN: Duration = Duration::from_secs(1);
 
 fn tap_config() -> TapConfig {
     TapConfig::new(TAP, STACK_IP, 24)
@@ -57,6 +63,9 @@ fn failed(what: &'static str) -> impl Fn(TapClientError) -> String {
 enum Note {
     /// Publish `payload` on `topic` from the kernel's TCP (a std client).
     PublishFromKernel(&'static str, &'static str),
+    /// Kill mosquitto, and start it again (same address and port) after
+    /// [`DOWN`].
+    RestartBroker,
     /// The task ended: how.
     Done(Result<(), String>),
 }
@@ -91,6 +100,12 @@ fn run_task(
         println!("{:>6} ms: {note:?}", started.elapsed().as_millis());
         match note {
             Note::PublishFromKernel(topic, payload) => publish_from_kernel(topic, payload),
+            Note::RestartBroker => {
+                mosquitto.kill();
+                std::thread::sleep(DOWN);
+                mosquitto.restart();
+                println!("{:>6} ms: mosquitto is back", started.elapsed().as_millis());
+            }
             Note::Done(Ok(())) => return,
             Note::Done(Err(e)) => panic!("{e}; broker log:\n{}", mosquitto.log()),
         }
@@ -276,6 +291,176 @@ fn simple_client_over_embassy_net() {
         log.contains(&format!("Received DISCONNECT from {SIMPLE_ID}")),
         "the DISCONNECT reached the broker before the socket was dropped; log:\n{log}"
     );
+}
+
+/// A failed robust client call, as the task reports it.
+fn robust_failed(what: &'static str) -> impl Fn(TapRobustError) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+/// [`pump_until`] for the robust client, for at most `within`.
+async fn pump_robust_until(
+    client: &mut TapRobustClient<'_>,
+    what: &str,
+    within: Duration,
+    done: impl Fn() -> bool,
+) -> Result<(), String> {
+    let start = Instant::now();
+    while !done() {
+        if start.elapsed() > within {
+            return Err(format!("{what} did not happen within {within:?}"));
+        }
+        client
+            .wait_msg_for(200)
+            .await
+            .map_err(robust_failed("wait_msg_for"))?;
+    }
+    Ok(())
+}
+
+const ROBUST_ID: &str = "embassy-robust";
+
+#[embassy_executor::task]
+async fn robust_task(stack: Stack<'static>, notes: mpsc::Sender<Note>) {
+    let result = robust_scenario(stack, &notes).await;
+    let _ = notes.send(Note::Done(result));
+}
+
+async fn robust_scenario(stack: Stack<'static>, notes: &mpsc::Sender<Note>) -> Result<(), String> {
+    let state = TapTcpState::new();
+    let tcp = TcpClient::new(stack, &state);
+    let inbox = Inbox::default();
+    let mut on_message = |m: Message<'_>| {
+        inbox
+            .borrow_mut()
+            .push((m.topic.to_vec(), m.payload.to_vec(), m.qos));
+    };
+    let events = RefCell::new(Vec::new());
+    let mut on_event = |e: Event| {
+        println!("event: {e:?}");
+        events.borrow_mut().push(e);
+    };
+    let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
+    let options = Options::new(ROBUST_ID)
+        .keepalive(5)
+        .connect_timeout_ms(3_000)
+        .ack_timeout_ms(3_000);
+    let mut robust: TapRobustClient<'_> =
+        RobustClient::new(&tcp, EmbassyTimer, &mut tx, &mut rx, options);
+    robust.set_robust_options(RobustOptions {
+        backoff: Backoff {
+            min_ms: 100,
+            max_ms: 500,
+            max_attempts: None,
+        },
+        call_timeout_ms: 15_000,
+    });
+    robust.set_callback(&mut on_message);
+    robust.set_event_callback(&mut on_event);
+
+    // 1. Connected, subscribed, and a QoS 1 message out and back.
+    robust
+        .connect(broker())
+        .await
+        .map_err(robust_failed("connect"))?;
+    robust
+        .subscribe(b"umqtt/robust/#", QoS::AtLeastOnce)
+        .await
+        .map_err(robust_failed("subscribe"))?;
+    robust
+        .publish(b"umqtt/robust/a", b"before", false, QoS::AtLeastOnce)
+        .await
+        .map_err(robust_failed("publish before the restart"))?;
+    pump_robust_until(&mut robust, "the return of 'before'", WAIT, || {
+        has(&inbox, b"umqtt/robust/a", b"before")
+    })
+    .await?;
+
+    // 2. The broker goes away for a second while the client waits in
+    //    wait_msg_for: it notices, retries with backoff, reconnects once the
+    //    broker is back (a new one: the session is gone) and resubscribes.
+    let _ = notes.send(Note::RestartBroker);
+    pump_robust_until(&mut robust, "reconnect and resubscribe", WAIT * 2, || {
+        events
+            .borrow()
+            .iter()
+            .any(|e| matches!(e, Event::Resubscribed { .. }))
+    })
+    .await?;
+    {
+        let events = events.borrow();
+        let lost = events.contains(&Event::Lost);
+        let failed = events
+            .iter()
+            .any(|e| matches!(e, Event::ReconnectFailed { .. }));
+        let fresh = events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Reconnected {
+                    session_present: false,
+                    ..
+                }
+            )
+        });
+        let resubscribed = events.contains(&Event::Resubscribed { filters: 1 });
+        if !(lost && failed && fresh && resubscribed) {
+            return Err(format!(
+                "expected Lost, ReconnectFailed (while the broker was down), \
+                 Reconnected without a session and Resubscribed {{ filters: 1 }}: {events:?}"
+            ));
+        }
+    }
+
+    // 3. Messages published after the restart arrive: the client's own,
+    //    and another client's (so the broker has the subscription again).
+    robust
+        .publish(b"umqtt/robust/a", b"after", false, QoS::AtLeastOnce)
+        .await
+        .map_err(robust_failed("publish after the restart"))?;
+    let _ = notes.send(Note::PublishFromKernel(
+        "umqtt/robust/k",
+        "from the kernel, after",
+    ));
+    pump_robust_until(&mut robust, "the messages after the restart", WAIT, || {
+        has(&inbox, b"umqtt/robust/a", b"after")
+            && has(&inbox, b"umqtt/robust/k", b"from the kernel, after")
+    })
+    .await?;
+    robust
+        .disconnect()
+        .await
+        .map_err(robust_failed("disconnect"))?;
+    Ok(())
+}
+
+/// The async robust client over embassy-net rides out a broker restart:
+/// reconnects, resubscribes, and receives what is published afterwards.
+#[test]
+fn robust_client_over_embassy_net_survives_a_broker_restart() {
+    let Some(ns) = support::enter("robust_client_over_embassy_net_survives_a_broker_restart")
+    else {
+        return;
+    };
+    let mut mosquitto = ns.mosquitto();
+    run_task(&mut mosquitto, |spawner, stack, notes| {
+        spawner.spawn(robust_task(stack, notes))
+    });
+    // mosquitto appends to its log: what follows its last start is the
+    // restarted broker's. The client connected to it, subscribed again and
+    // said goodbye.
+    let log = mosquitto.log();
+    let restarted = log.rfind("starting").map_or(log.as_str(), |at| &log[at..]);
+    assert_eq!(count(&log, "starting"), 2, "two brokers; log:\n{log}");
+    for line in [
+        format!("as {ROBUST_ID}"),
+        format!("Received SUBSCRIBE from {ROBUST_ID}"),
+        format!("Received DISCONNECT from {ROBUST_ID}"),
+    ] {
+        assert!(
+            restarted.contains(&line),
+            "the restarted broker's log has no {line:?}; log:\n{log}"
+        );
+    }
 }
 
 /// Runs `command` to its end, killing it if it takes longer than `limit`.
