@@ -1,7 +1,7 @@
 //! A `#![no_std]` static library that links umqtt-simple's publish, subscribe
 //! and wait_msg paths against a stack and clock supplied from C, over plain
-//! TCP (feature `plain`) and over the TLS stack (feature `tls`; both by
-//! default). If any dependency pulled in std, this crate would not build
+//! TCP (feature `plain`), over the TLS stack (feature `tls`), and through the
+//! async client (feature `async`; all by default). If any dependency pulled in std, this crate would not build
 //! (duplicate lang item).
 #![no_std]
 
@@ -172,6 +172,163 @@ pub extern "C" fn umqtt_tls_demo(ca: *const u8, ca_len: usize, count: *mut u32) 
     match result {
         Ok(()) => 0,
         Err(code) => code,
+    }
+}
+
+#[cfg(feature = "async")]
+mod async_demo {
+    //! The session through the async client: a connection whose reads and
+    //! writes go to the same C functions, a timer on the C clock, and the
+    //! future polled in a loop with a no-op waker (no executor, no heap).
+
+    use core::future::Future;
+    use core::net::{Ipv4Addr, SocketAddr};
+    use core::pin::pin;
+    use core::task::{Context, Poll, Waker};
+
+    use umqtt_simple::asynch::Client;
+    use umqtt_simple::{Message, Options, QoS};
+    use umqtt_transports::{Clock, Timer};
+
+    use super::{CClock, port_recv, port_send};
+
+    #[derive(Debug)]
+    pub struct CIoError;
+
+    impl core::fmt::Display for CIoError {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("the C port failed")
+        }
+    }
+
+    impl core::error::Error for CIoError {}
+
+    impl embedded_io_async::Error for CIoError {
+        fn kind(&self) -> embedded_io_async::ErrorKind {
+            embedded_io_async::ErrorKind::Other
+        }
+    }
+
+    /// The C glue as an async stack: a call that would block is `Pending`
+    /// (and asks to be polled again).
+    struct CNet;
+    struct CConnection;
+
+    impl embedded_nal_async::TcpConnect for CNet {
+        type Error = CIoError;
+        type Connection<'a> = CConnection;
+
+        async fn connect(&self, _: SocketAddr) -> Result<CConnection, CIoError> {
+            Ok(CConnection)
+        }
+    }
+
+    impl embedded_io_async::ErrorType for CConnection {
+        type Error = CIoError;
+    }
+
+    fn io(result: isize) -> Poll<Result<usize, CIoError>> {
+        match result {
+            n if n > 0 => Poll::Ready(Ok(n as usize)),
+            0 => Poll::Pending,
+            _ => Poll::Ready(Err(CIoError)),
+        }
+    }
+
+    impl embedded_io_async::Read for CConnection {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, CIoError> {
+            core::future::poll_fn(|cx| {
+                // SAFETY: the pointer and length come from a live slice.
+                let polled = io(unsafe { port_recv(buf.as_mut_ptr(), buf.len()) });
+                if polled.is_pending() {
+                    cx.waker().wake_by_ref();
+                }
+                polled
+            })
+            .await
+        }
+    }
+
+    impl embedded_io_async::Write for CConnection {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, CIoError> {
+            core::future::poll_fn(|cx| {
+                // SAFETY: the pointer and length come from a live slice.
+                let polled = io(unsafe { port_send(buf.as_ptr(), buf.len()) });
+                if polled.is_pending() {
+                    cx.waker().wake_by_ref();
+                }
+                polled
+            })
+            .await
+        }
+
+        async fn flush(&mut self) -> Result<(), CIoError> {
+            // `port_send` sends as it takes: nothing is kept back.
+            Ok(())
+        }
+    }
+
+    /// A timer on the C clock that asks to be polled until its deadline.
+    struct CTimer;
+
+    impl Clock for CTimer {
+        fn now_ms(&self) -> u64 {
+            CClock.now_ms()
+        }
+    }
+
+    impl Timer for CTimer {
+        async fn sleep_until(&mut self, deadline_ms: u64) {
+            core::future::poll_fn(|cx| {
+                if self.now_ms() >= deadline_ms {
+                    Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })
+            .await
+        }
+    }
+
+    /// Polls `future` until it completes.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+        }
+    }
+
+    /// Connects, subscribes, publishes and waits for one message through
+    /// the async client, as `umqtt_demo` does through the blocking one.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn umqtt_async_demo(count: *mut u32) -> i32 {
+        let mut tx = [0u8; 512];
+        let mut rx = [0u8; 512];
+        let mut received = 0u32;
+        let mut on_message = |_m: Message<'_>| received += 1;
+        let net = CNet;
+        let result = block_on(async {
+            let mut client = Client::new(&net, CTimer, &mut tx, &mut rx, Options::new("nostd-async"));
+            client.set_callback(&mut on_message);
+            let broker = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 1883);
+            client.connect(broker).await.map_err(|_| -21)?;
+            client.subscribe(b"demo/#", QoS::AtLeastOnce).await.map_err(|_| -22)?;
+            client.publish(b"demo/x", b"hello", false, QoS::AtLeastOnce).await.map_err(|_| -23)?;
+            client.wait_msg().await.map_err(|_| -24)?;
+            client.disconnect().await.map_err(|_| -25)
+        });
+        if !count.is_null() {
+            // SAFETY: the caller passes a valid pointer or null.
+            unsafe { *count = received };
+        }
+        match result {
+            Ok(()) => 0,
+            Err(code) => code,
+        }
     }
 }
 
