@@ -7,8 +7,10 @@
 //!   test. Missing mosquitto skips the test with a printed reason, unless
 //!   `UMQTT_REQUIRE_MOSQUITTO=1` (CI), where it fails. Its pieces
 //!   ([`find_mosquitto`], [`mosquitto_config`], [`spawn_mosquitto`]) also
-//!   serve the smoltcp example's tests, whose mosquitto runs in a network
-//!   namespace of its own.
+//!   serve [`netns`].
+//! - [`netns`]: a test re-executed in a network namespace of its own, with a
+//!   TAP device and mosquitto inside, for the smoltcp and embassy-net
+//!   examples, whose stacks run in user space on the TAP device.
 //! - [`FakeBroker`]: a loopback listener driven by a script, for hostile input.
 //! - [`ClientParts`]: what a std client borrows (buffers, client id, an
 //!   [`Inbox`] callback), so a test makes a connected client or an observer
@@ -18,7 +20,10 @@
 //! - [`run_in_thread_within`]: a client in its own thread under a time limit,
 //!   so a hang fails the test instead of blocking the suite.
 //!
-//! Only loopback addresses are used.
+//! Only loopback addresses are used (and, by [`netns`], addresses inside a
+//! namespace the test created).
+
+pub mod netns;
 
 use std::cell::RefCell;
 use std::io::{Read, Write};

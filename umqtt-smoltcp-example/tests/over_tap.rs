@@ -1,22 +1,21 @@
 //! umqtt over smoltcp on a TAP device, end to end, each test in a network
-//! namespace of its own with mosquitto inside (see `support`); and the stack
+//! namespace of its own with mosquitto inside (see `umqtt_tests::netns`); and the stack
 //! conformance check against the three stacks.
 //!
 //! Only addresses inside the namespace are used (192.168.69.0/24 on the TAP,
 //! and loopback); nothing can leave it.
-
-mod support;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{BLACK_HOLE_IP, BROKER_IP, BROKER_PORT, CLOSED_PORT, SMOLTCP_IP, TAP, broker};
+use support::{BLACK_HOLE_IP, BROKER_IP, BROKER_PORT, CLOSED_PORT, STACK_IP, TAP, broker};
 use umqtt_conformance::{self as conformance, Behaviour, Config, Report, Verdict, ZeroRead};
 use umqtt_robust::{Backoff, Event, RobustOptions};
 use umqtt_simple::{Client, Message, Options, QoS};
 use umqtt_smoltcp_example::{TapConfig, client, open, robust_client};
+use umqtt_tests::netns as support;
 use umqtt_transports::Spin;
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 
@@ -24,7 +23,7 @@ use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn tap_config() -> TapConfig {
-    TapConfig::new(TAP, SMOLTCP_IP, 24)
+    TapConfig::new(TAP, STACK_IP, 24)
 }
 
 /// What a callback received: topic, payload, QoS.
@@ -467,7 +466,7 @@ fn example_binary_runs_over_tap() {
             "--tap",
             TAP,
             "--ip",
-            &format!("{SMOLTCP_IP}/24"),
+            &format!("{STACK_IP}/24"),
             "--broker",
             &broker().to_string(),
             "--count",

@@ -1,18 +1,17 @@
 //! One TLS session over smoltcp (a `no_std`-style stack that moves only when
 //! polled): the "TLS over any stack" claim on the porting guide's example.
 //! mosquitto with a TLS listener in a network namespace of its own (see
-//! `support`); certificates made by `openssl`.
-
-mod support;
+//! `umqtt_tests::netns`); certificates made by `openssl`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
-use support::{SMOLTCP_IP, TAP, broker};
+use support::{STACK_IP, TAP, broker};
 use umqtt_simple::{Client, Message, Options, QoS};
 use umqtt_smoltcp_example::{TapConfig, open};
+use umqtt_tests::netns as support;
 use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsWait, pem};
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -122,7 +121,7 @@ fn tls_session_over_smoltcp() {
         .len();
     ca.truncate(ca_len);
 
-    let tap = open(&TapConfig::new(TAP, SMOLTCP_IP, 24)).expect("open the TAP device");
+    let tap = open(&TapConfig::new(TAP, STACK_IP, 24)).expect("open the TAP device");
     // Records of at most 4 096 bytes (mosquitto agrees): a 4 352-byte read
     // buffer, as on a microcontroller.
     let (mut read, mut write) = (vec![0u8; 4352], vec![0u8; 1024]);

@@ -1,17 +1,16 @@
-//! A private network namespace with a TAP device and mosquitto in it.
+//! A private network namespace with a TAP device and mosquitto in it, for the
+//! tests of the user-space stacks (the smoltcp and embassy-net examples).
 //!
-//! A test calls [`enter`] with its own name. Outside, it re-executes this test
+//! A test calls [`enter`] with its own name. Outside, it re-executes its test
 //! binary under `unshare -n` (a new, empty network namespace), running only
 //! that test, waits for it and reports its output; inside, `enter` sets the
 //! namespace up and hands the test a [`Netns`]. Nothing in the namespace can
 //! reach the outside: it has only `lo` and the TAP device, whose other end is
-//! smoltcp in the same process.
+//! the user-space stack (smoltcp, embassy-net) in the same process.
 //!
 //! Where that is impossible (not root, no /dev/net/tun, no `unshare`), the
 //! test prints `SKIPPED <test>: <reason>` and passes, unless
 //! `UMQTT_REQUIRE_NETNS=1` (CI), where it fails.
-
-#![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -19,8 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use umqtt_tests::scratch_dir;
-use umqtt_tests::{
+pub use crate::scratch_dir;
+use crate::{
     find_mosquitto, find_program, free_port, mosquitto_config, mosquitto_required, spawn_mosquitto,
     wait_for_listener,
 };
@@ -29,11 +28,11 @@ use umqtt_tests::{
 pub const TAP: &str = "tap0";
 /// The kernel's address on the TAP device: mosquitto listens here.
 pub const BROKER_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 100);
-/// smoltcp's address on the TAP device.
-pub const SMOLTCP_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 1);
+/// The user-space stack's address on the TAP device (smoltcp, embassy-net).
+pub const STACK_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 1);
 /// An address on the TAP's subnet that nobody answers: the kernel has a
-/// static neighbour entry for it (so it sends SYNs into the void) and smoltcp's
-/// ARP requests for it go unanswered.
+/// static neighbour entry for it (so it sends SYNs into the void) and the
+/// user-space stack's ARP requests for it go unanswered.
 pub const BLACK_HOLE_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 99);
 /// The broker's port.
 pub const BROKER_PORT: u16 = 1883;
@@ -75,7 +74,6 @@ fn skip(test: &str, reason: &str, required: bool) {
 pub struct Netns {
     /// A scratch directory for configs and logs.
     pub dir: PathBuf,
-    test: String,
 }
 
 fn is_root() -> bool {
@@ -266,11 +264,10 @@ fn inside(test: &str) -> Netns {
         unusable(&format!("setting tcp_syn_retries: {e}"));
     }
     println!(
-        "namespace {here}: {TAP} 192.168.69.100/24 (kernel, mosquitto), smoltcp at {SMOLTCP_IP}"
+        "namespace {here}: {TAP} 192.168.69.100/24 (kernel, mosquitto), user-space stack at {STACK_IP}"
     );
     Netns {
         dir: scratch_dir(test),
-        test: test.to_string(),
     }
 }
 
