@@ -24,6 +24,18 @@
 //! - [`FaultProxy::truncate_next`]: only the first `n` bytes of the next packet
 //!   in one direction are forwarded, then that connection is cut.
 //!
+//! A slow link: [`FaultProxy::slow_link`] holds every packet for a fixed
+//! delay in each direction (25 ms each way is a 50 ms round trip), as netem
+//! would, which this kernel lacks. Packets read meanwhile are not held up by
+//! it: each is forwarded its delay after it was read, so several can be on
+//! the way at once, as on a real link. [`FaultProxy::start_on`] also picks
+//! the listening address (inside a network namespace, say).
+//!
+//! Every forwarded packet is recorded with its direction and when it was
+//! forwarded ([`Record::at`]), so a test reads from the record what was on
+//! the wire, and in which order: e.g. how many PUBLISH packets left before
+//! the first PUBACK came back.
+//!
 //! Only for tests: errors end the affected connection, never the test.
 
 // Each test file uses its own subset of the controls.
@@ -32,9 +44,10 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Which way a packet travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +67,8 @@ pub struct Record {
     pub dir: Direction,
     /// The bytes forwarded.
     pub packet: Vec<u8>,
+    /// When it was forwarded, from the proxy's start.
+    pub at: Duration,
 }
 
 /// The packet type of a first header byte ([`PUBLISH`], [`PUBACK`], ...).
@@ -73,8 +88,35 @@ pub const PUBACK: u8 = 4;
 pub fn to_broker(records: &[Record], kind: u8) -> Vec<&Record> {
     records
         .iter()
-        .filter(|r| r.dir == Direction::ToBroker && packet_type(r.packet[0]) == kind)
+        .filter(|r| r.dir == Direction::ToBroker && r.is(kind))
         .collect()
+}
+
+impl Record {
+    /// Whether the packet is of type `kind` ([`PUBLISH`], [`PUBACK`], ...).
+    pub fn is(&self, kind: u8) -> bool {
+        self.packet.first().is_some_and(|&b| packet_type(b) == kind)
+    }
+
+    /// The packet id of a QoS 1 or 2 PUBLISH or of a PUBACK; `None` for
+    /// other packets (and cut ones).
+    pub fn packet_id(&self) -> Option<u16> {
+        let p = &self.packet;
+        let first = *p.first()?;
+        let body = match packet_type(first) {
+            PUBACK => p.get(2..)?,
+            PUBLISH if first & 0x06 != 0 => {
+                // The body starts after the remaining length; the id
+                // follows the topic.
+                let header = 1 + p.iter().skip(1).position(|b| b & 0x80 == 0)? + 1;
+                let topic_len =
+                    usize::from(u16::from_be_bytes([*p.get(header)?, *p.get(header + 1)?]));
+                p.get(header + 2 + topic_len..)?
+            }
+            _ => return None,
+        };
+        Some(u16::from_be_bytes([*body.first()?, *body.get(1)?]))
+    }
 }
 
 /// One proxied connection: clones of both sockets, so any thread can cut it.
@@ -107,6 +149,10 @@ struct Shared {
     refused: AtomicUsize,
     publish_cuts: AtomicUsize,
     records: Mutex<Vec<Record>>,
+    /// How long every packet is held in each direction (zero: not at all).
+    delay: Duration,
+    /// The time 0 of [`Record::at`].
+    started: Option<Instant>,
 }
 
 /// The proxy; stops (and cuts everything) when dropped.
@@ -120,12 +166,30 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy in front of the broker at `broker`.
     pub fn start(broker: SocketAddr) -> Self {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the proxy");
+        Self::slow_link(broker, Duration::ZERO)
+    }
+
+    /// Starts a proxy in front of the broker at `broker` that holds every
+    /// packet for `delay` in each direction: a link with a round trip of
+    /// twice `delay`.
+    pub fn slow_link(broker: SocketAddr, delay: Duration) -> Self {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), broker, delay)
+    }
+
+    /// Starts a proxy listening on `listen` (port 0: any free one) in front
+    /// of the broker at `broker`, holding every packet for `delay` in each
+    /// direction.
+    pub fn start_on(listen: SocketAddr, broker: SocketAddr, delay: Duration) -> Self {
+        let listener = TcpListener::bind(listen).expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            delay,
+            started: Some(Instant::now()),
+            ..Shared::default()
+        });
         let acceptor = {
             let shared = Arc::clone(&shared);
             thread::spawn(move || accept_loop(&listener, broker, &shared))
@@ -280,31 +344,73 @@ fn whole_packet_len(buf: &[u8]) -> Option<usize> {
     Some(buf.len())
 }
 
-/// Copies `from` to `to` packet by packet, applying the faults.
+/// What a pump reads: a packet, or the end of the stream.
+enum Item {
+    Packet(Vec<u8>),
+    End,
+}
+
+/// Copies `from` to `to` packet by packet, applying the faults; with a
+/// delay, through a delay line: this thread reads and stamps each packet,
+/// a second one forwards it once its delay has passed.
 fn pump(
     shared: &Shared,
     conn: &Conn,
     index: usize,
     dir: Direction,
-    mut from: TcpStream,
+    from: TcpStream,
     mut to: TcpStream,
 ) {
+    let mut deliver = move |item: Item| match item {
+        Item::Packet(packet) => forward(shared, conn, index, dir, &packet, &mut to),
+        Item::End => {
+            let _ = to.shutdown(Shutdown::Write);
+            false
+        }
+    };
+    if shared.delay.is_zero() {
+        read_packets(from, deliver);
+        return;
+    }
+    let (line, out) = mpsc::channel::<(Instant, Item)>();
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            for (due, item) in out {
+                let now = Instant::now();
+                if due > now {
+                    thread::sleep(due - now);
+                }
+                if !deliver(item) {
+                    return;
+                }
+            }
+        });
+        read_packets(from, |item| {
+            line.send((Instant::now() + shared.delay, item)).is_ok()
+        });
+        drop(line);
+    });
+}
+
+/// Reads `from`, cutting the stream into packets, and hands each to `emit`
+/// (while it returns true); at the end of the stream, what is left (a
+/// partial packet), then [`Item::End`].
+fn read_packets(mut from: TcpStream, mut emit: impl FnMut(Item) -> bool) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         while let Some(len) = whole_packet_len(&buf) {
             let packet: Vec<u8> = buf.drain(..len).collect();
-            if !forward(shared, conn, index, dir, &packet, &mut to) {
+            if !emit(Item::Packet(packet)) {
                 return;
             }
         }
         match from.read(&mut chunk) {
             Ok(0) | Err(_) => {
-                // Pass on what is left (a partial packet) and the end of file.
                 if !buf.is_empty() {
-                    forward(shared, conn, index, dir, &buf, &mut to);
+                    emit(Item::Packet(std::mem::take(&mut buf)));
                 }
-                let _ = to.shutdown(Shutdown::Write);
+                emit(Item::End);
                 return;
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
@@ -328,10 +434,13 @@ fn forward(
         return false;
     }
     let record = |bytes: &[u8]| {
-        shared.records.lock().unwrap().push(Record {
+        let mut records = shared.records.lock().unwrap();
+        let at = shared.started.map_or(Duration::ZERO, |t| t.elapsed());
+        records.push(Record {
             conn: index,
             dir,
             packet: bytes.to_vec(),
+            at,
         });
     };
     let truncate = {
