@@ -28,6 +28,13 @@ pub struct Config {
     pub qos1: usize,
     /// Samples of the round-trip test.
     pub rtt: usize,
+    /// The QoS 1 window of the window tests (both clients alike).
+    pub window: usize,
+    /// Messages of the windowed QoS 1 test on loopback.
+    pub qos1_window: usize,
+    /// Round trips of each slow-link test: messages with window 1, and the
+    /// messages with [`Config::window`] over the window.
+    pub slow_rounds: usize,
     /// How long the idle test blocks.
     pub idle: Duration,
     /// The keepalive of the idle test, in seconds.
@@ -46,6 +53,11 @@ impl Config {
         2 * BLOCKS * self.reps
     }
 
+    /// Messages of the slow-link test with a window of `window`.
+    pub fn slow_messages(&self, window: usize) -> usize {
+        self.slow_rounds * window
+    }
+
     /// "quick" or "full".
     pub fn mode(&self) -> &'static str {
         if self.quick { "quick" } else { "full" }
@@ -55,23 +67,38 @@ impl Config {
 /// The groups of measurements, in the order they run ("tls": the TLS pass and
 /// the code size with the TLS stack; not in a `--quick` run unless asked
 /// for).
-pub const TESTS: [&str; 7] = ["footprint", "heap", "qos0", "qos1", "rtt", "idle", "tls"];
+pub const TESTS: [&str; 9] = [
+    "footprint",
+    "heap",
+    "qos0",
+    "qos1",
+    "window",
+    "slow",
+    "rtt",
+    "idle",
+    "tls",
+];
 
 /// What `--help` prints (and every unknown argument).
 const USAGE: &str =
     "usage: umqtt-bench [--quick] [--tls] [--json] [--reps N] [--only TESTS] [--clients CLIENTS]
-                   [--broker ADDR] [--rumqttc-cap N]
+                   [--broker ADDR] [--rumqttc-cap N] [--window N]
   --quick            one repetition and a 6 s idle test, no TLS: finishes in under 60 s (CI)
   --tls              the TLS measurements only (same as --only tls): umqtt-simple over TLS and
                      rumqttc over rustls against a TLS mosquitto the bench starts, and the
                      code size with the TLS stack
   --json             one JSON object per line on stdout instead of the table
   --reps N           repetitions of the throughput and round-trip tests (default 5)
-  --only TESTS       comma-separated subset of footprint,heap,qos0,qos1,rtt,idle,tls
+  --only TESTS       comma-separated subset of footprint,heap,qos0,qos1,window,slow,rtt,idle,tls
+                     (window: QoS 1 with a window on loopback; slow: QoS 1 with window 1
+                     and with the window through a proxy holding every packet 25 ms each
+                     way; both against a second mosquitto with set_tcp_nodelay)
   --clients CLIENTS  comma-separated subset of raw,umqtt-simple,rumqttc
   --broker ADDR      use the broker at ADDR (e.g. 127.0.0.1:1883) instead of starting
                      mosquitto (to profile the clients without the broker)
-  --rumqttc-cap N    capacity of rumqttc's request channel (default 10, as in its README)";
+  --rumqttc-cap N    capacity of rumqttc's request channel (default 10, as in its README)
+  --window N         the QoS 1 window of the window and slow tests, the same for umqtt-simple
+                     (set_window), rumqttc (set_inflight) and the raw limit (default 32)";
 
 /// Reads the command line (`--help` prints the usage and exits; `--rumqttc-cap`
 /// sets [`rumq::REQUEST_CAPACITY`]). The error is the message to print.
@@ -86,6 +113,9 @@ pub fn parse_args() -> Result<Config, String> {
         qos0: 100_000,
         qos1: 10_000,
         rtt: 2_000,
+        window: 32,
+        qos1_window: 50_000,
+        slow_rounds: 100,
         idle: Duration::from_secs(10),
         keepalive_s: 5,
     };
@@ -106,6 +136,10 @@ pub fn parse_args() -> Result<Config, String> {
                 chosen = true;
             }
             "--clients" => config.clients = list(args.next(), "client", &CLIENTS, |w| w.name())?,
+            "--window" => {
+                let n = positive(args.next(), "--window")?;
+                config.window = n.min(usize::from(u16::MAX));
+            }
             "--rumqttc-cap" => {
                 let n = positive(args.next(), "--rumqttc-cap")?;
                 rumq::REQUEST_CAPACITY.store(n, Ordering::Relaxed);
@@ -125,6 +159,9 @@ pub fn parse_args() -> Result<Config, String> {
     if config.quick {
         config.reps = 1;
         config.idle = Duration::from_secs(6);
+        config.qos1_window = 20_000;
+        // The slow link is latency-bound: a second per client and window.
+        config.slow_rounds = 20;
         if !chosen {
             config.tests.retain(|&t| t != "tls");
         }

@@ -164,6 +164,25 @@ pub fn qos1_once(who: Who, addr: SocketAddr, n: usize, run: usize) -> Res<Durati
     }
 }
 
+/// `n` QoS 1 publishes with a window of `window` messages in flight (after
+/// `n / 20` untimed ones); returns the time from the first publish to the
+/// last PUBACK.
+pub fn qos1_window_once(
+    who: Who,
+    addr: SocketAddr,
+    window: usize,
+    n: usize,
+    run: usize,
+) -> Res<Duration> {
+    let topic = topic("qw", run);
+    let (topic, warmup) = (topic.as_bytes(), warmup(n));
+    match who {
+        Who::Raw => raw::qos1_window(addr, topic, window, warmup, n),
+        Who::Umqtt => umqtt::qos1_window(addr, topic, window, warmup, n),
+        Who::Rumqttc => rumq::qos1_window(addr, topic, window, warmup, n),
+    }
+}
+
 /// `n` round trips (after `n / 20` untimed ones); `samples` gets their times.
 pub fn rtt_once(
     who: Who,

@@ -17,7 +17,8 @@
 //! [`metrics::METRICS`], the targets [`metrics::TARGETS`]; each client has a
 //! module of its own ([`raw`], [`umqtt`], [`rumq`]) sharing [`common`]; the
 //! TLS pass (umqtt-simple over `TlsStack`, rumqttc over rustls, against a
-//! TLS mosquitto of its own) is [`tls`].
+//! TLS mosquitto of its own) is [`tls`]; the QoS 1 window on loopback and on
+//! a slow link is [`window`].
 
 mod args;
 mod broker;
@@ -35,6 +36,7 @@ mod rumq;
 mod stats;
 mod tls;
 mod umqtt;
+mod window;
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -76,6 +78,9 @@ fn main() {
     }
     if ["qos0", "qos1", "rtt"].iter().any(|t| config.runs(t)) {
         passes::measure_speed(&config, addr, &mut results);
+    }
+    if config.runs("window") || config.runs("slow") {
+        window::measure(&config, addr, &mut results);
     }
     if config.runs("idle") {
         passes::measure_idle(&config, addr, &mut results);

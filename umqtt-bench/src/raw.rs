@@ -188,6 +188,83 @@ pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Dura
     Ok(elapsed)
 }
 
+/// QoS 1 with a window: up to `window` PUBLISH packets unacknowledged, one
+/// write per message; while the window is full, one read takes in every
+/// PUBACK that has arrived. `warmup` messages (all acknowledged) first;
+/// returns the time from the first of the `n` timed publishes to the last
+/// PUBACK.
+pub fn qos1_window(
+    addr: SocketAddr,
+    topic: &[u8],
+    window: usize,
+    warmup: usize,
+    n: usize,
+) -> Res<Duration> {
+    let mut conn = RawConn::connect(addr, &client_id("raw-qw"), 60)?;
+    let mut packet = publish_packet(topic, &PAYLOAD, Some(1));
+    let id_at = packet.len() - PAYLOAD.len() - 2;
+    let mut acks = Acks::default();
+    let mut stream_of = |conn: &mut RawConn, count: usize| -> Res<()> {
+        let mut in_flight = 0;
+        for _ in 0..count {
+            while in_flight >= window {
+                in_flight -= acks.read(&mut conn.stream)?;
+            }
+            let id = conn.packet_id();
+            packet[id_at..id_at + 2].copy_from_slice(&id.to_be_bytes());
+            conn.stream.write_all(&packet).ctx("raw: PUBLISH")?;
+            in_flight += 1;
+        }
+        while in_flight > 0 {
+            in_flight = in_flight.saturating_sub(acks.read(&mut conn.stream)?);
+        }
+        Ok(())
+    };
+    stream_of(&mut conn, warmup)?;
+    let start = Instant::now();
+    stream_of(&mut conn, n)?;
+    let elapsed = start.elapsed();
+    conn.disconnect();
+    Ok(elapsed)
+}
+
+/// Reads PUBACKs (4 bytes each) as many at a time as have arrived, keeping a
+/// partial one for the next read.
+struct Acks {
+    buf: [u8; 4096],
+    /// Bytes of a partial PUBACK at the start of `buf`.
+    partial: usize,
+}
+
+impl Default for Acks {
+    fn default() -> Self {
+        Acks {
+            buf: [0; 4096],
+            partial: 0,
+        }
+    }
+}
+
+impl Acks {
+    /// Blocks for one read; returns how many whole PUBACKs it completed.
+    fn read(&mut self, stream: &mut TcpStream) -> Res<usize> {
+        let n = stream
+            .read(&mut self.buf[self.partial..])
+            .ctx("raw: read PUBACK")?;
+        if n == 0 {
+            return Err("raw: the broker closed the connection".into());
+        }
+        let total = self.partial + n;
+        let whole = total / 4;
+        if let Some(bad) = (0..whole).map(|i| self.buf[4 * i]).find(|&b| b != 0x40) {
+            return Err(format!("raw: {bad:02x} instead of PUBACK"));
+        }
+        self.partial = total % 4;
+        self.buf.copy_within(4 * whole..total, 0);
+        Ok(whole)
+    }
+}
+
 /// Round trip: publish QoS 0 to one's own subscription and read it back;
 /// `samples` gets one duration per message after `warmup` untimed ones.
 pub fn round_trip(

@@ -91,7 +91,7 @@ fn print_text(config: &Config, info: &RunInfo<'_>, results: &Results) {
     let verdicts = verdicts(results, config);
     if !verdicts.is_empty() {
         println!();
-        println!("Targets (issue 5):");
+        println!("Targets (issues 5 and 16):");
     }
     for (ok, text) in verdicts {
         println!("  [{}] {text}", if ok { "met" } else { "MISSED" });

@@ -146,6 +146,21 @@ impl Rumq {
         }
     }
 
+    /// Counts the PUBACKs forwarded so far, without waiting (skipping
+    /// pings).
+    pub fn pubacks_so_far(&mut self) -> Res<usize> {
+        let mut acks = 0;
+        while let Ok((ev, _)) = self.events.try_recv() {
+            match ev {
+                Ev::PubAck => acks += 1,
+                Ev::PingReq => {}
+                Ev::Failed(e) => return Err(format!("rumqttc: {e} (waiting for PUBACKs)")),
+                other => return Err(format!("rumqttc: {other:?} while waiting for PUBACKs")),
+            }
+        }
+        Ok(acks)
+    }
+
     /// Subscribes at QoS 0 and waits for the SUBACK.
     pub fn subscribe(&mut self, topic: &str) -> Res<Option<Duration>> {
         self.client
@@ -203,6 +218,48 @@ pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Dura
         rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
         Ok(())
     })?;
+    rumq.finish()?;
+    Ok(elapsed)
+}
+
+/// QoS 1 with rumqttc's window (`MqttOptions::set_inflight(window)`): the
+/// eventloop sends while fewer than `window` messages are unacknowledged,
+/// `publish` returns once the request is queued (waiting while the request
+/// channel is full). `warmup` messages (all acknowledged) first; returns
+/// the time from the first of the `n` timed publishes to the last PUBACK
+/// event.
+pub fn qos1_window(
+    addr: SocketAddr,
+    topic: &[u8],
+    window: usize,
+    warmup: usize,
+    n: usize,
+) -> Res<Duration> {
+    let topic = topic_str(topic)?;
+    let mut options = MqttOptions::new(client_id("rumqttc-qw"), addr.ip().to_string(), addr.port());
+    options.set_keep_alive(Duration::from_secs(60));
+    options.set_inflight(u16::try_from(window).ctx("rumqttc: window")?);
+    let mut rumq = Rumq::connect_with(options, false, channel())?;
+    let stream_of = |rumq: &mut Rumq, count: usize| -> Res<()> {
+        // The PUBACK events are taken as they come: the event channel must
+        // not fill up while the requests do.
+        let mut acked = 0;
+        for _ in 0..count {
+            rumq.client
+                .publish(topic, QoS::AtLeastOnce, false, &PAYLOAD[..])
+                .ctx("rumqttc: publish")?;
+            acked += rumq.pubacks_so_far()?;
+        }
+        while acked < count {
+            rumq.expect(|e| matches!(e, Ev::PubAck), "PUBACK")?;
+            acked += 1;
+        }
+        Ok(())
+    };
+    stream_of(&mut rumq, warmup)?;
+    let start = Instant::now();
+    stream_of(&mut rumq, n)?;
+    let elapsed = start.elapsed();
     rumq.finish()?;
     Ok(elapsed)
 }

@@ -93,6 +93,42 @@ pub fn qos1(addr: SocketAddr, topic: &[u8], warmup: usize, n: usize) -> Res<Dura
     Ok(elapsed)
 }
 
+/// QoS 1 with a window of `window` slots: `publish` returns once the
+/// message is sent, waiting only while the window is full; `flush_for` waits
+/// for the last PUBACKs. `warmup` messages (all acknowledged) first; returns
+/// the time from the first of the `n` timed publishes to the last PUBACK.
+pub fn qos1_window(
+    addr: SocketAddr,
+    topic: &[u8],
+    window: usize,
+    warmup: usize,
+    n: usize,
+) -> Res<Duration> {
+    let (mut tx, mut rx) = ([0u8; TX_BUFFER], [0u8; RX_BUFFER]);
+    let mut slots = vec![0u16; window];
+    let id = client_id("umqtt-qw");
+    let mut client = std_client(&mut tx, &mut rx, Options::new(&id));
+    client.set_window(&mut slots);
+    connect(&mut client, addr)?;
+    let stream_of = |client: &mut StdClient<'_>, count: usize| -> Res<()> {
+        for _ in 0..count {
+            client
+                .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
+                .ctx("umqtt-simple: publish")?;
+        }
+        match client.flush_for(WAIT_MS).ctx("umqtt-simple: flush_for")? {
+            true => Ok(()),
+            false => Err("umqtt-simple: PUBACKs missing after 10 s".into()),
+        }
+    };
+    stream_of(&mut client, warmup)?;
+    let start = Instant::now();
+    stream_of(&mut client, n)?;
+    let elapsed = start.elapsed();
+    client.disconnect().ctx("umqtt-simple: disconnect")?;
+    Ok(elapsed)
+}
+
 /// Waits until the callback has counted `target` messages.
 fn wait_for(client: &mut StdClient<'_>, received: &Cell<usize>, target: usize) -> Res<()> {
     while received.get() < target {
