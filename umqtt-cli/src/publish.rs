@@ -1,6 +1,15 @@
 //! `umqtt pub`: publish one message, or one per line of stdin, then
 //! disconnect.
+//!
+//! `-l` at QoS 1 keeps up to `--max-inflight` messages in flight (the QoS 1
+//! window of umqtt-simple): each `publish` returns once the message is sent,
+//! the PUBACKs are counted as they come, and at the end of stdin umqtt
+//! waits for the last ones. A connection lost meanwhile takes the messages
+//! in flight with it (the one being sent goes out again after the
+//! reconnect): umqtt then says how many were never acknowledged and exits
+//! with status 1, rather than pretending they arrived.
 
+use std::cell::Cell;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread;
@@ -50,6 +59,18 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| session::default_client_id("pub"));
     let mut buffers = Buffers::new();
+    // The QoS 1 window of `-l`: its slots and the PUBACKs heard.
+    let windowed = args.source == Source::Lines && args.qos == QoS::AtLeastOnce;
+    let mut slots = vec![
+        0u16;
+        if windowed {
+            args.max_inflight.into()
+        } else {
+            0
+        }
+    ];
+    let acked = Cell::new(0u64);
+    let mut on_ack = |_: u16| acked.set(acked.get() + 1);
     let mut on_event = session::report_event;
     let mut options = session::options(connection, &client_id);
     if args.source == Source::Lines && args.qos == QoS::AtMostOnce {
@@ -59,12 +80,16 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
     }
     let mut client = session::client(&mut buffers, options);
     client.set_event_callback(&mut on_event);
+    if windowed {
+        client.client_mut().set_window(&mut slots);
+        client.client_mut().set_ack_callback(&mut on_ack);
+    }
     session::limit_calls(&mut client, Some(started + limit));
     session::connect(&mut client, connection, addr)?;
 
     let sent = match message {
         Some(message) => publish_repeated(&mut client, args, &message, started + limit),
-        None => publish_lines(&mut client, args, limit),
+        None => publish_lines(&mut client, args, limit, &acked),
     };
     // Say goodbye either way, so the broker discards the will.
     session::limit_calls(&mut client, None);
@@ -130,8 +155,14 @@ fn pause(client: &mut Mqtt<'_>, delay: Duration) -> Result<(), String> {
 }
 
 /// `-l`: a thread reads stdin, so the connection is looked after while no
-/// line comes (an interactive terminal, a slow producer).
-fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Result<(), String> {
+/// line comes (an interactive terminal, a slow producer). At QoS 1 the
+/// window's PUBACKs are counted in `acked`.
+fn publish_lines(
+    client: &mut Mqtt<'_>,
+    args: &PubArgs,
+    limit: Duration,
+    acked: &Cell<u64>,
+) -> Result<(), String> {
     let (lines_tx, lines) = mpsc::sync_channel::<io::Result<Vec<u8>>>(LINE_QUEUE);
     thread::spawn(move || {
         let mut stdin = io::stdin().lock();
@@ -151,6 +182,8 @@ fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Resu
             }
         }
     });
+    // Messages handed over through the window.
+    let mut sent = 0u64;
     loop {
         if interrupt::requested() {
             return flush(client);
@@ -165,13 +198,50 @@ fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Resu
             Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
         };
         match next {
-            Ok(Ok(line)) => publish(client, args, &line, Instant::now() + limit)?,
+            Ok(Ok(line)) => {
+                publish(client, args, &line, Instant::now() + limit)?;
+                if client.client().window_capacity() > 0 {
+                    sent += 1;
+                }
+            }
             Ok(Err(e)) => return Err(format!("reading stdin: {e}")),
             Err(RecvTimeoutError::Timeout) => {
                 client.check_msg().map_err(|e| session::describe(&e))?;
             }
-            Err(RecvTimeoutError::Disconnected) => return flush(client),
+            Err(RecvTimeoutError::Disconnected) => {
+                flush(client)?;
+                return await_window(client, args, sent, acked);
+            }
         }
+    }
+}
+
+/// Waits (up to `-W`) for the PUBACKs of the messages still in the window;
+/// fails unless all `sent` were acknowledged (`acked`).
+fn await_window(
+    client: &mut Mqtt<'_>,
+    args: &PubArgs,
+    sent: u64,
+    acked: &Cell<u64>,
+) -> Result<(), String> {
+    if sent == 0 {
+        return Ok(());
+    }
+    let limit_ms = args.timeout_s.saturating_mul(1000);
+    // Without a connection there is nothing to wait for: the count says
+    // what was lost with it.
+    let flushed = client.client_mut().flush_for(limit_ms);
+    let missing = sent.saturating_sub(acked.get());
+    match flushed {
+        _ if missing == 0 => Ok(()),
+        Ok(false) => Err(format!(
+            "publish: gave up after {} s: {missing} of {sent} messages not acknowledged",
+            args.timeout_s
+        )),
+        _ => Err(format!(
+            "publish: {missing} of {sent} messages were in flight when the connection was lost \
+             and were not acknowledged (they may not have arrived)"
+        )),
     }
 }
 

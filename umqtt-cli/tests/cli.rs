@@ -956,3 +956,10 @@ fn sub_w_counts_from_the_start_when_the_suback_never_comes_behind_a_huge_message
 // one readable.
 #[path = "cli/options.rs"]
 mod options;
+
+// `pub -l -q 1` and its window (--max-inflight), through the workspace
+// tests' fault proxy as a slow link.
+#[path = "../../tests/tests/support/fault_proxy.rs"]
+mod fault_proxy;
+#[path = "cli/window.rs"]
+mod window;

@@ -79,6 +79,9 @@ Message:
       --repeat N           publish the message N times (not with -l)
       --repeat-delay S     wait S seconds (fractions allowed) between them,
                            looking after the connection meanwhile
+      --max-inflight N     with -l at QoS 1: up to N messages sent and not yet
+                           acknowledged (default 20); a connection lost with
+                           some in flight ends with status 1, saying how many
 
 {CONNECTION_HELP}"
     )

@@ -121,10 +121,16 @@ pub struct PubArgs {
     pub repeat: u32,
     /// `--repeat-delay`: the pause between two of them.
     pub repeat_delay: Duration,
+    /// `--max-inflight`: with `-l` at QoS 1, how many messages may be sent
+    /// and not yet acknowledged.
+    pub max_inflight: u16,
 }
 
 /// `pub -W` when not given, in seconds.
 pub const DEFAULT_PUB_TIMEOUT_S: u32 = 30;
+
+/// `pub --max-inflight` when not given: mosquitto_pub's default.
+pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
 
 /// `umqtt sub`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +265,7 @@ struct Draft {
     remove_retained: bool,
     repeat: Option<u32>,
     repeat_delay: Option<Duration>,
+    max_inflight: Option<u16>,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -379,6 +386,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 timeout_s: d.timeout_s.unwrap_or(DEFAULT_PUB_TIMEOUT_S),
                 repeat: d.repeat.unwrap_or(1),
                 repeat_delay: d.repeat_delay.unwrap_or_default(),
+                max_inflight: d.max_inflight.unwrap_or(DEFAULT_MAX_INFLIGHT),
             }))
         }
         Kind::Sub => {

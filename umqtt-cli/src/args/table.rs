@@ -305,4 +305,14 @@ pub(super) const OPTIONS: &[OptionSpec] =
                 Ok(())
             }),
         ),
+        only(
+            Kind::Pub,
+            &["--max-inflight"],
+            Set::Value(|d, _, _, v| {
+                d.max_inflight = Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("invalid count `{v}` for --max-inflight: give 1 to 65535")
+                })?);
+                Ok(())
+            }),
+        ),
     ];

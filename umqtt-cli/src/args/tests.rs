@@ -46,6 +46,7 @@ fn pub_defaults() {
             timeout_s: DEFAULT_PUB_TIMEOUT_S,
             repeat: 1,
             repeat_delay: Duration::ZERO,
+            max_inflight: DEFAULT_MAX_INFLIGHT,
         }
     );
     assert_eq!(a.connection.host, "localhost");
@@ -274,6 +275,32 @@ fn pub_repeat_and_its_delay() {
     }
     assert!(error(&["pub", "-t", "t", "-l", "--repeat", "2"]).contains("do not go with -l"));
     assert!(error(&["sub", "-t", "t", "--repeat", "2"]).contains("unknown option `--repeat`"));
+}
+
+#[test]
+fn pub_max_inflight_is_a_count_from_1_to_65535() {
+    assert_eq!(publish(&["-t", "t", "-l"]).max_inflight, 20);
+    assert_eq!(
+        publish(&["-t", "t", "-l", "-q", "1", "--max-inflight", "1"]).max_inflight,
+        1
+    );
+    assert_eq!(
+        publish(&["-t", "t", "-l", "--max-inflight=65535"]).max_inflight,
+        65535
+    );
+    for bad in ["0", "65536", "-1", "x"] {
+        let e = error(&["pub", "-t", "t", "-l", "--max-inflight", bad]);
+        assert!(
+            e.contains(&format!(
+                "invalid count `{bad}` for --max-inflight: give 1 to 65535"
+            )),
+            "{bad}: {e}"
+        );
+    }
+    assert!(
+        error(&["sub", "-t", "t", "--max-inflight", "5"])
+            .contains("unknown option `--max-inflight`")
+    );
 }
 
 #[test]
