@@ -474,3 +474,160 @@ fn async_full_window_without_pubacks_makes_publish_time_out_waiting_for_puback()
     });
     assert_silent_broker_saw_the_window(broker, &counted);
 }
+
+/// `republish` takes the id of a message still in flight (the window lets
+/// it through without a second slot), so the broker gets the message twice
+/// and acknowledges each copy: the second PUBACK is for an id no longer in
+/// flight, and must not end the connection.
+#[test]
+fn republishing_a_message_still_in_flight_survives_the_second_puback() {
+    let Some(broker) = mosquitto("republish_in_flight") else {
+        return;
+    };
+    let acked = RefCell::new(Vec::new());
+    let mut on_ack = |id: u16| acked.borrow_mut().push(id);
+    let mut slots = [0u16; 4];
+    let mut parts = ClientParts::new("window-republish", 256, 256);
+    let mut client = parts.client(|o| o);
+    client.set_window(&mut slots);
+    client.set_ack_callback(&mut on_ack);
+    client.connect(broker.addr).expect("connect");
+    let id = client.take_packet_id();
+    client
+        .publish_with_id(TOPIC, b"once", false, id)
+        .expect("publish_with_id");
+    assert!(client.is_in_flight(id));
+    client
+        .republish(TOPIC, b"once", false, id)
+        .expect("republish while in flight");
+    assert_eq!(client.in_flight(), 1, "one message, one slot");
+    assert!(client.flush_for(5_000).expect("flush_for"));
+    // The second PUBACK arrives now, if not before.
+    let handled = client.wait_msg_for(300);
+    assert!(
+        matches!(handled, Ok(false)),
+        "the broker's PUBACK of the copy: {handled:?}"
+    );
+    assert!(client.is_connected());
+    client
+        .publish(TOPIC, b"after", false, QoS::AtLeastOnce)
+        .expect("publish after");
+    assert!(client.flush_for(5_000).expect("flush_for"));
+    client.disconnect().expect("disconnect");
+    drop(client);
+    assert_eq!(acked.take().first(), Some(&id));
+}
+
+/// PUBACKs of windowed messages that arrive while `subscribe` waits for its
+/// SUBACK are matched and reported like any other.
+#[test]
+fn pubacks_arriving_during_subscribe_are_counted() {
+    let Some(broker) = mosquitto("pubacks_during_subscribe") else {
+        return;
+    };
+    let proxy = FaultProxy::slow_link(broker.addr, LEG);
+    let acked = RefCell::new(Vec::new());
+    let mut on_ack = |id: u16| acked.borrow_mut().push(id);
+    let mut slots = [0u16; 8];
+    let mut parts = ClientParts::new("window-subscribe", 256, 256);
+    let (mut client, inbox) = parts.client_with_inbox(|o| o);
+    client.set_window(&mut slots);
+    client.set_ack_callback(&mut on_ack);
+    client.connect(proxy.addr).expect("connect");
+    for i in 0..8 {
+        client
+            .publish(TOPIC, &payload(i), false, QoS::AtLeastOnce)
+            .expect("publish");
+    }
+    assert_eq!(client.in_flight(), 8);
+    // The SUBACK comes a round trip later, behind the 8 PUBACKs.
+    client
+        .subscribe(b"umqtt/window/other", QoS::AtLeastOnce)
+        .expect("subscribe");
+    assert_eq!(client.in_flight(), 0, "the PUBACKs came before the SUBACK");
+    assert_eq!(acked.borrow().len(), 8);
+    assert!(client.flush_for(1_000).expect("flush_for"));
+    assert!(inbox.is_empty());
+    client.disconnect().expect("disconnect");
+}
+
+/// A windowed publisher subscribed to its own topic at QoS 1: while it
+/// waits for room, its messages come back (each to be acknowledged by the
+/// client, mixed with the broker's PUBACKs); every one arrives, in order.
+#[test]
+fn windowed_publisher_gets_its_own_qos1_messages_back_in_order() {
+    let Some(broker) = mosquitto("window_own_topic") else {
+        return;
+    };
+    let proxy = FaultProxy::slow_link(broker.addr, LEG);
+    let n = 200;
+    let acked = RefCell::new(0usize);
+    let mut on_ack = |_: u16| *acked.borrow_mut() += 1;
+    let mut slots = [0u16; 8];
+    let mut parts = ClientParts::new("window-own", 256, 1024);
+    let (mut client, inbox) = parts.client_with_inbox(|o| o);
+    client.set_window(&mut slots);
+    client.set_ack_callback(&mut on_ack);
+    client.connect(proxy.addr).expect("connect");
+    client
+        .subscribe(TOPIC, QoS::AtLeastOnce)
+        .expect("subscribe");
+    for i in 0..n {
+        client
+            .publish(TOPIC, &payload(i), false, QoS::AtLeastOnce)
+            .unwrap_or_else(|e| panic!("publish {i}: {e}"));
+    }
+    assert!(client.flush_for(10_000).expect("flush_for"));
+    assert!(pump_until(&mut client, WAIT, || inbox.len() >= n));
+    let expected: Vec<Vec<u8>> = (0..n).map(payload).collect();
+    assert!(inbox.payloads() == expected, "out of order or missing");
+    assert_eq!(*acked.borrow(), n);
+    client.disconnect().expect("disconnect");
+    // The client acknowledged every message that came back (the last
+    // PUBACKs are still on the slow link when disconnect returns).
+    let acks_from_client = || {
+        proxy
+            .records()
+            .iter()
+            .filter(|r| r.dir == Direction::ToBroker && r.is(PUBACK))
+            .count()
+    };
+    let start = Instant::now();
+    while acks_from_client() < n && start.elapsed() < WAIT {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(acks_from_client(), n);
+}
+
+/// The same with the async client.
+#[test]
+fn async_republishing_a_message_still_in_flight_survives_the_second_puback() {
+    let Some(broker) = mosquitto("async_republish_in_flight") else {
+        return;
+    };
+    run_async(HANG_LIMIT, async {
+        let net = TokioNet;
+        let mut slots = [0u16; 4];
+        let mut parts = ClientParts::new("window-async-republish", 256, 256);
+        let (mut client, _) = parts.async_client_with_inbox(&net, |o| o);
+        client.set_window(&mut slots);
+        client.connect(broker.addr).await.expect("connect");
+        let id = client.take_packet_id();
+        client
+            .publish_with_id(TOPIC, b"once", false, id)
+            .await
+            .expect("publish_with_id");
+        client
+            .republish(TOPIC, b"once", false, id)
+            .await
+            .expect("republish while in flight");
+        assert!(client.flush_for(5_000).await.expect("flush_for"));
+        let handled = client.wait_msg_for(300).await;
+        assert!(
+            matches!(handled, Ok(false)),
+            "the broker's PUBACK of the copy: {handled:?}"
+        );
+        assert!(client.is_connected());
+        client.disconnect().await.expect("disconnect");
+    });
+}
