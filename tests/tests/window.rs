@@ -631,3 +631,53 @@ fn async_republishing_a_message_still_in_flight_survives_the_second_puback() {
         client.disconnect().await.expect("disconnect");
     });
 }
+
+/// QoS 0 messages batched in the transmit buffer (`batch_qos0`) and
+/// windowed QoS 1 messages, alternating: the wire order is the publish
+/// order.
+#[test]
+fn batched_qos0_and_windowed_qos1_leave_in_publish_order() {
+    let Some(broker) = mosquitto("window_and_batch") else {
+        return;
+    };
+    let proxy = FaultProxy::slow_link(broker.addr, LEG);
+    let n = 100;
+    let mut slots = [0u16; 8];
+    let mut parts = ClientParts::new("window-batch", 1024, 256);
+    let mut client = parts.client(|o| o.batch_qos0(true));
+    client.set_window(&mut slots);
+    client.connect(proxy.addr).expect("connect");
+    for i in 0..n {
+        let qos = if i % 2 == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
+        client
+            .publish(TOPIC, &payload(i), false, qos)
+            .unwrap_or_else(|e| panic!("publish {i}: {e}"));
+    }
+    assert!(client.flush_for(10_000).expect("flush_for"));
+    client.disconnect().expect("disconnect");
+    let published = || {
+        proxy
+            .records()
+            .iter()
+            .filter(|r| r.dir == Direction::ToBroker && r.is(PUBLISH))
+            .map(|r| r.packet.clone())
+            .collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    while published().len() < n && start.elapsed() < WAIT {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let wire = published();
+    assert_eq!(wire.len(), n);
+    for (i, packet) in wire.iter().enumerate() {
+        assert!(
+            packet.ends_with(&payload(i)),
+            "PUBLISH {i} on the wire carries another message"
+        );
+        assert_eq!(packet[0] & 0x06 != 0, i % 2 == 1, "message {i}'s QoS");
+    }
+}
