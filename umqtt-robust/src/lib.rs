@@ -22,6 +22,7 @@ mod client;
 mod error;
 mod event;
 mod options;
+pub mod outbox;
 mod policy;
 mod subscriptions;
 
