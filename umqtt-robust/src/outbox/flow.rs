@@ -9,9 +9,26 @@
 //! the connection is lost, everything not acknowledged is sent again on the
 //! next one, from the oldest, a QoS 1 message with DUP and its packet id.
 
-use umqtt_simple::QoS;
+use umqtt_simple::packet::Publish;
+use umqtt_simple::{Error, QoS};
 
 use super::{Outbox, OutboxError, Queued};
+
+/// Checks a message before it is queued, as the client checks a PUBLISH
+/// before sending it: a bad topic or an oversize message is refused now,
+/// not found out when it is sent.
+pub(crate) fn checked_message<E>(message: &Queued<'_>) -> Result<(), Error<E>> {
+    Publish::new(message.topic, message.payload, message.qos)
+        .with_retain(message.retain)
+        .with_packet_id(1)
+        .validate()?;
+    if message.qos == QoS::ExactlyOnce {
+        return Err(Error::Invalid(
+            umqtt_simple::packet::EncodeError::PublishQoS2NotSupported,
+        ));
+    }
+    Ok(())
+}
 
 /// What a full outbox does with a new message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,17 +90,17 @@ impl<'a> Flow<'a> {
         qos == QoS::AtLeastOnce || (qos == QoS::AtMostOnce && self.options.queue_qos0)
     }
 
-    /// Takes a message in; returns how many old ones were dropped to make
-    /// room (only with [`WhenFull::DropOldest`]).
-    pub(crate) fn accept(&mut self, message: &Queued<'_>) -> Result<u32, OutboxError> {
+    /// Takes a message in; returns its sequence number and how many old
+    /// ones were dropped to make room (only with [`WhenFull::DropOldest`]).
+    pub(crate) fn accept(&mut self, message: &Queued<'_>) -> Result<(u32, u32), OutboxError> {
         let mut dropped = 0;
-        loop {
+        let seq = loop {
             match self.outbox.push(message) {
-                Ok(_) => break,
+                Ok(seq) => break seq,
                 Err(OutboxError::Full { .. }) if self.options.when_full == WhenFull::DropOldest => {
                     let Some(oldest) = self.outbox.first().map(|m| m.seq) else {
                         // Nothing left to drop, yet it does not fit.
-                        return self.outbox.push(message).map(|_| dropped);
+                        return self.outbox.push(message).map(|seq| (seq, dropped));
                     };
                     self.outbox.remove(oldest)?;
                     if self.sent_through == Some(oldest) {
@@ -93,9 +110,9 @@ impl<'a> Flow<'a> {
                 }
                 Err(e) => return Err(e),
             }
-        }
+        };
         self.dropped = self.dropped.saturating_add(dropped);
-        Ok(dropped)
+        Ok((seq, dropped))
     }
 
     /// The next message to hand to the connection, if any.
@@ -171,20 +188,6 @@ impl<'a> Flow<'a> {
         count
     }
 
-    /// Messages on the current connection sent and not acknowledged.
-    pub(crate) fn unacknowledged(&self) -> usize {
-        let Some(through) = self.sent_through else {
-            return 0;
-        };
-        let mut count = 0;
-        let mut cursor = self.sent_after(None, through);
-        while let Some((seq, packet_id)) = cursor {
-            count += usize::from(packet_id.is_some());
-            cursor = self.sent_after(Some(seq), through);
-        }
-        count
-    }
-
     /// The message after `seq` (`None`: the first) if it was handed to the
     /// connection (numbered `through` or less): its number and packet id.
     fn sent_after(&self, seq: Option<u32>, through: u32) -> Option<(u32, Option<u16>)> {
@@ -223,7 +226,10 @@ mod tests {
             (b"b", QoS::AtMostOnce),
             (b"c", QoS::AtLeastOnce),
         ] {
-            assert_eq!(flow.accept(&q(payload, qos)), Ok(0));
+            assert_eq!(
+                flow.accept(&q(payload, qos)).map(|(_, dropped)| dropped),
+                Ok(0)
+            );
         }
         let mut in_flight = std::vec::Vec::new();
         let mut id = 10;
@@ -239,7 +245,6 @@ mod tests {
         }
         assert_eq!(in_flight, [11, 12]);
         assert_eq!(flow.outbox().len(), 2, "the QoS 0 message left once sent");
-        assert_eq!(flow.unacknowledged(), 2);
         // The second PUBACK comes first.
         let mut acked = std::vec::Vec::new();
         assert_eq!(flow.reconcile(|id| id == 11, |seq| acked.push(seq)), Ok(1));
@@ -291,7 +296,7 @@ mod tests {
         ));
         assert_eq!(flow.outbox().len(), 2);
         flow.options.when_full = WhenFull::DropOldest;
-        assert_eq!(flow.accept(&q(b"newest....", QoS::AtLeastOnce)), Ok(1));
+        assert_eq!(flow.accept(&q(b"newest....", QoS::AtLeastOnce)), Ok((3, 1)));
         assert_eq!(flow.dropped(), 1);
         let kept: std::vec::Vec<_> = [
             flow.outbox().first().unwrap().seq,

@@ -26,10 +26,10 @@ mod flow;
 mod ram;
 mod record;
 
-pub(crate) use flow::Flow;
+pub(crate) use flow::{Flow, checked_message};
 pub use flow::{OutboxOptions, WhenFull};
 pub use ram::RamOutbox;
-pub use record::{RECORD_OVERHEAD, checksum};
+pub use record::{FRAME_OVERHEAD, RECORD_OVERHEAD, Unframed, checksum, frame, unframe};
 
 use umqtt_simple::QoS;
 

@@ -153,9 +153,8 @@ impl Outbox for RamOutbox<'_> {
         let (header, body) = out.split_at_mut(ENTRY_HEADER);
         write_message(body, message)?;
         let seq = self.next_seq;
-        header[..4].copy_from_slice(&len.to_le_bytes());
-        header[4..8].copy_from_slice(&seq.to_le_bytes());
-        header[8..].copy_from_slice(&[0, 0, 0]);
+        let ([l0, l1, l2, l3], [s0, s1, s2, s3]) = (len.to_le_bytes(), seq.to_le_bytes());
+        header.copy_from_slice(&[l0, l1, l2, l3, s0, s1, s2, s3, 0, 0, 0]);
         self.end += needed;
         self.next_seq = self.next_seq.wrapping_add(1);
         self.len += 1;

@@ -17,8 +17,8 @@ pub const RECORD_OVERHEAD: usize = 22;
 
 /// Bytes of a message's own header (flags, topic length).
 pub(crate) const MESSAGE_HEADER: usize = 3;
-/// Bytes a frame adds to its body.
-pub(crate) const FRAME_OVERHEAD: usize = 8;
+/// Bytes a frame adds to its body (its length and checksum).
+pub const FRAME_OVERHEAD: usize = 8;
 
 /// Bytes `message` takes as a message.
 pub(crate) fn message_len(message: &Queued<'_>) -> usize {
@@ -133,6 +133,8 @@ pub fn checksum(parts: &[&[u8]]) -> u32 {
     !crc
 }
 
+// Evaluated at compile time: an index out of bounds would fail the build.
+#[allow(clippy::indexing_slicing)]
 const CRC_TABLE: [u32; 256] = {
     let mut table = [0u32; 256];
     let mut i = 0;
