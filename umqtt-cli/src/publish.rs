@@ -49,6 +49,7 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         .client_id
         .clone()
         .unwrap_or_else(|| session::default_client_id("pub"));
+    crate::logger::name_client(&client_id);
     let mut buffers = Buffers::new();
     let mut on_event = session::report_event;
     let mut options = session::options(connection, &client_id);
