@@ -8,6 +8,7 @@ use crate::outbox::OutboxError;
 
 /// What can go wrong in the reconnecting client, generic over the stack's error.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum RobustError<E> {
     /// The inner client's error that the client did not recover from: bad

@@ -67,6 +67,7 @@ impl<'m> Queued<'m> {
 
 /// Why the outbox refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum OutboxError {
     /// The message does not fit now: `needed` bytes, `free` free.
