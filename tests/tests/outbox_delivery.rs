@@ -14,19 +14,6 @@ use umqtt_robust::{Event, RobustError};
 use umqtt_simple::{Message, Options, QoS};
 use umqtt_tests::{Mosquitto, WAIT, client_id, std_robust};
 
-/// Restarts `broker` with persistence in its own directory plus `extra`.
-fn enable_persistence(broker: &mut Mosquitto, extra: &str) {
-    broker.kill();
-    let config = broker.dir.join("mosquitto.conf");
-    let mut text = std::fs::read_to_string(&config).expect("read mosquitto.conf");
-    text.push_str(&format!(
-        "persistence true\npersistence_location {}/\n{extra}\n",
-        broker.dir.display()
-    ));
-    std::fs::write(&config, text).expect("write mosquitto.conf");
-    broker.restart();
-}
-
 /// What a subscriber saw: for each message number, on which of its
 /// connections it arrived (in arrival order).
 #[derive(Default)]
@@ -96,6 +83,43 @@ fn subscriber(
     })
 }
 
+/// A [`subscriber`] started and subscribed, with what it sees and the flag
+/// that tells it the publisher is done.
+struct Watcher {
+    handle: thread::JoinHandle<()>,
+    seen: Arc<Mutex<Seen>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    /// Starts a subscriber to `topic` that waits for `total` messages.
+    fn start(addr: std::net::SocketAddr, topic: &str, total: usize) -> Self {
+        let (ready, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let handle = subscriber(
+            addr,
+            topic.to_owned(),
+            total,
+            Arc::clone(&ready),
+            Arc::clone(&stop),
+            Arc::clone(&seen),
+        );
+        wait_until(WAIT, "the subscriber", || ready.load(Ordering::SeqCst));
+        Watcher { handle, seen, stop }
+    }
+
+    /// Tells the subscriber the publisher is done, waits for it to finish,
+    /// and returns what it saw.
+    fn finish(self) -> Seen {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().expect("the subscriber");
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
 fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
@@ -137,33 +161,18 @@ fn windowed_outbox_publisher_delivers_10000_messages_across_three_broker_sigkill
     let Some(mut broker) = Mosquitto::start("outbox_kill9", "") else {
         return;
     };
-    enable_persistence(
-        &mut broker,
-        "autosave_interval 1\nautosave_on_changes true\nmax_queued_messages 0",
-    );
+    broker
+        .enable_persistence("autosave_interval 1\nautosave_on_changes true\nmax_queued_messages 0");
     let addr = broker.addr;
     let topic = format!("outbox/{}", client_id("kill9"));
-    let (ready, stop) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let sub = subscriber(
-        addr,
-        topic.clone(),
-        TOTAL,
-        Arc::clone(&ready),
-        Arc::clone(&stop),
-        Arc::clone(&seen),
-    );
-    wait_until(WAIT, "the subscriber", || ready.load(Ordering::SeqCst));
+    let watcher = Watcher::start(addr, &topic, TOTAL);
     // mosquitto must have saved the subscription before the first kill.
     wait_until(WAIT, "mosquitto.db", || {
         broker.dir.join("mosquitto.db").exists()
     });
 
     let publisher = {
-        let (topic, stop) = (topic.clone(), Arc::clone(&stop));
+        let topic = topic.clone();
         thread::spawn(move || -> (u32, Duration) {
             let mut storage = vec![0u8; 1 << 20];
             let mut outbox = RamOutbox::new(&mut storage);
@@ -204,20 +213,17 @@ fn windowed_outbox_publisher_delivers_10000_messages_across_three_broker_sigkill
             }
             let dropped = client.outbox_dropped();
             let _ = client.disconnect();
-            stop.store(true, Ordering::SeqCst);
             (dropped, slowest)
         })
     };
     for at in [2_500, 5_000, 7_500] {
         wait_until(Duration::from_secs(60), "the stream to go on", || {
-            seen.lock().unwrap().distinct() >= at
+            watcher.seen.lock().unwrap().distinct() >= at
         });
         broker.restart(); // SIGKILL, then the same broker from its database
     }
     let (dropped, slowest) = publisher.join().expect("the publisher");
-    sub.join().expect("the subscriber");
-    let seen = seen.lock().unwrap();
-    let duplicates = all_in_order(&seen, TOTAL);
+    let duplicates = all_in_order(&watcher.finish(), TOTAL);
     println!(
         "10 000 through 3 SIGKILLs: all arrived, {duplicates} duplicates, slowest publish {slowest:?}"
     );
@@ -270,27 +276,12 @@ fn publish_never_waits_for_a_30_s_outage_and_all_1000_messages_arrive_after_it()
     assert_eq!(client.outbox().map(|o| o.len()), Some(TOTAL));
 
     broker.restart();
-    let (ready, stop) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let sub = subscriber(
-        addr,
-        topic.clone(),
-        TOTAL,
-        Arc::clone(&ready),
-        Arc::clone(&stop),
-        Arc::clone(&seen),
-    );
-    wait_until(WAIT, "the subscriber", || ready.load(Ordering::SeqCst));
+    let watcher = Watcher::start(addr, &topic, TOTAL);
     client
         .flush()
         .expect("everything delivered after the outage");
     assert_eq!(client.outbox().map(|o| o.len()), Some(0));
-    stop.store(true, Ordering::SeqCst);
-    sub.join().expect("the subscriber");
-    let duplicates = all_in_order(&seen.lock().unwrap(), TOTAL);
+    let duplicates = all_in_order(&watcher.finish(), TOTAL);
     println!("all 1 000 arrived after the outage, {duplicates} duplicates");
 }
 
@@ -342,30 +333,9 @@ fn a_small_outbox_drops_the_oldest_and_counts_exactly_what_is_missing() {
     assert_eq!(dropped_events.get(), 900, "every drop reported");
 
     broker.restart();
-    let (ready, stop) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let sub = subscriber(
-        addr,
-        topic.clone(),
-        100,
-        Arc::clone(&ready),
-        Arc::clone(&stop),
-        Arc::clone(&seen),
-    );
-    wait_until(WAIT, "the subscriber", || ready.load(Ordering::SeqCst));
+    let watcher = Watcher::start(addr, &topic, 100);
     client.flush().expect("the kept messages delivered");
-    stop.store(true, Ordering::SeqCst);
-    sub.join().expect("the subscriber");
-    let got: HashSet<usize> = seen
-        .lock()
-        .unwrap()
-        .arrivals
-        .iter()
-        .map(|&(_, n)| n)
-        .collect();
+    let got: HashSet<usize> = watcher.finish().arrivals.iter().map(|&(_, n)| n).collect();
     let kept: HashSet<usize> = (900..TOTAL).collect();
     assert_eq!(
         got, kept,

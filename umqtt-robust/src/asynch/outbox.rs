@@ -9,7 +9,7 @@ use umqtt_transports::Timer;
 use super::{AsyncRobustError as RobustClientError, RobustClient};
 use crate::error::RobustError;
 use crate::event::Event;
-use crate::outbox::{Queued, checked_message};
+use crate::outbox::{Queued, checked_message, note_delivered};
 
 impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, N, T, SUB_BYTES> {
     /// Takes a message into the outbox and sends what the connection and
@@ -108,33 +108,24 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
 
     /// Removes from the outbox what the broker acknowledged, and reports it.
     pub(super) fn note_delivered(&mut self) {
-        let Some(flow) = self.flow.as_mut() else {
-            return;
-        };
         let inner = &self.inner;
-        let policy = &mut self.policy;
-        let reconciled = flow.reconcile(
+        note_delivered(
+            self.flow.as_mut(),
             |id| inner.is_in_flight(id),
-            |seq| policy.emit(Event::Delivered { seq }),
+            &mut self.policy,
+            false,
         );
-        if let Err(e) = reconciled {
-            log::error!("the outbox failed to remove a delivered message: {e}");
-        }
     }
 
     /// The connection was lost: the outbox keeps what it did not deliver.
     pub(super) fn outbox_lost(&mut self) {
-        let Some(flow) = self.flow.as_mut() else {
-            return;
-        };
         let inner = &self.inner;
-        let policy = &mut self.policy;
-        if let Err(e) = flow.lost(
+        note_delivered(
+            self.flow.as_mut(),
             |id| inner.is_in_flight(id),
-            |seq| policy.emit(Event::Delivered { seq }),
-        ) {
-            log::error!("the outbox failed to remove a delivered message: {e}");
-        }
+            &mut self.policy,
+            true,
+        );
     }
 
     /// Sends everything in the outbox and waits until it is delivered,

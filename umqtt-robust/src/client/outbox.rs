@@ -9,7 +9,7 @@ use umqtt_transports::{Clock, Wait};
 use super::{RobustClient, RobustClientError};
 use crate::error::RobustError;
 use crate::event::Event;
-use crate::outbox::{Queued, checked_message};
+use crate::outbox::{Queued, checked_message, note_delivered};
 
 impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     RobustClient<'a, S, C, W, SUB_BYTES>
@@ -110,33 +110,24 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 
     /// Removes from the outbox what the broker acknowledged, and reports it.
     pub(super) fn note_delivered(&mut self) {
-        let Some(flow) = self.flow.as_mut() else {
-            return;
-        };
         let inner = &self.inner;
-        let policy = &mut self.policy;
-        let reconciled = flow.reconcile(
+        note_delivered(
+            self.flow.as_mut(),
             |id| inner.is_in_flight(id),
-            |seq| policy.emit(Event::Delivered { seq }),
+            &mut self.policy,
+            false,
         );
-        if let Err(e) = reconciled {
-            log::error!("the outbox failed to remove a delivered message: {e}");
-        }
     }
 
     /// The connection was lost: the outbox keeps what it did not deliver.
     pub(super) fn outbox_lost(&mut self) {
-        let Some(flow) = self.flow.as_mut() else {
-            return;
-        };
         let inner = &self.inner;
-        let policy = &mut self.policy;
-        if let Err(e) = flow.lost(
+        note_delivered(
+            self.flow.as_mut(),
             |id| inner.is_in_flight(id),
-            |seq| policy.emit(Event::Delivered { seq }),
-        ) {
-            log::error!("the outbox failed to remove a delivered message: {e}");
-        }
+            &mut self.policy,
+            true,
+        );
     }
 
     /// Sends everything in the outbox and waits until it is delivered,

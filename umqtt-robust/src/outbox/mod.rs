@@ -26,7 +26,7 @@ mod flow;
 mod ram;
 mod record;
 
-pub(crate) use flow::{Flow, checked_message};
+pub(crate) use flow::{Flow, checked_message, note_delivered};
 pub use flow::{OutboxOptions, WhenFull};
 pub use ram::RamOutbox;
 pub use record::{FRAME_OVERHEAD, RECORD_OVERHEAD, Unframed, checksum, frame, unframe};
