@@ -22,10 +22,14 @@
 //!   removed, if the removal was not yet durable: it is then sent again
 //!   (QoS 1 allows duplicates; losses are what must not happen).
 
+#[cfg(feature = "std")]
+mod file;
 mod flow;
 mod ram;
 mod record;
 
+#[cfg(feature = "std")]
+pub use file::{FileOutbox, FileOutboxOptions, FsyncPolicy, OpenError, OpenReport, TornRecord};
 pub(crate) use flow::{Flow, checked_message};
 pub use flow::{OutboxOptions, WhenFull};
 pub use ram::RamOutbox;
