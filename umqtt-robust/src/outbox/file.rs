@@ -260,6 +260,9 @@ pub struct FileOutbox {
     /// A compaction renamed a new log over the old one and the rename is
     /// not known to be durable yet (fsync of the directory to retry).
     rename_unsynced: bool,
+    /// After a compaction failed: not tried again before the log is this
+    /// long (so a full disk does not make every removal rewrite the log).
+    compact_after: u64,
     /// A failure left the file in doubt: changes are refused.
     poisoned: bool,
     report: OpenReport,
@@ -376,6 +379,7 @@ impl FileOutbox {
             options,
             unsynced: 0,
             rename_unsynced: false,
+            compact_after: 0,
             poisoned: false,
             body: Vec::new(),
             out: Vec::new(),
@@ -535,11 +539,12 @@ impl FileOutbox {
         let dead = self
             .file_len
             .saturating_sub(HEADER_FRAME as u64 + self.live_log);
-        if self.file_len > COMPACT_MIN
+        if self.file_len > COMPACT_MIN.max(self.compact_after)
             && dead > self.file_len / 2
             && let Err(e) = self.compact()
         {
             self.failed("compaction", &e);
+            self.compact_after = self.file_len + self.file_len / 2;
         }
     }
 
@@ -563,6 +568,7 @@ impl FileOutbox {
         self.file = file;
         self.file_len = len;
         self.unsynced = 0;
+        self.compact_after = 0;
         log::debug!(
             "outbox {}: compacted to {len} bytes ({} messages)",
             self.path.display(),
@@ -1281,6 +1287,32 @@ mod tests {
         let mut expected = live;
         expected.push((next, b"after".to_vec(), None));
         assert_eq!(contents(&outbox), expected);
+    }
+
+    #[test]
+    fn a_failed_compaction_leaves_the_log_whole_and_is_retried_later() {
+        let dir = TempDir::new("compact-fails");
+        let path = dir.log();
+        let mut outbox = FileOutbox::open(&path, options(1 << 20, FsyncPolicy::Never)).unwrap();
+        let pinned = outbox.push(&msg(b"pinned")).unwrap();
+        // Where the new log would go is taken by a directory.
+        fs::create_dir(temp_path(&path)).unwrap();
+        let churn = |outbox: &mut FileOutbox, n: usize| {
+            for _ in 0..n {
+                let seq = outbox.push(&msg(&[b'c'; 100])).unwrap();
+                outbox.remove(seq).unwrap();
+            }
+        };
+        churn(&mut outbox, 100);
+        let grown = outbox.file_len();
+        assert!(grown > 2 * COMPACT_MIN, "not compacted: {grown} bytes");
+        assert!(outbox.compact_after > grown);
+        fs::remove_dir(temp_path(&path)).unwrap();
+        churn(&mut outbox, 100);
+        assert!(outbox.file_len() < COMPACT_MIN, "compacted once it could");
+        drop(outbox);
+        let outbox = open(&path);
+        assert_eq!(contents(&outbox), vec![(pinned, b"pinned".to_vec(), None)]);
     }
 
     #[test]
