@@ -1,7 +1,8 @@
 //! A `#![no_std]` static library that links umqtt-simple's publish, subscribe
 //! and wait_msg paths against a stack and clock supplied from C, over plain
 //! TCP (feature `plain`), over the TLS stack (feature `tls`), and through the
-//! async client (feature `async`; all by default). If any dependency pulled in std, this crate would not build
+//! async client (feature `async`); with `defmt`, its errors go through defmt
+//! (all by default). If any dependency pulled in std, this crate would not build
 //! (duplicate lang item).
 #![no_std]
 
@@ -15,6 +16,7 @@ unsafe extern "C" {
     fn port_now_ms() -> u64;
     fn port_send(buf: *const u8, len: usize) -> isize;
     fn port_recv(buf: *mut u8, len: usize) -> isize;
+    #[cfg(feature = "tls")]
     fn port_random(buf: *mut u8, len: usize);
 }
 
@@ -22,6 +24,7 @@ unsafe extern "C" {
 struct CStack;
 
 #[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct CError;
 
 impl TcpError for CError {
@@ -88,11 +91,11 @@ pub extern "C" fn umqtt_demo(count: *mut u32) -> i32 {
     client.set_callback(&mut on_message);
     let broker = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 1883);
     let result = (|| {
-        client.connect(broker).map_err(|_| -1)?;
-        client.subscribe(b"demo/#", QoS::AtLeastOnce).map_err(|_| -2)?;
-        client.publish(b"demo/x", b"hello", false, QoS::AtLeastOnce).map_err(|_| -3)?;
-        client.wait_msg().map_err(|_| -4)?;
-        client.disconnect().map_err(|_| -5)
+        client.connect(broker).map_err(|e| report(e, -1))?;
+        client.subscribe(b"demo/#", QoS::AtLeastOnce).map_err(|e| report(e, -2))?;
+        client.publish(b"demo/x", b"hello", false, QoS::AtLeastOnce).map_err(|e| report(e, -3))?;
+        client.wait_msg().map_err(|e| report(e, -4))?;
+        client.disconnect().map_err(|e| report(e, -5))
     })();
     drop(client);
     if !count.is_null() {
@@ -103,6 +106,17 @@ pub extern "C" fn umqtt_demo(count: *mut u32) -> i32 {
         Ok(()) => 0,
         Err(code) => code,
     }
+}
+
+/// Reports a failed step (through defmt with feature `defmt`) and gives
+/// its code.
+#[cfg(feature = "plain")]
+fn report(error: umqtt_simple::Error<CError>, code: i32) -> i32 {
+    #[cfg(feature = "defmt")]
+    defmt::warn!("umqtt demo step {} failed: {}", code, error);
+    #[cfg(not(feature = "defmt"))]
+    let _ = error;
+    code
 }
 
 /// The device's random generator, from C.

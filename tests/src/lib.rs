@@ -357,6 +357,19 @@ impl Mosquitto {
         self.wait_ready();
     }
 
+    /// Restarts the broker with persistence in its own directory, plus the
+    /// config lines `extra` (how often it saves, say).
+    pub fn enable_persistence(&mut self, extra: &str) {
+        self.kill();
+        let mut text = std::fs::read_to_string(&self.config).expect("read mosquitto.conf");
+        text.push_str(&format!(
+            "persistence true\npersistence_location {}/\n{extra}\n",
+            self.dir.display()
+        ));
+        std::fs::write(&self.config, text).expect("write mosquitto.conf");
+        self.restart();
+    }
+
     /// Starts the broker again with the same config and port.
     pub fn restart(&mut self) {
         self.kill();

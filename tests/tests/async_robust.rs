@@ -179,3 +179,59 @@ fn async_robust_calls_without_a_broker_end_by_their_deadline_and_check_msg_never
         }
     });
 }
+
+#[test]
+fn async_outbox_sends_what_was_queued_before_connect_in_order_through_a_window() {
+    use umqtt_robust::outbox::{OutboxOptions, RamOutbox};
+    let Some(broker) = Mosquitto::start("async_outbox", "") else {
+        return;
+    };
+    let mut observer_parts = ClientParts::new("async-outbox-observer", 256, 256);
+    let (mut observer, inbox) = observer_parts.observer(broker.addr, b"aq/#", QoS::AtLeastOnce);
+    let delivered = RefCell::new(Vec::new());
+    run_async(HANG_LIMIT, async {
+        let net = TokioNet;
+        let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+        let mut storage = vec![0u8; 16 * 1024];
+        let mut outbox = RamOutbox::new(&mut storage);
+        let mut window = [0u16; 8];
+        let mut on_event = |e: Event| {
+            if let Event::Delivered { seq } = e {
+                delivered.borrow_mut().push(seq);
+            }
+        };
+        let id = client_id("async-outbox");
+        let mut client = async_robust(
+            &net,
+            (&mut tx, &mut rx),
+            Options::new(&id),
+            (50, 400),
+            10_000,
+        );
+        client.set_outbox(&mut outbox, OutboxOptions::default());
+        client.set_window(&mut window);
+        client.set_event_callback(&mut on_event);
+        for i in 0..100u32 {
+            let seq = client
+                .queue(b"aq/t", i.to_string().as_bytes(), false, QoS::AtLeastOnce)
+                .await
+                .expect("queued before connect");
+            assert_eq!(seq, i + 1);
+        }
+        client.connect(broker.addr).await.unwrap();
+        client.flush().await.expect("all delivered");
+        assert_eq!(client.outbox().map(|o| o.len()), Some(0));
+        client.disconnect().await.unwrap();
+    });
+    assert!(umqtt_tests::pump_until(&mut observer, WAIT, || inbox.len() >= 100));
+    let expected: Vec<Vec<u8>> = (0..100).map(|i: u32| i.to_string().into_bytes()).collect();
+    assert_eq!(inbox.payloads(), expected, "in order, once each");
+    let mut seqs = delivered.into_inner();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=100).collect::<Vec<u32>>(),
+        "every delivery reported once"
+    );
+    observer.disconnect().unwrap();
+}

@@ -231,19 +231,6 @@ fn topic(tag: &str) -> String {
     format!("robust/{}", client_id(tag))
 }
 
-/// Restarts `broker` with persistence in its own directory plus `extra`.
-fn enable_persistence(broker: &mut Mosquitto, extra: &str) {
-    broker.kill();
-    let config = broker.dir.join("mosquitto.conf");
-    let mut text = std::fs::read_to_string(&config).expect("read mosquitto.conf");
-    text.push_str(&format!(
-        "persistence true\npersistence_location {}/\n{extra}\n",
-        broker.dir.display()
-    ));
-    std::fs::write(&config, text).expect("write mosquitto.conf");
-    broker.restart();
-}
-
 /// Waits for `cond`, failing the test after `within` with `what`.
 fn wait_for(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -297,7 +284,7 @@ fn persistent_subscriber_receives_all_1000_qos1_messages_across_three_kill9_rest
     let Some(mut broker) = Mosquitto::start("robust_kill9", "") else {
         return;
     };
-    enable_persistence(&mut broker, "autosave_interval 1");
+    broker.enable_persistence("autosave_interval 1");
     let addr = broker.addr;
     let topic = Arc::new(topic("seq"));
     let sub_id = client_id("robust-persistent-sub");

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod format;
 mod interrupt;
 mod logger;
 mod publish;

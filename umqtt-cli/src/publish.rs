@@ -58,6 +58,7 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         .client_id
         .clone()
         .unwrap_or_else(|| session::default_client_id("pub"));
+    crate::logger::name_client(&client_id);
     let mut buffers = Buffers::new();
     // The QoS 1 window of `-l`: its slots and the PUBACKs heard.
     let windowed = args.source == Source::Lines && args.qos == QoS::AtLeastOnce;

@@ -41,6 +41,7 @@ pub fn run(args: &SubArgs) -> Result<(), String> {
         .client_id
         .clone()
         .unwrap_or_else(|| session::default_client_id("sub"));
+    crate::logger::name_client(&client_id);
 
     let shared = Shared::default();
     // One write per message, whatever the payload holds.
@@ -218,10 +219,13 @@ fn hidden(message: &Message<'_>, args: &SubArgs) -> bool {
 
 /// Prints one message the way mosquitto_sub does: the payload, or with `-v`
 /// "topic payload" ("topic (null)" for an empty payload); an empty payload
-/// without `-v` prints nothing. Each ends with a newline unless `-N`.
+/// without `-v` prints nothing; with `-F`, the format. Each ends with a
+/// newline unless `-N`.
 /// Flushed at once, so a pipe sees each message as it arrives.
 fn print(out: &mut impl Write, message: &Message<'_>, args: &SubArgs) -> io::Result<()> {
-    if args.verbose {
+    if let Some(format) = &args.format {
+        format.write(out, message, std::time::SystemTime::now())?;
+    } else if args.verbose {
         out.write_all(message.topic)?;
         if message.payload.is_empty() {
             out.write_all(b" (null)")?;

@@ -4,8 +4,11 @@ use core::fmt;
 
 use umqtt_simple::{Error, ErrorKind, Waiting};
 
+use crate::outbox::OutboxError;
+
 /// What can go wrong in the reconnecting client, generic over the stack's error.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum RobustError<E> {
     /// The inner client's error that the client did not recover from: bad
@@ -53,6 +56,11 @@ pub enum RobustError<E> {
     /// `connect` was never called (or `disconnect` was): there is no broker
     /// to reconnect to.
     NotStarted,
+    /// The outbox refused the message (full, with [`WhenFull::Refuse`], or
+    /// too large for it, or its storage failed); it was not taken.
+    ///
+    /// [`WhenFull::Refuse`]: crate::outbox::WhenFull::Refuse
+    Outbox(OutboxError),
 }
 
 impl<E> RobustError<E> {
@@ -60,14 +68,15 @@ impl<E> RobustError<E> {
     /// [`ErrorKind::Transport`] for a broker out of reach ([`RobustError::Offline`],
     /// [`RobustError::GaveUp`]), [`ErrorKind::Timeout`] for
     /// [`RobustError::TimedOut`], [`ErrorKind::Resource`] for
-    /// [`RobustError::SubscriptionsFull`] and [`ErrorKind::Configuration`]
+    /// [`RobustError::SubscriptionsFull`] and [`RobustError::Outbox`], and
+    /// [`ErrorKind::Configuration`]
     /// for [`RobustError::NotStarted`].
     pub fn kind(&self) -> ErrorKind {
         match self {
             RobustError::Client(e) => e.kind(),
             RobustError::Offline { .. } | RobustError::GaveUp { .. } => ErrorKind::Transport,
             RobustError::TimedOut { .. } => ErrorKind::Timeout,
-            RobustError::SubscriptionsFull { .. } => ErrorKind::Resource,
+            RobustError::SubscriptionsFull { .. } | RobustError::Outbox(_) => ErrorKind::Resource,
             RobustError::NotStarted => ErrorKind::Configuration,
         }
     }
@@ -113,6 +122,7 @@ impl<E: fmt::Debug> fmt::Display for RobustError<E> {
                 "subscription memory full: the filter needs {needed} bytes, {free} are free"
             ),
             RobustError::NotStarted => f.write_str("not connected: call connect first"),
+            RobustError::Outbox(e) => write!(f, "{e}"),
         }
     }
 }

@@ -4,6 +4,7 @@
 ///
 /// More kinds may be added: match with a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Event {
     /// The connection was lost (the reason is logged).
@@ -33,8 +34,17 @@ pub enum Event {
         /// Attempts made.
         attempts: u32,
     },
-    /// Batched QoS 0 messages ([`Options::batch_qos0`](umqtt_simple::Options::batch_qos0)) were lost with the
-    /// connection before they were sent (reported right after [`Event::Lost`]).
+    /// A message of the outbox was delivered: its PUBACK came (QoS 1), or
+    /// it was sent (QoS 0); `seq` is what `RobustClient::queue` returned.
+    Delivered {
+        /// The message's sequence number in the outbox.
+        seq: u32,
+    },
+    /// Messages were lost: batched QoS 0 messages
+    /// ([`Options::batch_qos0`](umqtt_simple::Options::batch_qos0)) with the
+    /// connection before they were sent (reported right after
+    /// [`Event::Lost`]), or the oldest messages of a full outbox
+    /// ([`WhenFull::DropOldest`](crate::outbox::WhenFull::DropOldest)).
     Dropped {
         /// How many.
         messages: u32,

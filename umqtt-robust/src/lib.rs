@@ -12,7 +12,7 @@
     )
 )]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 #[cfg(feature = "async")]
@@ -22,6 +22,7 @@ mod client;
 mod error;
 mod event;
 mod options;
+pub mod outbox;
 mod policy;
 mod subscriptions;
 

@@ -6,6 +6,7 @@ use crate::packet::{ConnectReturnCode, DecodeError, EncodeError, PacketType};
 
 /// What the client was waiting for when a deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Waiting {
     /// TCP connect (and, over TLS, the handshake).
@@ -52,6 +53,7 @@ impl fmt::Display for Waiting {
 /// assert_eq!(e.kind(), ErrorKind::Timeout);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The caller's input or settings: a topic, an option, a missing
@@ -106,6 +108,7 @@ impl fmt::Display for ErrorKind {
 /// [`Error::MessageTooLarge`] is a report, not a failure: the message was
 /// skipped and the connection stays usable.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error<E> {
     /// The stack reported an error; the connection is closed.

@@ -105,7 +105,13 @@ Subscription:
   -v, --verbose            print \"topic payload\" (an empty payload prints
                            \"topic (null)\"; without -v it prints nothing)
   -N                       no newline after each payload (with -v: after
-                           \"topic payload\")
+                           \"topic payload\"; with -F: after each message)
+  -F FORMAT                print each message as FORMAT (then a newline
+                           unless -N): %t topic, %p payload, %q QoS, %r
+                           retain, %l payload length, %I time (ISO 8601,
+                           UTC), %U Unix time with nanoseconds, %x / %X
+                           payload in hex, %j the message as one JSON
+                           object, %% a percent sign; \\n \\t \\r \\e \\0 \\\\
   -R                       do not print stale retained messages (those the
                            broker kept and sends on subscribing)
   -T, --filter-out FILTER  do not print messages whose topic matches FILTER

@@ -149,6 +149,8 @@ pub struct SubArgs {
     pub timeout_s: Option<u32>,
     /// `-N`: no newline after each payload.
     pub no_newline: bool,
+    /// `-F`: how each message is printed.
+    pub format: Option<crate::format::Format>,
     /// `-R`: do not print stale retained messages.
     pub skip_retained: bool,
     /// `-T`: do not print messages whose topic matches one of these.
@@ -258,6 +260,7 @@ struct Draft {
     /// `-L mqtts://…`: TLS without a TLS option.
     tls_url: bool,
     no_newline: bool,
+    format: Option<crate::format::Format>,
     skip_retained: bool,
     filter_out: Vec<String>,
     exit_on_subscribed: bool,
@@ -411,6 +414,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 count: d.count,
                 timeout_s: d.timeout_s,
                 no_newline: d.no_newline,
+                format: d.format,
                 skip_retained: d.skip_retained,
                 filter_out: d.filter_out,
                 exit_on_subscribed: d.exit_on_subscribed,

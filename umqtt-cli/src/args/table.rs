@@ -253,6 +253,14 @@ pub(super) const OPTIONS: &[OptionSpec] =
             }),
         ),
         only(Kind::Sub, &["-N"], Set::Flag(|d| d.no_newline = true)),
+        only(
+            Kind::Sub,
+            &["-F"],
+            Set::Value(|d, _, _, v| {
+                d.format = Some(crate::format::Format::parse(&v)?);
+                Ok(())
+            }),
+        ),
         only(Kind::Sub, &["-R"], Set::Flag(|d| d.skip_retained = true)),
         only(
             Kind::Sub,

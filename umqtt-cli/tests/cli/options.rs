@@ -311,3 +311,100 @@ fn a_url_names_broker_and_topic_for_pub_and_sub() {
     assert_success(&outcome, "sub -L");
     assert_eq!(outcome.stdout, "via url\n");
 }
+
+#[test]
+fn sub_format_prints_each_field_and_json_lines() {
+    let Some(broker) = Mosquitto::start("cli-format", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let sub = Running::subscribed(&with(
+        &cmd("sub", addr),
+        &[
+            "-t",
+            "cli/f/#",
+            "-q",
+            "1",
+            "-C",
+            "2",
+            "-F",
+            "%t|%q|%r|%l|%x|%p",
+        ],
+    ));
+    publish(addr, &["-t", "cli/f/a", "-q", "1", "-m", "hi"]);
+    sub.wait_stdout("cli/f/a");
+    publish(addr, &["-t", "cli/f/b", "-m", "there"]);
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub -F");
+    assert_eq!(
+        outcome.stdout,
+        "cli/f/a|1|0|2|6869|hi\ncli/f/b|0|0|5|7468657265|there\n"
+    );
+
+    let sub = Running::subscribed(&with(
+        &cmd("sub", addr),
+        &["-t", "cli/j", "-C", "1", "-F", "%j"],
+    ));
+    publish(addr, &["-t", "cli/j", "-m", "say \"hi\""]);
+    let outcome = sub.finish();
+    assert_success(&outcome, "sub -F %j");
+    let line = outcome.stdout.trim_end();
+    assert!(line.starts_with("{\"tst\":\"20"), "{line}");
+    assert!(
+        line.ends_with(
+            "+0000\",\"topic\":\"cli/j\",\"qos\":0,\"retain\":0,\"payloadlen\":8,\"payload\":\"say \\\"hi\\\"\"}"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn sub_format_with_an_unknown_sequence_is_a_usage_error_that_names_it() {
+    let outcome = run(
+        &[
+            "sub".into(),
+            "-t".into(),
+            "x".into(),
+            "-F".into(),
+            "%z".into(),
+        ],
+        b"",
+    );
+    assert_eq!(outcome.status.code(), Some(2), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("unknown format `%z`"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn debug_prints_every_packet_as_mosquitto_clients_do() {
+    let Some(broker) = Mosquitto::start("cli-debug", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let outcome = run(
+        &with(
+            &cmd("pub", addr),
+            &[
+                "-t", "cli/d", "-q", "1", "-m", "hello", "-i", "dbg-pub", "-d",
+            ],
+        ),
+        b"",
+    );
+    assert_success(&outcome, "pub -d");
+    for line in [
+        "Client dbg-pub sending CONNECT (c1, k60, u0, p0, w0)",
+        "Client dbg-pub received CONNACK (0, session present 0)",
+        "Client dbg-pub sending PUBLISH (d0, q1, r0, m1, 'cli/d', ... (5 bytes))",
+        "Client dbg-pub received PUBACK (Mid: 1)",
+        "Client dbg-pub sending DISCONNECT",
+    ] {
+        assert!(
+            outcome.stderr.contains(line),
+            "missing `{line}` in:\n{}",
+            outcome.stderr
+        );
+    }
+}

@@ -39,6 +39,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
             match op(&mut self.inner).await {
                 Ok(value) => {
                     self.note_progress();
+                    self.keep_outbox_moving().await;
                     break Ok(value);
                 }
                 Err(e) if e.is_connection_lost() => self.lost(&e),

@@ -12,12 +12,14 @@ use umqtt_simple::{Callback, Error, Options, QoS, UndeliveredCallback, Waiting};
 use umqtt_transports::Timer;
 
 mod call;
+mod outbox;
 mod reconnect;
 
 use crate::backoff::Random;
 use crate::error::RobustError;
 use crate::event::EventCallback;
 use crate::options::RobustOptions;
+use crate::outbox::{Flow, Outbox, OutboxOptions, Queued};
 use crate::policy::{Policy, publish_waits_for, unacked};
 use crate::subscriptions::Subscriptions;
 
@@ -62,6 +64,9 @@ pub struct RobustClient<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize
     broker: Option<SocketAddr>,
     subscriptions: Subscriptions<SUB_BYTES>,
     policy: Policy<'a>,
+    /// Messages accepted and not yet delivered, if the application lent
+    /// an outbox.
+    flow: Option<Flow<'a>>,
 }
 
 impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, N, T, SUB_BYTES> {
@@ -88,6 +93,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
             broker: None,
             subscriptions: Subscriptions::new(),
             policy,
+            flow: None,
         }
     }
 
@@ -162,14 +168,20 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
     /// returned as it is (the address is kept, so later calls keep trying).
     pub async fn connect(&mut self, addr: SocketAddr) -> Result<bool, AsyncRobustError<N>> {
         self.broker = Some(addr);
+        // A connection still open is replaced: what it did not deliver stays.
+        self.outbox_lost();
         self.policy.start();
         self.begin_call(Waiting::ConnAck);
-        let result = self.open_session(addr, false).await;
+        let result = match self.open_session(addr, false).await {
+            // What waits in the outbox goes out now.
+            Ok(session_present) => self.pump().await.map(|()| session_present),
+            Err(e) => {
+                self.policy.start_failed(self.now());
+                Err(e.into())
+            }
+        };
         self.inner.limit_waits(None);
-        result.map_err(|e| {
-            self.policy.start_failed(self.now());
-            e.into()
-        })
+        result
     }
 
     /// Disconnects and stops reconnecting until the next `connect`.
@@ -197,6 +209,12 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
         retain: bool,
         qos: QoS,
     ) -> Result<(), AsyncRobustError<N>> {
+        if self.flow.as_ref().is_some_and(|flow| flow.takes(qos)) {
+            return self
+                .queue_inner(Queued::new(topic, payload, qos, retain))
+                .await
+                .map(drop);
+        }
         let call = self.begin_call(publish_waits_for(qos));
         let mut sent_id: Option<u16> = None;
         let result = self
@@ -241,7 +259,52 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
     /// [`crate::RobustClient::flush`]).
     pub async fn flush(&mut self) -> Result<(), AsyncRobustError<N>> {
         let call = self.begin_call(Waiting::Send);
-        self.with_connection(call, async |c| c.flush().await).await
+        self.with_connection(call, async |c| c.flush().await)
+            .await?;
+        if self.flow.is_none() {
+            return Ok(());
+        }
+        let call = self.begin_call(Waiting::PubAck);
+        let result = self.drain(call.deadline).await;
+        self.inner.limit_waits(None);
+        result.map_err(|e| self.policy.call_failed(call, e))
+    }
+
+    /// Lends the client an outbox (see [`crate::RobustClient::set_outbox`]):
+    /// `publish` takes QoS 1 messages (and QoS 0 with
+    /// [`OutboxOptions::queue_qos0`]) into it and returns at once; they
+    /// leave in order as the connection and the window allow, until
+    /// acknowledged.
+    pub fn set_outbox(&mut self, outbox: &'a mut dyn Outbox, options: OutboxOptions) {
+        self.flow = Some(Flow::new(outbox, options));
+    }
+
+    /// The outbox lent with [`RobustClient::set_outbox`].
+    pub fn outbox(&self) -> Option<&dyn Outbox> {
+        self.flow.as_ref().map(|flow| flow.outbox())
+    }
+
+    /// Messages the outbox dropped to make room since it was lent.
+    pub fn outbox_dropped(&self) -> u32 {
+        self.flow.as_ref().map_or(0, |flow| flow.dropped())
+    }
+
+    /// Lends the inner client its QoS 1 window (see [`Client::set_window`]).
+    pub fn set_window(&mut self, slots: &'a mut [u16]) {
+        self.inner.set_window(slots);
+    }
+
+    /// Takes a message into the outbox and returns its sequence number
+    /// (see [`crate::RobustClient::queue`]).
+    pub async fn queue(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        qos: QoS,
+    ) -> Result<u32, AsyncRobustError<N>> {
+        self.queue_inner(Queued::new(topic, payload, qos, retain))
+            .await
     }
 
     /// Subscribes like [`Client::subscribe`] and remembers the filter, so it
@@ -303,6 +366,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
             {
                 Ok(handled) => {
                     self.note_progress();
+                    self.keep_outbox_moving().await;
                     break Ok(handled);
                 }
                 Err(e) if e.is_connection_lost() => self.lost(&e),
@@ -325,6 +389,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
         match self.inner.check_msg().await {
             Ok(handled) => {
                 self.note_progress();
+                self.keep_outbox_moving().await;
                 Ok(handled)
             }
             Err(e) if e.is_connection_lost() => {

@@ -20,6 +20,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
 
     /// Notes a lost connection (see `crate::policy::Policy::lost`).
     pub(super) fn lost(&mut self, error: &Error<N::Error>) {
+        self.outbox_lost();
         let (now, dropped, packets) = (
             self.now(),
             self.inner.dropped_messages(),
@@ -56,9 +57,13 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
                     .await;
             }
             self.policy.attempting(&broker);
-            if let Err(e) = self.open_session(broker, true).await {
-                let now = self.now();
-                self.policy.attempt_error(&e, now)?;
+            match self.open_session(broker, true).await {
+                // What the last connection left unacknowledged goes first.
+                Ok(_) => self.pump().await?,
+                Err(e) => {
+                    let now = self.now();
+                    self.policy.attempt_error(&e, now)?;
+                }
             }
             if deadline.is_none() && !self.inner.is_connected() {
                 return Err(self.policy.offline(self.now()));

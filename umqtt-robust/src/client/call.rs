@@ -40,6 +40,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             match op(&mut self.inner) {
                 Ok(value) => {
                     self.note_progress();
+                    self.keep_outbox_moving();
                     break Ok(value);
                 }
                 Err(e) if e.is_connection_lost() => self.lost(&e),

@@ -14,12 +14,14 @@ use umqtt_simple::{Callback, Client, Error, Options, QoS, UndeliveredCallback, W
 use umqtt_transports::{Clock, Spin, Wait};
 
 mod call;
+mod outbox;
 mod reconnect;
 
 use crate::backoff::Random;
 use crate::error::RobustError;
 use crate::event::EventCallback;
 use crate::options::RobustOptions;
+use crate::outbox::{Flow, Outbox, OutboxOptions, Queued};
 use crate::policy::{Policy, publish_waits_for, unacked};
 use crate::subscriptions::Subscriptions;
 
@@ -104,6 +106,9 @@ pub struct RobustClient<
     broker: Option<Broker<'a, S, C, W>>,
     subscriptions: Subscriptions<SUB_BYTES>,
     policy: Policy<'a>,
+    /// Messages accepted and not yet delivered, if the application lent
+    /// an outbox.
+    flow: Option<Flow<'a>>,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> RobustClient<'a, S, C, Spin> {
@@ -134,6 +139,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             broker: None,
             subscriptions: Subscriptions::new(),
             policy,
+            flow: None,
         }
     }
 
@@ -150,6 +156,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             },
             subscriptions: self.subscriptions,
             policy: self.policy,
+            flow: self.flow,
         }
     }
 
@@ -230,14 +237,22 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 
     fn start(&mut self, broker: Broker<'a, S, C, W>) -> Result<bool, RobustClientError<S>> {
         self.broker = Some(broker);
+        // A connection still open is replaced: what it did not deliver stays.
+        self.outbox_lost();
         self.policy.start();
         self.begin_call(Waiting::ConnAck);
         let result = self.open_session(broker, false);
+        // What waits in the outbox (queued before, or left by a lost
+        // connection) goes out now.
+        let result = match result {
+            Ok(session_present) => self.pump().map(|()| session_present),
+            Err(e) => {
+                self.policy.start_failed(self.now());
+                Err(e.into())
+            }
+        };
         self.inner.limit_waits(None);
-        result.map_err(|e| {
-            self.policy.start_failed(self.now());
-            e.into()
-        })
+        result
     }
 
     /// Disconnects and stops reconnecting until the next `connect`.
@@ -268,6 +283,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         retain: bool,
         qos: QoS,
     ) -> Result<(), RobustClientError<S>> {
+        if self.flow.as_ref().is_some_and(|flow| flow.takes(qos)) {
+            return self
+                .queue_inner(Queued::new(topic, payload, qos, retain))
+                .map(drop);
+        }
         let call = self.begin_call(publish_waits_for(qos));
         let mut sent_id: Option<u16> = None;
         let result = self.with_connection(call, |c| match (qos, sent_id) {
@@ -308,7 +328,65 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// `Ok` (there is nothing left to send).
     pub fn flush(&mut self) -> Result<(), RobustClientError<S>> {
         let call = self.begin_call(Waiting::Send);
-        self.with_connection(call, |c| c.flush())
+        self.with_connection(call, |c| c.flush())?;
+        if self.flow.is_none() {
+            return Ok(());
+        }
+        let call = self.begin_call(Waiting::PubAck);
+        let result = self.drain(call.deadline);
+        self.inner.limit_waits(None);
+        result.map_err(|e| self.policy.call_failed(call, e))
+    }
+
+    /// Lends the client an outbox: from now on `publish` at QoS 1 (and QoS
+    /// 0 with [`OutboxOptions::queue_qos0`]) takes the message into it and
+    /// returns at once, connected or not; messages leave in order whenever
+    /// a connection is up and the window ([`RobustClient::set_window`]) has
+    /// room, and stay until the broker acknowledged them, across reconnects
+    /// (sent again with DUP and their packet id) and, with a persistent
+    /// outbox, restarts. Each delivery is reported as [`Event::Delivered`];
+    /// a full outbox refuses or drops the oldest as `options` say
+    /// ([`Event::Dropped`]). `flush` waits until it is empty.
+    ///
+    /// [`Event::Delivered`]: crate::Event::Delivered
+    /// [`Event::Dropped`]: crate::Event::Dropped
+    pub fn set_outbox(&mut self, outbox: &'a mut dyn Outbox, options: OutboxOptions) {
+        self.flow = Some(Flow::new(outbox, options));
+    }
+
+    /// Messages the outbox dropped to make room
+    /// ([`WhenFull::DropOldest`](crate::outbox::WhenFull::DropOldest)) since
+    /// it was lent.
+    pub fn outbox_dropped(&self) -> u32 {
+        self.flow.as_ref().map_or(0, |flow| flow.dropped())
+    }
+
+    /// The outbox lent with [`RobustClient::set_outbox`].
+    pub fn outbox(&self) -> Option<&dyn Outbox> {
+        self.flow.as_ref().map(|flow| flow.outbox())
+    }
+
+    /// Lends the inner client its QoS 1 window (see
+    /// [`Client::set_window`]): with an outbox, up to `slots.len()`
+    /// messages in flight at once.
+    pub fn set_window(&mut self, slots: &'a mut [u16]) {
+        self.inner.set_window(slots);
+    }
+
+    /// Takes a message into the outbox (see [`RobustClient::set_outbox`])
+    /// and returns its sequence number, which [`Event::Delivered`] reports;
+    /// sends what it can now, never waiting for a reconnect.
+    /// [`RobustError::NotStarted`] without an outbox.
+    ///
+    /// [`Event::Delivered`]: crate::Event::Delivered
+    pub fn queue(
+        &mut self,
+        topic: &[u8],
+        payload: &[u8],
+        retain: bool,
+        qos: QoS,
+    ) -> Result<u32, RobustClientError<S>> {
+        self.queue_inner(Queued::new(topic, payload, qos, retain))
     }
 
     /// Subscribes like [`Client::subscribe`] and remembers the filter, so it
@@ -371,6 +449,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             {
                 Ok(handled) => {
                     self.note_progress();
+                    self.keep_outbox_moving();
                     break Ok(handled);
                 }
                 Err(e) if e.is_connection_lost() => self.lost(&e),
@@ -395,6 +474,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         match self.inner.check_msg() {
             Ok(handled) => {
                 self.note_progress();
+                self.keep_outbox_moving();
                 Ok(handled)
             }
             Err(e) if e.is_connection_lost() => {

@@ -20,6 +20,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 
     /// Notes a lost connection (see [`crate::policy::Policy::lost`]).
     pub(super) fn lost(&mut self, error: &Error<S::Error>) {
+        self.outbox_lost();
         let (now, dropped, packets) = (
             self.now(),
             self.inner.dropped_messages(),
@@ -54,6 +55,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 self.inner.pause(u32::try_from(left).unwrap_or(u32::MAX));
             }
             self.attempt(broker)?;
+            if self.inner.is_connected() {
+                // What the last connection left unacknowledged goes first.
+                self.pump()?;
+            }
             if deadline.is_none() && !self.inner.is_connected() {
                 return Err(self.policy.offline(self.now()));
             }

@@ -183,6 +183,7 @@ impl<'a> Connect<'a> {
 
 /// The broker's answer to CONNECT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConnectReturnCode {
     /// 0: connection accepted.
     Accepted = 0,

@@ -6,6 +6,7 @@ use super::header::PacketType;
 
 /// A length-prefixed field of a packet, named in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Field {
     /// The client identifier of CONNECT.
     ClientId,
@@ -40,6 +41,7 @@ impl fmt::Display for Field {
 /// Why a packet could not be encoded. Nothing is written to the network when
 /// encoding fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum EncodeError {
     /// The buffer cannot hold the packet.
     BufferTooSmall {
@@ -129,6 +131,7 @@ impl core::error::Error for EncodeError {}
 
 /// Why bytes received from the broker are not a valid packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DecodeError {
     /// The remaining length uses more than 4 bytes.
     RemainingLengthTooLong,

@@ -10,6 +10,7 @@ pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 
 /// The fourteen MQTT 3.1.1 control packet types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[allow(missing_docs)]
 pub enum PacketType {
     Connect = 1,

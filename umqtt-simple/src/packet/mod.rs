@@ -31,6 +31,7 @@ mod header;
 mod packets;
 mod qos;
 mod subscribe;
+mod summary;
 mod validate;
 
 pub use connect::{ConnAck, Connect, ConnectReturnCode, LastWill};
@@ -41,6 +42,8 @@ pub use qos::QoS;
 pub use subscribe::{
     SubAck, SubAckCode, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters,
 };
+pub use summary::PACKET_LOG;
+pub(crate) use summary::SkippedPublish;
 pub use validate::{validate_filter, validate_topic_name};
 
 #[cfg(test)]

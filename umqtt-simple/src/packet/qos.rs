@@ -7,6 +7,7 @@
 /// before anything is sent, as in the original umqtt.simple); it subscribes
 /// and receives with all three: a QoS 2 message is delivered exactly once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QoS {
     /// QoS 0: fire and forget; the message may be lost.
     #[default]

@@ -112,6 +112,7 @@ impl<'a> Subscribe<'a> {
 
 /// One entry of a SUBACK: what the broker granted for one filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SubAckCode {
     /// Granted with maximum QoS 0.
     GrantedQoS0,

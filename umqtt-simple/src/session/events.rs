@@ -71,10 +71,26 @@ impl<'m> Message<'m> {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Message<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Message {{ topic: {=[u8]:a}, payload: {} bytes, qos: {}, retain: {=bool}, dup: {=bool} }}",
+            self.topic,
+            self.payload.len(),
+            self.qos,
+            self.retain,
+            self.dup
+        );
+    }
+}
+
 /// A message the client could not deliver because it is larger than the
 /// receive buffer: read to its end and thrown away, then reported with what
 /// the client saw of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Undelivered<'m> {
     /// The start of the topic: all of it when it fits in half the receive
     /// buffer (`topic.len() == topic_len`), else as much as does.

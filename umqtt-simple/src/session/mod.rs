@@ -36,7 +36,10 @@ pub(crate) use outbound::Encoded;
 
 use crate::error::{Error, Waiting};
 use crate::options::Options;
-use crate::packet::{Connect, EncodeError, FixedHeader, Packet, PacketType, Publish, QoS, SubAck};
+use crate::packet::{
+    Connect, EncodeError, FixedHeader, PACKET_LOG, Packet, PacketType, Publish, QoS,
+    SkippedPublish, SubAck,
+};
 use acks::{Awaited, Owed, PacketIds};
 use inbound::{Discard, Frame, Inbound};
 use keepalive::{KeepAlive, KeepAliveAction};
@@ -193,20 +196,27 @@ impl<'a> Session<'a> {
         if self.outbound.capacity() < MIN_TX_BUFFER {
             return Err(too_small(MIN_TX_BUFFER, self.outbound.capacity()));
         }
+        let connect = self.connect_packet();
+        self.outbound.encode_connect(Packet::Connect(connect))
+    }
+
+    /// The CONNECT the options make.
+    fn connect_packet(&self) -> Connect<'a> {
         let o = &self.options;
-        let connect = Connect {
+        Connect {
             client_id: o.client_id.as_bytes(),
             keepalive: o.keepalive_s,
             clean_session: o.clean_session,
             will: o.will,
             username: o.username.map(str::as_bytes),
             password: o.password,
-        };
-        self.outbound.encode_connect(Packet::Connect(connect))
+        }
     }
 
-    /// A TCP connection opened at `now`: the session waits for CONNACK.
+    /// A TCP connection opened at `now`: the session waits for CONNACK
+    /// (the driver sends the CONNECT [`Session::encode_connect`] encoded).
     pub(crate) fn opened(&mut self, now: u64) {
+        log::debug!(target: PACKET_LOG, "sending {}", Packet::Connect(self.connect_packet()));
         self.connecting = true;
         self.inbound.reset();
         self.packets_received = 0;
@@ -298,14 +308,22 @@ impl<'a> Session<'a> {
 
     /// Encodes `packet` behind the batch (see [`Encoded`]).
     pub(crate) fn encode(&mut self, packet: &Packet<'_>) -> Result<Encoded, EncodeError> {
-        self.outbound.encode(packet)
+        let encoded = self.outbound.encode(packet)?;
+        if !matches!(encoded, Encoded::FlushFirst(_)) {
+            log::debug!(target: PACKET_LOG, "sending {packet}");
+        }
+        Ok(encoded)
     }
 
     /// Encodes a checked PUBLISH (see [`Encoded`]); QoS 0 is batched when
     /// the options say so.
     pub(crate) fn encode_publish(&mut self, publish: &Publish<'_>) -> Result<Encoded, EncodeError> {
         let batch = self.options.batch_qos0;
-        self.outbound.encode_publish(publish, batch)
+        let encoded = self.outbound.encode_publish(publish, batch)?;
+        if !matches!(encoded, Encoded::FlushFirst(_)) {
+            log::debug!(target: PACKET_LOG, "sending {}", Packet::Publish(*publish));
+        }
+        Ok(encoded)
     }
 
     /// How many bytes of batched messages wait in the transmit buffer.
@@ -363,7 +381,7 @@ impl<'a> Session<'a> {
     ) -> Result<Event<'_>, Error<E>> {
         let body = self.inbound.packet().get(header_len..).unwrap_or_default();
         let packet = Packet::decode_body(header, body)?;
-        log::trace!("received {}", header.packet_type);
+        log::debug!(target: PACKET_LOG, "received {packet}");
         if self.connecting {
             // The broker's first packet must be CONNACK.
             return match packet {
@@ -429,6 +447,15 @@ impl<'a> Session<'a> {
         self.keepalive.packet_received(now, false);
         let qos = Publish::qos_of(discard.flags)?;
         let packet_id = discard.packet_id();
+        log::debug!(
+            target: PACKET_LOG,
+            "received {}",
+            SkippedPublish {
+                flags: discard.flags,
+                packet_id,
+                size: discard.size
+            }
+        );
         let acknowledged = qos.has_packet_id() && self.options.acknowledge_undelivered;
         if acknowledged {
             self.owed = Some(Owed::Ack(qos, packet_id));

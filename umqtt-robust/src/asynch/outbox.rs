@@ -1,0 +1,159 @@
+//! The outbox, async: taking messages in, sending them as the window
+//! allows, noting acknowledgements, and draining it. The decisions are the
+//! shared flow's (`crate::outbox::Flow`), as for the blocking client.
+
+use embedded_nal_async::TcpConnect;
+use umqtt_simple::{QoS, Waiting};
+use umqtt_transports::Timer;
+
+use super::{AsyncRobustError as RobustClientError, RobustClient};
+use crate::error::RobustError;
+use crate::event::Event;
+use crate::outbox::{Queued, checked_message, note_delivered};
+
+impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, N, T, SUB_BYTES> {
+    /// Takes a message into the outbox and sends what the connection and
+    /// the window allow now, without waiting for a reconnect.
+    pub(super) async fn queue_inner(
+        &mut self,
+        flow_message: Queued<'_>,
+    ) -> Result<u32, RobustClientError<N>> {
+        checked_message(&flow_message)?;
+        let Some(flow) = self.flow.as_mut() else {
+            return Err(RobustError::NotStarted);
+        };
+        let (seq, dropped) = flow.accept(&flow_message).map_err(RobustError::Outbox)?;
+        if dropped > 0 {
+            log::warn!("outbox full: dropped the {dropped} oldest message(s)");
+            self.policy.emit(Event::Dropped { messages: dropped });
+        }
+        self.begin_call(Waiting::Send);
+        let result = match self.ensure_connected(None).await {
+            Ok(()) => self.pump().await,
+            // Offline, or not connected yet: the message waits in the outbox.
+            Err(RobustError::Offline { .. } | RobustError::NotStarted) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.inner.limit_waits(None);
+        result.map(|()| seq)
+    }
+
+    /// Sends what waits in the outbox, oldest first, while the connection is
+    /// up and the window has room (without a window, each QoS 1 message
+    /// waits for its PUBACK). A lost connection ends it quietly: what was
+    /// not acknowledged goes again after the reconnect.
+    pub(super) async fn pump(&mut self) -> Result<(), RobustClientError<N>> {
+        loop {
+            self.note_delivered();
+            if !self.inner.is_connected() {
+                return Ok(());
+            }
+            let Some(flow) = self.flow.as_mut() else {
+                return Ok(());
+            };
+            let Some(next) = flow.next() else {
+                return Ok(());
+            };
+            let windowed = self.inner.window_capacity() > 0;
+            if next.qos == QoS::AtLeastOnce
+                && windowed
+                && self.inner.in_flight() >= self.inner.window_capacity()
+                && next.resend_id.is_none_or(|id| !self.inner.is_in_flight(id))
+            {
+                return Ok(());
+            }
+            let packet_id = match (next.qos, next.resend_id) {
+                (QoS::AtLeastOnce, Some(id)) => Some(id),
+                (QoS::AtLeastOnce, None) => Some(self.inner.take_packet_id()),
+                _ => None,
+            };
+            flow.sending(next.seq, packet_id)
+                .map_err(RobustError::Outbox)?;
+            let Some(message) = flow.get(next.seq) else {
+                return Ok(());
+            };
+            let (topic, payload, retain) = (message.topic, message.payload, message.retain);
+            let sent = match (packet_id, next.resend_id) {
+                (Some(id), Some(_)) => self.inner.republish(topic, payload, retain, id).await,
+                (Some(id), None) => self.inner.publish_with_id(topic, payload, retain, id).await,
+                (None, _) => self.inner.publish(topic, payload, retain, next.qos).await,
+            };
+            match sent {
+                Ok(()) => {
+                    if let Some(flow) = self.flow.as_mut() {
+                        flow.sent(next.seq, next.qos).map_err(RobustError::Outbox)?;
+                    }
+                    self.note_progress();
+                }
+                Err(e) if e.is_connection_lost() => {
+                    self.lost(&e);
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// After a call that handled packets: what was acknowledged leaves the
+    /// outbox, and what the window now has room for goes out. A failure of
+    /// the outbox's storage is logged here (the call's own result stands);
+    /// `queue` and `flush` return it.
+    pub(super) async fn keep_outbox_moving(&mut self) {
+        if self.flow.is_some()
+            && let Err(e) = self.pump().await
+        {
+            log::error!("sending from the outbox failed: {e:?}");
+        }
+    }
+
+    /// Removes from the outbox what the broker acknowledged, and reports it.
+    pub(super) fn note_delivered(&mut self) {
+        let inner = &self.inner;
+        note_delivered(
+            self.flow.as_mut(),
+            |id| inner.is_in_flight(id),
+            &mut self.policy,
+            false,
+        );
+    }
+
+    /// The connection was lost: the outbox keeps what it did not deliver.
+    pub(super) fn outbox_lost(&mut self) {
+        let inner = &self.inner;
+        note_delivered(
+            self.flow.as_mut(),
+            |id| inner.is_in_flight(id),
+            &mut self.policy,
+            true,
+        );
+    }
+
+    /// Sends everything in the outbox and waits until it is delivered,
+    /// reconnecting as needed, until `deadline`.
+    pub(super) async fn drain(&mut self, deadline: u64) -> Result<(), RobustClientError<N>> {
+        loop {
+            self.pump().await?;
+            if self.flow.as_ref().is_none_or(|f| f.outbox().is_empty()) {
+                return Ok(());
+            }
+            self.ensure_connected(Some(deadline)).await?;
+            let left = deadline.saturating_sub(self.now());
+            if left == 0 {
+                return Err(self.policy.offline(self.now()));
+            }
+            let waited = if self.inner.in_flight() > 0 {
+                self.inner
+                    .flush_for(u32::try_from(left).unwrap_or(u32::MAX))
+                    .await
+                    .map(drop)
+            } else {
+                Ok(())
+            };
+            match waited {
+                Ok(()) => self.note_progress(),
+                Err(e) if e.is_connection_lost() => self.lost(&e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
