@@ -82,7 +82,7 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
     let mut client = session::client(&mut buffers, options);
     client.set_event_callback(&mut on_event);
     if windowed {
-        client.client_mut().set_window(&mut slots);
+        client.set_window(&mut slots);
         client.client_mut().set_ack_callback(&mut on_ack);
     }
     session::limit_calls(&mut client, Some(started + limit));
