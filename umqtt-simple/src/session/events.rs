@@ -130,6 +130,9 @@ pub(crate) enum Event<'s> {
     Acked,
     /// The PUBACK of a message in the QoS 1 window: its packet id.
     PubAcked(u16),
+    /// With a window, a PUBACK for nothing in flight: the second of a
+    /// message sent twice under one id.
+    Ignored,
     PingResp,
     /// A PUBREL, to answer with PUBCOMP ([`super::Session::reply`]).
     PubRel,

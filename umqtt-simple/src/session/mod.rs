@@ -414,12 +414,18 @@ impl<'a> Session<'a> {
             }
             Packet::PingResp => Event::PingResp,
             Packet::PubAck(id) => {
-                if !self.awaited.is(Waiting::PubAck, id) && self.window.remove(id) {
-                    Event::PubAcked(id)
-                } else {
+                if self.awaited.is(Waiting::PubAck, id) || self.window.capacity() == 0 {
                     self.awaited
                         .arrived(Waiting::PubAck, PacketType::PubAck, id)?;
                     Event::Acked
+                } else if self.window.remove(id) {
+                    Event::PubAcked(id)
+                } else {
+                    // With a window, a message may go out twice under one id
+                    // (`republish` of one still in flight): its second PUBACK
+                    // finds nothing in flight, and is no fault of the broker.
+                    log::debug!("PUBACK {id}: nothing in flight with that id (a copy's)");
+                    Event::Ignored
                 }
             }
             Packet::SubAck(suback) => {
@@ -530,7 +536,7 @@ pub(crate) fn event_type(event: &Event<'_>) -> PacketType {
         Event::Message(_) | Event::Copy | Event::Skipped(_) => PacketType::Publish,
         Event::PubRel => PacketType::PubRel,
         Event::ConnAck { .. } => PacketType::ConnAck,
-        Event::Acked | Event::PubAcked(_) => PacketType::PubAck,
+        Event::Acked | Event::PubAcked(_) | Event::Ignored => PacketType::PubAck,
         Event::PingResp => PacketType::PingResp,
     }
 }
