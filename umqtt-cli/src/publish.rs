@@ -16,11 +16,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_robust::RobustError;
+use umqtt_robust::outbox::{FileOutbox, FileOutboxOptions, FsyncPolicy, Outbox, OutboxOptions};
 use umqtt_simple::QoS;
 
 use crate::args::{PubArgs, Source};
 use crate::interrupt;
 use crate::session::{self, Buffers, Mqtt};
+
+/// The most a `--outbox` file holds (messages accepted and not yet
+/// acknowledged).
+const OUTBOX_CAPACITY: usize = 256 * 1024 * 1024;
 
 /// Lines read ahead of the publisher.
 const LINE_QUEUE: usize = 1024;
@@ -59,9 +64,12 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| session::default_client_id("pub"));
     crate::logger::name_client(&client_id);
+    let mut outbox = args.outbox.as_deref().map(open_outbox).transpose()?;
     let mut buffers = Buffers::new();
-    // The QoS 1 window of `-l`: its slots and the PUBACKs heard.
-    let windowed = args.source == Source::Lines && args.qos == QoS::AtLeastOnce;
+    // The QoS 1 window of `-l` (or of the outbox): its slots and the
+    // PUBACKs heard.
+    let windowed =
+        args.qos == QoS::AtLeastOnce && (args.source == Source::Lines || outbox.is_some());
     let mut slots = vec![
         0u16;
         if windowed {
@@ -85,13 +93,22 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
         client.set_window(&mut slots);
         client.client_mut().set_ack_callback(&mut on_ack);
     }
+    if let Some(outbox) = outbox.as_mut() {
+        let options = OutboxOptions {
+            queue_qos0: true,
+            ..OutboxOptions::default()
+        };
+        client.set_outbox(outbox, options);
+    }
     session::limit_calls(&mut client, Some(started + limit));
+    // What an earlier run left in the outbox goes out first, on connect.
     session::connect(&mut client, connection, addr)?;
 
     let sent = match message {
         Some(message) => publish_repeated(&mut client, args, &message, started + limit),
         None => publish_lines(&mut client, args, limit, &acked),
     };
+    let sent = sent.and_then(|()| drain_outbox(&mut client, args));
     // Say goodbye either way, so the broker discards the will.
     session::limit_calls(&mut client, None);
     let closed = client.disconnect();
@@ -109,6 +126,13 @@ fn publish(
     until: Instant,
 ) -> Result<(), String> {
     session::limit_calls(client, Some(until));
+    if client.outbox().is_some() {
+        let seq = client
+            .queue(args.topic.as_bytes(), payload, args.retain, args.qos)
+            .map_err(|e| format!("publish: {}", session::describe(&e)))?;
+        log::info!("queued message {seq}");
+        return Ok(());
+    }
     client
         .publish(args.topic.as_bytes(), payload, args.retain, args.qos)
         .map_err(|e| match e {
@@ -201,7 +225,7 @@ fn publish_lines(
         match next {
             Ok(Ok(line)) => {
                 publish(client, args, &line, Instant::now() + limit)?;
-                if client.client().window_capacity() > 0 {
+                if client.client().window_capacity() > 0 && client.outbox().is_none() {
                     sent += 1;
                 }
             }
@@ -244,6 +268,54 @@ fn await_window(
              and were not acknowledged (they may not have arrived)"
         )),
     }
+}
+
+/// Opens (or creates) the `--outbox` file; says so when an earlier run left
+/// messages in it, or a record torn by a crash was dropped.
+fn open_outbox(path: &std::path::Path) -> Result<FileOutbox, String> {
+    let options = FileOutboxOptions {
+        capacity_bytes: OUTBOX_CAPACITY,
+        fsync: FsyncPolicy::EveryRecord,
+    };
+    let outbox =
+        FileOutbox::open(path, options).map_err(|e| format!("--outbox {}: {e}", path.display()))?;
+    if let Some(torn) = outbox.open_report().torn {
+        eprintln!(
+            "--outbox {}: dropped a record cut short by a crash ({torn:?})",
+            path.display()
+        );
+    }
+    if !outbox.is_empty() {
+        log::info!(
+            "--outbox {}: {} message(s) left by an earlier run go first",
+            path.display(),
+            outbox.len()
+        );
+    }
+    Ok(outbox)
+}
+
+/// With `--outbox`: waits (up to `-W`) until the broker has every message;
+/// what is left stays in the file for the next run.
+fn drain_outbox(client: &mut Mqtt<'_>, args: &PubArgs) -> Result<(), String> {
+    if client.outbox().is_none() {
+        return Ok(());
+    }
+    let limit = Duration::from_secs(u64::from(args.timeout_s));
+    session::limit_calls(client, Some(Instant::now() + limit));
+    let drained = client.flush();
+    let left = client.outbox().map_or(0, |o| o.len());
+    if left == 0 {
+        return Ok(());
+    }
+    let why = match drained {
+        Err(e) => format!(" ({})", session::describe(&e)),
+        Ok(()) => String::new(),
+    };
+    Err(format!(
+        "publish: {left} message(s) not yet acknowledged stay in the outbox{why}; \
+         the next `umqtt pub --outbox` sends them"
+    ))
 }
 
 /// Sends the batched QoS 0 lines, if any (`-l -q 0`); a no-op otherwise.

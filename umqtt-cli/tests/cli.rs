@@ -964,3 +964,7 @@ mod options;
 mod fault_proxy;
 #[path = "cli/window.rs"]
 mod window;
+
+// `pub --outbox FILE`: what a killed publisher accepted is sent by the next run.
+#[path = "cli/outbox.rs"]
+mod outbox;

@@ -82,6 +82,14 @@ Message:
       --max-inflight N     with -l at QoS 1: up to N messages sent and not yet
                            acknowledged (default 20); a connection lost with
                            some in flight ends with status 1, saying how many
+                           (with --outbox they are sent again instead)
+      --outbox FILE        keep every message in FILE (created if missing)
+                           until the broker has it: accepted at once, sent
+                           in order through the window, sent again after a
+                           lost connection, and, if umqtt is killed or the
+                           power fails, by the next `umqtt pub --outbox FILE`
+                           (which sends what is left first). With -d, says
+                           \"queued message N\" for each one accepted
 
 {CONNECTION_HELP}"
     )

@@ -124,6 +124,9 @@ pub struct PubArgs {
     /// `--max-inflight`: with `-l` at QoS 1, how many messages may be sent
     /// and not yet acknowledged.
     pub max_inflight: u16,
+    /// `--outbox FILE`: messages go through a file outbox that survives the
+    /// process.
+    pub outbox: Option<std::path::PathBuf>,
 }
 
 /// `pub -W` when not given, in seconds.
@@ -269,6 +272,7 @@ struct Draft {
     repeat: Option<u32>,
     repeat_delay: Option<Duration>,
     max_inflight: Option<u16>,
+    outbox: Option<std::path::PathBuf>,
 }
 
 fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parsed, String> {
@@ -390,6 +394,7 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                 repeat: d.repeat.unwrap_or(1),
                 repeat_delay: d.repeat_delay.unwrap_or_default(),
                 max_inflight: d.max_inflight.unwrap_or(DEFAULT_MAX_INFLIGHT),
+                outbox: d.outbox,
             }))
         }
         Kind::Sub => {

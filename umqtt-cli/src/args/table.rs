@@ -323,4 +323,12 @@ pub(super) const OPTIONS: &[OptionSpec] =
                 Ok(())
             }),
         ),
+        only(
+            Kind::Pub,
+            &["--outbox"],
+            Set::Value(|d, _, n, v| {
+                d.outbox = Some(nonempty(n, v)?.into());
+                Ok(())
+            }),
+        ),
     ];

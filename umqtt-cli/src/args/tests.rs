@@ -47,6 +47,7 @@ fn pub_defaults() {
             repeat: 1,
             repeat_delay: Duration::ZERO,
             max_inflight: DEFAULT_MAX_INFLIGHT,
+            outbox: None,
         }
     );
     assert_eq!(a.connection.host, "localhost");
