@@ -9,7 +9,7 @@ use umqtt_transports::Timer;
 use super::{AsyncRobustError as RobustClientError, RobustClient};
 use crate::error::RobustError;
 use crate::event::Event;
-use crate::outbox::{Queued, checked_message, note_delivered};
+use crate::outbox::{OutboxError, Queued, checked_message, note_delivered};
 
 impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, N, T, SUB_BYTES> {
     /// Takes a message into the outbox and sends what the connection and
@@ -70,7 +70,8 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
             flow.sending(next.seq, packet_id)
                 .map_err(RobustError::Outbox)?;
             let Some(message) = flow.get(next.seq) else {
-                return Ok(());
+                // The storage named it as next and cannot give it back.
+                return Err(RobustError::Outbox(OutboxError::UnknownSeq(next.seq)));
             };
             let (topic, payload, retain) = (message.topic, message.payload, message.retain);
             let sent = match (packet_id, next.resend_id) {

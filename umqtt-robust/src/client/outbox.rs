@@ -9,7 +9,7 @@ use umqtt_transports::{Clock, Wait};
 use super::{RobustClient, RobustClientError};
 use crate::error::RobustError;
 use crate::event::Event;
-use crate::outbox::{Queued, checked_message, note_delivered};
+use crate::outbox::{OutboxError, Queued, checked_message, note_delivered};
 
 impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     RobustClient<'a, S, C, W, SUB_BYTES>
@@ -72,7 +72,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             flow.sending(next.seq, packet_id)
                 .map_err(RobustError::Outbox)?;
             let Some(message) = flow.get(next.seq) else {
-                return Ok(());
+                // The storage named it as next and cannot give it back.
+                return Err(RobustError::Outbox(OutboxError::UnknownSeq(next.seq)));
             };
             let (topic, payload, retain) = (message.topic, message.payload, message.retain);
             let sent = match (packet_id, next.resend_id) {

@@ -132,8 +132,12 @@ impl<'a> Flow<'a> {
 
     /// The message numbered `seq`, to encode.
     pub(crate) fn get(&self, seq: u32) -> Option<Queued<'_>> {
-        let before = seq.checked_sub(1)?;
-        self.outbox.next_after(before).filter(|m| m.seq == seq)
+        match seq.checked_sub(1) {
+            Some(before) => self.outbox.next_after(before),
+            // An outbox may number its first message 0.
+            None => self.outbox.first(),
+        }
+        .filter(|m| m.seq == seq)
     }
 
     /// Message `seq` is about to go out with `packet_id` (QoS 1): recorded
