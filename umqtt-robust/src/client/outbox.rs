@@ -3,7 +3,7 @@
 //! shared flow's (`crate::outbox::Flow`).
 
 use embedded_nal::TcpClientStack;
-use umqtt_simple::{QoS, Waiting};
+use umqtt_simple::Waiting;
 use umqtt_transports::{Clock, Wait};
 
 use super::{RobustClient, RobustClientError};
@@ -53,22 +53,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             let Some(flow) = self.flow.as_mut() else {
                 return Ok(());
             };
-            let Some(next) = flow.next() else {
+            let capacity = self.inner.window_capacity();
+            let window_full = capacity > 0 && self.inner.in_flight() >= capacity;
+            let inner = &self.inner;
+            let Some(next) = flow.next_sendable(window_full, |id| inner.is_in_flight(id)) else {
                 return Ok(());
             };
-            let windowed = self.inner.window_capacity() > 0;
-            if next.qos == QoS::AtLeastOnce
-                && windowed
-                && self.inner.in_flight() >= self.inner.window_capacity()
-                && next.resend_id.is_none_or(|id| !self.inner.is_in_flight(id))
-            {
-                return Ok(());
-            }
-            let packet_id = match (next.qos, next.resend_id) {
-                (QoS::AtLeastOnce, Some(id)) => Some(id),
-                (QoS::AtLeastOnce, None) => Some(self.inner.take_packet_id()),
-                _ => None,
-            };
+            let packet_id = next.packet_id(|| self.inner.take_packet_id());
             flow.sending(next.seq, packet_id)
                 .map_err(RobustError::Outbox)?;
             let Some(message) = flow.get(next.seq) else {

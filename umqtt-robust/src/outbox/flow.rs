@@ -63,6 +63,18 @@ pub(crate) struct Next {
     pub(crate) resend_id: Option<u16>,
 }
 
+impl Next {
+    /// The packet id it goes out with: the one it was sent with before, else
+    /// a new one from `take` (QoS 1); none at QoS 0.
+    pub(crate) fn packet_id(&self, take: impl FnOnce() -> u16) -> Option<u16> {
+        match (self.qos, self.resend_id) {
+            (QoS::AtLeastOnce, Some(id)) => Some(id),
+            (QoS::AtLeastOnce, None) => Some(take()),
+            _ => None,
+        }
+    }
+}
+
 /// The outbox and where the current connection is in it.
 pub(crate) struct Flow<'a> {
     outbox: &'a mut dyn Outbox,
@@ -128,6 +140,22 @@ impl<'a> Flow<'a> {
             qos: message.qos,
             resend_id: message.packet_id,
         })
+    }
+
+    /// The next message to hand to the connection, unless the client's
+    /// window holds it back: a full window (`window_full`) takes no new
+    /// QoS 1 message, while one sent again under an id still `in_flight`
+    /// takes no new slot.
+    pub(crate) fn next_sendable(
+        &self,
+        window_full: bool,
+        in_flight: impl Fn(u16) -> bool,
+    ) -> Option<Next> {
+        let next = self.next()?;
+        let held = next.qos == QoS::AtLeastOnce
+            && window_full
+            && next.resend_id.is_none_or(|id| !in_flight(id));
+        (!held).then_some(next)
     }
 
     /// The message numbered `seq`, to encode.
@@ -310,6 +338,28 @@ mod tests {
             flow.next().map(|n| (n.seq, n.resend_id)),
             Some((3, None)),
             "then c, new"
+        );
+    }
+
+    #[test]
+    fn a_full_window_holds_back_a_new_qos1_message_but_not_a_resend_in_flight() {
+        let mut storage = [0u8; 256];
+        let mut outbox = RamOutbox::new(&mut storage);
+        let mut flow = Flow::new(&mut outbox, OutboxOptions::default());
+        flow.accept(&q(b"a", QoS::AtLeastOnce)).unwrap();
+        let next = flow.next_sendable(false, |_| false).unwrap();
+        assert_eq!(next.packet_id(|| 9), Some(9), "a new one takes an id");
+        assert!(flow.next_sendable(true, |_| false).is_none(), "held back");
+        flow.sending(next.seq, Some(9)).unwrap();
+        let again = flow.next_sendable(true, |id| id == 9).unwrap();
+        assert_eq!(
+            again.packet_id(|| unreachable!()),
+            Some(9),
+            "its own id again"
+        );
+        assert!(
+            flow.next_sendable(true, |_| false).is_none(),
+            "not in flight: a new slot"
         );
     }
 
