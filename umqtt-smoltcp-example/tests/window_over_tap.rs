@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fault_proxy::{Direction, FaultProxy, PUBACK, PUBLISH};
+use fault_proxy::{FaultProxy, WireWindow, window_on_the_wire};
 use umqtt_simple::{Options, QoS};
 use umqtt_smoltcp_example::{TapConfig, client, open};
 use umqtt_tests::netns::{self as support, BROKER_IP, STACK_IP, TAP, broker};
@@ -125,17 +125,11 @@ fn windowed_client_over_smoltcp_keeps_several_messages_in_flight() {
 
     // The wire: WINDOW PUBLISH packets before the first PUBACK, never more.
     let records = proxy.records();
-    let (mut sent, mut in_flight, mut most, mut before_first_ack) = (0, 0usize, 0, None);
-    for r in &records {
-        if r.dir == Direction::ToBroker && r.is(PUBLISH) {
-            sent += 1;
-            in_flight += 1;
-            most = most.max(in_flight);
-        } else if r.dir == Direction::ToClient && r.is(PUBACK) {
-            before_first_ack.get_or_insert(sent);
-            in_flight = in_flight.saturating_sub(1);
-        }
-    }
+    let WireWindow {
+        sent,
+        before_first_ack,
+        most,
+    } = window_on_the_wire(&records);
     println!(
         "smoltcp, window {WINDOW}: {MESSAGES} messages in {:.2} s over a {} ms round trip; \
          {before_first_ack:?} PUBLISH before the first PUBACK, at most {most} in flight on the \

@@ -92,6 +92,37 @@ pub fn to_broker(records: &[Record], kind: u8) -> Vec<&Record> {
         .collect()
 }
 
+/// What the wire shows of a QoS 1 window: the PUBLISH packets forwarded to
+/// the broker, how many of them before the first PUBACK came back (`None`:
+/// none came), and the most forwarded and not yet answered at any point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireWindow {
+    pub sent: usize,
+    pub before_first_ack: Option<usize>,
+    pub most: usize,
+}
+
+/// Reads [`WireWindow`] off the proxy's `records`.
+pub fn window_on_the_wire(records: &[Record]) -> WireWindow {
+    let mut w = WireWindow {
+        sent: 0,
+        before_first_ack: None,
+        most: 0,
+    };
+    let mut in_flight = 0usize;
+    for r in records {
+        if r.dir == Direction::ToBroker && r.is(PUBLISH) {
+            w.sent += 1;
+            in_flight += 1;
+            w.most = w.most.max(in_flight);
+        } else if r.dir == Direction::ToClient && r.is(PUBACK) {
+            w.before_first_ack.get_or_insert(w.sent);
+            in_flight = in_flight.saturating_sub(1);
+        }
+    }
+    w
+}
+
 impl Record {
     /// Whether the packet is of type `kind` ([`PUBLISH`], [`PUBACK`], ...).
     pub fn is(&self, kind: u8) -> bool {

@@ -8,26 +8,17 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use super::fault_proxy::{Direction, FaultProxy, PUBACK, PUBLISH, Record};
+use super::fault_proxy::{FaultProxy, Record, window_on_the_wire};
 use super::{
     FakeBroker, Mosquitto, Running, assert_success, cmd, last_line, read_connect, run, with,
 };
 
-/// How many PUBLISH packets were forwarded before the first PUBACK, and the
-/// most forwarded and not yet answered at any point.
+/// How many PUBLISH packets were forwarded before the first PUBACK (all of
+/// them if none came), and the most forwarded and not yet answered at any
+/// point.
 fn in_flight_on_the_wire(records: &[Record]) -> (usize, usize) {
-    let (mut sent, mut in_flight, mut most, mut before_first_ack) = (0, 0usize, 0, None);
-    for r in records {
-        if r.dir == Direction::ToBroker && r.is(PUBLISH) {
-            sent += 1;
-            in_flight += 1;
-            most = most.max(in_flight);
-        } else if r.dir == Direction::ToClient && r.is(PUBACK) {
-            before_first_ack.get_or_insert(sent);
-            in_flight = in_flight.saturating_sub(1);
-        }
-    }
-    (before_first_ack.unwrap_or(sent), most)
+    let w = window_on_the_wire(records);
+    (w.before_first_ack.unwrap_or(w.sent), w.most)
 }
 
 /// `pub -l -q 1` of `n` lines through a slow link with `extra` options;
