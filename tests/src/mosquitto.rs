@@ -1,0 +1,230 @@
+//! mosquitto as a subprocess: started on a free loopback port with a config
+//! the test writes, restarted, killed; and a password file for it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use crate::{free_port, scratch_dir, wait_for_listener};
+
+/// mosquitto as a subprocess, killed when dropped.
+pub struct Mosquitto {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its scratch directory (config, log, persistence).
+    pub dir: PathBuf,
+    child: Child,
+    config: PathBuf,
+}
+
+/// Whether tests must fail instead of skipping when mosquitto is missing.
+pub fn mosquitto_required() -> bool {
+    std::env::var("UMQTT_REQUIRE_MOSQUITTO").is_ok_and(|v| v == "1")
+}
+
+/// The first of the `candidates` paths that exists, or else the first
+/// program called `name` in a directory of `PATH`.
+pub fn find_program(name: &str, candidates: &[&str]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .or_else(|| {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.exists())
+        })
+}
+
+/// The mosquitto binary: in one of the usual places, or on `PATH`.
+pub fn find_mosquitto() -> Option<PathBuf> {
+    find_program(
+        "mosquitto",
+        &[
+            "/usr/sbin/mosquitto",
+            "/usr/bin/mosquitto",
+            "/usr/local/sbin/mosquitto",
+        ],
+    )
+}
+
+/// The config of a mosquitto listening on `addr` that lets anyone in, runs
+/// as root and logs to the file `log`, followed by the config lines
+/// `settings` (which log types, say [`MOSQUITTO_QUIET_LOG`]).
+pub fn mosquitto_config(addr: SocketAddr, log: &Path, settings: &str) -> String {
+    format!(
+        "listener {} {}\nallow_anonymous true\nuser root\nlog_dest file {}\n{settings}\n",
+        addr.port(),
+        addr.ip(),
+        log.display()
+    )
+}
+
+/// mosquitto config lines that log connection events (errors, warnings,
+/// notices) but not the per-packet lines of `log_type all`, which run to
+/// hundreds of thousands of lines, and most of the run time, in a test that
+/// sends tens of thousands of messages. Every [`Mosquitto`] starts with them.
+pub const MOSQUITTO_QUIET_LOG: &str =
+    "log_type none\nlog_type error\nlog_type warning\nlog_type notice";
+
+impl Mosquitto {
+    /// Starts mosquitto on a free port with `extra` config lines, or returns
+    /// `None` (after printing why) when it is not installed and not required.
+    pub fn start(test: &str, extra: &str) -> Option<Self> {
+        let Some(binary) = find_mosquitto() else {
+            assert!(
+                !mosquitto_required(),
+                "UMQTT_REQUIRE_MOSQUITTO=1 but mosquitto is not installed"
+            );
+            eprintln!("SKIPPED {test}: mosquitto is not installed (apt-get install mosquitto)");
+            return None;
+        };
+        let dir = scratch_dir(test);
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let config = dir.join("mosquitto.conf");
+        let text = mosquitto_config(
+            addr,
+            &dir.join("mosquitto.log"),
+            &format!("{MOSQUITTO_QUIET_LOG}\n{extra}"),
+        );
+        std::fs::write(&config, text).expect("write mosquitto.conf");
+        let child = spawn_mosquitto(&binary, &config);
+        let mut broker = Mosquitto {
+            addr,
+            dir,
+            child,
+            config,
+        };
+        broker.wait_ready();
+        Some(broker)
+    }
+
+    fn wait_ready(&mut self) {
+        if !wait_for_listener(self.addr, Duration::from_secs(10)) {
+            let _ = self.child.kill();
+            panic!(
+                "mosquitto did not start on {}; log:\n{}",
+                self.addr,
+                self.log()
+            );
+        }
+    }
+
+    /// The broker's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// Kills the broker (SIGKILL) and waits for it to exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the broker with SIGTERM (it saves its database first) and
+    /// waits for it to exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the broker with SIGTERM and starts it again with the same
+    /// config and port.
+    pub fn restart_gracefully(&mut self) {
+        self.terminate();
+        let binary = find_mosquitto().expect("mosquitto was found before");
+        self.child = spawn_mosquitto(&binary, &self.config);
+        self.wait_ready();
+    }
+
+    /// Restarts the broker with persistence in its own directory, plus the
+    /// config lines `extra` (how often it saves, say).
+    pub fn enable_persistence(&mut self, extra: &str) {
+        self.kill();
+        let mut text = std::fs::read_to_string(&self.config).expect("read mosquitto.conf");
+        text.push_str(&format!(
+            "persistence true\npersistence_location {}/\n{extra}\n",
+            self.dir.display()
+        ));
+        std::fs::write(&self.config, text).expect("write mosquitto.conf");
+        self.restart();
+    }
+
+    /// Starts the broker again with the same config and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let binary = find_mosquitto().expect("mosquitto was found before");
+        self.child = spawn_mosquitto(&binary, &self.config);
+        self.wait_ready();
+    }
+}
+
+/// Writes a mosquitto password file with `user`/`password` using
+/// `mosquitto_passwd -b -c`, or returns `None` (after printing why) when the
+/// tool is missing and mosquitto is not required.
+pub fn password_file(test: &str, user: &str, password: &str) -> Option<PathBuf> {
+    let file = scratch_dir(test).join("passwd");
+    let status = match Command::new("mosquitto_passwd")
+        .arg("-b")
+        .arg("-c")
+        .arg(&file)
+        .arg(user)
+        .arg(password)
+        .status()
+    {
+        Ok(status) => status,
+        Err(e) => {
+            assert!(
+                !mosquitto_required(),
+                "mosquitto_passwd could not be run: {e}"
+            );
+            eprintln!("SKIPPED {test}: mosquitto_passwd could not be run: {e}");
+            return None;
+        }
+    };
+    assert!(status.success(), "mosquitto_passwd failed: {status}");
+    assert!(
+        std::fs::metadata(&file).is_ok_and(|m| m.len() > 0),
+        "password file is empty"
+    );
+    Some(file)
+}
+
+/// mosquitto refusing anonymous clients and accepting only `user` with
+/// `password` (a password file written by [`password_file`]), or `None`
+/// (after printing why) when either is not installed and not required.
+pub fn broker_with_password(test: &str, user: &str, password: &str) -> Option<Mosquitto> {
+    let file = password_file(test, user, password)?;
+    Mosquitto::start(
+        test,
+        &format!("allow_anonymous false\npassword_file {}", file.display()),
+    )
+}
+
+/// Starts the mosquitto `binary` with the config file `config`, without
+/// input and with its output discarded (it logs where its config says).
+pub fn spawn_mosquitto(binary: &Path, config: &Path) -> Child {
+    Command::new(binary)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mosquitto")
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+        // Keep the log of a failed test; clean up after a passing one.
+        if !thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
