@@ -26,9 +26,11 @@
 mod fake_broker;
 mod mosquitto;
 pub mod netns;
+mod scripted;
 
 pub use fake_broker::*;
 pub use mosquitto::*;
+pub use scripted::*;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
