@@ -230,14 +230,66 @@ where
             source_buffer: buf_ptr_range,
             buffer_info: &mut self.decrypted,
             is_open: self.opened.get_mut(),
+            key_update_requested: false,
         };
-        decrypt_record(
+        let result = decrypt_record(
             self.key_schedule.read_state(),
             record,
             |_key_schedule, record| handler.handle(record),
-        )?;
+        );
+        let key_update_requested = handler.key_update_requested;
+        if let Err(TlsError::AbortHandshake(level, description)) = result {
+            // umqtt patch: tell the server why (best effort), as during the
+            // handshake.
+            let (write_key_schedule, read_key_schedule) = self.key_schedule.as_split();
+            if let Ok(tx) = self.record_write_buf.write_record(
+                &ClientRecord::Alert(crate::alert::Alert { level, description }, true),
+                write_key_schedule,
+                Some(read_key_schedule),
+            ) {
+                if self.delegate.write_all(tx).await.is_ok() {
+                    self.key_schedule.write_state().increment_counter();
+                    let _ = self.delegate.flush().await;
+                }
+            }
+        }
+        result?;
+        if key_update_requested {
+            self.send_key_update().await?;
+        }
 
         Ok(())
+    }
+
+    /// umqtt patch: answers a KeyUpdate(update_requested) with our own
+    /// KeyUpdate(update_not_requested), sent under the current keys, then
+    /// switches to the next write keys (RFC 8446 §4.6.3).
+    async fn send_key_update(&mut self) -> Result<(), TlsError> {
+        self.flush().await?;
+        let (write_key_schedule, read_key_schedule) = self.key_schedule.as_split();
+        let tx = self.record_write_buf.write_record(
+            &ClientRecord::Handshake(
+                crate::handshake::ClientHandshake::KeyUpdate(
+                    crate::handshake::key_update::KeyUpdate {
+                        update_requested: false,
+                    },
+                ),
+                true,
+            ),
+            write_key_schedule,
+            Some(read_key_schedule),
+        )?;
+        self.delegate
+            .write_all(tx)
+            .await
+            .map_err(|e| TlsError::Io(e.kind()))?;
+        let write_key_schedule = self.key_schedule.write_state();
+        write_key_schedule.increment_counter();
+        write_key_schedule.update_traffic_secret()?;
+        self.delegate
+            .flush()
+            .await
+            .map_err(|e| TlsError::Io(e.kind()))
     }
 
     /// Close a connection instance, returning the ownership of the config, random generator and the async I/O provider.
@@ -400,10 +452,16 @@ where
             source_buffer: buf_ptr_range,
             buffer_info: self.decrypted,
             is_open: &mut opened,
+            key_update_requested: false,
         };
-        let result = decrypt_record(self.key_schedule, record, |_key_schedule, record| {
+        let mut result = decrypt_record(self.key_schedule, record, |_key_schedule, record| {
             handler.handle(record)
         });
+        // umqtt patch: a split reader cannot send the KeyUpdate the server
+        // asked for; end the connection rather than ignore the request.
+        if result.is_ok() && handler.key_update_requested {
+            result = Err(TlsError::Unimplemented);
+        }
 
         if !opened {
             self.opened.store(false, Ordering::Release);

@@ -58,8 +58,14 @@ where
             app_data.truncate(index + 1);
         };
 
-        let content_type =
-            ContentType::of(*app_data.as_slice().last().unwrap()).ok_or(TlsError::InvalidRecord)?;
+        // umqtt patch: an inner plaintext with no content-type byte (empty, or
+        // all padding) is a protocol violation (RFC 8446 §5.4), not a panic.
+        let content_type = app_data
+            .as_slice()
+            .last()
+            .copied()
+            .and_then(ContentType::of)
+            .ok_or(TlsError::InvalidRecord)?;
 
         trace!("Decrypting: content type = {:?}", content_type);
 
@@ -67,11 +73,32 @@ where
         app_data.truncate(app_data.len() - 1);
 
         let mut buf = ParseBuffer::new(app_data.as_slice());
+        let mut key_update = false;
         match content_type {
             ContentType::Handshake => {
+                // umqtt patch: zero-length Handshake fragments are forbidden
+                // (RFC 8446 §5.1).
+                if buf.remaining() == 0 {
+                    return Err(TlsError::AbortHandshake(
+                        AlertLevel::Fatal,
+                        AlertDescription::UnexpectedMessage,
+                    ));
+                }
                 // Decode potentially coalesced handshake messages
                 while buf.remaining() > 0 {
                     let inner = ServerHandshake::read(&mut buf, key_schedule.transcript_hash())?;
+                    // umqtt patch: a KeyUpdate must end its record (RFC 8446
+                    // §5.1: a key change must be at a record boundary); the
+                    // read keys change once this record is done, below.
+                    if let ServerHandshake::KeyUpdate(_) = inner {
+                        if buf.remaining() > 0 {
+                            return Err(TlsError::AbortHandshake(
+                                AlertLevel::Fatal,
+                                AlertDescription::UnexpectedMessage,
+                            ));
+                        }
+                        key_update = true;
+                    }
                     cb(key_schedule, ServerRecord::Handshake(inner))?;
                 }
             }
@@ -86,6 +113,11 @@ where
             _ => return Err(TlsError::Unimplemented),
         }
         key_schedule.increment_counter();
+        if key_update {
+            // umqtt patch: RFC 8446 §4.6.3, the next record from the server
+            // uses the next read traffic secret.
+            key_schedule.update_traffic_secret()?;
+        }
     } else {
         trace!("Not decrypting: content_type = {:?}", record.content_type());
         cb(key_schedule, record)?;
@@ -446,6 +478,14 @@ where
 {
     let mut state = State::ServerVerify;
     decrypt_record(key_schedule.read_state(), record, |key_schedule, record| {
+        // umqtt patch: the server's Finished ends its flight; nothing may
+        // follow it in the same record (RFC 8446 §4.4.4).
+        if state != State::ServerVerify {
+            return Err(TlsError::AbortHandshake(
+                AlertLevel::Fatal,
+                AlertDescription::UnexpectedMessage,
+            ));
+        }
         match record {
             ServerRecord::Handshake(server_handshake) => {
                 match server_handshake {

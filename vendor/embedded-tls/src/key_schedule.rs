@@ -191,6 +191,28 @@ where
     pub fn increment_counter(&mut self) {
         self.counter = unwrap!(self.counter.checked_add(1));
     }
+
+    /// umqtt patch: the next traffic secret, keys and IV after a KeyUpdate
+    /// (RFC 8446 §7.2): `HKDF-Expand-Label(secret, "traffic upd", "", Hash.length)`.
+    fn update_traffic_secret(&mut self) -> Result<(), TlsError> {
+        let next = self
+            .traffic_secret
+            .make_expanded_hkdf_label::<HashOutputSize<CipherSuite>>(
+                b"traffic upd",
+                ContextType::None,
+            )?;
+        let traffic_secret =
+            Hkdf::<CipherSuite>::from_prk(&next).map_err(|_| TlsError::InternalError)?;
+        self.traffic_secret.replace(traffic_secret);
+        self.key = self
+            .traffic_secret
+            .make_expanded_hkdf_label(b"key", ContextType::None)?;
+        self.iv = self
+            .traffic_secret
+            .make_expanded_hkdf_label(b"iv", ContextType::None)?;
+        self.counter = 0;
+        Ok(())
+    }
 }
 
 enum ContextType<CipherSuite>
@@ -412,6 +434,12 @@ where
         self.state.increment_counter();
     }
 
+    /// umqtt patch: switch to the next client application traffic secret
+    /// (after sending a KeyUpdate).
+    pub(crate) fn update_traffic_secret(&mut self) -> Result<(), TlsError> {
+        self.state.update_traffic_secret()
+    }
+
     pub(crate) fn get_key(&self) -> Result<&KeyArray<CipherSuite>, TlsError> {
         self.state.get_key()
     }
@@ -453,6 +481,12 @@ where
 {
     pub(crate) fn increment_counter(&mut self) {
         self.state.increment_counter();
+    }
+
+    /// umqtt patch: switch to the next server application traffic secret
+    /// (after receiving a KeyUpdate).
+    pub(crate) fn update_traffic_secret(&mut self) -> Result<(), TlsError> {
+        self.state.update_traffic_secret()
     }
 
     pub(crate) fn transcript_hash(&mut self) -> &mut CipherSuite::Hash {

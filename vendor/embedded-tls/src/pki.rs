@@ -1,4 +1,5 @@
 use crate::TlsError;
+use crate::alert::{AlertDescription, AlertLevel};
 use crate::config::{Certificate, TlsCipherSuite, TlsClock, TlsVerifier};
 #[cfg(feature = "p384")]
 use crate::der_certificate::ECDSA_SHA384;
@@ -24,6 +25,14 @@ use defmt::Debug2Format;
 use der::Decode;
 use digest::Digest;
 use heapless::Vec;
+
+/// umqtt patch: the public key algorithms a CertificateVerify scheme needs.
+const ID_EC_PUBLIC_KEY: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const ID_ED25519: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");
 
 pub struct CertificateNames {
     pub common_name: Option<heapless::String<HOSTNAME_MAXLEN>>,
@@ -134,7 +143,11 @@ where
     }
 
     fn verify_signature(&mut self, verify: CertificateVerifyRef) -> Result<(), TlsError> {
-        let handshake_hash = unwrap!(self.certificate_transcript.take());
+        // umqtt patch: a CertificateVerify with no verified Certificate
+        // before it is out of order (RFC 8446 §4.4.3), not a panic.
+        let unexpected =
+            TlsError::AbortHandshake(AlertLevel::Fatal, AlertDescription::UnexpectedMessage);
+        let handshake_hash = self.certificate_transcript.take().ok_or(unexpected)?;
         let ctx_str = b"TLS 1.3, server CertificateVerify\x00";
         let mut msg: Vec<u8, 146> = Vec::new();
         msg.resize(64, 0x20).map_err(|_| TlsError::EncodeError)?;
@@ -143,7 +156,7 @@ where
         msg.extend_from_slice(&handshake_hash.finalize())
             .map_err(|_| TlsError::EncodeError)?;
 
-        let certificate = unwrap!(self.certificate.as_ref()).try_into()?;
+        let certificate = self.certificate.as_ref().ok_or(unexpected)?.try_into()?;
         verify_signature(&msg[..], &certificate, &verify)?;
         Ok(())
     }
@@ -173,6 +186,28 @@ fn verify_signature(
         .as_bytes()
         .ok_or(TlsError::DecodeError)?;
 
+    // umqtt patch: the scheme must fit the certificate's key type (RFC 8446
+    // §4.4.3); a mismatch is refused by name instead of failing (or, for
+    // RSA-PSS over an EC key, panicking) in the key parse.
+    let key_oid = certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .algorithm
+        .oid;
+    let key_fits = match verify.signature_scheme {
+        SignatureScheme::EcdsaSecp256r1Sha256 | SignatureScheme::EcdsaSecp384r1Sha384 => {
+            key_oid == ID_EC_PUBLIC_KEY
+        }
+        SignatureScheme::RsaPssRsaeSha256
+        | SignatureScheme::RsaPssRsaeSha384
+        | SignatureScheme::RsaPssRsaeSha512 => key_oid == RSA_ENCRYPTION,
+        SignatureScheme::Ed25519 => key_oid == ID_ED25519,
+        _ => true,
+    };
+    if !key_fits {
+        return Err(TlsError::InvalidSignatureScheme);
+    }
+
     match verify.signature_scheme {
         SignatureScheme::EcdsaSecp256r1Sha256 => {
             use p256::ecdsa::{Signature, VerifyingKey, signature::Verifier};
@@ -195,7 +230,7 @@ fn verify_signature(
         SignatureScheme::Ed25519 => {
             use ed25519_dalek::{Signature, Verifier, VerifyingKey};
             let verifying_key: VerifyingKey =
-                VerifyingKey::from_bytes(public_key.try_into().unwrap())
+                VerifyingKey::from_bytes(public_key.try_into().map_err(|_| TlsError::DecodeError)?)
                     .map_err(|_| TlsError::DecodeError)?;
             let signature =
                 Signature::try_from(verify.signature).map_err(|_| TlsError::DecodeError)?;
@@ -211,7 +246,8 @@ fn verify_signature(
             };
             use sha2::Sha256;
 
-            let der_pubkey = RsaPublicKey::from_pkcs1_der(public_key).unwrap();
+            let der_pubkey =
+                RsaPublicKey::from_pkcs1_der(public_key).map_err(|_| TlsError::DecodeError)?;
             let verifying_key = VerifyingKey::<Sha256>::from(der_pubkey);
 
             let signature =
@@ -371,7 +407,9 @@ fn verify_certificate(
             ED25519 => {
                 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
                 let verifying_key: VerifyingKey =
-                    VerifyingKey::from_bytes(ca_public_key.try_into().unwrap())
+                    VerifyingKey::from_bytes(
+                        ca_public_key.try_into().map_err(|_| TlsError::DecodeError)?,
+                    )
                         .map_err(|_| TlsError::DecodeError)?;
 
                 let signature = Signature::try_from(

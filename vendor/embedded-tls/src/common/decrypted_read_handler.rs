@@ -1,7 +1,8 @@
 use core::ops::Range;
 
 use crate::{
-    TlsError, alert::AlertDescription, common::decrypted_buffer_info::DecryptedBufferInfo,
+    TlsError,
+    alert::{AlertDescription, AlertLevel}, common::decrypted_buffer_info::DecryptedBufferInfo,
     config::TlsCipherSuite, handshake::ServerHandshake, record::ServerRecord,
 };
 
@@ -9,6 +10,9 @@ pub struct DecryptedReadHandler<'a> {
     pub source_buffer: Range<*const u8>,
     pub buffer_info: &'a mut DecryptedBufferInfo,
     pub is_open: &'a mut bool,
+    /// umqtt patch: set when the server sent KeyUpdate(update_requested):
+    /// the connection must send its own KeyUpdate (RFC 8446 §4.6.3).
+    pub key_update_requested: bool,
 }
 
 impl DecryptedReadHandler<'_> {
@@ -56,9 +60,20 @@ impl DecryptedReadHandler<'_> {
                 // by the user.
                 Ok(())
             }
-            ServerRecord::Handshake(_) => {
-                unimplemented!()
+            // umqtt patch: the read keys are updated by `decrypt_record`; the
+            // answer, if asked for, is the connection's to send.
+            ServerRecord::Handshake(ServerHandshake::KeyUpdate(update)) => {
+                self.key_update_requested |= update.update_requested;
+                Ok(())
             }
+            // umqtt patch: post-handshake client authentication is not
+            // offered (no post_handshake_auth extension), so a
+            // CertificateRequest, like any other handshake message here, is
+            // unexpected (RFC 8446 §4.6.2); it used to be `unimplemented!()`.
+            ServerRecord::Handshake(_) => Err(TlsError::AbortHandshake(
+                AlertLevel::Fatal,
+                AlertDescription::UnexpectedMessage,
+            )),
         }
     }
 }
