@@ -17,6 +17,9 @@
 //!   subscribed to a topic in one line.
 //! - [`tokio_net`]: the async client over tokio's sockets, and a runner
 //!   that fails a hang.
+//! - [`tls_server`]: a scripted TLS 1.3 server that can leave out, reorder,
+//!   corrupt or add each of its handshake messages, for hostile-server tests
+//!   of the TLS client.
 //! - [`run_in_thread_within`]: a client in its own thread under a time limit,
 //!   so a hang fails the test instead of blocking the suite.
 //!
@@ -26,6 +29,7 @@
 mod fake_broker;
 mod mosquitto;
 pub mod netns;
+pub mod tls_server;
 
 pub use fake_broker::*;
 pub use mosquitto::*;

@@ -83,6 +83,7 @@
 
 pub mod adapter;
 mod error;
+mod handshake;
 mod lend;
 mod options;
 pub mod pem;
@@ -95,6 +96,7 @@ use embedded_tls::blocking::Aes128GcmSha256;
 pub use adapter::{IoControl, IoOutcome, NalIo, NalIoError};
 pub use embedded_tls::blocking::MaxFragmentLength;
 pub use error::{TlsDnsError, TlsStackError};
+pub use handshake::HandshakeError;
 pub use lend::{StillLent, TlsBuffers};
 pub use options::TlsOptions;
 pub use stack::{TlsSocket, TlsStack};

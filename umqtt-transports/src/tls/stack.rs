@@ -10,6 +10,7 @@ use embedded_tls::blocking::{
 };
 use rand_core::CryptoRngCore;
 
+use super::handshake::Ordered;
 use super::lend::Leased;
 use super::verify::Verifier;
 use crate::{Clock, Wait};
@@ -248,6 +249,10 @@ where
             (TlsError::HandshakeAborted(_, AlertDescription::CloseNotify), _) => {
                 TlsStackError::Closed
             }
+            (TlsError::AbortHandshake(_, AlertDescription::UnexpectedMessage), _) => {
+                TlsStackError::UnexpectedMessage
+            }
+            (TlsError::InvalidRecord, _) => TlsStackError::MalformedRecord,
             (TlsError::HandshakeAborted(_, alert) | TlsError::AbortHandshake(_, alert), _) => {
                 TlsStackError::Alert(alert)
             }
@@ -352,11 +357,11 @@ where
                 );
                 None
             }
-            (Some(ca), false) => Some(Verifier::<Suite, &T, CERT_SIZE>::new(
+            (Some(ca), false) => Some(Ordered::new(Verifier::<Suite, &T, CERT_SIZE>::new(
                 ca,
                 options.server_name,
                 &self.time,
-            )),
+            ))),
             (None, false) => return Err(TlsStackError::NoTrustAnchor),
         };
         let mut provider = Provider {
@@ -367,11 +372,19 @@ where
         };
         let result = leased.conn().open(TlsContext::new(&config, &mut provider));
         let Err(e) = result else {
-            return Ok(());
+            // embedded-tls completes a handshake whatever the server left
+            // out: the server is authenticated only if the order says so.
+            return match verifier.as_mut().map(|v| v.order().finished()) {
+                Some(Err(e)) => Err(TlsStackError::Handshake(e)),
+                Some(Ok(())) | None => Ok(()),
+            };
         };
         log::debug!("TLS: handshake failed: {e:?}");
-        if let Some(cert) = verifier.as_ref().and_then(Verifier::failure) {
+        if let Some(cert) = verifier.as_ref().and_then(|v| v.inner().failure()) {
             return Err(TlsStackError::Certificate(cert));
+        }
+        if let Some(e) = verifier.as_mut().and_then(|v| v.order().failure()) {
+            return Err(TlsStackError::Handshake(e));
         }
         let io = self.buffers.io();
         Err(match (e, io.outcome()) {

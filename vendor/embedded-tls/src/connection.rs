@@ -167,6 +167,8 @@ where
     traffic_hash: Option<CipherSuite::Hash>,
     secret: Option<EphemeralSecret>,
     certificate_request: Option<CertificateRequest>,
+    /// umqtt patch: whether the server's EncryptedExtensions arrived.
+    encrypted_extensions: bool,
 }
 
 impl<CipherSuite> Handshake<CipherSuite>
@@ -178,6 +180,7 @@ where
             traffic_hash: None,
             secret: None,
             certificate_request: None,
+            encrypted_extensions: false,
         }
     }
 }
@@ -488,6 +491,16 @@ where
         }
         match record {
             ServerRecord::Handshake(server_handshake) => {
+                // umqtt patch: EncryptedExtensions comes first, once
+                // (RFC 8446 §4.3.1, §4.4).
+                let is_ee = matches!(server_handshake, ServerHandshake::EncryptedExtensions(_));
+                if is_ee == handshake.encrypted_extensions {
+                    return Err(TlsError::AbortHandshake(
+                        AlertLevel::Fatal,
+                        AlertDescription::UnexpectedMessage,
+                    ));
+                }
+                handshake.encrypted_extensions = true;
                 match server_handshake {
                     ServerHandshake::EncryptedExtensions(_) => {}
                     ServerHandshake::Certificate(certificate) => {
