@@ -406,11 +406,12 @@ fn verify_certificate(
             #[cfg(feature = "ed25519")]
             ED25519 => {
                 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-                let verifying_key: VerifyingKey =
-                    VerifyingKey::from_bytes(
-                        ca_public_key.try_into().map_err(|_| TlsError::DecodeError)?,
-                    )
-                        .map_err(|_| TlsError::DecodeError)?;
+                let verifying_key: VerifyingKey = VerifyingKey::from_bytes(
+                    ca_public_key
+                        .try_into()
+                        .map_err(|_| TlsError::DecodeError)?,
+                )
+                .map_err(|_| TlsError::DecodeError)?;
 
                 let signature = Signature::try_from(
                     parsed_certificate

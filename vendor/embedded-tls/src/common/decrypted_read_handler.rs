@@ -2,8 +2,11 @@ use core::ops::Range;
 
 use crate::{
     TlsError,
-    alert::{AlertDescription, AlertLevel}, common::decrypted_buffer_info::DecryptedBufferInfo,
-    config::TlsCipherSuite, handshake::ServerHandshake, record::ServerRecord,
+    alert::{AlertDescription, AlertLevel},
+    common::decrypted_buffer_info::DecryptedBufferInfo,
+    config::TlsCipherSuite,
+    handshake::ServerHandshake,
+    record::ServerRecord,
 };
 
 pub struct DecryptedReadHandler<'a> {

@@ -237,7 +237,9 @@ impl<'a, CipherSuite: TlsCipherSuite> ServerHandshake<'a, CipherSuite> {
             HandshakeType::Finished => {
                 ServerHandshake::Finished(Finished::parse(buf, content_len)?)
             }
-            HandshakeType::KeyUpdate => ServerHandshake::KeyUpdate(KeyUpdate::parse(buf, content_len)?),
+            HandshakeType::KeyUpdate => {
+                ServerHandshake::KeyUpdate(KeyUpdate::parse(buf, content_len)?)
+            }
             //HandshakeType::MessageHash => {}
             t => {
                 warn!("Unimplemented handshake type: {:?}", t);
