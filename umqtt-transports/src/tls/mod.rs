@@ -12,6 +12,25 @@
 //!   given ([`TlsStack::with_time`]; std: [`SystemTime`]). Skipping all of
 //!   it takes [`TlsOptions::dangerously_skip_verification`], which logs a
 //!   warning at each connect.
+//! - **The server must prove who it is.** `connect` succeeds only after the
+//!   server sent a Certificate that passed verification, then a
+//!   CertificateVerify over it that passed (its signature scheme must fit
+//!   the certificate's key), then its Finished. Any other order or subset, a
+//!   second Certificate or CertificateVerify, ends the connect with
+//!   [`TlsStackError::Handshake`] naming what was wrong, before a byte of
+//!   MQTT is sent (embedded-tls itself completes a handshake with any subset
+//!   of those messages). With `dangerously_skip_verification` none of this
+//!   is checked.
+//! - **No server bytes make it panic**, in the handshake or after it: it
+//!   builds a patched embedded-tls 0.19.0 (`vendor/embedded-tls`, crate
+//!   `umqtt-embedded-tls`; its `UMQTT-PATCHES.md` lists each change). A
+//!   message out of place (a zero-length handshake record, a post-handshake
+//!   CertificateRequest, anything after the server's Finished) ends the
+//!   connection with [`TlsStackError::UnexpectedMessage`] and the alert
+//!   unexpected_message; a record with no content type with
+//!   [`TlsStackError::MalformedRecord`]. KeyUpdate is handled (RFC 8446
+//!   §4.6.3: new read keys, and our own KeyUpdate and new write keys when the
+//!   server asks); NewSessionTicket is ignored.
 //! - **What the server must speak:** TLS 1.3, key exchange P-256 (secp256r1),
 //!   cipher suite TLS_AES_128_GCM_SHA256. A P-256 (ECDSA) certificate chain
 //!   works without a heap; an RSA chain needs feature `tls-rsa` (an
@@ -31,17 +50,12 @@
 //!   for data is [`TlsWait`], which waits with the inner stack's waiter (the
 //!   std `StdWait` sleeps in the kernel).
 //!
-//! # Known limits (upstream, embedded-tls 0.19)
+//! # Known limits (embedded-tls 0.19, as patched)
 //!
 //! - After the handshake, embedded-tls reports any alert but close_notify as
 //!   `InternalError`, without its description; [`TlsStackError`] names the
 //!   likely cause where it can ([`TlsStackError::AbortedAfterHandshake`]).
-//! - It panics (`unimplemented!`) on a post-handshake handshake message
-//!   other than NewSessionTicket (KeyUpdate, post-handshake
-//!   CertificateRequest), and its RSA-PSS check `unwrap`s the parse of the
-//!   server key (feature `tls-rsa`). mosquitto and common brokers send
-//!   neither; a hostile server could (after passing certificate
-//!   verification). These panics are in embedded-tls, not in this crate.
+//! - Alerts during the handshake go out unencrypted (servers accept them).
 //! - One cipher suite (TLS_AES_128_GCM_SHA256), one key exchange (P-256),
 //!   TLS 1.3 only; no session resumption; no IP address SANs.
 //!
