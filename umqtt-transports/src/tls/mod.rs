@@ -41,7 +41,7 @@
 //!   parameter ([`rand_core::CryptoRngCore`]): the OS generator on std, the
 //!   device's TRNG on embedded.
 //! - **Buffers:** the user's [`TlsBuffers`], lent to one connection at a time
-//!   (see [`lend`](self#the-buffers)).
+//!   (see [the buffers](self#the-buffers)).
 //! - **Never hangs, never spins forever:** `connect` (TCP, then the whole
 //!   handshake) ends within the handshake timeout; `receive` never waits:
 //!   it returns `WouldBlock` when no whole record has arrived, and keeps
@@ -61,13 +61,13 @@
 //!
 //! # The buffers
 //!
-//! embedded-tls takes its record buffers as `&'a mut [u8]` and never gives
-//! them back, yet a stack that reconnects needs them again for each
-//! connection. [`TlsBuffers`] lends them to one connection at a time, guarded
-//! at run time; it is the only `unsafe` code of the workspace, in the private
-//! module `lend` whose docs say why and when it can go. A leaked connection
-//! keeps them forever: later connects fail with
-//! [`TlsStackError::BuffersStillLent`].
+//! embedded-tls takes its record buffers as `&'a mut [u8]`, and a connection
+//! cannot be opened again, yet a stack that reconnects needs them for each
+//! connection. [`TlsBuffers`] lends them to one connection at a time and
+//! takes them back when it closes (the vendored embedded-tls's
+//! `TlsConnection::close_and_release`), in safe Rust: this crate forbids
+//! `unsafe`. A leaked connection keeps them forever: later connects fail
+//! with [`TlsStackError::BuffersStillLent`].
 //!
 //! # Example
 //!

@@ -164,7 +164,10 @@ where
         io.set_record_start_deadline(Some(until));
         io.set_deadline(until.max(now.saturating_add(io_timeout)));
         io.clear_outcome();
-        let waited = session.leased.conn().read_buffered().map(|p| p.revert());
+        let waited = session
+            .leased
+            .conn()
+            .and_then(|conn| conn.read_buffered().map(|p| p.revert()));
         let first = !session.received;
         match waited {
             Ok(()) => session.received = true,
@@ -209,7 +212,13 @@ where
         // close_notify is a courtesy: one attempt, no waiting.
         io.set_deadline(0);
         io.set_record_start_deadline(Some(0));
-        let (mut stack, socket, _, waiter) = session.leased.close().into_parts();
+        let Some(transport) = session.leased.close() else {
+            // Unreachable: only `close` and the lease's drop take the
+            // connection, and both consume the lease.
+            log::error!("TLS: the connection was already gone at close");
+            return;
+        };
+        let (mut stack, socket, _, waiter) = transport.into_parts();
         if let Err(e) = stack.close(socket) {
             log::debug!("TLS: closing the TCP socket failed: {e:?}");
         }
@@ -370,7 +379,9 @@ where
             cert: options.client.map(|(cert, _)| cert),
             key,
         };
-        let result = leased.conn().open(TlsContext::new(&config, &mut provider));
+        let result = leased
+            .conn()
+            .and_then(|conn| conn.open(TlsContext::new(&config, &mut provider)));
         let Err(e) = result else {
             // embedded-tls completes a handshake whatever the server left
             // out: the server is authenticated only if the order says so.
@@ -485,8 +496,11 @@ where
         io.set_deadline(deadline);
         io.clear_outcome();
         let first = !session.received;
-        let conn = session.leased.conn();
-        match conn.write(buffer).and_then(|n| conn.flush().map(|()| n)) {
+        let sent = session
+            .leased
+            .conn()
+            .and_then(|conn| conn.write(buffer).and_then(|n| conn.flush().map(|()| n)));
+        match sent {
             Ok(n) => Ok(n),
             Err(e) => {
                 let error = self.read_error(e, first);
@@ -513,7 +527,7 @@ where
         io.set_deadline(now.saturating_add(io_timeout));
         io.set_record_start_deadline(Some(now));
         io.clear_outcome();
-        match session.leased.conn().read(buffer) {
+        match session.leased.conn().and_then(|conn| conn.read(buffer)) {
             Ok(n) => {
                 session.received = true;
                 Ok(n)

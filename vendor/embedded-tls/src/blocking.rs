@@ -308,6 +308,29 @@ where
         }
     }
 
+    /// umqtt patch: closes the connection as [`close`](Self::close) does
+    /// (close_notify), then gives back the socket and the two record
+    /// buffers, so that they can serve another connection; the close's
+    /// error, if any, comes with them.
+    #[allow(clippy::type_complexity)]
+    pub fn close_and_release(
+        mut self,
+    ) -> (Socket, &'a mut [u8], &'a mut [u8], Result<(), TlsError>) {
+        let result = self.close_internal();
+        let (socket, read, write) = self.release();
+        (socket, read, write, result)
+    }
+
+    /// umqtt patch: gives back the socket and the two record buffers
+    /// (read, write) without sending anything; the connection is gone.
+    pub fn release(self) -> (Socket, &'a mut [u8], &'a mut [u8]) {
+        (
+            self.delegate,
+            self.record_reader.into_buf(),
+            self.record_write_buf.into_buf(),
+        )
+    }
+
     pub fn split(
         &mut self,
     ) -> (

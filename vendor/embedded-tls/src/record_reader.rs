@@ -25,6 +25,11 @@ pub struct RecordReaderBorrowMut<'a> {
 }
 
 impl<'a> RecordReader<'a> {
+    /// umqtt patch: the buffer back, for the next connection.
+    pub(crate) fn into_buf(self) -> &'a mut [u8] {
+        self.buf
+    }
+
     pub fn new(buf: &'a mut [u8]) -> Self {
         if buf.len() < 16640 {
             warn!("Read buffer is smaller than 16640 bytes, which may cause problems!");
