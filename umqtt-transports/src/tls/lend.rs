@@ -40,8 +40,8 @@ type Slices<'b> = (&'b mut [u8], &'b mut [u8]);
 /// TLS, the client certificate plus 128 bytes.
 ///
 /// It also holds the few bytes the stack shares with its transport adapter
-/// (an [`IoControl`]). It is neither `Send` nor `Sync`: make it where the
-/// stack runs (a local in `main`, which lives forever on a device).
+/// (an [`IoControl`]). It is not `Sync` (it holds `Cell`s): make it where
+/// the stack runs (a local in `main`, which lives forever on a device).
 ///
 /// ```
 /// use umqtt_transports::tls::TlsBuffers;
