@@ -18,8 +18,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -31,7 +29,7 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
 use sha2::{Digest, Sha256};
 
-use crate::scratch_dir;
+use crate::{openssl, scratch_dir};
 
 /// How long the server waits for the client before giving up.
 const CLIENT_SILENCE: Duration = Duration::from_secs(10);
@@ -50,21 +48,6 @@ pub struct TlsIdentity {
     pub cert: Vec<u8>,
     /// The server's P-256 key.
     pub key: p256::SecretKey,
-}
-
-/// Runs `openssl` in `dir`, failing the test on error.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 impl TlsIdentity {

@@ -303,9 +303,20 @@ fn an_rsa_pss_certificate_verify_over_an_ec_certificate_is_refused() {
     );
 }
 
+/// A flight out of the order embedded-tls itself enforces (patched):
+/// refused with unexpected_message.
+fn refused_as_unexpected(test: &str, script: Script) {
+    let outcome = session(test, script);
+    assert_refused(
+        &outcome,
+        TlsStackError::UnexpectedMessage,
+        Some(UNEXPECTED_MESSAGE),
+    );
+}
+
 #[test]
 fn a_certificate_after_the_server_finished_is_refused() {
-    let outcome = session(
+    refused_as_unexpected(
         "tls-after-finished",
         Script::coalesced(vec![
             EncryptedExtensions,
@@ -315,16 +326,11 @@ fn a_certificate_after_the_server_finished_is_refused() {
             Certificate,
         ]),
     );
-    assert_refused(
-        &outcome,
-        TlsStackError::UnexpectedMessage,
-        Some(UNEXPECTED_MESSAGE),
-    );
 }
 
 #[test]
 fn encrypted_extensions_after_the_certificate_is_refused() {
-    let outcome = session(
+    refused_as_unexpected(
         "tls-ee-late",
         Script::coalesced(vec![
             Certificate,
@@ -333,16 +339,11 @@ fn encrypted_extensions_after_the_certificate_is_refused() {
             Finished,
         ]),
     );
-    assert_refused(
-        &outcome,
-        TlsStackError::UnexpectedMessage,
-        Some(UNEXPECTED_MESSAGE),
-    );
 }
 
 #[test]
 fn a_second_encrypted_extensions_is_refused() {
-    let outcome = session(
+    refused_as_unexpected(
         "tls-two-ee",
         Script::coalesced(vec![
             EncryptedExtensions,
@@ -351,11 +352,6 @@ fn a_second_encrypted_extensions_is_refused() {
             CertificateVerify,
             Finished,
         ]),
-    );
-    assert_refused(
-        &outcome,
-        TlsStackError::UnexpectedMessage,
-        Some(UNEXPECTED_MESSAGE),
     );
 }
 
@@ -374,12 +370,7 @@ fn an_empty_record_in_the_handshake_is_refused() {
 fn a_zero_length_handshake_record_in_the_handshake_is_refused() {
     let mut script = Script::honest();
     script.flight.insert(0, Rec::Inner(vec![22]));
-    let outcome = session("tls-zero-hs", script);
-    assert_refused(
-        &outcome,
-        TlsStackError::UnexpectedMessage,
-        Some(UNEXPECTED_MESSAGE),
-    );
+    refused_as_unexpected("tls-zero-hs", script);
 }
 
 // ---------------------------------------------------------------------------
