@@ -26,7 +26,7 @@ use umqtt_tests::tls_server::{Msg, Post, Rec, Script, Seen, TlsIdentity, TlsServ
 use umqtt_tests::{HANG_LIMIT, client_id, run_in_thread_within};
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 use umqtt_transports::tls::{
-    HandshakeError, TlsBuffers, TlsOptions, TlsStack, TlsStackError, TlsWait,
+    CertError, HandshakeError, TlsBuffers, TlsOptions, TlsStack, TlsStackError, TlsWait,
 };
 
 type TlsError = TlsStackError<<StdTcpStack as TcpClientStack>::Error>;
@@ -300,6 +300,39 @@ fn an_rsa_pss_certificate_verify_over_an_ec_certificate_is_refused() {
         ]),
         HandshakeError::SchemeMismatch,
         Some(ILLEGAL_PARAMETER),
+    );
+}
+
+#[test]
+fn a_corrupted_finished_is_refused() {
+    refused_in_handshake(
+        "tls-bad-finished",
+        Script::coalesced(vec![
+            EncryptedExtensions,
+            Certificate,
+            CertificateVerify,
+            Msg::Raw([vec![20, 0, 0, 32], vec![0x5a; 32]].concat()),
+        ]),
+        HandshakeError::BadFinished,
+        None,
+    );
+}
+
+#[test]
+fn an_empty_certificate_is_refused_as_malformed() {
+    let outcome = session(
+        "tls-empty-cert",
+        Script::coalesced(vec![
+            EncryptedExtensions,
+            Msg::Raw(vec![11, 0, 0, 4, 0, 0, 0, 0]),
+            CertificateVerify,
+            Finished,
+        ]),
+    );
+    assert_refused(
+        &outcome,
+        TlsStackError::Certificate(CertError::Malformed),
+        None,
     );
 }
 

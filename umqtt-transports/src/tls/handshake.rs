@@ -38,11 +38,15 @@ pub enum HandshakeError {
     /// A second CertificateVerify came.
     SecondCertificateVerify,
     /// The CertificateVerify's signature scheme does not fit the key of the
-    /// server's certificate (e.g. RSA-PSS over an EC key).
+    /// server's certificate (e.g. RSA-PSS over an EC key), or is not
+    /// supported (RSA without feature `tls-rsa`).
     SchemeMismatch,
     /// The CertificateVerify's signature does not verify with the key of the
     /// server's certificate.
     BadSignature,
+    /// The server's Finished does not match the handshake (corrupted or
+    /// forged).
+    BadFinished,
 }
 
 impl fmt::Display for HandshakeError {
@@ -60,7 +64,10 @@ impl fmt::Display for HandshakeError {
                 "the server sent a second CertificateVerify"
             }
             HandshakeError::SchemeMismatch => {
-                "the server's CertificateVerify uses a signature scheme that does not fit its certificate's key"
+                "the server's CertificateVerify uses a signature scheme that does not fit its certificate's key (or is not supported)"
+            }
+            HandshakeError::BadFinished => {
+                "the server's Finished does not match the handshake (corrupted or forged)"
             }
             HandshakeError::BadSignature => {
                 "the server's CertificateVerify signature does not verify with its certificate's key"

@@ -397,6 +397,11 @@ where
         if let Some(e) = verifier.as_mut().and_then(|v| v.order().failure()) {
             return Err(TlsStackError::Handshake(e));
         }
+        if let TlsError::InvalidSignature = e {
+            // What embedded-tls says of a Finished that does not verify (the
+            // CertificateVerify's verdict is the order's, above).
+            return Err(TlsStackError::Handshake(HandshakeError::BadFinished));
+        }
         let io = self.buffers.io();
         Err(match (e, io.outcome()) {
             (_, IoOutcome::NotTls) => TlsStackError::NotTls,
