@@ -7,6 +7,7 @@ pub mod decode;
 pub mod robust;
 pub mod script;
 pub mod seeds;
+pub mod tls;
 pub mod wire;
 
 /// Notes of what an input made the client do, kept only when asked for

@@ -17,6 +17,9 @@
 //!   subscribed to a topic in one line.
 //! - [`tokio_net`]: the async client over tokio's sockets, and a runner
 //!   that fails a hang.
+//! - [`tls_server`]: a scripted TLS 1.3 server that can leave out, reorder,
+//!   corrupt or add each of its handshake messages, for hostile-server tests
+//!   of the TLS client.
 //! - [`run_in_thread_within`]: a client in its own thread under a time limit,
 //!   so a hang fails the test instead of blocking the suite.
 //!
@@ -27,6 +30,7 @@ mod fake_broker;
 mod mosquitto;
 pub mod netns;
 mod scripted;
+pub mod tls_server;
 
 pub use fake_broker::*;
 pub use mosquitto::*;
@@ -34,7 +38,8 @@ pub use scripted::*;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -147,6 +152,22 @@ pub fn wait_for_listener(addr: SocketAddr, within: Duration) -> bool {
         thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// Runs the `openssl` command in `dir` (certificates for TLS tests), failing
+/// the test on error.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A unique, empty directory for one test's files.

@@ -1,8 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
-// `deny`, not `forbid`: the one module that lends the TLS record buffers
-// (`tls::lend`, feature `tls`) allows it; nothing else may.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),

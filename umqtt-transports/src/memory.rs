@@ -365,3 +365,46 @@ impl VirtualWait {
         self.clock.advance(u64::from(timeout_ms));
     }
 }
+
+/// A "random" generator that gives the same bytes in every run (feature
+/// `tls`), so that a TLS client's ClientHello and key share repeat exactly
+/// and a server flight recorded once replays byte for byte: for fuzzing the
+/// TLS client over a [`MemoryStack`] and for recording its seeds.
+///
+/// **It makes TLS worthless** (anyone can compute the keys): never use it for
+/// a real connection.
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone, Default)]
+pub struct ReplayRng(u64);
+
+#[cfg(feature = "tls")]
+impl rand_core::RngCore for ReplayRng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    /// splitmix64 over a counter.
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(bytes.get(..chunk.len()).unwrap_or(&bytes));
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+/// Only so that TLS accepts it: see the warning on [`ReplayRng`].
+#[cfg(feature = "tls")]
+impl rand_core::CryptoRng for ReplayRng {}

@@ -6,7 +6,7 @@ use embedded_nal::{TcpError, TcpErrorKind};
 use embedded_tls::alert::AlertDescription;
 use embedded_tls::blocking::TlsError;
 
-use super::{CertError, StillLent};
+use super::{CertError, HandshakeError, StillLent};
 
 /// Why a [`TlsStack`](super::TlsStack) operation failed.
 #[derive(Debug, Clone)]
@@ -16,6 +16,17 @@ pub enum TlsStackError<E> {
     Tcp(E),
     /// The server's certificate was refused.
     Certificate(CertError),
+    /// The server's handshake was refused: it did not prove its identity
+    /// (a message missing, out of order or repeated, or a bad signature).
+    Handshake(HandshakeError),
+    /// The server sent a TLS message not allowed at that point (e.g. a
+    /// zero-length handshake record, a post-handshake CertificateRequest, a
+    /// message after its Finished); the client aborted with the alert
+    /// unexpected_message.
+    UnexpectedMessage,
+    /// The server sent an encrypted record with no content type in it (an
+    /// empty inner plaintext).
+    MalformedRecord,
     /// The server speaks only TLS 1.2 or older; this client speaks TLS 1.3.
     Tls12Only,
     /// The server answered with something that is not TLS.
@@ -66,6 +77,13 @@ impl<E: fmt::Debug> fmt::Display for TlsStackError<E> {
         match self {
             Self::Tcp(e) => write!(f, "TCP: {e:?}"),
             Self::Certificate(e) => write!(f, "TLS handshake refused: {e}"),
+            Self::Handshake(e) => write!(f, "TLS handshake refused: {e}"),
+            Self::UnexpectedMessage => f.write_str(
+                "TLS connection refused: the server sent a message not allowed at that point",
+            ),
+            Self::MalformedRecord => f.write_str(
+                "TLS connection refused: the server sent an encrypted record with no content type",
+            ),
             Self::Tls12Only => f.write_str(
                 "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3)",
             ),
@@ -126,6 +144,8 @@ impl<E: TcpError> TcpError for TlsStackError<E> {
             Self::Alert(_)
             | Self::AbortedAfterHandshake { .. }
             | Self::RecordTooLarge { .. }
+            | Self::UnexpectedMessage
+            | Self::MalformedRecord
             | Self::Tls(_) => TcpErrorKind::PipeClosed,
             _ => TcpErrorKind::Other,
         }

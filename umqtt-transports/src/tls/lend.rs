@@ -1,41 +1,33 @@
-//! Lending the record buffers to one TLS connection at a time: the only
-//! `unsafe` code of the workspace.
+//! Lending the record buffers to one TLS connection at a time, in safe Rust.
 //!
-//! **Why it exists.** embedded-tls 0.19's `TlsConnection::new` takes its two
-//! record buffers as `&'a mut [u8]` and never gives them back (`close`
-//! returns only the socket), and a connection cannot be opened again. A
-//! [`TcpClientStack`](embedded_nal::TcpClientStack) that reconnects forever
-//! (as umqtt-robust's client does) therefore needs fresh `&'a mut` buffers
-//! for every connection, which safe Rust cannot hand out twice from one
-//! borrow without a heap.
+//! **Why it exists.** embedded-tls's `TlsConnection::new` takes its two
+//! record buffers as `&'a mut [u8]`, and a connection cannot be opened
+//! again, yet a [`TcpClientStack`](embedded_nal::TcpClientStack) that
+//! reconnects forever (as umqtt-robust's client does) needs them for every
+//! connection.
 //!
-//! **What it does.** [`TlsBuffers`] keeps the user's two buffers (borrowed for
-//! `'b`, or `'static`) as raw pointers and owns nothing else. [`Leased::lend`]
-//! rebuilds the two `&mut` slices and hands them to one new `TlsConnection`,
-//! after setting the `lent` flag; a second lend while the flag is set fails
-//! ([`StillLent`]) instead of aliasing. The flag is cleared only by the `Drop`
-//! of [`Guard`], which sits in [`Leased`] after the connection, so the
-//! connection (and with it every use of the slices) is dropped first. A
-//! `Leased` that is leaked (`mem::forget`) never clears the flag: the buffers
-//! stay lent forever, and every later lend fails with [`StillLent`], whose
-//! message says so. The slices never leave [`Leased`], a type private to
-//! this crate.
-//!
-//! **When to delete it.** As soon as embedded-tls offers a way to take the
-//! buffers back from a `TlsConnection` (a `close` that returns them, an
-//! `into_parts`) or to open a closed connection again, the stack can keep the
-//! `&'a mut` buffers itself in safe Rust and this module goes away.
-
-#![allow(unsafe_code)]
+//! **What it does.** [`TlsBuffers`] holds the two `&mut` slices in a `Cell`.
+//! [`Leased::lend`] takes them out and hands them to one new
+//! `TlsConnection`; while they are out, another lend finds the cell empty
+//! and fails ([`StillLent`]). The patched embedded-tls
+//! (`vendor/embedded-tls`, `TlsConnection::close_and_release` and
+//! `release`) gives them back when the connection closes, and [`Leased`]
+//! puts them back in the cell, when closed or dropped. A `Leased` that is
+//! leaked (`mem::forget`) never puts them back: the buffers stay lent
+//! forever, and every later lend fails with [`StillLent`], whose message
+//! says so. (Until that patch this module was the workspace's one `unsafe`
+//! code: raw pointers and a run-time flag.)
 
 use core::cell::Cell;
 use core::fmt;
-use core::marker::PhantomData;
 
 use embedded_io::{Read, Write};
-use embedded_tls::blocking::{TlsCipherSuite, TlsConnection};
+use embedded_tls::blocking::{TlsCipherSuite, TlsConnection, TlsError};
 
 use super::adapter::IoControl;
+
+/// The two record buffers (read, write).
+type Slices<'b> = (&'b mut [u8], &'b mut [u8]);
 
 /// The two record buffers of a TLS connection, lent by a
 /// [`TlsStack`](super::TlsStack) to one connection at a time.
@@ -48,8 +40,8 @@ use super::adapter::IoControl;
 /// TLS, the client certificate plus 128 bytes.
 ///
 /// It also holds the few bytes the stack shares with its transport adapter
-/// (an [`IoControl`]). It is neither `Send` nor `Sync`: make it where the
-/// stack runs (a local in `main`, which lives forever on a device).
+/// (an [`IoControl`]). It is not `Sync` (it holds `Cell`s): make it where
+/// the stack runs (a local in `main`, which lives forever on a device).
 ///
 /// ```
 /// use umqtt_transports::tls::TlsBuffers;
@@ -61,14 +53,11 @@ use super::adapter::IoControl;
 /// assert_eq!(buffers.read_len(), 16_640);
 /// ```
 pub struct TlsBuffers<'b> {
-    /// From the `&'b mut [u8]` given to [`TlsBuffers::new`]; only
-    /// [`Leased::lend`] turns it into a reference again.
-    read: *mut [u8],
-    write: *mut [u8],
-    /// Set while a [`Leased`] connection holds the buffers.
-    lent: Cell<bool>,
+    /// `None` while a connection holds them (or leaked them).
+    slices: Cell<Option<Slices<'b>>>,
+    read_len: usize,
+    write_len: usize,
     io: IoControl,
-    _borrow: PhantomData<&'b mut [u8]>,
 }
 
 impl<'b> TlsBuffers<'b> {
@@ -76,27 +65,29 @@ impl<'b> TlsBuffers<'b> {
     /// outgoing ones. They stay borrowed for as long as this value lives.
     pub fn new(read: &'b mut [u8], write: &'b mut [u8]) -> Self {
         TlsBuffers {
-            read: core::ptr::from_mut(read),
-            write: core::ptr::from_mut(write),
-            lent: Cell::new(false),
+            read_len: read.len(),
+            write_len: write.len(),
+            slices: Cell::new(Some((read, write))),
             io: IoControl::new(),
-            _borrow: PhantomData,
         }
     }
 
     /// Whether a connection holds the buffers now (or leaked them).
     pub fn is_lent(&self) -> bool {
-        self.lent.get()
+        let slices = self.slices.take();
+        let lent = slices.is_none();
+        self.slices.set(slices);
+        lent
     }
 
     /// The length of the read buffer.
     pub fn read_len(&self) -> usize {
-        self.read.len()
+        self.read_len
     }
 
     /// The length of the write buffer.
     pub fn write_len(&self) -> usize {
-        self.write.len()
+        self.write_len
     }
 
     /// The state shared with the transport adapter.
@@ -129,28 +120,15 @@ impl fmt::Display for StillLent {
     }
 }
 
-/// Clears the `lent` flag when dropped.
-struct Guard<'a> {
-    lent: &'a Cell<bool>,
-}
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        self.lent.set(false);
-    }
-}
-
-/// A TLS connection over lent buffers.
-///
-/// Field order matters: `conn` is dropped before `_guard`, so the flag is
-/// cleared only once nothing uses the slices any more.
+/// A TLS connection over lent buffers; closing or dropping it returns them.
 pub(crate) struct Leased<'a, Socket, CS>
 where
     Socket: Read + Write + 'a,
     CS: TlsCipherSuite + 'static,
 {
-    conn: TlsConnection<'a, Socket, CS>,
-    _guard: Guard<'a>,
+    /// `Some` until `close` takes it.
+    conn: Option<TlsConnection<'a, Socket, CS>>,
+    home: &'a TlsBuffers<'a>,
 }
 
 impl<'a, Socket, CS> Leased<'a, Socket, CS>
@@ -161,55 +139,49 @@ where
     /// A new connection over `socket` and the buffers, or the socket back if
     /// the buffers are still lent.
     pub(crate) fn lend(
-        buffers: &'a TlsBuffers<'_>,
+        buffers: &'a TlsBuffers<'a>,
         socket: Socket,
     ) -> Result<Self, (Socket, StillLent)> {
-        if buffers.lent.replace(true) {
+        let Some((read, write)) = buffers.slices.take() else {
             return Err((socket, StillLent));
-        }
-        let guard = Guard {
-            lent: &buffers.lent,
         };
-        // SAFETY: the pointers come from two `&'b mut [u8]` that
-        // `TlsBuffers<'b>` took by value and keeps borrowed for `'b` (its
-        // `PhantomData<&'b mut [u8]>`), so nothing outside can touch that
-        // memory while `buffers` lives, and `'a` (the borrow of `buffers`)
-        // ends before `'b`. Inside, only this function makes references from
-        // them, and only after `lent.replace(true)` returned `false`: the
-        // flag was clear, so no other `Leased` holds slices of these buffers
-        // (a `Leased` clears it only in `Guard::drop`, after its connection,
-        // the only holder of the slices, was dropped; a leaked one never
-        // clears it). `TlsBuffers` is `!Sync` (its `Cell` and raw pointers),
-        // so no other thread can race between the check and the set. The two
-        // buffers come from two distinct `&mut`, so they do not overlap each
-        // other. Hence these are the only live references to the memory.
-        let (read, write) = unsafe { (&mut *buffers.read, &mut *buffers.write) };
         Ok(Leased {
-            conn: TlsConnection::new(socket, read, write),
-            _guard: guard,
+            conn: Some(TlsConnection::new(socket, read, write)),
+            home: buffers,
         })
     }
 
-    /// The connection, to open, read and write; it cannot be moved out of
-    /// `self` through this reference (it has no default to swap in).
-    pub(crate) fn conn(&mut self) -> &mut TlsConnection<'a, Socket, CS> {
-        &mut self.conn
+    /// The connection, to open, read and write (`ConnectionClosed` once
+    /// closed, which `close` taking `self` rules out).
+    pub(crate) fn conn(&mut self) -> Result<&mut TlsConnection<'a, Socket, CS>, TlsError> {
+        self.conn.as_mut().ok_or(TlsError::ConnectionClosed)
     }
 
-    /// Sends close_notify (errors ignored), drops the connection, then
-    /// returns the buffers; gives the socket back.
-    pub(crate) fn close(self) -> Socket {
-        let Leased { conn, _guard } = self;
-        let socket = match conn.close() {
-            Ok(socket) => socket,
-            Err((socket, e)) => {
-                log::debug!("TLS close_notify not sent: {e:?}");
-                socket
-            }
-        };
-        // `conn` was consumed by `close`: nothing holds the slices now.
-        drop(_guard);
-        socket
+    /// Sends close_notify (errors ignored), returns the buffers and gives
+    /// the socket back.
+    pub(crate) fn close(mut self) -> Option<Socket> {
+        let conn = self.conn.take()?;
+        let (socket, read, write, result) = conn.close_and_release();
+        if let Err(e) = result {
+            log::debug!("TLS close_notify not sent: {e:?}");
+        }
+        self.home.slices.set(Some((read, write)));
+        Some(socket)
+    }
+}
+
+impl<'a, Socket, CS> Drop for Leased<'a, Socket, CS>
+where
+    Socket: Read + Write + 'a,
+    CS: TlsCipherSuite + 'static,
+{
+    /// A connection dropped without `close` returns the buffers too (and
+    /// drops its socket, sending nothing).
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let (_socket, read, write) = conn.release();
+            self.home.slices.set(Some((read, write)));
+        }
     }
 }
 
@@ -247,7 +219,7 @@ mod tests {
         for _ in 0..3 {
             let lease = L::lend(&buffers, Idle).ok().expect("free");
             assert!(buffers.is_lent());
-            let _socket = lease.close();
+            assert!(lease.close().is_some(), "close gives the socket back");
             assert!(!buffers.is_lent());
         }
         let lease = L::lend(&buffers, Idle).ok().expect("free");

@@ -12,6 +12,25 @@
 //!   given ([`TlsStack::with_time`]; std: [`SystemTime`]). Skipping all of
 //!   it takes [`TlsOptions::dangerously_skip_verification`], which logs a
 //!   warning at each connect.
+//! - **The server must prove who it is.** `connect` succeeds only after the
+//!   server sent a Certificate that passed verification, then a
+//!   CertificateVerify over it that passed (its signature scheme must fit
+//!   the certificate's key), then its Finished. Any other order or subset, a
+//!   second Certificate or CertificateVerify, ends the connect with
+//!   [`TlsStackError::Handshake`] naming what was wrong, before a byte of
+//!   MQTT is sent (embedded-tls itself completes a handshake with any subset
+//!   of those messages). With `dangerously_skip_verification` none of this
+//!   is checked.
+//! - **No server bytes make it panic**, in the handshake or after it: it
+//!   builds a patched embedded-tls 0.19.0 (`vendor/embedded-tls`, crate
+//!   `umqtt-embedded-tls`; its `UMQTT-PATCHES.md` lists each change). A
+//!   message out of place (a zero-length handshake record, a post-handshake
+//!   CertificateRequest, anything after the server's Finished) ends the
+//!   connection with [`TlsStackError::UnexpectedMessage`] and the alert
+//!   unexpected_message; a record with no content type with
+//!   [`TlsStackError::MalformedRecord`]. KeyUpdate is handled (RFC 8446
+//!   §4.6.3: new read keys, and our own KeyUpdate and new write keys when the
+//!   server asks); NewSessionTicket is ignored.
 //! - **What the server must speak:** TLS 1.3, key exchange P-256 (secp256r1),
 //!   cipher suite TLS_AES_128_GCM_SHA256. A P-256 (ECDSA) certificate chain
 //!   works without a heap; an RSA chain needs feature `tls-rsa` (an
@@ -22,7 +41,7 @@
 //!   parameter ([`rand_core::CryptoRngCore`]): the OS generator on std, the
 //!   device's TRNG on embedded.
 //! - **Buffers:** the user's [`TlsBuffers`], lent to one connection at a time
-//!   (see [`lend`](self#the-buffers)).
+//!   (see [the buffers](self#the-buffers)).
 //! - **Never hangs, never spins forever:** `connect` (TCP, then the whole
 //!   handshake) ends within the handshake timeout; `receive` never waits:
 //!   it returns `WouldBlock` when no whole record has arrived, and keeps
@@ -31,29 +50,24 @@
 //!   for data is [`TlsWait`], which waits with the inner stack's waiter (the
 //!   std `StdWait` sleeps in the kernel).
 //!
-//! # Known limits (upstream, embedded-tls 0.19)
+//! # Known limits (embedded-tls 0.19, as patched)
 //!
 //! - After the handshake, embedded-tls reports any alert but close_notify as
 //!   `InternalError`, without its description; [`TlsStackError`] names the
 //!   likely cause where it can ([`TlsStackError::AbortedAfterHandshake`]).
-//! - It panics (`unimplemented!`) on a post-handshake handshake message
-//!   other than NewSessionTicket (KeyUpdate, post-handshake
-//!   CertificateRequest), and its RSA-PSS check `unwrap`s the parse of the
-//!   server key (feature `tls-rsa`). mosquitto and common brokers send
-//!   neither; a hostile server could (after passing certificate
-//!   verification). These panics are in embedded-tls, not in this crate.
+//! - Alerts during the handshake go out unencrypted (servers accept them).
 //! - One cipher suite (TLS_AES_128_GCM_SHA256), one key exchange (P-256),
 //!   TLS 1.3 only; no session resumption; no IP address SANs.
 //!
 //! # The buffers
 //!
-//! embedded-tls takes its record buffers as `&'a mut [u8]` and never gives
-//! them back, yet a stack that reconnects needs them again for each
-//! connection. [`TlsBuffers`] lends them to one connection at a time, guarded
-//! at run time; it is the only `unsafe` code of the workspace, in the private
-//! module `lend` whose docs say why and when it can go. A leaked connection
-//! keeps them forever: later connects fail with
-//! [`TlsStackError::BuffersStillLent`].
+//! embedded-tls takes its record buffers as `&'a mut [u8]`, and a connection
+//! cannot be opened again, yet a stack that reconnects needs them for each
+//! connection. [`TlsBuffers`] lends them to one connection at a time and
+//! takes them back when it closes (the vendored embedded-tls's
+//! `TlsConnection::close_and_release`), in safe Rust: this crate forbids
+//! `unsafe`. A leaked connection keeps them forever: later connects fail
+//! with [`TlsStackError::BuffersStillLent`].
 //!
 //! # Example
 //!
@@ -83,6 +97,7 @@
 
 pub mod adapter;
 mod error;
+mod handshake;
 mod lend;
 mod options;
 pub mod pem;
@@ -95,6 +110,7 @@ use embedded_tls::blocking::Aes128GcmSha256;
 pub use adapter::{IoControl, IoOutcome, NalIo, NalIoError};
 pub use embedded_tls::blocking::MaxFragmentLength;
 pub use error::{TlsDnsError, TlsStackError};
+pub use handshake::HandshakeError;
 pub use lend::{StillLent, TlsBuffers};
 pub use options::TlsOptions;
 pub use stack::{TlsSocket, TlsStack};

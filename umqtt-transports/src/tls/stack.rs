@@ -10,6 +10,7 @@ use embedded_tls::blocking::{
 };
 use rand_core::CryptoRngCore;
 
+use super::handshake::Ordered;
 use super::lend::Leased;
 use super::verify::Verifier;
 use crate::{Clock, Wait};
@@ -163,7 +164,10 @@ where
         io.set_record_start_deadline(Some(until));
         io.set_deadline(until.max(now.saturating_add(io_timeout)));
         io.clear_outcome();
-        let waited = session.leased.conn().read_buffered().map(|p| p.revert());
+        let waited = session
+            .leased
+            .conn()
+            .and_then(|conn| conn.read_buffered().map(|p| p.revert()));
         let first = !session.received;
         match waited {
             Ok(()) => session.received = true,
@@ -208,7 +212,13 @@ where
         // close_notify is a courtesy: one attempt, no waiting.
         io.set_deadline(0);
         io.set_record_start_deadline(Some(0));
-        let (mut stack, socket, _, waiter) = session.leased.close().into_parts();
+        let Some(transport) = session.leased.close() else {
+            // Unreachable: only `close` and the lease's drop take the
+            // connection, and both consume the lease.
+            log::error!("TLS: the connection was already gone at close");
+            return;
+        };
+        let (mut stack, socket, _, waiter) = transport.into_parts();
         if let Err(e) = stack.close(socket) {
             log::debug!("TLS: closing the TCP socket failed: {e:?}");
         }
@@ -248,6 +258,10 @@ where
             (TlsError::HandshakeAborted(_, AlertDescription::CloseNotify), _) => {
                 TlsStackError::Closed
             }
+            (TlsError::AbortHandshake(_, AlertDescription::UnexpectedMessage), _) => {
+                TlsStackError::UnexpectedMessage
+            }
+            (TlsError::InvalidRecord, _) => TlsStackError::MalformedRecord,
             (TlsError::HandshakeAborted(_, alert) | TlsError::AbortHandshake(_, alert), _) => {
                 TlsStackError::Alert(alert)
             }
@@ -352,11 +366,11 @@ where
                 );
                 None
             }
-            (Some(ca), false) => Some(Verifier::<Suite, &T, CERT_SIZE>::new(
+            (Some(ca), false) => Some(Ordered::new(Verifier::<Suite, &T, CERT_SIZE>::new(
                 ca,
                 options.server_name,
                 &self.time,
-            )),
+            ))),
             (None, false) => return Err(TlsStackError::NoTrustAnchor),
         };
         let mut provider = Provider {
@@ -365,13 +379,28 @@ where
             cert: options.client.map(|(cert, _)| cert),
             key,
         };
-        let result = leased.conn().open(TlsContext::new(&config, &mut provider));
+        let result = leased
+            .conn()
+            .and_then(|conn| conn.open(TlsContext::new(&config, &mut provider)));
         let Err(e) = result else {
-            return Ok(());
+            // embedded-tls completes a handshake whatever the server left
+            // out: the server is authenticated only if the order says so.
+            return match verifier.as_mut().map(|v| v.order().finished()) {
+                Some(Err(e)) => Err(TlsStackError::Handshake(e)),
+                Some(Ok(())) | None => Ok(()),
+            };
         };
         log::debug!("TLS: handshake failed: {e:?}");
-        if let Some(cert) = verifier.as_ref().and_then(Verifier::failure) {
+        if let Some(cert) = verifier.as_ref().and_then(|v| v.inner().failure()) {
             return Err(TlsStackError::Certificate(cert));
+        }
+        if let Some(e) = verifier.as_mut().and_then(|v| v.order().failure()) {
+            return Err(TlsStackError::Handshake(e));
+        }
+        if let TlsError::InvalidSignature = e {
+            // What embedded-tls says of a Finished that does not verify (the
+            // CertificateVerify's verdict is the order's, above).
+            return Err(TlsStackError::Handshake(HandshakeError::BadFinished));
         }
         let io = self.buffers.io();
         Err(match (e, io.outcome()) {
@@ -472,8 +501,11 @@ where
         io.set_deadline(deadline);
         io.clear_outcome();
         let first = !session.received;
-        let conn = session.leased.conn();
-        match conn.write(buffer).and_then(|n| conn.flush().map(|()| n)) {
+        let sent = session
+            .leased
+            .conn()
+            .and_then(|conn| conn.write(buffer).and_then(|n| conn.flush().map(|()| n)));
+        match sent {
             Ok(n) => Ok(n),
             Err(e) => {
                 let error = self.read_error(e, first);
@@ -500,7 +532,7 @@ where
         io.set_deadline(now.saturating_add(io_timeout));
         io.set_record_start_deadline(Some(now));
         io.clear_outcome();
-        match session.leased.conn().read(buffer) {
+        match session.leased.conn().and_then(|conn| conn.read(buffer)) {
             Ok(n) => {
                 session.received = true;
                 Ok(n)
