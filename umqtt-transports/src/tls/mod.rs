@@ -82,6 +82,7 @@
 //! [embedded-tls]: https://docs.rs/embedded-tls
 
 pub mod adapter;
+mod chain;
 mod error;
 mod lend;
 mod options;

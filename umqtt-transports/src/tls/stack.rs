@@ -10,6 +10,7 @@ use embedded_tls::blocking::{
 };
 use rand_core::CryptoRngCore;
 
+use super::chain;
 use super::lend::Leased;
 use super::verify::Verifier;
 use crate::{Clock, Wait};
@@ -337,14 +338,19 @@ where
             ),
             None => None,
         };
-        let mut config = TlsConfig::new().with_server_name(options.server_name);
+        let mut config = TlsConfig::new();
+        // An IP address is no server name: RFC 6066 forbids it in SNI (the
+        // verifier matches it against the IP SANs).
+        if let chain::Host::Dns(name) = chain::Host::parse(options.server_name) {
+            config = config.with_server_name(name);
+        }
         if let Some(alpn) = options.alpn {
             config = config.with_alpn(alpn);
         }
         if let Some(mfl) = options.max_fragment_length {
             config = config.with_max_fragment_length(mfl);
         }
-        let mut verifier = match (options.ca, options.skip_verification) {
+        let mut verifier = match (options.cas, options.skip_verification) {
             (_, true) => {
                 log::warn!(
                     "TLS: certificate verification is OFF for {}: anyone on the path can read and change this connection",
@@ -352,12 +358,12 @@ where
                 );
                 None
             }
-            (Some(ca), false) => Some(Verifier::<Suite, &T, CERT_SIZE>::new(
-                ca,
+            (cas, false) if cas.is_empty() => return Err(TlsStackError::NoTrustAnchor),
+            (cas, false) => Some(Verifier::<Suite, &T, CERT_SIZE>::new(
+                cas,
                 options.server_name,
                 &self.time,
             )),
-            (None, false) => return Err(TlsStackError::NoTrustAnchor),
         };
         let mut provider = Provider {
             rng: &mut self.rng,
