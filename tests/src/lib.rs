@@ -26,6 +26,7 @@
 mod fake_broker;
 mod mosquitto;
 pub mod netns;
+pub mod pki;
 
 pub use fake_broker::*;
 pub use mosquitto::*;
