@@ -358,9 +358,13 @@ pub(crate) fn check<'c>(
         return Err(CertError::UnsupportedCriticalExtension);
     }
     dates(&anchor, now)?;
-    // The certificates the chain carries, the anchor itself (if sent) left
-    // out.
-    let carried = chain.filter(|der| *der != anchor_der);
+    // The certificates the chain carries, the anchor itself left out when
+    // sent as an issuer (a server certificate that is itself the trusted
+    // one, self-signed, stays: it is the leaf).
+    let carried = chain
+        .enumerate()
+        .filter(|(i, der)| *i == 0 || *der != anchor_der)
+        .map(|(_, der)| der);
     // Non-self-issued intermediates seen so far (below the current one).
     let mut intermediates: u32 = 0;
     let mut leaf = None;

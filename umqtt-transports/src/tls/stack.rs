@@ -219,11 +219,17 @@ where
     /// What a failed read or write of the open session means; `first`: no
     /// plaintext had arrived yet.
     fn read_error(&self, e: TlsError, first: bool) -> TlsStackError<S::Error> {
+        let close_notify = matches!(e, TlsError::ConnectionClosed);
         let error = self.session_error(e);
         // A server that refuses the client's certificate (or its absence)
         // sends an alert right after the handshake and closes; embedded-tls
         // reports any alert but close_notify as InternalError, and the alert
-        // is lost altogether when the close overtakes it (a reset).
+        // is lost altogether when the close overtakes it (a reset). A
+        // close_notify is no such refusal: the server ended the session in
+        // order (a broker refusing the CONNECT without a CONNACK).
+        if first && close_notify && matches!(error, TlsStackError::Closed) {
+            return TlsStackError::ClosedByServer;
+        }
         match error {
             TlsStackError::Tls(TlsError::InternalError)
             | TlsStackError::Closed

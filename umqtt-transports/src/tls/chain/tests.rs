@@ -170,6 +170,16 @@ fn the_anchors_pathlen_counts_the_intermediates_but_not_the_anchor_sent_back() {
 }
 
 #[test]
+fn a_trusted_self_signed_ca_may_serve_as_its_own_leaf() {
+    let both = cert("localhost", "localhost", &[ca_ext(None), localhost()]);
+    assert_eq!(check_chain(&[&both], &both, "localhost"), Ok(()));
+    assert_eq!(
+        check_chain(&[&both], &both, "other"),
+        Err(CertError::NameMismatch)
+    );
+}
+
+#[test]
 fn key_usage_is_enforced_when_present() {
     let root = root();
     let signing = leaf_of("root", &[localhost(), ku_ext(0x80)]);
