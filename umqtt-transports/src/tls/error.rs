@@ -25,8 +25,9 @@ pub enum TlsStackError<E> {
     /// The server aborted the handshake or the session with this alert.
     Alert(AlertDescription),
     /// The server aborted the session (with an alert embedded-tls does not
-    /// name, or by closing it) after the handshake, before sending any data:
-    /// what a server does that wants another client certificate.
+    /// name, or by dropping the connection without close_notify) after the
+    /// handshake, before sending any data: what a server does that wants
+    /// another client certificate.
     AbortedAfterHandshake {
         /// Whether a client certificate was given.
         client_certificate: bool,
