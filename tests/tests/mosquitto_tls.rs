@@ -586,6 +586,61 @@ fn tls_refuses_a_tls12_only_server() {
     server.0.kill().ok();
 }
 
+#[test]
+fn tls_to_an_ip_address_sends_no_server_name() {
+    use embedded_nal::TcpClientStack;
+    let test = "tls_to_an_ip_address_sends_no_server_name";
+    if !openssl_available(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Spec::ca("ca")).issue(
+        "server",
+        "ca",
+        Spec::leaf("127.0.0.1").sans(&["IP:127.0.0.1", "DNS:localhost"]),
+    );
+    // s_server ends with a fatal unrecognized_name any handshake whose SNI
+    // is not `localhost`; without SNI it serves.
+    let port = free_port();
+    let (crt, key) = (pki.path("server.crt"), pki.path("server.key"));
+    let mut server = ServerGuard(
+        Command::new("openssl")
+            .args(["s_server", "-tls1_3", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-cert", &crt, "-key", &key, "-cert2", &crt, "-key2", &key])
+            .args(["-servername", "localhost", "-servername_fatal", "-quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    assert!(
+        wait_for_listener(addr, Duration::from_secs(10)),
+        "s_server did not start"
+    );
+    let ca = pki.der("ca");
+    let handshake = move |host: &'static str| {
+        let ca = ca.clone();
+        run_in_thread_within(HANG_LIMIT, move || {
+            let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 2048]);
+            let buffers = TlsBuffers::new(&mut read, &mut write);
+            let mut stack = tls_stack(&buffers, TlsOptions::new(host).ca(&ca));
+            let mut socket = stack.socket().expect("socket");
+            let outcome = nb::block!(stack.connect(&mut socket, addr)).map_err(|e| e.to_string());
+            let _ = stack.close(socket);
+            outcome
+        })
+    };
+    assert_eq!(handshake("127.0.0.1"), Ok(()), "no SNI for an address");
+    // The control: a server name s_server does not know is refused, so an
+    // SNI of 127.0.0.1 would have been.
+    let error = handshake("other.example").expect_err("unknown SNI refused");
+    assert!(error.contains("UnrecognizedName"), "{error}");
+    server.0.kill().ok();
+}
+
 /// Kills its child when dropped.
 struct ServerGuard(Child);
 
