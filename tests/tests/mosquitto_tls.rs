@@ -391,6 +391,14 @@ fn attempt(broker: &Mosquitto, cas: &[Vec<u8>], host: &'static str) -> Result<()
     })
 }
 
+/// One connect, trusting `ca` and naming `localhost`, to a broker serving
+/// `cert` (and the key `server`) of the certificates `setup` makes under
+/// the root `ca`; `None` when the test is skipped.
+fn chain_outcome(test: &str, cert: &str, setup: impl FnOnce(&Pki)) -> Option<Result<(), String>> {
+    let (broker, pki) = chain_broker(test, cert, "server", setup)?;
+    Some(attempt(&broker, &[pki.der("ca")], "localhost"))
+}
+
 fn assert_refused_with(outcome: Result<(), String>, expect: &str) {
     let error = outcome.expect_err("the connection must be refused");
     println!("refused: {error}");
@@ -400,7 +408,7 @@ fn assert_refused_with(outcome: Result<(), String>, expect: &str) {
 #[test]
 fn tls_refuses_a_ca_below_an_intermediate_with_pathlen_0() {
     let test = "tls_refuses_a_ca_below_an_intermediate_with_pathlen_0";
-    let Some((broker, pki)) = chain_broker(test, "server-chain.pem", "server", |pki| {
+    let Some(outcome) = chain_outcome(test, "server-chain.pem", |pki| {
         pki.issue("inter", "ca", Spec::ca("inter").path_len(0))
             .issue("sub", "inter", Spec::ca("sub"))
             .issue("server", "sub", Spec::leaf("localhost"))
@@ -408,29 +416,26 @@ fn tls_refuses_a_ca_below_an_intermediate_with_pathlen_0() {
     }) else {
         return;
     };
-    assert_refused_with(
-        attempt(&broker, &[pki.der("ca")], "localhost"),
-        "pathLenConstraint",
-    );
+    assert_refused_with(outcome, "pathLenConstraint");
 }
 
 #[test]
 fn tls_accepts_a_leaf_below_an_intermediate_with_pathlen_0() {
     let test = "tls_accepts_a_leaf_below_an_intermediate_with_pathlen_0";
-    let Some((broker, pki)) = chain_broker(test, "server-chain.pem", "server", |pki| {
+    let Some(outcome) = chain_outcome(test, "server-chain.pem", |pki| {
         pki.issue("inter", "ca", Spec::ca("inter").path_len(0))
             .issue("server", "inter", Spec::leaf("localhost"))
             .chain("server-chain", &["server", "inter"]);
     }) else {
         return;
     };
-    assert_eq!(attempt(&broker, &[pki.der("ca")], "localhost"), Ok(()));
+    assert_eq!(outcome, Ok(()));
 }
 
 #[test]
 fn tls_refuses_a_leaf_whose_key_usage_lacks_digital_signature() {
     let test = "tls_refuses_a_leaf_whose_key_usage_lacks_digital_signature";
-    let Some((broker, pki)) = chain_broker(test, "server.crt", "server", |pki| {
+    let Some(outcome) = chain_outcome(test, "server.crt", |pki| {
         pki.issue(
             "server",
             "ca",
@@ -439,30 +444,24 @@ fn tls_refuses_a_leaf_whose_key_usage_lacks_digital_signature() {
     }) else {
         return;
     };
-    assert_refused_with(
-        attempt(&broker, &[pki.der("ca")], "localhost"),
-        "keyUsage does not allow digitalSignature",
-    );
+    assert_refused_with(outcome, "keyUsage does not allow digitalSignature");
 }
 
 #[test]
 fn tls_refuses_a_leaf_for_client_authentication_only() {
     let test = "tls_refuses_a_leaf_for_client_authentication_only";
-    let Some((broker, pki)) = chain_broker(test, "server.crt", "server", |pki| {
+    let Some(outcome) = chain_outcome(test, "server.crt", |pki| {
         pki.issue("server", "ca", Spec::leaf("localhost").eku("clientAuth"));
     }) else {
         return;
     };
-    assert_refused_with(
-        attempt(&broker, &[pki.der("ca")], "localhost"),
-        "without serverAuth",
-    );
+    assert_refused_with(outcome, "without serverAuth");
 }
 
 #[test]
 fn tls_accepts_a_leaf_for_server_authentication_with_digital_signature() {
     let test = "tls_accepts_a_leaf_for_server_authentication_with_digital_signature";
-    let Some((broker, pki)) = chain_broker(test, "server.crt", "server", |pki| {
+    let Some(outcome) = chain_outcome(test, "server.crt", |pki| {
         pki.issue(
             "server",
             "ca",
@@ -473,7 +472,7 @@ fn tls_accepts_a_leaf_for_server_authentication_with_digital_signature() {
     }) else {
         return;
     };
-    assert_eq!(attempt(&broker, &[pki.der("ca")], "localhost"), Ok(()));
+    assert_eq!(outcome, Ok(()));
 }
 
 #[test]
@@ -554,29 +553,7 @@ fn tls_refuses_a_tls12_only_server() {
     let pki = Pki::new(test);
     pki.ca("ca", Spec::ca("ca"))
         .issue("server", "ca", Spec::leaf("localhost"));
-    let port = free_port();
-    let mut server = ServerGuard(
-        Command::new("openssl")
-            .args(["s_server", "-tls1_2", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args([
-                "-cert",
-                &pki.path("server.crt"),
-                "-key",
-                &pki.path("server.key"),
-                "-quiet",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server"),
-    );
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    assert!(
-        wait_for_listener(addr, Duration::from_secs(10)),
-        "s_server did not start"
-    );
+    let (mut server, addr) = s_server(&pki, &["-tls1_2"]);
     let ca = pki.der("ca");
     let (error, took) =
         run_in_thread_within(HANG_LIMIT, move || refused(addr, &ca, "localhost", |o| o));
@@ -601,24 +578,19 @@ fn tls_to_an_ip_address_sends_no_server_name() {
     );
     // s_server ends with a fatal unrecognized_name any handshake whose SNI
     // is not `localhost`; without SNI it serves.
-    let port = free_port();
     let (crt, key) = (pki.path("server.crt"), pki.path("server.key"));
-    let mut server = ServerGuard(
-        Command::new("openssl")
-            .args(["s_server", "-tls1_3", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-cert", &crt, "-key", &key, "-cert2", &crt, "-key2", &key])
-            .args(["-servername", "localhost", "-servername_fatal", "-quiet"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server"),
-    );
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    assert!(
-        wait_for_listener(addr, Duration::from_secs(10)),
-        "s_server did not start"
+    let (mut server, addr) = s_server(
+        &pki,
+        &[
+            "-tls1_3",
+            "-cert2",
+            &crt,
+            "-key2",
+            &key,
+            "-servername",
+            "localhost",
+            "-servername_fatal",
+        ],
     );
     let ca = pki.der("ca");
     let handshake = move |host: &'static str| {
@@ -639,6 +611,37 @@ fn tls_to_an_ip_address_sends_no_server_name() {
     let error = handshake("other.example").expect_err("unknown SNI refused");
     assert!(error.contains("UnrecognizedName"), "{error}");
     server.0.kill().ok();
+}
+
+/// `openssl s_server` on a free loopback port with `server.crt`/`server.key`
+/// of `pki` and the options `args`, listening.
+fn s_server(pki: &Pki, args: &[&str]) -> (ServerGuard, SocketAddr) {
+    let port = free_port();
+    let server = ServerGuard(
+        Command::new("openssl")
+            .arg("s_server")
+            .args(args)
+            .arg("-accept")
+            .arg(format!("127.0.0.1:{port}"))
+            .args([
+                "-cert",
+                &pki.path("server.crt"),
+                "-key",
+                &pki.path("server.key"),
+                "-quiet",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    assert!(
+        wait_for_listener(addr, Duration::from_secs(10)),
+        "s_server did not start"
+    );
+    (server, addr)
 }
 
 /// Kills its child when dropped.
