@@ -31,6 +31,7 @@ mod mosquitto;
 pub mod netns;
 mod scripted;
 pub mod tls_server;
+pub mod pki;
 
 pub use fake_broker::*;
 pub use mosquitto::*;

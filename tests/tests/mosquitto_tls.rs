@@ -24,7 +24,6 @@
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,14 +34,12 @@ use std::time::{Duration, Instant};
 use rand_core::OsRng;
 use umqtt_robust::{Backoff, RobustClient, RobustOptions};
 use umqtt_simple::{Client, Message, Options, QoS};
+use umqtt_tests::pki::{KeyKind, Pki, Spec, openssl_available};
 use umqtt_tests::{
-    HANG_LIMIT, Mosquitto, client_id, find_program, free_port, mosquitto_required,
-    run_in_thread_within, scratch_dir, wait_for_listener,
+    HANG_LIMIT, Mosquitto, client_id, free_port, run_in_thread_within, wait_for_listener,
 };
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
-use umqtt_transports::tls::{
-    SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsStackError, TlsWait, pem,
-};
+use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsStackError, TlsWait};
 
 type TlsStd<'a> = TlsStack<'a, StdTcpStack, StdClock, StdWait, OsRng, SystemTime>;
 type TlsClient<'a> = Client<'a, TlsStd<'a>, StdClock, TlsWait>;
@@ -53,232 +50,6 @@ const RECORD: usize = 16_640;
 // ---------------------------------------------------------------------------
 // Certificates
 // ---------------------------------------------------------------------------
-
-/// Runs `openssl` in `dir`, failing the test on error.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    P256,
-    Rsa,
-}
-
-/// A directory of keys and certificates made with `openssl`.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new(tag: &str) -> Self {
-        Pki {
-            dir: scratch_dir(&format!("tls-{tag}")),
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    fn key(&self, name: &str, kind: Kind) {
-        let key = format!("{name}.key");
-        match kind {
-            Kind::P256 => openssl(
-                &self.dir,
-                &[
-                    "ecparam",
-                    "-name",
-                    "prime256v1",
-                    "-genkey",
-                    "-noout",
-                    "-out",
-                    &key,
-                ],
-            ),
-            Kind::Rsa => openssl(
-                &self.dir,
-                &[
-                    "genpkey",
-                    "-algorithm",
-                    "RSA",
-                    "-pkeyopt",
-                    "rsa_keygen_bits:2048",
-                    "-out",
-                    &key,
-                ],
-            ),
-        }
-    }
-
-    /// A self-signed CA `name` (basicConstraints CA:TRUE).
-    fn ca(&self, name: &str, kind: Kind) -> &Self {
-        self.key(name, kind);
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-sha256",
-                "-days",
-                "30",
-                "-subj",
-                &format!("/CN={name}"),
-                "-out",
-                &format!("{name}.crt"),
-            ],
-        );
-        self
-    }
-
-    /// A certificate `name` for `host`, signed by `issuer`, valid for `days`
-    /// (negative: expired), with basicConstraints CA:FALSE.
-    fn leaf(&self, name: &str, kind: Kind, issuer: &str, host: &str, days: i32) -> &Self {
-        self.key(name, kind);
-        let ext = format!("{name}.ext");
-        std::fs::write(
-            self.dir.join(&ext),
-            format!("subjectAltName=DNS:{host}\nbasicConstraints=CA:FALSE\n"),
-        )
-        .expect("write ext");
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-subj",
-                &format!("/CN={host}"),
-                "-out",
-                &format!("{name}.csr"),
-            ],
-        );
-        openssl(
-            &self.dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                &format!("{issuer}.crt"),
-                "-CAkey",
-                &format!("{issuer}.key"),
-                "-CAcreateserial",
-                "-days",
-                &days.to_string(),
-                "-sha256",
-                "-extfile",
-                &ext,
-                "-out",
-                &format!("{name}.crt"),
-            ],
-        );
-        self
-    }
-
-    /// A self-signed certificate for `host` that is not a CA.
-    fn self_signed(&self, name: &str, host: &str) -> &Self {
-        self.key(name, Kind::P256);
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-sha256",
-                "-days",
-                "30",
-                "-subj",
-                &format!("/CN={host}"),
-                "-addext",
-                &format!("subjectAltName=DNS:{host}"),
-                "-addext",
-                "basicConstraints=CA:FALSE",
-                "-out",
-                &format!("{name}.crt"),
-            ],
-        );
-        self
-    }
-
-    /// Writes `name.pem`: the certificates `names` one after the other.
-    fn chain(&self, name: &str, names: &[&str]) -> &Self {
-        let mut text = String::new();
-        for n in names {
-            text.push_str(
-                &std::fs::read_to_string(self.dir.join(format!("{n}.crt"))).expect("crt"),
-            );
-        }
-        std::fs::write(self.dir.join(format!("{name}.pem")), text).expect("write chain");
-        self
-    }
-
-    /// The DER of `name.crt`.
-    fn der(&self, name: &str) -> Vec<u8> {
-        pem_der(&self.dir.join(format!("{name}.crt")), "CERTIFICATE")
-    }
-
-    /// The DER of `name.key`.
-    fn key_der(&self, name: &str) -> Vec<u8> {
-        pem_der(&self.dir.join(format!("{name}.key")), "PRIVATE KEY")
-    }
-
-    /// mosquitto config lines making its listener TLS with `cert` (a `.crt`
-    /// or a chain `.pem`) and the key `key`.
-    fn listener(&self, cert: &str, key: &str) -> String {
-        format!(
-            "certfile {}\nkeyfile {}\n",
-            self.path(cert),
-            self.path(&format!("{key}.key"))
-        )
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        if !thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-fn pem_der(path: &Path, label: &str) -> Vec<u8> {
-    let text = std::fs::read(path).expect("read pem");
-    let mut out = vec![0u8; text.len()];
-    let n = pem::decode(&text, label, &mut out).expect("pem").len();
-    out.truncate(n);
-    out
-}
-
-/// Whether the test can run: openssl and mosquitto present (or required).
-fn tools(test: &str) -> bool {
-    if find_program("openssl", &["/usr/bin/openssl"]).is_none() {
-        assert!(
-            !mosquitto_required(),
-            "UMQTT_REQUIRE_MOSQUITTO=1 but openssl is missing"
-        );
-        eprintln!("SKIPPED {test}: openssl is not installed");
-        return false;
-    }
-    true
-}
 
 /// A TLS mosquitto with the server certificate `cert`/`key` of `pki`.
 fn tls_broker(test: &str, pki: &Pki, cert: &str, key: &str, extra: &str) -> Option<Mosquitto> {
@@ -319,24 +90,32 @@ fn refused(
     host: &str,
     tls: impl for<'o> FnOnce(TlsOptions<'o>) -> TlsOptions<'o>,
 ) -> (String, Duration) {
+    let (outcome, took) = connect_once(addr, tls(TlsOptions::new(host).ca(ca)));
+    (outcome.expect_err("the connection must be refused"), took)
+}
+
+/// Connects once with `tls` (and disconnects): the error's text if it
+/// failed, and how long the attempt took.
+fn connect_once(addr: SocketAddr, tls: TlsOptions<'_>) -> (Result<(), String>, Duration) {
     let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 2048]);
     let buffers = TlsBuffers::new(&mut read, &mut write);
     let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
-    let id = client_id("tls-refused");
+    let id = client_id("tls-once");
     let mut client = tls_client(
         &buffers,
-        tls(TlsOptions::new(host).ca(ca)),
+        tls,
         &mut tx,
         &mut rx,
         Options::new(&id).connect_timeout_ms(20_000),
     );
     let start = Instant::now();
-    let e = client
-        .connect(addr)
-        .expect_err("the connection must be refused");
+    let outcome = client.connect(addr).map(|_| ()).map_err(|e| reason(&e));
     let took = start.elapsed();
-    assert!(!buffers.is_lent(), "a refused connect returns the buffers");
-    (reason(&e), took)
+    if outcome.is_ok() {
+        client.disconnect().expect("disconnect");
+    }
+    assert!(!buffers.is_lent(), "a finished attempt returns the buffers");
+    (outcome, took)
 }
 
 /// What a user would print: the TLS stack's own message for network errors.
@@ -360,13 +139,16 @@ fn record(inbox: &Inbox) -> impl FnMut(Message<'_>) + '_ {
 
 /// Connect, subscribe, QoS 0 and 1 publishes, a 10 kB message, keepalive
 /// (1 s, idling 3.5 s), ping and disconnect over TLS.
-fn whole_session(test: &'static str, kind: Kind) {
-    if !tools(test) {
+fn whole_session(test: &'static str, kind: KeyKind) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", kind)
-        .leaf("server", kind, "ca", "localhost", 30);
+    pki.ca("ca", Spec::ca("ca").kind(kind)).issue(
+        "server",
+        "ca",
+        Spec::leaf("localhost").kind(kind),
+    );
     let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
         return;
     };
@@ -447,12 +229,12 @@ fn whole_session(test: &'static str, kind: Kind) {
 
 #[test]
 fn tls_session_with_p256_chain() {
-    whole_session("tls_session_with_p256_chain", Kind::P256);
+    whole_session("tls_session_with_p256_chain", KeyKind::P256);
 }
 
 #[test]
 fn tls_session_with_rsa_chain() {
-    whole_session("tls_session_with_rsa_chain", Kind::Rsa);
+    whole_session("tls_session_with_rsa_chain", KeyKind::Rsa);
 }
 
 // ---------------------------------------------------------------------------
@@ -470,11 +252,11 @@ fn assert_refused(
     expect: &str,
     host: &'static str,
 ) {
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256);
+    pki.ca("ca", Spec::ca("ca"));
     setup(&pki);
     let Some(broker) = tls_broker(test, &pki, server_cert, server_key, "") else {
         return;
@@ -497,8 +279,8 @@ fn tls_refuses_a_server_certificate_from_another_ca() {
         "server.crt",
         "server",
         |pki| {
-            pki.ca("other", Kind::P256)
-                .leaf("server", Kind::P256, "other", "localhost", 30);
+            pki.ca("other", Spec::ca("other"))
+                .issue("server", "other", Spec::leaf("localhost"));
         },
         "not trusted",
         "localhost",
@@ -512,7 +294,7 @@ fn tls_refuses_a_certificate_for_another_name() {
         "server.crt",
         "server",
         |pki| {
-            pki.leaf("server", Kind::P256, "ca", "otherhost", 30);
+            pki.issue("server", "ca", Spec::leaf("otherhost"));
         },
         "not valid for the server name",
         "localhost",
@@ -526,7 +308,7 @@ fn tls_refuses_a_connection_to_another_name_than_the_certificate() {
         "server.crt",
         "server",
         |pki| {
-            pki.leaf("server", Kind::P256, "ca", "localhost", 30);
+            pki.issue("server", "ca", Spec::leaf("localhost"));
         },
         "not valid for the server name",
         "broker.example",
@@ -540,7 +322,7 @@ fn tls_refuses_an_expired_certificate() {
         "server.crt",
         "server",
         |pki| {
-            pki.leaf("server", Kind::P256, "ca", "localhost", -1);
+            pki.issue("server", "ca", Spec::leaf("localhost").days(-1));
         },
         "expired",
         "localhost",
@@ -554,7 +336,7 @@ fn tls_refuses_a_self_signed_server_certificate() {
         "server.crt",
         "server",
         |pki| {
-            pki.self_signed("server", "localhost");
+            pki.ca("server", Spec::leaf("localhost"));
         },
         "not trusted",
         "localhost",
@@ -568,8 +350,8 @@ fn tls_refuses_a_leaf_signed_by_another_leaf_of_the_trusted_ca() {
         "evil-chain.pem",
         "evil",
         |pki| {
-            pki.leaf("leaf", Kind::P256, "ca", "innocent.example", 30)
-                .leaf("evil", Kind::P256, "leaf", "localhost", 30)
+            pki.issue("leaf", "ca", Spec::leaf("innocent.example"))
+                .issue("evil", "leaf", Spec::leaf("localhost"))
                 .chain("evil-chain", &["evil", "leaf"]);
         },
         "not a CA",
@@ -577,19 +359,269 @@ fn tls_refuses_a_leaf_signed_by_another_leaf_of_the_trusted_ca() {
     );
 }
 
+// ---------------------------------------------------------------------------
+// What is checked in the chain (issue 22): each refusal with its own reason
+// ---------------------------------------------------------------------------
+
+/// A broker serving `cert`/`key` of a PKI whose root is `ca` (made first),
+/// with the rest of the certificates made by `setup`.
+fn chain_broker(
+    test: &str,
+    cert: &str,
+    key: &str,
+    setup: impl FnOnce(&Pki),
+) -> Option<(Mosquitto, Pki)> {
+    if !openssl_available(test) {
+        return None;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Spec::ca("ca"));
+    setup(&pki);
+    let broker = tls_broker(test, &pki, cert, key, "")?;
+    Some((broker, pki))
+}
+
+/// Connects once to `broker` trusting `cas` and naming `host`.
+fn attempt(broker: &Mosquitto, cas: &[Vec<u8>], host: &'static str) -> Result<(), String> {
+    let addr = broker.addr;
+    let cas = cas.to_vec();
+    run_in_thread_within(HANG_LIMIT, move || {
+        let ders: Vec<&[u8]> = cas.iter().map(Vec::as_slice).collect();
+        connect_once(addr, TlsOptions::new(host).cas(&ders)).0
+    })
+}
+
+/// One connect, trusting `ca` and naming `localhost`, to a broker serving
+/// `cert` (and the key `server`) of the certificates `setup` makes under
+/// the root `ca`; `None` when the test is skipped.
+fn chain_outcome(test: &str, cert: &str, setup: impl FnOnce(&Pki)) -> Option<Result<(), String>> {
+    let (broker, pki) = chain_broker(test, cert, "server", setup)?;
+    Some(attempt(&broker, &[pki.der("ca")], "localhost"))
+}
+
+fn assert_refused_with(outcome: Result<(), String>, expect: &str) {
+    let error = outcome.expect_err("the connection must be refused");
+    println!("refused: {error}");
+    assert!(error.contains(expect), "expected {expect:?} in: {error}");
+}
+
+#[test]
+fn tls_refuses_a_ca_below_an_intermediate_with_pathlen_0() {
+    let test = "tls_refuses_a_ca_below_an_intermediate_with_pathlen_0";
+    let Some(outcome) = chain_outcome(test, "server-chain.pem", |pki| {
+        pki.issue("inter", "ca", Spec::ca("inter").path_len(0))
+            .issue("sub", "inter", Spec::ca("sub"))
+            .issue("server", "sub", Spec::leaf("localhost"))
+            .chain("server-chain", &["server", "sub", "inter"]);
+    }) else {
+        return;
+    };
+    assert_refused_with(outcome, "pathLenConstraint");
+}
+
+#[test]
+fn tls_accepts_a_leaf_below_an_intermediate_with_pathlen_0() {
+    let test = "tls_accepts_a_leaf_below_an_intermediate_with_pathlen_0";
+    let Some(outcome) = chain_outcome(test, "server-chain.pem", |pki| {
+        pki.issue("inter", "ca", Spec::ca("inter").path_len(0))
+            .issue("server", "inter", Spec::leaf("localhost"))
+            .chain("server-chain", &["server", "inter"]);
+    }) else {
+        return;
+    };
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn tls_refuses_a_leaf_whose_key_usage_lacks_digital_signature() {
+    let test = "tls_refuses_a_leaf_whose_key_usage_lacks_digital_signature";
+    let Some(outcome) = chain_outcome(test, "server.crt", |pki| {
+        pki.issue(
+            "server",
+            "ca",
+            Spec::leaf("localhost").key_usage("keyAgreement"),
+        );
+    }) else {
+        return;
+    };
+    assert_refused_with(outcome, "keyUsage does not allow digitalSignature");
+}
+
+#[test]
+fn tls_refuses_a_leaf_for_client_authentication_only() {
+    let test = "tls_refuses_a_leaf_for_client_authentication_only";
+    let Some(outcome) = chain_outcome(test, "server.crt", |pki| {
+        pki.issue("server", "ca", Spec::leaf("localhost").eku("clientAuth"));
+    }) else {
+        return;
+    };
+    assert_refused_with(outcome, "without serverAuth");
+}
+
+#[test]
+fn tls_accepts_a_leaf_for_server_authentication_with_digital_signature() {
+    let test = "tls_accepts_a_leaf_for_server_authentication_with_digital_signature";
+    let Some(outcome) = chain_outcome(test, "server.crt", |pki| {
+        pki.issue(
+            "server",
+            "ca",
+            Spec::leaf("localhost")
+                .eku("serverAuth")
+                .key_usage("digitalSignature"),
+        );
+    }) else {
+        return;
+    };
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn tls_finds_the_host_in_any_san_and_a_wrong_host_is_a_name_mismatch() {
+    let test = "tls_finds_the_host_in_any_san_and_a_wrong_host_is_a_name_mismatch";
+    let sans = [
+        "DNS:a.example",
+        "DNS:b.example",
+        "DNS:c.example",
+        "DNS:localhost",
+        "DNS:e.example",
+    ];
+    let Some((broker, pki)) = chain_broker(test, "server.crt", "server", |pki| {
+        pki.issue("server", "ca", Spec::leaf("localhost").sans(&sans));
+    }) else {
+        return;
+    };
+    let ca = [pki.der("ca")];
+    assert_eq!(attempt(&broker, &ca, "localhost"), Ok(()), "4th SAN");
+    assert_eq!(attempt(&broker, &ca, "e.example"), Ok(()), "5th SAN");
+    assert_refused_with(
+        attempt(&broker, &ca, "other.example"),
+        "not valid for the server name",
+    );
+}
+
+#[test]
+fn tls_trusts_a_bundle_whose_second_ca_signed_the_server() {
+    let test = "tls_trusts_a_bundle_whose_second_ca_signed_the_server";
+    let Some((broker, pki)) = chain_broker(test, "server.crt", "server", |pki| {
+        pki.ca("other", Spec::ca("other"))
+            .issue("server", "ca", Spec::leaf("localhost"));
+    }) else {
+        return;
+    };
+    let (ca, other) = (pki.der("ca"), pki.der("other"));
+    assert_eq!(attempt(&broker, &[other.clone(), ca], "localhost"), Ok(()));
+    assert_refused_with(
+        attempt(&broker, &[other], "localhost"),
+        "issued by none of the given CA certificates",
+    );
+}
+
+#[test]
+fn tls_to_an_ip_address_matches_an_ip_san_and_never_a_dns_san() {
+    let test = "tls_to_an_ip_address_matches_an_ip_san_and_never_a_dns_san";
+    let Some((broker, pki)) = chain_broker(test, "server.crt", "server", |pki| {
+        pki.issue("server", "ca", Spec::leaf("127.0.0.1")).issue(
+            "spelled",
+            "ca",
+            Spec::leaf("127.0.0.1").sans(&["DNS:127.0.0.1"]),
+        );
+    }) else {
+        return;
+    };
+    let ca = [pki.der("ca")];
+    assert_eq!(attempt(&broker, &ca, "127.0.0.1"), Ok(()));
+    assert_refused_with(
+        attempt(&broker, &ca, "localhost"),
+        "not valid for the server name",
+    );
+    drop(broker);
+    let Some(spelled) = tls_broker(test, &pki, "spelled.crt", "spelled", "") else {
+        return;
+    };
+    assert_refused_with(
+        attempt(&spelled, &ca, "127.0.0.1"),
+        "not valid for the server name",
+    );
+}
+
 #[test]
 fn tls_refuses_a_tls12_only_server() {
     let test = "tls_refuses_a_tls12_only_server";
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256)
-        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"));
+    let (mut server, addr) = s_server(&pki, &["-tls1_2"]);
+    let ca = pki.der("ca");
+    let (error, took) =
+        run_in_thread_within(HANG_LIMIT, move || refused(addr, &ca, "localhost", |o| o));
+    println!("{test}: {error} (after {took:?})");
+    assert!(error.contains("TLS 1.2"), "{error}");
+    assert!(took < REFUSED_WITHIN, "refused after {took:?}");
+    server.0.kill().ok();
+}
+
+#[test]
+fn tls_to_an_ip_address_sends_no_server_name() {
+    use embedded_nal::TcpClientStack;
+    let test = "tls_to_an_ip_address_sends_no_server_name";
+    if !openssl_available(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Spec::ca("ca")).issue(
+        "server",
+        "ca",
+        Spec::leaf("127.0.0.1").sans(&["IP:127.0.0.1", "DNS:localhost"]),
+    );
+    // s_server ends with a fatal unrecognized_name any handshake whose SNI
+    // is not `localhost`; without SNI it serves.
+    let (crt, key) = (pki.path("server.crt"), pki.path("server.key"));
+    let (mut server, addr) = s_server(
+        &pki,
+        &[
+            "-tls1_3",
+            "-cert2",
+            &crt,
+            "-key2",
+            &key,
+            "-servername",
+            "localhost",
+            "-servername_fatal",
+        ],
+    );
+    let ca = pki.der("ca");
+    let handshake = move |host: &'static str| {
+        let ca = ca.clone();
+        run_in_thread_within(HANG_LIMIT, move || {
+            let (mut read, mut write) = (vec![0u8; RECORD], vec![0u8; 2048]);
+            let buffers = TlsBuffers::new(&mut read, &mut write);
+            let mut stack = tls_stack(&buffers, TlsOptions::new(host).ca(&ca));
+            let mut socket = stack.socket().expect("socket");
+            let outcome = nb::block!(stack.connect(&mut socket, addr)).map_err(|e| e.to_string());
+            let _ = stack.close(socket);
+            outcome
+        })
+    };
+    assert_eq!(handshake("127.0.0.1"), Ok(()), "no SNI for an address");
+    // The control: a server name s_server does not know is refused, so an
+    // SNI of 127.0.0.1 would have been.
+    let error = handshake("other.example").expect_err("unknown SNI refused");
+    assert!(error.contains("UnrecognizedName"), "{error}");
+    server.0.kill().ok();
+}
+
+/// `openssl s_server` on a free loopback port with `server.crt`/`server.key`
+/// of `pki` and the options `args`, listening.
+fn s_server(pki: &Pki, args: &[&str]) -> (ServerGuard, SocketAddr) {
     let port = free_port();
-    let mut server = ServerGuard(
+    let server = ServerGuard(
         Command::new("openssl")
-            .args(["s_server", "-tls1_2", "-accept"])
+            .arg("s_server")
+            .args(args)
+            .arg("-accept")
             .arg(format!("127.0.0.1:{port}"))
             .args([
                 "-cert",
@@ -609,13 +641,7 @@ fn tls_refuses_a_tls12_only_server() {
         wait_for_listener(addr, Duration::from_secs(10)),
         "s_server did not start"
     );
-    let ca = pki.der("ca");
-    let (error, took) =
-        run_in_thread_within(HANG_LIMIT, move || refused(addr, &ca, "localhost", |o| o));
-    println!("{test}: {error} (after {took:?})");
-    assert!(error.contains("TLS 1.2"), "{error}");
-    assert!(took < REFUSED_WITHIN, "refused after {took:?}");
-    server.0.kill().ok();
+    (server, addr)
 }
 
 /// Kills its child when dropped.
@@ -631,11 +657,11 @@ impl Drop for ServerGuard {
 #[test]
 fn tls_refuses_a_plain_tcp_port() {
     let test = "tls_refuses_a_plain_tcp_port";
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256);
+    pki.ca("ca", Spec::ca("ca"));
     let Some(broker) = Mosquitto::start(test, "") else {
         return;
     };
@@ -653,14 +679,14 @@ fn tls_refuses_a_plain_tcp_port() {
 // ---------------------------------------------------------------------------
 
 fn mtls_broker(test: &str) -> Option<(Mosquitto, Pki)> {
-    if !tools(test) {
+    if !openssl_available(test) {
         return None;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256)
-        .leaf("server", Kind::P256, "ca", "localhost", 30)
-        .ca("clients", Kind::P256)
-        .leaf("client", Kind::P256, "clients", "device-1", 30);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"))
+        .ca("clients", Spec::ca("clients"))
+        .issue("client", "clients", Spec::leaf("device-1"));
     let extra = format!(
         "cafile {}\nrequire_certificate true\n",
         pki.path("clients.crt")
@@ -723,12 +749,12 @@ fn mutual_tls_without_a_client_certificate_fails_clearly() {
 #[test]
 fn one_tls_stack_reconnects_100_times_in_a_row() {
     let test = "one_tls_stack_reconnects_100_times_in_a_row";
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256)
-        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"));
     let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
         return;
     };
@@ -766,17 +792,17 @@ fn one_tls_stack_reconnects_100_times_in_a_row() {
 #[test]
 fn robust_over_tls_loses_no_qos1_message_across_three_broker_restarts() {
     let test = "robust_over_tls_loses_no_qos1_message_across_three_broker_restarts";
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     const TOTAL: usize = 1000;
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256)
-        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"));
     // The TLS listener first (the publisher), then a plain one for the
     // subscriber that checks what arrived; persistence for its session.
     let plain = free_port();
-    let dir = pki.dir.clone();
+    let dir = pki.dir().to_path_buf();
     let extra = format!(
         "persistence true\npersistence_location {}/\nautosave_on_changes true\nautosave_interval 1\nmax_queued_messages 10000\nlistener {plain} 127.0.0.1\n",
         dir.display()
@@ -940,12 +966,12 @@ fn tls_ram_figures() {
 #[test]
 fn tls_session_over_std_embedded_nal() {
     let test = "tls_session_over_std_embedded_nal";
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256)
-        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"));
     let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
         return;
     };
@@ -1015,12 +1041,12 @@ fn silent_server_ends_the_handshake_at_its_timeout() {
 #[test]
 fn a_leaked_connection_keeps_the_buffers_and_later_connects_say_so() {
     let test = "a_leaked_connection_keeps_the_buffers_and_later_connects_say_so";
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256)
-        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"));
     let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
         return;
     };
@@ -1069,12 +1095,12 @@ fn a_leaked_connection_keeps_the_buffers_and_later_connects_say_so() {
 #[test]
 fn tls_figures() {
     let test = "tls_figures";
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256)
-        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"));
     let plain = free_port();
     let extra = format!("listener {plain} 127.0.0.1\n");
     let Some(broker) = tls_broker(test, &pki, "server.crt", "server", &extra) else {
@@ -1145,12 +1171,12 @@ fn tls_figures() {
 fn tls_stack_receive_never_blocks_and_keeps_what_it_decrypted() {
     use embedded_nal::TcpClientStack;
     let test = "tls_stack_receive_never_blocks_and_keeps_what_it_decrypted";
-    if !tools(test) {
+    if !openssl_available(test) {
         return;
     }
     let pki = Pki::new(test);
-    pki.ca("ca", Kind::P256)
-        .leaf("server", Kind::P256, "ca", "localhost", 30);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"));
     let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
         return;
     };

@@ -1,22 +1,21 @@
 //! The TLS pass: a mosquitto TLS listener of its own (P-256 certificates made
-//! with the `openssl` command in a scratch directory), umqtt-simple over
+//! with the `openssl` command by the tests' PKI helper, `umqtt_tests::pki`), umqtt-simple over
 //! `TlsStack<StdTcpStack>` and rumqttc over rustls (ring's crypto), each
 //! timing its connects (TCP + TLS 1.3 handshake + CONNACK), QoS 1 publishes
 //! one at a time and round trips.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use umqtt_simple::{Client, Message, Options, QoS};
-use umqtt_tests::{Mosquitto, find_program, scratch_dir};
+use umqtt_tests::pki::{Pki, Spec};
+use umqtt_tests::{Mosquitto, find_program};
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
-use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsWait, pem};
+use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsWait};
 
 use crate::common::{Ctx, PAYLOAD, Res, client_id, time_after_warmup, time_each};
 use crate::rumq::{self, Ev, Rumq};
@@ -49,106 +48,8 @@ pub struct TlsBroker {
     pub ca: Vec<u8>,
     /// The broker; stopped when dropped.
     _mosquitto: Mosquitto,
-    /// The certificates' directory; removed when dropped.
-    dir: PathBuf,
-}
-
-impl Drop for TlsBroker {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Runs `openssl args` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) -> Res<()> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .ctx("run openssl")?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// A P-256 CA and a P-256 server certificate for `localhost` it signs, in
-/// `dir` (`ca.crt`, `server.crt`, `server.key`).
-fn make_certificates(dir: &Path) -> Res<()> {
-    let p256 = |key: &str| {
-        let args = [
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-        ];
-        openssl(dir, &[&args[..], &[key]].concat())
-    };
-    p256("ca.key")?;
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "ca.key",
-            "-sha256",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=umqtt-bench CA",
-            "-out",
-            "ca.crt",
-        ],
-    )?;
-    p256("server.key")?;
-    std::fs::write(
-        dir.join("server.ext"),
-        format!("subjectAltName=DNS:{HOST}\nbasicConstraints=CA:FALSE\n"),
-    )
-    .ctx("write server.ext")?;
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "server.key",
-            "-subj",
-            "/CN=localhost",
-            "-out",
-            "server.csr",
-        ],
-    )?;
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "30",
-            "-sha256",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ],
-    )
+    /// The certificates; removed when dropped.
+    _pki: Pki,
 }
 
 /// Starts the TLS broker, or says why it cannot run (no `openssl`, no
@@ -157,35 +58,25 @@ pub fn start_broker() -> Res<TlsBroker> {
     if find_program("openssl", &["/usr/bin/openssl"]).is_none() {
         return Err("openssl is not installed".into());
     }
-    let dir = scratch_dir("bench-tls");
-    if let Err(e) = make_certificates(&dir) {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e);
-    }
+    let pki = Pki::new("bench");
+    pki.ca("ca", Spec::ca("umqtt-bench CA"))
+        .issue("server", "ca", Spec::leaf(HOST));
     // Without TCP_NODELAY mosquitto's second handshake write waits for the
     // ACK of its first, which the client delays by 40 ms: every connect
     // took 45 ms with either client (measured). With it, the connect time
     // is the handshake's own.
     let config = format!(
-        "set_tcp_nodelay true\ncertfile {}\nkeyfile {}\n",
-        dir.join("server.crt").display(),
-        dir.join("server.key").display()
+        "set_tcp_nodelay true\n{}",
+        pki.listener("server.crt", "server")
     );
     let Some(mosquitto) = Mosquitto::start("umqtt-bench-tls", &config) else {
-        let _ = std::fs::remove_dir_all(&dir);
         return Err("mosquitto is not installed".into());
     };
-    let text = std::fs::read(dir.join("ca.crt")).ctx("read ca.crt")?;
-    let mut ca = vec![0u8; text.len()];
-    let n = pem::decode(&text, "CERTIFICATE", &mut ca)
-        .map_err(|e| format!("ca.crt: {e}"))?
-        .len();
-    ca.truncate(n);
     Ok(TlsBroker {
         addr: mosquitto.addr,
-        ca,
+        ca: pki.der("ca"),
         _mosquitto: mosquitto,
-        dir,
+        _pki: pki,
     })
 }
 

@@ -1,5 +1,6 @@
-//! The CLI's stack: plain TCP, or TLS over it (`--cafile`, `--cert`, `--key`,
-//! `--insecure`), behind one `TcpClientStack` so the client type is the same.
+//! The CLI's stack: plain TCP, or TLS over it (`--cafile`, `--capath`,
+//! `--cert`, `--key`, `--insecure`), behind one `TcpClientStack` so the client
+//! type is the same.
 
 use core::fmt;
 use std::net::SocketAddr;
@@ -86,6 +87,86 @@ fn read_der(option: &str, path: &Path, label: &str) -> Result<&'static [u8], Str
     Ok(der.leak())
 }
 
+/// Every certificate of the PEM text `text` (a bundle), as DER.
+fn certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, pem::PemError> {
+    let mut out = Vec::new();
+    for block in pem::blocks(text, "CERTIFICATE") {
+        let mut der = vec![0u8; text.len()];
+        let n = block?.decode(&mut der)?.len();
+        der.truncate(n);
+        out.push(der);
+    }
+    Ok(out)
+}
+
+/// Whether `name` is one `--capath` reads: `*.pem`, `*.crt`, or a
+/// `c_rehash` link (8 hex digits, a dot, a number).
+fn capath_candidate(name: &str) -> bool {
+    if name.ends_with(".pem") || name.ends_with(".crt") {
+        return true;
+    }
+    let Some((hash, n)) = name.split_once('.') else {
+        return false;
+    };
+    hash.len() == 8
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The CA certificates of `--cafile` (all of the file's) and `--capath`
+/// (every certificate of every candidate file; files that hold none are
+/// skipped), each once, as DER.
+fn trust_anchors(tls: &Tls) -> Result<&'static [&'static [u8]], String> {
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    if let Some(path) = &tls.cafile {
+        let text = std::fs::read(path).map_err(|e| format!("--cafile {}: {e}", path.display()))?;
+        let found = certificates(&text).map_err(|e| format!("--cafile {}: {e}", path.display()))?;
+        if found.is_empty() {
+            return Err(format!(
+                "--cafile {}: no PEM certificate in the file",
+                path.display()
+            ));
+        }
+        all.extend(found);
+    }
+    if let Some(dir) = &tls.capath {
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| format!("--capath {}: {e}", dir.display()))?;
+        let mut names: Vec<_> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_str().is_some_and(capath_candidate))
+            .map(|e| e.path())
+            .collect();
+        names.sort();
+        let before = all.len();
+        for path in names {
+            // Unreadable files and files that are not certificates are
+            // skipped, as OpenSSL's lookup does.
+            let Ok(text) = std::fs::read(&path) else {
+                continue;
+            };
+            all.extend(certificates(&text).unwrap_or_default());
+        }
+        if all.len() == before {
+            return Err(format!(
+                "--capath {}: no PEM certificate in *.pem, *.crt or hashed-link files",
+                dir.display()
+            ));
+        }
+    }
+    let mut unique: Vec<&'static [u8]> = Vec::new();
+    for der in all {
+        if !unique.contains(&der.as_slice()) {
+            unique.push(der.leak());
+        }
+    }
+    Ok(unique.leak())
+}
+
+/// What `--insecure` prints, always (not only with `-d`).
+const INSECURE_WARNING: &str = "warning: --insecure: the broker's certificate is not verified; anyone on the path can read and change this connection";
+
 impl Stack {
     /// The stack for `tls` (`None`: plain TCP) and the broker `host` (the
     /// name the certificate must carry).
@@ -98,11 +179,11 @@ impl Stack {
         };
         let host: &'static str = host.to_string().leak();
         let mut options = TlsOptions::new(host);
-        if let Some(path) = &tls.cafile {
-            options = options.ca(read_der("--cafile", path, "CERTIFICATE")?);
-        }
         if tls.insecure {
+            eprintln!("{INSECURE_WARNING}");
             options = options.dangerously_skip_verification();
+        } else {
+            options = options.cas(trust_anchors(tls)?);
         }
         if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
             options = options.client_certificate(
@@ -199,6 +280,21 @@ impl Wait<Stack> for Waiter {
         match stack {
             Stack::Plain(s) => StdWait.idle(s, timeout_ms),
             Stack::Tls(s) => s.idle(timeout_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capath_reads_pem_crt_and_hashed_links_only() {
+        for name in ["ca.pem", "ca.crt", "9d66eef0.0", "ABCDEF01.12"] {
+            assert!(capath_candidate(name), "{name}");
+        }
+        for name in ["README", "ca.key", "9d66eef0.r0", "9d66eef.0", "9d66eef0."] {
+            assert!(!capath_candidate(name), "{name}");
         }
     }
 }

@@ -3,8 +3,6 @@
 //! mosquitto with a TLS listener in a network namespace of its own (see
 //! `umqtt_tests::netns`); certificates made by `openssl`.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
@@ -12,114 +10,21 @@ use support::{STACK_IP, TAP, broker};
 use umqtt_simple::{Client, Message, Options, QoS};
 use umqtt_smoltcp_example::{TapConfig, open};
 use umqtt_tests::netns as support;
-use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsWait, pem};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A P-256 CA and a server certificate for `broker.local` in `dir`.
-fn certificates(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "ca.key",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "30", "-subj", "/CN=ca",
-            "-out", "ca.crt",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "server.key",
-        ],
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:broker.local\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("ext");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "server.key",
-            "-subj",
-            "/CN=broker.local",
-            "-out",
-            "server.csr",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "30",
-            "-sha256",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ],
-    );
-}
+use umqtt_tests::pki::{Pki, Spec};
+use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsWait};
 
 #[test]
 fn tls_session_over_smoltcp() {
     let Some(ns) = support::enter("tls_session_over_smoltcp") else {
         return;
     };
-    certificates(&ns.dir);
-    let extra = format!(
-        "certfile {}\nkeyfile {}\n",
-        ns.dir.join("server.crt").display(),
-        ns.dir.join("server.key").display()
-    );
-    let _mosquitto = support::Mosquitto::start_with(&ns.dir, broker(), &extra);
-    let text = std::fs::read(ns.dir.join("ca.crt")).expect("ca.crt");
-    let mut ca = vec![0u8; text.len()];
-    let ca_len = pem::decode(&text, "CERTIFICATE", &mut ca)
-        .expect("pem")
-        .len();
-    ca.truncate(ca_len);
+    // A P-256 CA and a server certificate for `broker.local`.
+    let pki = Pki::new("tls_session_over_smoltcp");
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("broker.local"));
+    let _mosquitto =
+        support::Mosquitto::start_with(&ns.dir, broker(), &pki.listener("server.crt", "server"));
+    let ca = pki.der("ca");
 
     let tap = open(&TapConfig::new(TAP, STACK_IP, 24)).expect("open the TAP device");
     // Records of at most 4 096 bytes (mosquitto agrees): a 4 352-byte read

@@ -38,12 +38,18 @@ Connection:
       --help               print this help
 
 TLS (TLS 1.3; any TLS option without -p means port 8883):
-      --cafile FILE        verify the broker with this CA certificate (PEM);
-                           the certificate must name the -h host
+      --cafile FILE        verify the broker with the CA certificates in this
+                           PEM file (one, or a bundle); the broker's
+                           certificate must name the -h host (an IP address
+                           as -h must be one of its IP address names)
+      --capath DIR         verify the broker with every CA certificate in DIR
+                           (*.pem, *.crt and c_rehash links; with --cafile:
+                           both)
       --cert FILE          client certificate (PEM), for mutual TLS
       --key FILE           its private key (PEM, P-256), needs --cert
       --insecure           do not verify the broker's certificate (dangerous:
-                           anyone on the path can read and change the traffic)
+                           anyone on the path can read and change the traffic;
+                           warns on stderr; not with --cafile/--capath)
 A failed handshake exits with status 1 and the reason (not trusted, name
 mismatch, expired, TLS 1.2 only, plain TCP port, ...).
 

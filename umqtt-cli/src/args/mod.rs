@@ -44,11 +44,13 @@ pub struct Connection {
     pub tls: Option<Box<Tls>>,
 }
 
-/// `--cafile`, `--cert`, `--key`, `--insecure`.
+/// `--cafile`, `--capath`, `--cert`, `--key`, `--insecure`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tls {
     /// `--cafile`.
     pub cafile: Option<PathBuf>,
+    /// `--capath`.
+    pub capath: Option<PathBuf>,
     /// `--cert`.
     pub cert: Option<PathBuf>,
     /// `--key`.
@@ -337,8 +339,17 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
             (None, Some(_)) => return Err("--key needs --cert".into()),
             _ => {}
         }
-        if d.tls.cafile.is_none() && !d.tls.insecure {
-            return Err("TLS needs --cafile to verify the broker (or --insecure)".into());
+        let cas_given = d.tls.cafile.is_some() || d.tls.capath.is_some();
+        if cas_given && d.tls.insecure {
+            return Err(
+                "--insecure turns verification off, so it cannot be used with --cafile or --capath: choose one"
+                    .into(),
+            );
+        }
+        if !cas_given && !d.tls.insecure {
+            return Err(
+                "TLS needs --cafile or --capath to verify the broker (or --insecure)".into(),
+            );
         }
         if !d.port_given {
             connection.port = TLS_PORT;

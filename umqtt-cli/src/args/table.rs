@@ -94,8 +94,9 @@ pub(super) const OPTIONS: &[OptionSpec] =
         both(&["--insecure"], Set::Flag(|d| d.tls.insecure = true)),
         both(
             &["--capath"],
-            Set::Value(|_, _, _, _| {
-                Err("--capath is not supported: give the CA certificate with --cafile".into())
+            Set::Value(|d, _, n, v| {
+                d.tls.capath = Some(nonempty(n, v)?.into());
+                Ok(())
             }),
         ),
         // mqtt(s)://[user[:password]@]host[:port]/topic

@@ -400,9 +400,26 @@ fn incomplete_tls_options_are_refused_with_one_clear_line() {
     assert!(
         error(&["sub", "-t", "t", "--cert", "c", "--key", "k"]).starts_with("TLS needs --cafile")
     );
-    assert!(
-        error(&["sub", "-t", "t", "--capath", "/etc/ssl"]).starts_with("--capath is not supported")
-    );
+}
+
+#[test]
+fn capath_selects_tls_and_insecure_with_a_ca_option_is_a_usage_error() {
+    let a = subscribe(&["-t", "t", "--capath", "/etc/ssl/certs"]);
+    assert_eq!(a.connection.port, TLS_PORT);
+    let tls = a.connection.tls.expect("tls");
+    assert_eq!(tls.capath, Some(PathBuf::from("/etc/ssl/certs")));
+    assert_eq!(tls.cafile, None);
+    for ca in [&["--cafile", "ca.pem"], &["--capath", "/etc/ssl"]] {
+        let mut args = vec!["sub", "-t", "t", "--insecure"];
+        args.extend_from_slice(ca);
+        let e = error(&args);
+        assert!(
+            e.starts_with(
+                "--insecure turns verification off, so it cannot be used with --cafile or --capath"
+            ),
+            "{e}"
+        );
+    }
 }
 
 #[test]
@@ -539,7 +556,7 @@ fn a_url_sets_broker_credentials_and_topic_and_mqtts_means_tls() {
     assert!(s.connection.tls.is_some());
     assert_eq!(
         error(&["sub", "-L", "mqtts://broker.local/a"]),
-        "TLS needs --cafile to verify the broker (or --insecure) (see `umqtt sub --help`)"
+        "TLS needs --cafile or --capath to verify the broker (or --insecure) (see `umqtt sub --help`)"
     );
     assert!(error(&["pub", "-L", "mqtt://h", "-m", "x"]).contains("no topic after the host"));
 }

@@ -36,12 +36,17 @@ pub enum TlsStackError<E> {
     /// The server aborted the handshake or the session with this alert.
     Alert(AlertDescription),
     /// The server aborted the session (with an alert embedded-tls does not
-    /// name, or by closing it) after the handshake, before sending any data:
-    /// what a server does that wants another client certificate.
+    /// name, or by dropping the connection without close_notify) after the
+    /// handshake, before sending any data: what a server does that wants
+    /// another client certificate.
     AbortedAfterHandshake {
         /// Whether a client certificate was given.
         client_certificate: bool,
     },
+    /// The server ended the session in order (close_notify) right after the
+    /// handshake, before sending any data: it refused the client for a
+    /// reason of its own (its log says which), not for its certificate.
+    ClosedByServer,
     /// The handshake did not complete within the handshake timeout.
     HandshakeTimedOut,
     /// A record did not complete, or a write was not taken, within the I/O
@@ -110,6 +115,9 @@ impl<E: fmt::Debug> fmt::Display for TlsStackError<E> {
             } => f.write_str(
                 "TLS session ended by the server right after the handshake: it probably does not accept the client certificate",
             ),
+            Self::ClosedByServer => f.write_str(
+                "the server closed the TLS connection (close_notify) before answering: it refused this client (see the broker's log)",
+            ),
             Self::HandshakeTimedOut => f.write_str("TLS handshake timed out"),
             Self::TimedOut => f.write_str("TLS record timed out (connection stalled)"),
             Self::RecordTooLarge { buffer } => write!(
@@ -140,7 +148,9 @@ impl<E: TcpError> TcpError for TlsStackError<E> {
         match self {
             Self::Tcp(e) => e.kind(),
             Self::Network(kind) => *kind,
-            Self::Closed | Self::NotConnected | Self::TimedOut => TcpErrorKind::PipeClosed,
+            Self::Closed | Self::ClosedByServer | Self::NotConnected | Self::TimedOut => {
+                TcpErrorKind::PipeClosed
+            }
             Self::Alert(_)
             | Self::AbortedAfterHandshake { .. }
             | Self::RecordTooLarge { .. }

@@ -6,12 +6,11 @@
 //! feature `tls-rsa`).
 //!
 //! - **Verification is on by default.** The server's certificate chain must
-//!   lead to the CA given with [`TlsOptions::ca`], and be valid for the server
-//!   name (mandatory, also sent as SNI). Issuers must be CAs
-//!   (basicConstraints), and validity dates are checked when a wall clock is
-//!   given ([`TlsStack::with_time`]; std: [`SystemTime`]). Skipping all of
-//!   it takes [`TlsOptions::dangerously_skip_verification`], which logs a
-//!   warning at each connect.
+//!   lead to a CA given with [`TlsOptions::ca`] or [`TlsOptions::cas`], and
+//!   be valid for the server name (mandatory). Each failure is its own
+//!   [`CertError`]; see [what is verified](self#what-is-verified). Skipping
+//!   all of it takes [`TlsOptions::dangerously_skip_verification`], which
+//!   logs a warning at each connect.
 //! - **The server must prove who it is.** `connect` succeeds only after the
 //!   server sent a Certificate that passed verification, then a
 //!   CertificateVerify over it that passed (its signature scheme must fit
@@ -54,10 +53,52 @@
 //!
 //! - After the handshake, embedded-tls reports any alert but close_notify as
 //!   `InternalError`, without its description; [`TlsStackError`] names the
-//!   likely cause where it can ([`TlsStackError::AbortedAfterHandshake`]).
+//!   likely cause where it can ([`TlsStackError::AbortedAfterHandshake`]
+//!   for an alert or a reset right after the handshake: probably the client
+//!   certificate; [`TlsStackError::ClosedByServer`] for a close_notify: the
+//!   server refused the client for a reason of its own).
 //! - Alerts during the handshake go out unencrypted (servers accept them).
 //! - One cipher suite (TLS_AES_128_GCM_SHA256), one key exchange (P-256),
-//!   TLS 1.3 only; no session resumption; no IP address SANs.
+//!   TLS 1.3 only; no session resumption.
+//!
+//! # What is verified
+//!
+//! The chain is checked in this crate (module `chain`, what rustpki leaves
+//! out), then rustpki (embedded-tls `rustpki`) verifies every signature up to
+//! the trust anchor and the server's CertificateVerify.
+//!
+//! - **Trust anchor:** among the CAs given, the first whose subject is the
+//!   issuer of the chain's top certificate (and whose subjectKeyIdentifier is
+//!   its authorityKeyIdentifier, when both carry one) and that passes the
+//!   checks below. rustpki takes the chain once, so of two CAs with the same
+//!   subject and no key identifiers only the first is tried. The anchor must
+//!   be a CA; a self-signed CA may also be the server's own certificate.
+//! - **Issuers:** every certificate after the first, and the anchor, must be
+//!   a CA (basicConstraints); each CA's pathLenConstraint bounds the
+//!   intermediate CAs below it (self-issued ones not counted; the anchor's
+//!   too).
+//! - **Key usage, when present:** digitalSignature on the server's
+//!   certificate, keyCertSign on every CA. **Extended key usage, when
+//!   present:** serverAuth or anyExtendedKeyUsage, on the server's
+//!   certificate and the intermediates.
+//! - **Critical extensions:** one this crate does not process (name
+//!   constraints, policy constraints, ...) refuses the chain; certificate
+//!   policies are ignored (no policy is asked for).
+//! - **The name:** a DNS name is matched (RFC 6125, one leftmost wildcard)
+//!   against every DNS SAN, and against the CN only when there is no DNS SAN;
+//!   it is sent as SNI. An IP address (`TlsOptions::new("192.0.2.7")`, `::1`)
+//!   is matched against the IP address SANs only, never a DNS SAN or CN that
+//!   spells it, and no SNI is sent (RFC 6066 forbids an address there).
+//!   rustpki's own name check (first 3 DNS SANs and the CN) is given one of
+//!   the leaf's names, so it agrees instead of deciding: a mismatch is always
+//!   [`CertError::NameMismatch`].
+//! - **Dates:** of the chain and the anchor, when a wall clock is given
+//!   ([`TlsStack::with_time`]; std: [`SystemTime`]).
+//!
+//! Not verified: name constraints (refused when critical, ignored
+//! otherwise), policies, revocation (no CRL, no OCSP). A CN, or one of the
+//! first 3 DNS SANs, longer than 64 bytes is refused ([`CertError::NameTooLong`]):
+//! rustpki cannot read it.
 //!
 //! # The buffers
 //!
@@ -96,6 +137,7 @@
 //! [embedded-tls]: https://docs.rs/embedded-tls
 
 pub mod adapter;
+mod chain;
 mod error;
 mod handshake;
 mod lend;

@@ -19,7 +19,7 @@ use super::MaxFragmentLength;
 #[derive(Debug, Clone)]
 pub struct TlsOptions<'a> {
     pub(super) server_name: &'a str,
-    pub(super) ca: Option<&'a [u8]>,
+    pub(super) cas: Anchors<'a>,
     pub(super) skip_verification: bool,
     pub(super) client: Option<(&'a [u8], &'a [u8])>,
     pub(super) alpn: Option<&'a [&'a [u8]]>,
@@ -34,12 +34,15 @@ impl<'a> TlsOptions<'a> {
     /// The default I/O timeout: 10 s.
     pub const DEFAULT_IO_TIMEOUT_MS: u32 = 10_000;
 
-    /// Options for a server called `server_name` (a DNS name: checked against
-    /// the certificate and sent as SNI). Trust nothing yet: set [`Self::ca`].
+    /// Options for a server called `server_name`: a DNS name (checked against
+    /// the certificate's DNS names and sent as SNI) or an IP address such as
+    /// `192.0.2.7` or `::1` (checked against its IP address SANs only; no SNI
+    /// is sent, as RFC 6066 forbids an address there). Trust nothing yet: set
+    /// [`Self::ca`] or [`Self::cas`].
     pub fn new(server_name: &'a str) -> Self {
         TlsOptions {
             server_name,
-            ca: None,
+            cas: Anchors::None,
             skip_verification: false,
             client: None,
             alpn: None,
@@ -49,10 +52,30 @@ impl<'a> TlsOptions<'a> {
         }
     }
 
-    /// Trusts the CA certificate `der` (DER; [`pem::decode`](super::pem::decode) converts PEM).
+    /// Trusts the CA certificate `der` (DER; [`pem::decode`](super::pem::decode) converts PEM),
+    /// and no other.
     #[must_use]
     pub fn ca(mut self, der: &'a [u8]) -> Self {
-        self.ca = Some(der);
+        self.cas = Anchors::One(der);
+        self
+    }
+
+    /// Trusts each of the CA certificates `ders` (DER; a bundle such as a
+    /// `--cafile` with several CAs, or a CA before and after a rollover), and
+    /// no other. The server's chain is checked against the ones whose
+    /// subject is the issuer of the chain's top certificate.
+    ///
+    /// ```
+    /// use umqtt_transports::tls::TlsOptions;
+    ///
+    /// let (old_ca, new_ca): (&[u8], &[u8]) = (&[1], &[2]);
+    /// let cas = [old_ca, new_ca];
+    /// let options = TlsOptions::new("broker.local").cas(&cas);
+    /// assert_eq!(options.trust_anchors().count(), 2);
+    /// ```
+    #[must_use]
+    pub fn cas(mut self, ders: &'a [&'a [u8]]) -> Self {
+        self.cas = Anchors::Many(ders);
         self
     }
 
@@ -107,5 +130,34 @@ impl<'a> TlsOptions<'a> {
     /// The server name.
     pub fn server_name(&self) -> &'a str {
         self.server_name
+    }
+
+    /// The trusted CA certificates (DER), as given to [`Self::ca`] or
+    /// [`Self::cas`].
+    pub fn trust_anchors(&self) -> impl Iterator<Item = &'a [u8]> + Clone + use<'a> {
+        self.cas.iter()
+    }
+}
+
+/// The trusted CA certificates: one, or a caller's slice of them (no heap).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Anchors<'a> {
+    None,
+    One(&'a [u8]),
+    Many(&'a [&'a [u8]]),
+}
+
+impl<'a> Anchors<'a> {
+    pub(super) fn iter(self) -> impl Iterator<Item = &'a [u8]> + Clone {
+        let (one, many): (Option<&'a [u8]>, &'a [&'a [u8]]) = match self {
+            Anchors::None => (None, &[]),
+            Anchors::One(der) => (Some(der), &[]),
+            Anchors::Many(ders) => (None, ders),
+        };
+        one.into_iter().chain(many.iter().copied())
+    }
+
+    pub(super) fn is_empty(self) -> bool {
+        self.iter().next().is_none()
     }
 }

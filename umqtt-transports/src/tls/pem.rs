@@ -48,19 +48,72 @@ impl core::error::Error for PemError {}
 /// assert_eq!(pem::decode(text, "PRIVATE KEY", &mut der), Err(pem::PemError::NotFound));
 /// ```
 pub fn decode<'o>(pem: &[u8], label: &str, out: &'o mut [u8]) -> Result<&'o [u8], PemError> {
-    let mut rest = pem;
-    loop {
-        let begin = find(rest, b"-----BEGIN ").ok_or(PemError::NotFound)?;
-        let after = rest.get(begin + 11..).unwrap_or_default();
-        let label_end = find(after, b"-----").ok_or(PemError::NotFound)?;
-        let found = after.get(..label_end).unwrap_or_default();
-        let body = after.get(label_end + 5..).unwrap_or_default();
-        if find(found, label.as_bytes()).is_none() {
-            rest = body;
-            continue;
+    blocks(pem, label)
+        .next()
+        .ok_or(PemError::NotFound)??
+        .decode(out)
+}
+
+/// Each PEM block whose label contains `label`, in order (a bundle of CA
+/// certificates, a chain); an unterminated block ends the iteration with
+/// [`PemError::Unterminated`].
+///
+/// ```
+/// use umqtt_transports::tls::pem;
+///
+/// let bundle = b"-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n\
+///                -----BEGIN CERTIFICATE-----\nBAUG\n-----END CERTIFICATE-----\n";
+/// let mut der = [0u8; 16];
+/// let mut all = Vec::new();
+/// for block in pem::blocks(bundle, "CERTIFICATE") {
+///     all.push(block?.decode(&mut der)?.to_vec());
+/// }
+/// assert_eq!(all, [vec![1u8, 2, 3], vec![4, 5, 6]]);
+/// # Ok::<(), pem::PemError>(())
+/// ```
+pub fn blocks<'p>(
+    pem: &'p [u8],
+    label: &'p str,
+) -> impl Iterator<Item = Result<PemBlock<'p>, PemError>> + 'p {
+    let mut rest = Some(pem);
+    core::iter::from_fn(move || {
+        loop {
+            let text = rest?;
+            let Some(begin) = find(text, b"-----BEGIN ") else {
+                rest = None;
+                return None;
+            };
+            let after = text.get(begin + 11..).unwrap_or_default();
+            let Some(label_end) = find(after, b"-----") else {
+                rest = None;
+                return None;
+            };
+            let found = after.get(..label_end).unwrap_or_default();
+            let body = after.get(label_end + 5..).unwrap_or_default();
+            let Some(end) = find(body, b"-----END") else {
+                rest = None;
+                return Some(Err(PemError::Unterminated));
+            };
+            rest = body.get(end + 8..);
+            if find(found, label.as_bytes()).is_some() {
+                return Some(Ok(PemBlock {
+                    base64: body.get(..end).unwrap_or_default(),
+                }));
+            }
         }
-        let end = find(body, b"-----END").ok_or(PemError::Unterminated)?;
-        return base64(body.get(..end).unwrap_or_default(), out);
+    })
+}
+
+/// One PEM block found by [`blocks`], not decoded yet.
+#[derive(Debug, Clone, Copy)]
+pub struct PemBlock<'p> {
+    base64: &'p [u8],
+}
+
+impl PemBlock<'_> {
+    /// Decodes the block into `out`; returns the DER bytes.
+    pub fn decode<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], PemError> {
+        base64(self.base64, out)
     }
 }
 
@@ -108,6 +161,27 @@ mod tests {
             base64(b"aGVsbG8=", &mut small),
             Err(PemError::TooLarge { buffer: 2 })
         );
+    }
+
+    #[test]
+    fn blocks_finds_every_block_with_the_label_and_skips_others() {
+        let text = b"-----BEGIN CERTIFICATE-----\nAQ==\n-----END CERTIFICATE-----\n\
+                     -----BEGIN PRIVATE KEY-----\nAg==\n-----END PRIVATE KEY-----\n\
+                     -----BEGIN CERTIFICATE-----\nAw==\n-----END CERTIFICATE-----\n";
+        let mut out = [0u8; 4];
+        let found: [Option<u8>; 3] = {
+            let mut it = blocks(text, "CERTIFICATE")
+                .map(|b| b.ok().and_then(|b| b.decode(&mut out).ok().map(|d| d[0])));
+            [
+                it.next().flatten(),
+                it.next().flatten(),
+                it.next().flatten(),
+            ]
+        };
+        assert_eq!(found, [Some(1), Some(3), None]);
+        let mut cut = blocks(b"-----BEGIN CERTIFICATE-----\nAQ==\n", "CERTIFICATE");
+        assert!(matches!(cut.next(), Some(Err(PemError::Unterminated))));
+        assert!(cut.next().is_none());
     }
 
     #[test]

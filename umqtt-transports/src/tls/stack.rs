@@ -10,6 +10,7 @@ use embedded_tls::blocking::{
 };
 use rand_core::CryptoRngCore;
 
+use super::chain;
 use super::handshake::Ordered;
 use super::lend::Leased;
 use super::verify::Verifier;
@@ -228,11 +229,17 @@ where
     /// What a failed read or write of the open session means; `first`: no
     /// plaintext had arrived yet.
     fn read_error(&self, e: TlsError, first: bool) -> TlsStackError<S::Error> {
+        let close_notify = matches!(e, TlsError::ConnectionClosed);
         let error = self.session_error(e);
         // A server that refuses the client's certificate (or its absence)
         // sends an alert right after the handshake and closes; embedded-tls
         // reports any alert but close_notify as InternalError, and the alert
-        // is lost altogether when the close overtakes it (a reset).
+        // is lost altogether when the close overtakes it (a reset). A
+        // close_notify is no such refusal: the server ended the session in
+        // order (a broker refusing the CONNECT without a CONNACK).
+        if first && close_notify && matches!(error, TlsStackError::Closed) {
+            return TlsStackError::ClosedByServer;
+        }
         match error {
             TlsStackError::Tls(TlsError::InternalError)
             | TlsStackError::Closed
@@ -351,14 +358,19 @@ where
             ),
             None => None,
         };
-        let mut config = TlsConfig::new().with_server_name(options.server_name);
+        let mut config = TlsConfig::new();
+        // An IP address is no server name: RFC 6066 forbids it in SNI (the
+        // verifier matches it against the IP SANs).
+        if let chain::Host::Dns(name) = chain::Host::parse(options.server_name) {
+            config = config.with_server_name(name);
+        }
         if let Some(alpn) = options.alpn {
             config = config.with_alpn(alpn);
         }
         if let Some(mfl) = options.max_fragment_length {
             config = config.with_max_fragment_length(mfl);
         }
-        let mut verifier = match (options.ca, options.skip_verification) {
+        let mut verifier = match (options.cas, options.skip_verification) {
             (_, true) => {
                 log::warn!(
                     "TLS: certificate verification is OFF for {}: anyone on the path can read and change this connection",
@@ -366,12 +378,12 @@ where
                 );
                 None
             }
-            (Some(ca), false) => Some(Ordered::new(Verifier::<Suite, &T, CERT_SIZE>::new(
-                ca,
+            (cas, false) if cas.is_empty() => return Err(TlsStackError::NoTrustAnchor),
+            (cas, false) => Some(Ordered::new(Verifier::<Suite, &T, CERT_SIZE>::new(
+                cas,
                 options.server_name,
                 &self.time,
             ))),
-            (None, false) => return Err(TlsStackError::NoTrustAnchor),
         };
         let mut provider = Provider {
             rng: &mut self.rng,

@@ -1,22 +1,14 @@
-//! Certificate checks that rustpki (embedded-tls `rustpki`) leaves out, done
-//! without a heap before handing the chain to rustpki, and the reason a
-//! verification failed.
+//! The glue between [`chain`](super::chain) and embedded-tls: a
+//! [`TlsVerifier`] that runs the chain checks, then lets rustpki (embedded-tls
+//! `rustpki`) verify the signatures, and remembers why it refused.
 //!
-//! rustpki verifies each signature of the chain up to the trusted CA and the
-//! server name (DNS SANs and CN), but:
-//! - it accepts any certificate of the chain as an issuer: a leaf of the
-//!   trusted CA could sign a certificate for any name. Here every issuer (each
-//!   certificate after the first, and the trusted CA) must say `CA:TRUE` in
-//!   basicConstraints.
-//! - it checks validity dates only with a clock type, and has none on
-//!   `no_std`. Here they are checked against [`TlsTime`] when the user gives
-//!   one (std: the system clock by default).
-//!
-//! Gaps that remain (documented in the README): key usage and extended key
-//! usage are not checked, nor path length constraints, name constraints or
-//! revocation; IP address SANs are not supported (the server name must be a
-//! DNS name); rustpki reads only the first 3 DNS SANs; an unknown critical
-//! extension is not refused.
+//! rustpki verifies each signature of the chain up to the trust anchor, and
+//! then the server's CertificateVerify signature. It also checks the host
+//! name, more narrowly (the first 3 DNS SANs and the CN, no IP SANs); since
+//! [`chain::check`] has already decided the name over every SAN, rustpki is
+//! given one of the leaf's own names ([`chain::rustpki_host`]), so its check
+//! agrees instead of deciding, and a name mismatch is always reported as
+//! [`CertError::NameMismatch`].
 
 use core::fmt;
 
@@ -25,6 +17,9 @@ use embedded_tls::blocking::{
     TlsVerifier,
 };
 use embedded_tls::pki::CertVerifier;
+
+use super::chain::{self, Host, RUSTPKI_NAME_MAX};
+use super::options::Anchors;
 
 /// A source of wall-clock time for certificate validity, in seconds since
 /// the Unix epoch; `None` when the time is not known (then dates are not
@@ -69,18 +64,43 @@ impl TlsTime for SystemTime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CertError {
-    /// The chain does not lead to the trusted CA (a signature does not verify).
+    /// A signature in the chain does not verify with its issuer's key (up to
+    /// the trusted CA).
     NotTrusted,
-    /// The certificate is not valid for the server name asked for.
+    /// The chain's top certificate was issued by none of the trusted CAs.
+    UnknownIssuer,
+    /// The certificate is not valid for the server name asked for (checked
+    /// against every SAN).
     NameMismatch,
-    /// A certificate of the chain has expired.
+    /// A certificate of the chain (or the trusted CA) has expired.
     Expired,
-    /// A certificate of the chain is not valid yet.
+    /// A certificate of the chain (or the trusted CA) is not valid yet.
     NotYetValid,
     /// A certificate that is not a CA (basicConstraints) signed another one.
     IssuerNotCa,
     /// The trusted CA certificate given is not a CA (basicConstraints).
     TrustAnchorNotCa,
+    /// A CA allows fewer intermediate CAs below it than the chain has
+    /// (basicConstraints pathLenConstraint).
+    PathLenExceeded,
+    /// The server certificate has a keyUsage without digitalSignature.
+    LeafKeyUsage,
+    /// A CA certificate has a keyUsage without keyCertSign.
+    CaKeyUsage,
+    /// The server certificate (or an intermediate CA) has an
+    /// extendedKeyUsage without serverAuth (or anyExtendedKeyUsage).
+    ExtendedKeyUsage,
+    /// A certificate has a critical extension this verifier does not
+    /// process (name constraints, policy constraints, ...).
+    UnsupportedCriticalExtension,
+    /// A CN or one of the first 3 DNS SANs of a certificate in the chain is
+    /// longer than 64 bytes (or a DNS SAN is not UTF-8): rustpki, which
+    /// checks the signatures, cannot read it.
+    NameTooLong,
+    /// The server certificate names the host, but none of the names rustpki
+    /// reads (its first 3 DNS SANs and its CN) has a form rustpki can match,
+    /// so the signatures cannot be checked.
+    NoMatchableName,
     /// A certificate could not be parsed.
     Malformed,
     /// The server sent a raw public key, not a certificate.
@@ -93,7 +113,10 @@ impl fmt::Display for CertError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             CertError::NotTrusted => {
-                "the server certificate is not trusted (not signed by the given CA)"
+                "the server certificate is not trusted: a signature in its chain does not verify up to the given CA"
+            }
+            CertError::UnknownIssuer => {
+                "the server certificate is not trusted: its chain was issued by none of the given CA certificates"
             }
             CertError::NameMismatch => "the server certificate is not valid for the server name",
             CertError::Expired => "the server certificate (or one of its issuers) has expired",
@@ -106,6 +129,27 @@ impl fmt::Display for CertError {
             CertError::TrustAnchorNotCa => {
                 "the CA certificate given is not a CA (basicConstraints)"
             }
+            CertError::PathLenExceeded => {
+                "a CA in the server's chain has more intermediate CAs below it than its pathLenConstraint allows"
+            }
+            CertError::LeafKeyUsage => {
+                "the server certificate's keyUsage does not allow digitalSignature"
+            }
+            CertError::CaKeyUsage => {
+                "a CA certificate in the server's chain has a keyUsage without keyCertSign"
+            }
+            CertError::ExtendedKeyUsage => {
+                "the server's chain has an extendedKeyUsage without serverAuth (not for TLS servers)"
+            }
+            CertError::UnsupportedCriticalExtension => {
+                "a certificate in the server's chain has a critical extension this client does not check (e.g. name constraints)"
+            }
+            CertError::NameTooLong => {
+                "a certificate in the server's chain has a CN or DNS name longer than 64 bytes, which the verifier cannot read"
+            }
+            CertError::NoMatchableName => {
+                "the server certificate's first 3 DNS names and CN are all in a form the signature verifier (rustpki) cannot match"
+            }
             CertError::Malformed => "a certificate in the server's chain could not be parsed",
             CertError::NotX509 => "the server sent a raw public key, not an X.509 certificate",
             CertError::ChainTooLarge => {
@@ -117,23 +161,24 @@ impl fmt::Display for CertError {
 
 impl core::error::Error for CertError {}
 
-/// rustpki's verifier with the checks above in front, remembering why it
-/// refused.
+/// The chain checks, then rustpki's signatures against the trust anchor
+/// whose subject is the chain's top issuer; remembers why it refused.
 pub(crate) struct Verifier<'a, CS: TlsCipherSuite, T: TlsTime, const CERT_SIZE: usize> {
-    inner: CertVerifier<'a, CS, embedded_tls::blocking::NoClock, CERT_SIZE>,
-    ca: &'a [u8],
+    /// rustpki's verifier for the anchor that verified the chain.
+    inner: Option<CertVerifier<'a, CS, embedded_tls::blocking::NoClock, CERT_SIZE>>,
+    anchors: Anchors<'a>,
     time: T,
-    host: &'a str,
+    host: Host<'a>,
     failure: Option<CertError>,
 }
 
 impl<'a, CS: TlsCipherSuite, T: TlsTime, const CERT_SIZE: usize> Verifier<'a, CS, T, CERT_SIZE> {
-    pub(crate) fn new(ca_der: &'a [u8], host: &'a str, time: T) -> Self {
+    pub(crate) fn new(anchors: Anchors<'a>, host: &'a str, time: T) -> Self {
         Verifier {
-            inner: CertVerifier::new(embedded_tls::blocking::Certificate::X509(ca_der)),
-            ca: ca_der,
+            inner: None,
+            anchors,
             time,
-            host,
+            host: Host::parse(host),
             failure: None,
         }
     }
@@ -149,37 +194,65 @@ impl<'a, CS: TlsCipherSuite, T: TlsTime, const CERT_SIZE: usize> Verifier<'a, CS
         TlsError::InvalidCertificate
     }
 
-    fn check(&self, cert: &CertificateRef<'_>) -> Result<(), CertError> {
-        let ca = parse(self.ca).ok_or(CertError::Malformed)?;
-        if !ca.is_ca {
-            return Err(CertError::TrustAnchorNotCa);
+    /// The chain checks, then rustpki's signatures against the first trust
+    /// anchor that issued the chain's top certificate (its subject is the
+    /// top's issuer and, when both say, its key identifier the top's
+    /// authority key identifier) and passes the checks. rustpki takes the
+    /// chain only once, so two anchors with the same subject and no key
+    /// identifiers cannot both be tried.
+    fn verify(&mut self, transcript: &CS::Hash, cert: CertificateRef<'_>) -> Result<(), CertError> {
+        if cert
+            .entries
+            .iter()
+            .any(|e| !matches!(e, CertificateEntryRef::X509(_)))
+        {
+            return Err(CertError::NotX509);
         }
+        let ders = cert.entries.iter().filter_map(|e| match e {
+            CertificateEntryRef::X509(der) => Some(*der),
+            CertificateEntryRef::RawPublicKey(_) => None,
+        });
+        let leaf = ders.clone().next().ok_or(CertError::Malformed)?;
+        let top = chain::parse(ders.clone().next_back().ok_or(CertError::Malformed)?)?;
         let now = self.time.unix_now();
-        let mut leaf_names = None;
-        for (i, entry) in cert.entries.iter().enumerate() {
-            let CertificateEntryRef::X509(der) = entry else {
-                return Err(CertError::NotX509);
-            };
-            let parsed = parse(der).ok_or(CertError::Malformed)?;
-            if i > 0 && !parsed.is_ca {
-                return Err(CertError::IssuerNotCa);
+        // The first anchor that issued the top certificate and passes the
+        // checks; else the first anchor's refusal.
+        let mut refusal = None;
+        let mut chosen = None;
+        for anchor in self.anchors.iter() {
+            if !chain::parse(anchor).is_ok_and(|a| a.issued(&top)) {
+                continue;
             }
-            if let Some(now) = now {
-                if now < parsed.not_before {
-                    return Err(CertError::NotYetValid);
+            match chain::check(ders.clone(), anchor, self.host, now) {
+                Ok(()) => {
+                    chosen = Some(anchor);
+                    break;
                 }
-                if now > parsed.not_after {
-                    return Err(CertError::Expired);
+                Err(e) => {
+                    refusal.get_or_insert(e);
                 }
-            }
-            if i == 0 {
-                leaf_names = Some(parsed.names_match(self.host));
             }
         }
-        match leaf_names {
-            Some(true) => Ok(()),
-            Some(false) => Err(CertError::NameMismatch),
-            None => Err(CertError::Malformed),
+        let anchor = match (chosen, refusal) {
+            (Some(anchor), _) => anchor,
+            (None, Some(e)) => return Err(e),
+            (None, None) => return Err(CertError::UnknownIssuer),
+        };
+        let mut name = [0u8; RUSTPKI_NAME_MAX];
+        let name = chain::rustpki_host(leaf, &mut name)?;
+        let mut inner = CertVerifier::new(embedded_tls::blocking::Certificate::X509(anchor));
+        if let Some(name) = name {
+            TlsVerifier::<CS>::set_hostname_verification(&mut inner, name)
+                .map_err(|_| CertError::NameTooLong)?;
+        }
+        match inner.verify_certificate(transcript, cert) {
+            Ok(()) => {
+                self.inner = Some(inner);
+                Ok(())
+            }
+            Err(TlsError::OutOfMemory) => Err(CertError::ChainTooLarge),
+            Err(TlsError::DecodeError | TlsError::ParseError(_)) => Err(CertError::Malformed),
+            Err(_) => Err(CertError::NotTrusted),
         }
     }
 }
@@ -187,8 +260,10 @@ impl<'a, CS: TlsCipherSuite, T: TlsTime, const CERT_SIZE: usize> Verifier<'a, CS
 impl<CS: TlsCipherSuite, T: TlsTime, const CERT_SIZE: usize> TlsVerifier<CS>
     for Verifier<'_, CS, T, CERT_SIZE>
 {
-    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
-        TlsVerifier::<CS>::set_hostname_verification(&mut self.inner, hostname)
+    /// The host was given to [`Verifier::new`]; rustpki is given one of the
+    /// leaf's own names (see the module docs).
+    fn set_hostname_verification(&mut self, _hostname: &str) -> Result<(), TlsError> {
+        Ok(())
     }
 
     fn verify_certificate(
@@ -196,277 +271,17 @@ impl<CS: TlsCipherSuite, T: TlsTime, const CERT_SIZE: usize> TlsVerifier<CS>
         transcript: &CS::Hash,
         cert: CertificateRef<'_>,
     ) -> Result<(), TlsError> {
-        if let Err(e) = self.check(&cert) {
-            return Err(self.refuse(e));
-        }
-        match self.inner.verify_certificate(transcript, cert) {
-            Ok(()) => Ok(()),
-            Err(TlsError::OutOfMemory) => Err(self.refuse(CertError::ChainTooLarge)),
-            Err(TlsError::DecodeError | TlsError::ParseError(_)) => {
-                Err(self.refuse(CertError::Malformed))
-            }
-            Err(_) => Err(self.refuse(CertError::NotTrusted)),
-        }
+        self.inner = None;
+        self.verify(transcript, cert).map_err(|e| self.refuse(e))
     }
 
     fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
-        self.inner.verify_signature(verify).inspect_err(|e| {
+        let Some(inner) = self.inner.as_mut() else {
+            log::warn!("TLS: CertificateVerify without a verified Certificate");
+            return Err(TlsError::InvalidCertificate);
+        };
+        inner.verify_signature(verify).inspect_err(|e| {
             log::warn!("TLS: the server's CertificateVerify signature is invalid: {e:?}");
         })
-    }
-}
-
-/// What the checks need from one certificate.
-struct Parsed<'d> {
-    is_ca: bool,
-    not_before: u64,
-    not_after: u64,
-    /// The extensions' DER (the content of `[3]`), if any.
-    extensions: Option<&'d [u8]>,
-    /// The subject's DER.
-    subject: &'d [u8],
-}
-
-impl Parsed<'_> {
-    /// Whether `host` matches a DNS SAN, or, with no DNS SAN, the CN.
-    fn names_match(&self, host: &str) -> bool {
-        let mut had_san = false;
-        if let Some(san) = self.extensions.and_then(|e| extension(e, &SAN_OID))
-            && let Some((0x30, mut names, _)) = tlv(san)
-        {
-            while let Some((tag, value, rest)) = tlv(names) {
-                if tag == 0x82 {
-                    had_san = true;
-                    if name_matches(value, host.as_bytes()) {
-                        return true;
-                    }
-                }
-                names = rest;
-            }
-        }
-        if had_san {
-            return false;
-        }
-        common_name(self.subject).is_some_and(|cn| name_matches(cn, host.as_bytes()))
-    }
-}
-
-const BASIC_CONSTRAINTS_OID: [u8; 3] = [0x55, 0x1d, 0x13];
-const SAN_OID: [u8; 3] = [0x55, 0x1d, 0x11];
-const CN_OID: [u8; 3] = [0x55, 0x04, 0x03];
-
-/// One DER TLV: `(tag, content, rest)`.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 3 {
-            return None;
-        }
-        let (bytes, after) = rest.split_at_checked(n)?;
-        rest = after;
-        bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
-    };
-    let (content, rest) = rest.split_at_checked(len)?;
-    Some((tag, content, rest))
-}
-
-/// Parses what the checks need from a DER certificate.
-fn parse(der: &[u8]) -> Option<Parsed<'_>> {
-    let (0x30, cert, _) = tlv(der)? else {
-        return None;
-    };
-    let (0x30, mut tbs, _) = tlv(cert)? else {
-        return None;
-    };
-    let mut next = || -> Option<(u8, &[u8])> {
-        let (tag, content, rest) = tlv(tbs)?;
-        tbs = rest;
-        Some((tag, content))
-    };
-    let mut field = next()?;
-    if field.0 == 0xa0 {
-        field = next()?; // version
-    }
-    let _serial = field;
-    let _signature = next()?;
-    let _issuer = next()?;
-    let (0x30, validity) = next()? else {
-        return None;
-    };
-    let (t1, nb, rest) = tlv(validity)?;
-    let (t2, na, _) = tlv(rest)?;
-    let not_before = time(t1, nb)?;
-    let not_after = time(t2, na)?;
-    let (0x30, subject) = next()? else {
-        return None;
-    };
-    let _spki = next()?;
-    let mut extensions = None;
-    while let Some((tag, content)) = next() {
-        if tag == 0xa3 {
-            let (0x30, exts, _) = tlv(content)? else {
-                return None;
-            };
-            extensions = Some(exts);
-        }
-    }
-    let is_ca = extensions
-        .and_then(|e| extension(e, &BASIC_CONSTRAINTS_OID))
-        .and_then(|bc| {
-            let (0x30, seq, _) = tlv(bc)? else {
-                return None;
-            };
-            match tlv(seq) {
-                Some((0x01, [v], _)) => Some(*v != 0),
-                _ => Some(false),
-            }
-        })
-        .unwrap_or(false);
-    Some(Parsed {
-        is_ca,
-        not_before,
-        not_after,
-        extensions,
-        subject,
-    })
-}
-
-/// The value (content of the OCTET STRING) of the extension `oid`.
-fn extension<'d>(mut exts: &'d [u8], oid: &[u8]) -> Option<&'d [u8]> {
-    while let Some((_, ext, rest)) = tlv(exts) {
-        exts = rest;
-        let Some((0x06, id, mut body)) = tlv(ext) else {
-            continue;
-        };
-        if id != oid {
-            continue;
-        }
-        if let Some((0x01, _, after)) = tlv(body) {
-            body = after; // critical
-        }
-        let (0x04, value, _) = tlv(body)? else {
-            return None;
-        };
-        return Some(value);
-    }
-    None
-}
-
-/// The first CN of a subject.
-fn common_name(mut subject: &[u8]) -> Option<&[u8]> {
-    while let Some((_, set, rest)) = tlv(subject) {
-        subject = rest;
-        let Some((0x30, atv, _)) = tlv(set) else {
-            continue;
-        };
-        let Some((0x06, oid, value)) = tlv(atv) else {
-            continue;
-        };
-        if oid == CN_OID {
-            return tlv(value).map(|(_, v, _)| v);
-        }
-    }
-    None
-}
-
-/// RFC 6125 matching, case-insensitive: exact, or `*.` + the host's name
-/// without its first label.
-fn name_matches(pattern: &[u8], host: &[u8]) -> bool {
-    if pattern.eq_ignore_ascii_case(host) {
-        return true;
-    }
-    match (
-        pattern.strip_prefix(b"*."),
-        host.iter().position(|b| *b == b'.'),
-    ) {
-        (Some(suffix), Some(dot)) => {
-            dot > 0
-                && suffix.contains(&b'.')
-                && host
-                    .get(dot + 1..)
-                    .is_some_and(|h| h.eq_ignore_ascii_case(suffix))
-        }
-        _ => false,
-    }
-}
-
-/// A UTCTime (`0x17`, `YYMMDDHHMMSSZ`) or GeneralizedTime (`0x18`,
-/// `YYYYMMDDHHMMSSZ`) in Unix seconds.
-fn time(tag: u8, s: &[u8]) -> Option<u64> {
-    let digits = |r: core::ops::Range<usize>| -> Option<u64> {
-        s.get(r)?.iter().try_fold(0u64, |acc, b| {
-            b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
-        })
-    };
-    let (year, rest) = match tag {
-        0x17 => {
-            let yy = digits(0..2)?;
-            (if yy < 50 { 2000 + yy } else { 1900 + yy }, 2)
-        }
-        0x18 => (digits(0..4)?, 4),
-        _ => return None,
-    };
-    if s.get(rest + 10) != Some(&b'Z') {
-        return None;
-    }
-    let month = digits(rest..rest + 2)?;
-    let day = digits(rest + 2..rest + 4)?;
-    let hour = digits(rest + 4..rest + 6)?;
-    let min = digits(rest + 6..rest + 8)?;
-    let sec = digits(rest + 8..rest + 10)?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || year < 1970 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + min * 60 + sec)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_convert_to_unix_seconds() {
-        assert_eq!(time(0x17, b"700101000000Z"), Some(0));
-        assert_eq!(time(0x17, b"000301000000Z"), Some(951_868_800));
-        assert_eq!(time(0x18, b"20380119031408Z"), Some(2_147_483_648));
-        assert_eq!(time(0x17, b"2401010000Z"), None);
-        assert_eq!(time(0x17, b"991301000000Z"), None);
-    }
-
-    #[test]
-    fn names_match_exactly_or_by_one_leftmost_wildcard() {
-        assert!(name_matches(b"LocalHost", b"localhost"));
-        assert!(name_matches(b"*.example.com", b"a.example.com"));
-        assert!(!name_matches(b"*.example.com", b"a.b.example.com"));
-        assert!(!name_matches(b"*.com", b"example.com"));
-        assert!(!name_matches(b"localhost", b"otherhost"));
-    }
-
-    #[test]
-    fn tlv_refuses_truncated_input() {
-        assert_eq!(tlv(&[0x30, 0x03, 1, 2]), None);
-        assert_eq!(tlv(&[0x30, 0x81]), None);
-        assert_eq!(
-            tlv(&[0x30, 0x82, 0, 1, 7]),
-            Some((0x30, &[7u8][..], &[][..]))
-        );
-        assert!(parse(&[0x30, 0x00]).is_none());
     }
 }
