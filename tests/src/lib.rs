@@ -17,6 +17,9 @@
 //!   subscribed to a topic in one line.
 //! - [`tokio_net`]: the async client over tokio's sockets, and a runner
 //!   that fails a hang.
+//! - [`watcher`]: a persistent subscriber counting numbered messages
+//!   across broker kills, and the checks on what it saw (nothing lost but
+//!   what the broker lost itself, new ones in order).
 //! - [`run_in_thread_within`]: a client in its own thread under a time limit,
 //!   so a hang fails the test instead of blocking the suite.
 //!
@@ -26,6 +29,7 @@
 mod fake_broker;
 mod mosquitto;
 pub mod netns;
+pub mod watcher;
 
 pub use fake_broker::*;
 pub use mosquitto::*;
