@@ -76,6 +76,11 @@ pub type RobustClientError<S> = RobustError<<S as TcpClientStack>::Error>;
 ///   [`RobustError::TimedOut`] with the packet id it was sent with
 ///   (`unacked`): [`RobustClient::republish`] sends it again as the same
 ///   message.
+/// - with a window or an outbox ([`RobustClient::set_window_in_ram`],
+///   [`RobustClient::set_outbox`]), a QoS 1 message `publish` accepted stays
+///   in the outbox until its PUBACK; after a reconnect every one not
+///   acknowledged goes again, DUP and same packet id, oldest first, before
+///   newer ones. A window never runs without that storage.
 /// - subscriptions survive broker restarts: after a reconnect without a
 ///   session, they are sent again.
 /// - no call outlives its deadline ([`RobustOptions::call_timeout_ms`]),

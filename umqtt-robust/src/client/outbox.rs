@@ -93,8 +93,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
 
     /// Sends what waits in the outbox, oldest first, while the connection is
     /// up and the window has room (without a window, each QoS 1 message
-    /// waits for its PUBACK). A lost connection ends it quietly: what was
-    /// not acknowledged goes again after the reconnect.
+    /// waits for its PUBACK); while the window is full, the packets that
+    /// have already arrived are handled (PUBACKs make room), never waiting
+    /// for one. A lost connection ends it quietly: what was not
+    /// acknowledged goes again after the reconnect.
     pub(super) fn pump(&mut self) -> Result<(), RobustClientError<S>> {
         loop {
             self.note_delivered();
@@ -108,7 +110,21 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             let window_full = capacity > 0 && self.inner.in_flight() >= capacity;
             let inner = &self.inner;
             let Some(next) = flow.next_sendable(window_full, |id| inner.is_in_flight(id)) else {
-                return Ok(());
+                if flow.next().is_none() {
+                    return Ok(());
+                }
+                // The window is full and messages wait: handle the PUBACKs
+                // that have arrived (never waiting), so the window moves on
+                // without a call that reads from the broker.
+                match self.inner.check_msg() {
+                    Ok(true) => continue,
+                    Ok(false) => return Ok(()),
+                    Err(e) if e.is_connection_lost() => {
+                        self.lost(&e);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             };
             let packet_id = next.packet_id(|| self.inner.take_packet_id());
             flow.sending(next.seq, packet_id)
