@@ -334,3 +334,49 @@ fn a_window_in_ram_with_room_for_4_messages_waits_for_room_and_delivers_all_200(
     let duplicates = all_in_order(&watcher.finish(), TOTAL);
     assert_eq!(duplicates, 0, "no reconnect, no duplicate");
 }
+
+#[test]
+fn a_full_window_moves_on_while_the_application_only_publishes() {
+    let Some(broker) = Mosquitto::start("window_moves_on", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let topic = format!("outbox/{}", client_id("moves-on"));
+    let watcher = Watcher::start(addr, &topic, 3);
+    let mut storage = vec![0u8; 64 * 1024];
+    let mut window = [0u16; 2];
+    let id = client_id("moves-on-pub");
+    let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+    let mut client = std_robust(&mut tx, &mut rx, Options::new(&id), (50, 500), 10_000);
+    client.set_window_in_ram(&mut window, &mut storage);
+    client.connect(addr).expect("connects");
+    let mut publish = |n: usize| {
+        client
+            .publish(
+                topic.as_bytes(),
+                n.to_string().as_bytes(),
+                false,
+                QoS::AtLeastOnce,
+            )
+            .unwrap_or_else(|e| panic!("publish {n}: {e}"));
+    };
+    // 0 and 1 fill the window, 2 waits in the outbox behind them.
+    for n in 0..3 {
+        publish(n);
+    }
+    wait_until(WAIT, "messages 0 and 1", || watcher.distinct() >= 2);
+    // No call but publish: each one handles the PUBACKs that came, so 2
+    // leaves (a publish may come before the PUBACKs do: a few tries).
+    let mut next = 3;
+    while watcher.distinct() < 3 {
+        assert!(
+            next < 40,
+            "message 2 never left the outbox: the window stayed full"
+        );
+        publish(next);
+        next += 1;
+        thread::sleep(Duration::from_millis(50));
+    }
+    let seen = watcher.finish();
+    assert!(seen.arrivals.iter().any(|&(_, n)| n == 2));
+}
