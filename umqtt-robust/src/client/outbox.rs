@@ -202,9 +202,11 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             if left == 0 {
                 return Err(self.policy.offline(self.now()));
             }
+            // One packet at a time: each PUBACK frees a slot the next pump
+            // fills, so the window slides instead of emptying between bursts.
             let waited = if self.inner.in_flight() > 0 {
                 self.inner
-                    .flush_for(u32::try_from(left).unwrap_or(u32::MAX))
+                    .wait_msg_for(u32::try_from(left).unwrap_or(u32::MAX))
                     .map(drop)
             } else {
                 Ok(())
