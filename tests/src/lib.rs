@@ -17,9 +17,14 @@
 //!   subscribed to a topic in one line.
 //! - [`tokio_net`]: the async client over tokio's sockets, and a runner
 //!   that fails a hang.
+//! - [`pki`]: certificate authorities, intermediates and server
+//!   certificates made with `openssl`, with the extensions a test chooses.
 //! - [`tls_server`]: a scripted TLS 1.3 server that can leave out, reorder,
 //!   corrupt or add each of its handshake messages, for hostile-server tests
 //!   of the TLS client.
+//! - [`watcher`]: a persistent subscriber counting numbered messages
+//!   across broker kills, and the checks on what it saw (nothing lost but
+//!   what the broker lost itself, new ones in order).
 //! - [`run_in_thread_within`]: a client in its own thread under a time limit,
 //!   so a hang fails the test instead of blocking the suite.
 //!
@@ -29,9 +34,10 @@
 mod fake_broker;
 mod mosquitto;
 pub mod netns;
+pub mod pki;
 mod scripted;
 pub mod tls_server;
-pub mod pki;
+pub mod watcher;
 
 pub use fake_broker::*;
 pub use mosquitto::*;

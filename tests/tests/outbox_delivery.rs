@@ -4,166 +4,14 @@
 //! (A file outbox that survives the publisher's own death: `outbox_file`.)
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_robust::outbox::{OutboxError, OutboxOptions, RamOutbox, WhenFull};
 use umqtt_robust::{Event, RobustError};
-use umqtt_simple::{Message, Options, QoS};
+use umqtt_simple::{Options, QoS};
+use umqtt_tests::watcher::{Watcher, all_in_order, lost_only_by_the_broker, wait_until};
 use umqtt_tests::{Mosquitto, WAIT, client_id, std_robust};
-
-/// What a subscriber saw: for each message number, on which of its
-/// connections it arrived (in arrival order).
-#[derive(Default)]
-struct Seen {
-    arrivals: Vec<(u32, usize)>,
-}
-
-impl Seen {
-    fn distinct(&self) -> usize {
-        self.arrivals
-            .iter()
-            .map(|&(_, n)| n)
-            .collect::<HashSet<_>>()
-            .len()
-    }
-}
-
-/// A persistent subscriber to `topic` in its own thread, recording every
-/// numbered message; it stops once it has `total` distinct ones, or `give_up`
-/// after `stop` is set.
-fn subscriber(
-    addr: std::net::SocketAddr,
-    topic: String,
-    total: usize,
-    ready: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Seen>>,
-) -> thread::JoinHandle<()> {
-    let id = client_id("outbox-sub");
-    thread::spawn(move || {
-        let connection = AtomicUsize::new(0);
-        let mut on_event = |e: Event| {
-            if matches!(e, Event::Reconnected { .. }) {
-                connection.fetch_add(1, Ordering::SeqCst);
-            }
-        };
-        let mut on_message = |m: Message<'_>| {
-            if let Some(n) = std::str::from_utf8(m.payload)
-                .ok()
-                .and_then(|s| s.parse().ok())
-            {
-                let mut seen = seen.lock().unwrap();
-                seen.arrivals
-                    .push((connection.load(Ordering::SeqCst) as u32, n));
-            }
-        };
-        let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
-        let options = Options::new(&id).clean_session(false).keepalive(10);
-        let mut sub = std_robust(&mut tx, &mut rx, options, (50, 500), 20_000);
-        sub.set_callback(&mut on_message);
-        sub.set_event_callback(&mut on_event);
-        sub.connect(addr).expect("the subscriber connects");
-        sub.subscribe(topic.as_bytes(), QoS::AtLeastOnce)
-            .expect("subscribe");
-        ready.store(true, Ordering::SeqCst);
-        let mut stop_at = None;
-        while seen.lock().unwrap().distinct() < total {
-            if stop.load(Ordering::SeqCst)
-                && stop_at.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(20)
-            {
-                break;
-            }
-            sub.wait_msg_for(100)
-                .unwrap_or_else(|e| panic!("subscriber: {e}"));
-        }
-        let _ = sub.disconnect();
-    })
-}
-
-/// A [`subscriber`] started and subscribed, with what it sees and the flag
-/// that tells it the publisher is done.
-struct Watcher {
-    handle: thread::JoinHandle<()>,
-    seen: Arc<Mutex<Seen>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Watcher {
-    /// Starts a subscriber to `topic` that waits for `total` messages.
-    fn start(addr: std::net::SocketAddr, topic: &str, total: usize) -> Self {
-        let (ready, stop) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let handle = subscriber(
-            addr,
-            topic.to_owned(),
-            total,
-            Arc::clone(&ready),
-            Arc::clone(&stop),
-            Arc::clone(&seen),
-        );
-        wait_until(WAIT, "the subscriber", || ready.load(Ordering::SeqCst));
-        Watcher { handle, seen, stop }
-    }
-
-    /// Tells the subscriber the publisher is done, waits for it to finish,
-    /// and returns what it saw.
-    fn finish(self) -> Seen {
-        self.stop.store(true, Ordering::SeqCst);
-        self.handle.join().expect("the subscriber");
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
-}
-
-fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < within, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Checks that on each of the subscriber's connections the numbers seen for
-/// the first time came in increasing order; returns the numbers seen.
-fn in_order(seen: &Seen) -> HashSet<usize> {
-    let mut first = HashSet::new();
-    let mut last_new: Option<(u32, usize)> = None;
-    for &(connection, n) in &seen.arrivals {
-        if first.insert(n) {
-            if let Some((c, previous)) = last_new {
-                assert!(
-                    c != connection || n > previous,
-                    "on connection {connection}, {n} arrived new after {previous}"
-                );
-            }
-            last_new = Some((connection, n));
-        }
-    }
-    first
-}
-
-/// The numbers below `total` missing from `first`.
-fn missing(first: &HashSet<usize>, total: usize) -> Vec<usize> {
-    (0..total).filter(|n| !first.contains(n)).collect()
-}
-
-/// Checks that `seen` has every number below `total`, in order on each
-/// connection ([`in_order`]); returns the number of duplicates.
-fn all_in_order(seen: &Seen, total: usize) -> usize {
-    let lost = missing(&in_order(seen), total);
-    assert!(
-        lost.is_empty(),
-        "{} missing, first {:?}",
-        lost.len(),
-        &lost[..lost.len().min(20)]
-    );
-    seen.arrivals.len() - total
-}
 
 #[test]
 fn windowed_outbox_publisher_delivers_10000_messages_across_three_broker_sigkills() {
@@ -253,28 +101,14 @@ fn windowed_outbox_publisher_delivers_10000_messages_across_three_broker_sigkill
         acked_at.iter().all(Option::is_some),
         "every message was acknowledged"
     );
-    let seen = watcher.finish();
-    let lost = missing(&in_order(&seen), TOTAL);
-    // The client's promise ends at the broker's PUBACK. mosquitto saves its
-    // database after it acknowledges (here after every change, yet not
-    // before the PUBACK), so a SIGKILL can take a message it acknowledged
-    // and had not yet saved or forwarded. A message may be missing only so:
-    // acknowledged by the broker less than 2 s before a SIGKILL.
-    for &n in &lost {
-        let acked = acked_at[n].expect("acknowledged");
-        assert!(
-            kills
-                .iter()
-                .any(|&kill| kill >= acked && kill - acked < Duration::from_secs(2)),
-            "message {n} is missing, and no SIGKILL came within 2 s of its PUBACK: the client lost it"
-        );
-    }
-    let duplicates = seen.arrivals.len() - (TOTAL - lost.len());
+    let report = lost_only_by_the_broker(&watcher.finish(), TOTAL, &acked_at, &kills);
     println!(
-        "10 000 through 3 SIGKILLs: {} arrived, {duplicates} duplicates; {} acknowledged by mosquitto \
-         right before a SIGKILL and lost by it {lost:?}; slowest publish {slowest:?}",
-        TOTAL - lost.len(),
-        lost.len()
+        "10 000 through 3 SIGKILLs: {} arrived, {} duplicates; {} acknowledged by mosquitto \
+         right before a SIGKILL and lost by it {:?}; slowest publish {slowest:?}",
+        TOTAL - report.lost_by_broker.len(),
+        report.duplicates,
+        report.lost_by_broker.len(),
+        report.lost_by_broker
     );
 }
 
@@ -414,4 +248,135 @@ fn a_full_outbox_that_refuses_says_so_and_keeps_what_it_has() {
     assert!(refused.to_string().contains("outbox is full"), "{refused}");
     assert_eq!(client.outbox().map(|o| o.len()), Some(accepted));
     assert_eq!(client.outbox_dropped(), 0);
+}
+
+#[test]
+fn a_window_without_an_outbox_refuses_qos1_publish_until_an_outbox_is_lent() {
+    let Some(broker) = Mosquitto::start("window_no_outbox", "") else {
+        return;
+    };
+    let mut window = [0u16; 8];
+    let mut storage = vec![0u8; 4096];
+    let mut outbox = RamOutbox::new(&mut storage);
+    let (mut tx, mut rx) = (vec![0u8; 256], vec![0u8; 256]);
+    let mut client = std_robust(
+        &mut tx,
+        &mut rx,
+        Options::new("no-outbox"),
+        (50, 100),
+        5_000,
+    );
+    client.set_window(&mut window);
+    client.connect(broker.addr).expect("connects");
+    let refused = client
+        .publish(
+            b"t",
+            b"in flight with nowhere to keep it",
+            false,
+            QoS::AtLeastOnce,
+        )
+        .expect_err("a QoS 1 message in a window without storage is refused");
+    assert!(
+        matches!(refused, RobustError::WindowWithoutOutbox),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("set_window_in_ram"),
+        "{refused}"
+    );
+    client
+        .publish(b"t", b"QoS 0 needs no storage", false, QoS::AtMostOnce)
+        .expect("QoS 0 goes as before");
+    // Lent afterwards, the outbox brings the window into use.
+    client.set_outbox(&mut outbox, OutboxOptions::default());
+    assert_eq!(client.client().window_capacity(), 8);
+    client
+        .publish(b"t", b"kept until acknowledged", false, QoS::AtLeastOnce)
+        .expect("queued");
+    client.flush().expect("delivered");
+    assert_eq!(client.outbox().map(|o| o.len()), Some(0));
+}
+
+#[test]
+fn a_window_in_ram_with_room_for_4_messages_waits_for_room_and_delivers_all_200() {
+    const TOTAL: usize = 200;
+    let Some(broker) = Mosquitto::start("window_in_ram_full", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let topic = format!("outbox/{}", client_id("ram-full"));
+    let watcher = Watcher::start(addr, &topic, TOTAL);
+    let each = RamOutbox::needed(&umqtt_robust::outbox::Queued::new(
+        topic.as_bytes(),
+        b"000",
+        QoS::AtLeastOnce,
+        false,
+    ));
+    let mut storage = vec![0u8; 4 * each];
+    let mut window = [0u16; 2];
+    let id = client_id("ram-full-pub");
+    let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+    let mut client = std_robust(&mut tx, &mut rx, Options::new(&id), (50, 500), 10_000);
+    client.set_window_in_ram(&mut window, &mut storage);
+    client.connect(addr).expect("connects");
+    for i in 0..TOTAL {
+        client
+            .publish(
+                topic.as_bytes(),
+                format!("{i:03}").as_bytes(),
+                false,
+                QoS::AtLeastOnce,
+            )
+            .unwrap_or_else(|e| panic!("publish {i} waits for room, never refused: {e}"));
+        assert!(client.outbox().is_some_and(|o| o.len() <= 4));
+    }
+    client.flush().expect("all acknowledged");
+    let duplicates = all_in_order(&watcher.finish(), TOTAL);
+    assert_eq!(duplicates, 0, "no reconnect, no duplicate");
+}
+
+#[test]
+fn a_full_window_moves_on_while_the_application_only_publishes() {
+    let Some(broker) = Mosquitto::start("window_moves_on", "") else {
+        return;
+    };
+    let addr = broker.addr;
+    let topic = format!("outbox/{}", client_id("moves-on"));
+    let watcher = Watcher::start(addr, &topic, 3);
+    let mut storage = vec![0u8; 64 * 1024];
+    let mut window = [0u16; 2];
+    let id = client_id("moves-on-pub");
+    let (mut tx, mut rx) = (vec![0u8; 512], vec![0u8; 512]);
+    let mut client = std_robust(&mut tx, &mut rx, Options::new(&id), (50, 500), 10_000);
+    client.set_window_in_ram(&mut window, &mut storage);
+    client.connect(addr).expect("connects");
+    let mut publish = |n: usize| {
+        client
+            .publish(
+                topic.as_bytes(),
+                n.to_string().as_bytes(),
+                false,
+                QoS::AtLeastOnce,
+            )
+            .unwrap_or_else(|e| panic!("publish {n}: {e}"));
+    };
+    // 0 and 1 fill the window, 2 waits in the outbox behind them.
+    for n in 0..3 {
+        publish(n);
+    }
+    wait_until(WAIT, "messages 0 and 1", || watcher.distinct() >= 2);
+    // No call but publish: each one handles the PUBACKs that came, so 2
+    // leaves (a publish may come before the PUBACKs do: a few tries).
+    let mut next = 3;
+    while watcher.distinct() < 3 {
+        assert!(
+            next < 40,
+            "message 2 never left the outbox: the window stayed full"
+        );
+        publish(next);
+        next += 1;
+        thread::sleep(Duration::from_millis(50));
+    }
+    let seen = watcher.finish();
+    assert!(seen.arrivals.iter().any(|&(_, n)| n == 2));
 }

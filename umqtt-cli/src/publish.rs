@@ -1,22 +1,24 @@
 //! `umqtt pub`: publish one message, or one per line of stdin, then
 //! disconnect.
 //!
-//! `-l` at QoS 1 keeps up to `--max-inflight` messages in flight (the QoS 1
-//! window of umqtt-simple): each `publish` returns once the message is sent,
-//! the PUBACKs are counted as they come, and at the end of stdin umqtt
-//! waits for the last ones. A connection lost meanwhile takes the messages
-//! in flight with it (the one being sent goes out again after the
-//! reconnect): umqtt then says how many were never acknowledged and exits
-//! with status 1, rather than pretending they arrived.
+//! `-l` at QoS 1 keeps up to `--max-inflight` messages in flight (the
+//! reconnecting client's QoS 1 window) and every line it accepted in an
+//! outbox until its PUBACK: in memory ([`RAM_OUTBOX`] bytes; when full,
+//! reading stdin waits), or in the `--outbox` file. After a lost connection
+//! the unacknowledged lines go again (DUP, same packet id), oldest first; at
+//! the end of stdin umqtt waits (up to `-W`) until the broker has them all,
+//! and exits 1 saying how many it has not, rather than pretending they
+//! arrived.
 
-use std::cell::Cell;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_robust::RobustError;
-use umqtt_robust::outbox::{FileOutbox, FileOutboxOptions, FsyncPolicy, Outbox, OutboxOptions};
+use umqtt_robust::outbox::{
+    FileOutbox, FileOutboxOptions, FsyncPolicy, Outbox, OutboxOptions, WhenFull,
+};
 use umqtt_simple::QoS;
 
 use crate::args::{PubArgs, Source};
@@ -27,12 +29,20 @@ use crate::session::{self, Buffers, Mqtt};
 /// acknowledged).
 const OUTBOX_CAPACITY: usize = 256 * 1024 * 1024;
 
+/// The memory `-l -q 1` keeps accepted lines in until their PUBACK (without
+/// `--outbox`); when it is full, reading stdin waits for PUBACKs.
+const RAM_OUTBOX: usize = 16 * 1024 * 1024;
+
 /// Lines read ahead of the publisher.
 const LINE_QUEUE: usize = 1024;
 
 /// How long `-l` waits for a line before it lets the client look after the
 /// connection (keepalive, noticing a lost link).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// With lines not yet acknowledged and none to read, how long `-l` waits for
+/// a packet (a PUBACK moves the window on) before it looks at stdin again.
+const ACK_POLL_MS: u32 = 2;
 
 /// Runs `umqtt pub`; `Err` is the one-line reason for exit status 1.
 pub fn run(args: &PubArgs) -> Result<(), String> {
@@ -66,8 +76,8 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
     crate::logger::name_client(&client_id);
     let mut outbox = args.outbox.as_deref().map(open_outbox).transpose()?;
     let mut buffers = Buffers::new();
-    // The QoS 1 window of `-l` (or of the outbox): its slots and the
-    // PUBACKs heard.
+    // The QoS 1 window of `-l` (or of the outbox): its slots, and storage
+    // for its messages until their PUBACK.
     let windowed =
         args.qos == QoS::AtLeastOnce && (args.source == Source::Lines || outbox.is_some());
     let mut slots = vec![
@@ -78,8 +88,11 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
             0
         }
     ];
-    let acked = Cell::new(0u64);
-    let mut on_ack = |_: u16| acked.set(acked.get() + 1);
+    let mut ram = if windowed && outbox.is_none() {
+        vec![0u8; RAM_OUTBOX]
+    } else {
+        Vec::new()
+    };
     let mut on_event = session::report_event;
     let mut options = session::options(connection, &client_id);
     if args.source == Source::Lines && args.qos == QoS::AtMostOnce {
@@ -89,16 +102,15 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
     }
     let mut client = session::client(&mut buffers, options);
     client.set_event_callback(&mut on_event);
-    if windowed {
-        client.set_window(&mut slots);
-        client.client_mut().set_ack_callback(&mut on_ack);
-    }
     if let Some(outbox) = outbox.as_mut() {
         let options = OutboxOptions {
             queue_qos0: true,
-            ..OutboxOptions::default()
+            when_full: WhenFull::Wait,
         };
         client.set_outbox(outbox, options);
+        client.set_window(&mut slots);
+    } else if windowed {
+        client.set_window_in_ram(&mut slots, &mut ram);
     }
     session::limit_calls(&mut client, Some(started + limit));
     // What an earlier run left in the outbox goes out first, on connect.
@@ -106,7 +118,7 @@ pub fn run(args: &PubArgs) -> Result<(), String> {
 
     let sent = match message {
         Some(message) => publish_repeated(&mut client, args, &message, started + limit),
-        None => publish_lines(&mut client, args, limit, &acked),
+        None => publish_lines(&mut client, args, limit),
     };
     let sent = sent.and_then(|()| drain_outbox(&mut client, args));
     // Say goodbye either way, so the broker discards the will.
@@ -181,13 +193,9 @@ fn pause(client: &mut Mqtt<'_>, delay: Duration) -> Result<(), String> {
 
 /// `-l`: a thread reads stdin, so the connection is looked after while no
 /// line comes (an interactive terminal, a slow producer). At QoS 1 the
-/// window's PUBACKs are counted in `acked`.
-fn publish_lines(
-    client: &mut Mqtt<'_>,
-    args: &PubArgs,
-    limit: Duration,
-    acked: &Cell<u64>,
-) -> Result<(), String> {
+/// lines wait in the outbox until their PUBACK ([`drain_outbox`] at the
+/// end).
+fn publish_lines(client: &mut Mqtt<'_>, args: &PubArgs, limit: Duration) -> Result<(), String> {
     let (lines_tx, lines) = mpsc::sync_channel::<io::Result<Vec<u8>>>(LINE_QUEUE);
     thread::spawn(move || {
         let mut stdin = io::stdin().lock();
@@ -207,67 +215,42 @@ fn publish_lines(
             }
         }
     });
-    // Messages handed over through the window.
-    let mut sent = 0u64;
     loop {
         if interrupt::requested() {
-            return flush(client);
+            return flush_batch(client, args);
         }
         let next = match lines.try_recv() {
             Ok(line) => Ok(line),
+            Err(TryRecvError::Empty) if awaiting_acks(client) => {
+                // Lines in flight or behind a full window: handle a PUBACK
+                // as soon as it comes, then look at stdin again.
+                match client.wait_msg_for(ACK_POLL_MS) {
+                    Ok(_) | Err(RobustError::Offline { .. }) => continue,
+                    Err(e) => return Err(session::describe(&e)),
+                }
+            }
             Err(TryRecvError::Empty) => {
                 // Nothing ready: send the batch before waiting.
-                flush(client)?;
+                flush_batch(client, args)?;
                 lines.recv_timeout(IDLE_POLL)
             }
             Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
         };
         match next {
-            Ok(Ok(line)) => {
-                publish(client, args, &line, Instant::now() + limit)?;
-                if client.client().window_capacity() > 0 && client.outbox().is_none() {
-                    sent += 1;
-                }
-            }
+            Ok(Ok(line)) => publish(client, args, &line, Instant::now() + limit)?,
             Ok(Err(e)) => return Err(format!("reading stdin: {e}")),
             Err(RecvTimeoutError::Timeout) => {
                 client.check_msg().map_err(|e| session::describe(&e))?;
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                flush(client)?;
-                return await_window(client, args, sent, acked);
-            }
+            Err(RecvTimeoutError::Disconnected) => return flush_batch(client, args),
         }
     }
 }
 
-/// Waits (up to `-W`) for the PUBACKs of the messages still in the window;
-/// fails unless all `sent` were acknowledged (`acked`).
-fn await_window(
-    client: &mut Mqtt<'_>,
-    args: &PubArgs,
-    sent: u64,
-    acked: &Cell<u64>,
-) -> Result<(), String> {
-    if sent == 0 {
-        return Ok(());
-    }
-    let limit_ms = args.timeout_s.saturating_mul(1000);
-    // Without a connection there is nothing to wait for: the count says
-    // what was lost with it.
-    let flushed = client.client_mut().flush_for(limit_ms);
-    let missing = sent.saturating_sub(acked.get());
-    match flushed {
-        _ if missing == 0 => Ok(()),
-        Ok(false) => Err(format!(
-            "publish: gave up after {} s: {missing} of {sent} messages not acknowledged",
-            args.timeout_s
-        )),
-        _ => Err(format!(
-            "publish: {missing} of {sent} messages were in flight when the connection was lost \
-             and were not acknowledged (they may not have arrived)"
-        )),
-    }
+/// Whether accepted messages wait for their PUBACK (or for room in the
+/// window) while connected: then the client, not stdin, has news next.
+fn awaiting_acks(client: &Mqtt<'_>) -> bool {
+    client.is_connected() && client.outbox().is_some_and(|o| !o.is_empty())
 }
 
 /// Opens (or creates) the `--outbox` file; says so when an earlier run left
@@ -295,8 +278,9 @@ fn open_outbox(path: &std::path::Path) -> Result<FileOutbox, String> {
     Ok(outbox)
 }
 
-/// With `--outbox`: waits (up to `-W`) until the broker has every message;
-/// what is left stays in the file for the next run.
+/// With an outbox (`-l -q 1`, `--outbox`): waits (up to `-W`) until the
+/// broker has every message; what is left stays in an `--outbox` file for
+/// the next run, and is reported either way.
 fn drain_outbox(client: &mut Mqtt<'_>, args: &PubArgs) -> Result<(), String> {
     if client.outbox().is_none() {
         return Ok(());
@@ -312,14 +296,26 @@ fn drain_outbox(client: &mut Mqtt<'_>, args: &PubArgs) -> Result<(), String> {
         Err(e) => format!(" ({})", session::describe(&e)),
         Ok(()) => String::new(),
     };
+    if args.outbox.is_none() {
+        return Err(format!(
+            "publish: gave up after {} s: {left} message(s) not acknowledged by the broker \
+             (they may not have arrived){why}",
+            args.timeout_s
+        ));
+    }
     Err(format!(
         "publish: {left} message(s) not yet acknowledged stay in the outbox{why}; \
          the next `umqtt pub --outbox` sends them"
     ))
 }
 
-/// Sends the batched QoS 0 lines, if any (`-l -q 0`); a no-op otherwise.
-fn flush(client: &mut Mqtt<'_>) -> Result<(), String> {
+/// Sends the batched QoS 0 lines, if any (`-l -q 0`). At QoS 1 nothing is
+/// batched: the lines are in the outbox, sent as the window allows, and
+/// [`drain_outbox`] waits for their PUBACKs at the end.
+fn flush_batch(client: &mut Mqtt<'_>, args: &PubArgs) -> Result<(), String> {
+    if args.qos == QoS::AtLeastOnce {
+        return Ok(());
+    }
     client
         .flush()
         .map_err(|e| format!("publish: {}", session::describe(&e)))

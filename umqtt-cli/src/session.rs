@@ -186,6 +186,9 @@ pub fn report_event(event: Event) {
                 plural(messages as usize)
             );
         }
+        // With -d: when the broker had each message (numbered from 1 in
+        // the order accepted).
+        Event::Delivered { seq } => log::debug!("message {seq} acknowledged by the broker"),
         // Any other event is in the -d log.
         _ => {}
     }

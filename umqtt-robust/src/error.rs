@@ -61,6 +61,11 @@ pub enum RobustError<E> {
     ///
     /// [`WhenFull::Refuse`]: crate::outbox::WhenFull::Refuse
     Outbox(OutboxError),
+    /// A QoS 1 publish with a window (`set_window`) and no outbox to keep
+    /// the messages in flight until their PUBACK: nothing was sent. Lend an
+    /// outbox (`set_outbox`), or give the window its storage with
+    /// `set_window_in_ram`.
+    WindowWithoutOutbox,
 }
 
 impl<E> RobustError<E> {
@@ -77,7 +82,7 @@ impl<E> RobustError<E> {
             RobustError::Offline { .. } | RobustError::GaveUp { .. } => ErrorKind::Transport,
             RobustError::TimedOut { .. } => ErrorKind::Timeout,
             RobustError::SubscriptionsFull { .. } | RobustError::Outbox(_) => ErrorKind::Resource,
-            RobustError::NotStarted => ErrorKind::Configuration,
+            RobustError::NotStarted | RobustError::WindowWithoutOutbox => ErrorKind::Configuration,
         }
     }
 }
@@ -123,6 +128,10 @@ impl<E: fmt::Debug> fmt::Display for RobustError<E> {
             ),
             RobustError::NotStarted => f.write_str("not connected: call connect first"),
             RobustError::Outbox(e) => write!(f, "{e}"),
+            RobustError::WindowWithoutOutbox => f.write_str(
+                "a QoS 1 window needs storage for the messages in flight, to send them again \
+                 after a reconnect: lend an outbox (set_outbox) or use set_window_in_ram",
+            ),
         }
     }
 }

@@ -378,6 +378,19 @@ pub(crate) fn unacked<E>(
     })
 }
 
+/// Refuses a QoS 1 publish while a window waits for an outbox to keep its
+/// messages in (`set_window` without `set_outbox`): messages in flight that
+/// nothing kept could not be sent again after a reconnect.
+pub(crate) fn window_without_outbox<E>(
+    qos: umqtt_simple::QoS,
+    window_waiting: bool,
+) -> Result<(), RobustError<E>> {
+    if window_waiting && qos == umqtt_simple::QoS::AtLeastOnce {
+        return Err(RobustError::WindowWithoutOutbox);
+    }
+    Ok(())
+}
+
 /// The acknowledgement a publish at `qos` waits for.
 pub(crate) fn publish_waits_for(qos: umqtt_simple::QoS) -> Waiting {
     match qos {

@@ -86,9 +86,11 @@ Message:
       --repeat-delay S     wait S seconds (fractions allowed) between them,
                            looking after the connection meanwhile
       --max-inflight N     with -l at QoS 1: up to N messages sent and not yet
-                           acknowledged (default 20); a connection lost with
-                           some in flight ends with status 1, saying how many
-                           (with --outbox they are sent again instead)
+                           acknowledged (default 20). Every line is kept (in
+                           memory, 16 MiB, or in the --outbox file) until
+                           acknowledged and sent again after a lost
+                           connection; when memory is full, reading stdin
+                           waits
       --outbox FILE        keep every message in FILE (created if missing)
                            until the broker has it: accepted at once, sent
                            in order through the window, sent again after a

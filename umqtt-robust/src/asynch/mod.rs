@@ -19,8 +19,8 @@ use crate::backoff::Random;
 use crate::error::RobustError;
 use crate::event::EventCallback;
 use crate::options::RobustOptions;
-use crate::outbox::{Flow, Outbox, OutboxOptions, Queued};
-use crate::policy::{Policy, publish_waits_for, unacked};
+use crate::outbox::{Flow, Outbox, OutboxOptions, Queued, WhenFull};
+use crate::policy::{Policy, publish_waits_for, unacked, window_without_outbox};
 use crate::subscriptions::Subscriptions;
 
 /// Error type of an async reconnecting client on stack `N`.
@@ -67,6 +67,9 @@ pub struct RobustClient<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize
     /// Messages accepted and not yet delivered, if the application lent
     /// an outbox.
     flow: Option<Flow<'a>>,
+    /// A window given before any outbox: lent to the inner client with the
+    /// outbox, since a message in flight must be kept until its PUBACK.
+    window: Option<&'a mut [u16]>,
 }
 
 impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, N, T, SUB_BYTES> {
@@ -94,6 +97,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
             subscriptions: Subscriptions::new(),
             policy,
             flow: None,
+            window: None,
         }
     }
 
@@ -215,6 +219,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
                 .await
                 .map(drop);
         }
+        window_without_outbox(qos, self.window.is_some())?;
         let call = self.begin_call(publish_waits_for(qos));
         let mut sent_id: Option<u16> = None;
         let result = self
@@ -274,9 +279,13 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
     /// `publish` takes QoS 1 messages (and QoS 0 with
     /// [`OutboxOptions::queue_qos0`]) into it and returns at once; they
     /// leave in order as the connection and the window allow, until
-    /// acknowledged.
+    /// acknowledged. A window given earlier with
+    /// [`RobustClient::set_window`] takes effect now.
     pub fn set_outbox(&mut self, outbox: &'a mut dyn Outbox, options: OutboxOptions) {
         self.flow = Some(Flow::new(outbox, options));
+        if let Some(slots) = self.window.take() {
+            self.inner.set_window(slots);
+        }
     }
 
     /// The outbox lent with [`RobustClient::set_outbox`].
@@ -289,8 +298,29 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
         self.flow.as_ref().map_or(0, |flow| flow.dropped())
     }
 
-    /// Lends the inner client its QoS 1 window (see [`Client::set_window`]).
+    /// The QoS 1 window for the outbox (see
+    /// [`crate::RobustClient::set_window`]): it works only with an outbox,
+    /// lent now if one was, else with the next [`RobustClient::set_outbox`];
+    /// until then a QoS 1 `publish` is refused with
+    /// [`RobustError::WindowWithoutOutbox`].
     pub fn set_window(&mut self, slots: &'a mut [u16]) {
+        if self.flow.is_some() {
+            self.inner.set_window(slots);
+        } else {
+            self.window = Some(slots);
+        }
+    }
+
+    /// A QoS 1 window whose messages are kept until their PUBACK in a RAM
+    /// outbox over `storage`, waiting for room when it is full (see
+    /// [`crate::RobustClient::set_window_in_ram`]).
+    pub fn set_window_in_ram(&mut self, slots: &'a mut [u16], storage: &'a mut [u8]) {
+        let options = OutboxOptions {
+            when_full: WhenFull::Wait,
+            ..OutboxOptions::default()
+        };
+        self.flow = Some(Flow::in_ram(storage, options));
+        self.window = None;
         self.inner.set_window(slots);
     }
 

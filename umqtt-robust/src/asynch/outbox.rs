@@ -22,7 +22,12 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
         let Some(flow) = self.flow.as_mut() else {
             return Err(RobustError::NotStarted);
         };
-        let (seq, dropped) = flow.accept(&flow_message).map_err(RobustError::Outbox)?;
+        let (seq, dropped) = match flow.accept(&flow_message) {
+            Err(OutboxError::Full { .. }) if flow.waits_when_full() => {
+                self.accept_when_room(&flow_message).await?
+            }
+            accepted => accepted.map_err(RobustError::Outbox)?,
+        };
         if dropped > 0 {
             log::warn!("outbox full: dropped the {dropped} oldest message(s)");
             self.policy.emit(Event::Dropped { messages: dropped });
@@ -38,10 +43,59 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
         result.map(|()| seq)
     }
 
+    /// A full outbox that waits for room ([`WhenFull::Wait`]): sends what
+    /// the window allows and handles packets (PUBACKs make room),
+    /// reconnecting as needed, until the message fits or the call deadline
+    /// passes; returns what [`crate::outbox::Flow::accept`] does.
+    ///
+    /// [`WhenFull::Wait`]: crate::outbox::WhenFull::Wait
+    async fn accept_when_room(
+        &mut self,
+        message: &Queued<'_>,
+    ) -> Result<(u32, u32), RobustClientError<N>> {
+        let call = self.begin_call(Waiting::PubAck);
+        let result = loop {
+            if let Err(e) = self.ensure_connected(Some(call.deadline)).await {
+                break Err(self.policy.call_failed(call, e));
+            }
+            self.policy.reached();
+            if let Err(e) = self.pump().await {
+                break Err(e);
+            }
+            let Some(flow) = self.flow.as_mut() else {
+                break Err(RobustError::NotStarted);
+            };
+            let full = match flow.accept(message) {
+                Err(full @ OutboxError::Full { .. }) => full,
+                accepted => break accepted.map_err(RobustError::Outbox),
+            };
+            let left = call.deadline.saturating_sub(self.now());
+            if left == 0 {
+                break Err(RobustError::Outbox(full));
+            }
+            if !self.inner.is_connected() {
+                continue;
+            }
+            match self
+                .inner
+                .wait_msg_for(u32::try_from(left).unwrap_or(u32::MAX))
+                .await
+            {
+                Ok(_) => self.note_progress(),
+                Err(e) if e.is_connection_lost() => self.lost(&e),
+                Err(e) => break Err(e.into()),
+            }
+        };
+        self.inner.limit_waits(None);
+        result
+    }
+
     /// Sends what waits in the outbox, oldest first, while the connection is
     /// up and the window has room (without a window, each QoS 1 message
-    /// waits for its PUBACK). A lost connection ends it quietly: what was
-    /// not acknowledged goes again after the reconnect.
+    /// waits for its PUBACK); while the window is full, the packets that
+    /// have already arrived are handled (PUBACKs make room), never waiting
+    /// for one. A lost connection ends it quietly: what was not
+    /// acknowledged goes again after the reconnect.
     pub(super) async fn pump(&mut self) -> Result<(), RobustClientError<N>> {
         loop {
             self.note_delivered();
@@ -55,7 +109,21 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
             let window_full = capacity > 0 && self.inner.in_flight() >= capacity;
             let inner = &self.inner;
             let Some(next) = flow.next_sendable(window_full, |id| inner.is_in_flight(id)) else {
-                return Ok(());
+                if flow.next().is_none() {
+                    return Ok(());
+                }
+                // The window is full and messages wait: handle the PUBACKs
+                // that have arrived (never waiting), so the window moves on
+                // without a call that reads from the broker.
+                match self.inner.check_msg().await {
+                    Ok(true) => continue,
+                    Ok(false) => return Ok(()),
+                    Err(e) if e.is_connection_lost() => {
+                        self.lost(&e);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             };
             let packet_id = next.packet_id(|| self.inner.take_packet_id());
             flow.sending(next.seq, packet_id)
@@ -133,9 +201,11 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
             if left == 0 {
                 return Err(self.policy.offline(self.now()));
             }
+            // One packet at a time: each PUBACK frees a slot the next pump
+            // fills, so the window slides instead of emptying between bursts.
             let waited = if self.inner.in_flight() > 0 {
                 self.inner
-                    .flush_for(u32::try_from(left).unwrap_or(u32::MAX))
+                    .wait_msg_for(u32::try_from(left).unwrap_or(u32::MAX))
                     .await
                     .map(drop)
             } else {

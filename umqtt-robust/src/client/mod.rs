@@ -21,8 +21,8 @@ use crate::backoff::Random;
 use crate::error::RobustError;
 use crate::event::EventCallback;
 use crate::options::RobustOptions;
-use crate::outbox::{Flow, Outbox, OutboxOptions, Queued};
-use crate::policy::{Policy, publish_waits_for, unacked};
+use crate::outbox::{Flow, Outbox, OutboxOptions, Queued, WhenFull};
+use crate::policy::{Policy, publish_waits_for, unacked, window_without_outbox};
 use crate::subscriptions::Subscriptions;
 
 /// Connects the inner client to a host by name: `Client::connect_host`,
@@ -76,6 +76,11 @@ pub type RobustClientError<S> = RobustError<<S as TcpClientStack>::Error>;
 ///   [`RobustError::TimedOut`] with the packet id it was sent with
 ///   (`unacked`): [`RobustClient::republish`] sends it again as the same
 ///   message.
+/// - with a window or an outbox ([`RobustClient::set_window_in_ram`],
+///   [`RobustClient::set_outbox`]), a QoS 1 message `publish` accepted stays
+///   in the outbox until its PUBACK; after a reconnect every one not
+///   acknowledged goes again, DUP and same packet id, oldest first, before
+///   newer ones. A window never runs without that storage.
 /// - subscriptions survive broker restarts: after a reconnect without a
 ///   session, they are sent again.
 /// - no call outlives its deadline ([`RobustOptions::call_timeout_ms`]),
@@ -109,6 +114,9 @@ pub struct RobustClient<
     /// Messages accepted and not yet delivered, if the application lent
     /// an outbox.
     flow: Option<Flow<'a>>,
+    /// A window given before any outbox: lent to the inner client with the
+    /// outbox, since a message in flight must be kept until its PUBACK.
+    window: Option<&'a mut [u16]>,
 }
 
 impl<'a, S: TcpClientStack, C: Clock> RobustClient<'a, S, C, Spin> {
@@ -140,6 +148,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             subscriptions: Subscriptions::new(),
             policy,
             flow: None,
+            window: None,
         }
     }
 
@@ -157,6 +166,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             subscriptions: self.subscriptions,
             policy: self.policy,
             flow: self.flow,
+            window: self.window,
         }
     }
 
@@ -288,6 +298,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 .queue_inner(Queued::new(topic, payload, qos, retain))
                 .map(drop);
         }
+        window_without_outbox(qos, self.window.is_some())?;
         let call = self.begin_call(publish_waits_for(qos));
         let mut sent_id: Option<u16> = None;
         let result = self.with_connection(call, |c| match (qos, sent_id) {
@@ -350,8 +361,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     ///
     /// [`Event::Delivered`]: crate::Event::Delivered
     /// [`Event::Dropped`]: crate::Event::Dropped
+    ///
+    /// A window given earlier with [`RobustClient::set_window`] takes
+    /// effect now.
     pub fn set_outbox(&mut self, outbox: &'a mut dyn Outbox, options: OutboxOptions) {
         self.flow = Some(Flow::new(outbox, options));
+        if let Some(slots) = self.window.take() {
+            self.inner.set_window(slots);
+        }
     }
 
     /// Messages the outbox dropped to make room
@@ -366,10 +383,46 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         self.flow.as_ref().map(|flow| flow.outbox())
     }
 
-    /// Lends the inner client its QoS 1 window (see
-    /// [`Client::set_window`]): with an outbox, up to `slots.len()`
-    /// messages in flight at once.
+    /// The QoS 1 window for the outbox (see [`Client::set_window`]): up to
+    /// `slots.len()` messages in flight at once.
+    ///
+    /// A message in flight is kept until its PUBACK so that a reconnect can
+    /// send it again, so the window works only with an outbox: lent now if
+    /// [`RobustClient::set_outbox`] was called, else when it is. Until
+    /// then a QoS 1 `publish` is refused with
+    /// [`RobustError::WindowWithoutOutbox`] (nothing is sent). For a window
+    /// and its storage in one call, see [`RobustClient::set_window_in_ram`].
     pub fn set_window(&mut self, slots: &'a mut [u16]) {
+        if self.flow.is_some() {
+            self.inner.set_window(slots);
+        } else {
+            self.window = Some(slots);
+        }
+    }
+
+    /// A QoS 1 window of `slots.len()` messages whose messages are kept, until
+    /// their PUBACK, in a [`RamOutbox`](crate::outbox::RamOutbox) over
+    /// `storage` (no heap): the outbox and the window in one call, replacing
+    /// any outbox lent before.
+    ///
+    /// `publish` at QoS 1 returns once the message is in `storage` (sending
+    /// it as soon as the window has room); while `storage` is full it waits
+    /// for PUBACKs to make room, reconnecting as needed, at most the call
+    /// timeout ([`WhenFull::Wait`](crate::outbox::WhenFull::Wait)). After a
+    /// lost connection every message not acknowledged goes again, with DUP
+    /// and its packet id, oldest first, before newer ones; `flush` waits
+    /// until all are acknowledged. Each acknowledgement is reported as
+    /// [`Event::Delivered`](crate::Event::Delivered), numbered 1, 2, … in
+    /// publish order. Size `storage` for the window at least: each message
+    /// takes [`RamOutbox::needed`](crate::outbox::RamOutbox::needed) bytes
+    /// (its topic and payload plus 17).
+    pub fn set_window_in_ram(&mut self, slots: &'a mut [u16], storage: &'a mut [u8]) {
+        let options = OutboxOptions {
+            when_full: WhenFull::Wait,
+            ..OutboxOptions::default()
+        };
+        self.flow = Some(Flow::in_ram(storage, options));
+        self.window = None;
         self.inner.set_window(slots);
     }
 

@@ -12,7 +12,7 @@
 use umqtt_simple::packet::Publish;
 use umqtt_simple::{Error, QoS};
 
-use super::{Outbox, OutboxError, Queued};
+use super::{Outbox, OutboxError, Queued, RamOutbox};
 use crate::event::Event;
 use crate::policy::Policy;
 
@@ -42,6 +42,12 @@ pub enum WhenFull {
     /// Drop the oldest messages until it fits; each drop is counted and
     /// reported (`Event::Dropped`).
     DropOldest,
+    /// Wait for room: `publish` (or `queue`) sends what the window allows
+    /// and handles PUBACKs, reconnecting as needed, until the message fits
+    /// or the call deadline passes (then `RobustError::Outbox(Full)`, or
+    /// `TimedOut`/`Offline` during an outage). Nothing is dropped. The
+    /// default of a window in RAM (`set_window_in_ram`).
+    Wait,
 }
 
 /// How the reconnecting client uses its outbox.
@@ -75,9 +81,16 @@ impl Next {
     }
 }
 
+/// Where the outbox's messages are kept: storage the application lent, or
+/// a RAM outbox the client made over a buffer it was given.
+enum Storage<'a> {
+    Lent(&'a mut dyn Outbox),
+    Ram(RamOutbox<'a>),
+}
+
 /// The outbox and where the current connection is in it.
 pub(crate) struct Flow<'a> {
-    outbox: &'a mut dyn Outbox,
+    storage: Storage<'a>,
     pub(crate) options: OutboxOptions,
     /// The newest message handed to the current connection.
     sent_through: Option<u32>,
@@ -88,7 +101,17 @@ pub(crate) struct Flow<'a> {
 impl<'a> Flow<'a> {
     pub(crate) fn new(outbox: &'a mut dyn Outbox, options: OutboxOptions) -> Self {
         Flow {
-            outbox,
+            storage: Storage::Lent(outbox),
+            options,
+            sent_through: None,
+            dropped: 0,
+        }
+    }
+
+    /// An outbox in RAM over `buf` ([`RamOutbox`]), owned by the flow.
+    pub(crate) fn in_ram(buf: &'a mut [u8], options: OutboxOptions) -> Self {
+        Flow {
+            storage: Storage::Ram(RamOutbox::new(buf)),
             options,
             sent_through: None,
             dropped: 0,
@@ -96,7 +119,23 @@ impl<'a> Flow<'a> {
     }
 
     pub(crate) fn outbox(&self) -> &dyn Outbox {
-        self.outbox
+        match &self.storage {
+            Storage::Lent(outbox) => &**outbox,
+            Storage::Ram(outbox) => outbox,
+        }
+    }
+
+    fn outbox_mut(&mut self) -> &mut dyn Outbox {
+        match &mut self.storage {
+            Storage::Lent(outbox) => &mut **outbox,
+            Storage::Ram(outbox) => outbox,
+        }
+    }
+
+    /// Whether a full outbox makes the caller wait for room
+    /// ([`WhenFull::Wait`]).
+    pub(crate) fn waits_when_full(&self) -> bool {
+        self.options.when_full == WhenFull::Wait
     }
 
     /// Whether a message at `qos` goes through the outbox.
@@ -109,14 +148,14 @@ impl<'a> Flow<'a> {
     pub(crate) fn accept(&mut self, message: &Queued<'_>) -> Result<(u32, u32), OutboxError> {
         let mut dropped = 0;
         let seq = loop {
-            match self.outbox.push(message) {
+            match self.outbox_mut().push(message) {
                 Ok(seq) => break seq,
                 Err(OutboxError::Full { .. }) if self.options.when_full == WhenFull::DropOldest => {
-                    let Some(oldest) = self.outbox.first().map(|m| m.seq) else {
+                    let Some(oldest) = self.outbox().first().map(|m| m.seq) else {
                         // Nothing left to drop, yet it does not fit.
-                        return self.outbox.push(message).map(|seq| (seq, dropped));
+                        return self.outbox_mut().push(message).map(|seq| (seq, dropped));
                     };
-                    self.outbox.remove(oldest)?;
+                    self.outbox_mut().remove(oldest)?;
                     if self.sent_through == Some(oldest) {
                         self.sent_through = None;
                     }
@@ -132,8 +171,8 @@ impl<'a> Flow<'a> {
     /// The next message to hand to the connection, if any.
     pub(crate) fn next(&self) -> Option<Next> {
         let message = match self.sent_through {
-            None => self.outbox.first(),
-            Some(seq) => self.outbox.next_after(seq),
+            None => self.outbox().first(),
+            Some(seq) => self.outbox().next_after(seq),
         }?;
         Some(Next {
             seq: message.seq,
@@ -161,9 +200,9 @@ impl<'a> Flow<'a> {
     /// The message numbered `seq`, to encode.
     pub(crate) fn get(&self, seq: u32) -> Option<Queued<'_>> {
         match seq.checked_sub(1) {
-            Some(before) => self.outbox.next_after(before),
+            Some(before) => self.outbox().next_after(before),
             // An outbox may number its first message 0.
-            None => self.outbox.first(),
+            None => self.outbox().first(),
         }
         .filter(|m| m.seq == seq)
     }
@@ -172,7 +211,7 @@ impl<'a> Flow<'a> {
     /// first, so a send cut short is sent again as the same message.
     pub(crate) fn sending(&mut self, seq: u32, packet_id: Option<u16>) -> Result<(), OutboxError> {
         if let Some(id) = packet_id {
-            self.outbox.mark_sent(seq, id)?;
+            self.outbox_mut().mark_sent(seq, id)?;
         }
         Ok(())
     }
@@ -181,7 +220,7 @@ impl<'a> Flow<'a> {
     pub(crate) fn sent(&mut self, seq: u32, qos: QoS) -> Result<(), OutboxError> {
         self.sent_through = Some(seq);
         if qos == QoS::AtMostOnce {
-            self.outbox.remove(seq)?;
+            self.outbox_mut().remove(seq)?;
         }
         Ok(())
     }
@@ -202,7 +241,7 @@ impl<'a> Flow<'a> {
         while let Some((seq, packet_id)) = cursor {
             cursor = self.sent_after(Some(seq), through);
             if packet_id.is_some_and(|id| !in_flight(id)) {
-                self.outbox.remove(seq)?;
+                self.outbox_mut().remove(seq)?;
                 acked(seq);
                 count += 1;
             }
@@ -226,8 +265,8 @@ impl<'a> Flow<'a> {
     /// connection (numbered `through` or less): its number and packet id.
     fn sent_after(&self, seq: Option<u32>, through: u32) -> Option<(u32, Option<u16>)> {
         let message = match seq {
-            None => self.outbox.first(),
-            Some(seq) => self.outbox.next_after(seq),
+            None => self.outbox().first(),
+            Some(seq) => self.outbox().next_after(seq),
         }?;
         (message.seq <= through).then_some((message.seq, message.packet_id))
     }
