@@ -11,29 +11,40 @@
 //!   leaves it not), an error that loses the connection leaves it not
 //!   connected, any other error leaves the connection as it was, and a
 //!   connected client never answers `NotConnected`;
-//! - everything the client sends is whole, valid packets of the kinds a
-//!   client sends, and each QoS 1 message delivered to the callback is
-//!   acknowledged (PUBACK) before the call returns, unless the call lost
+//! - what the client sends passes the exchange oracle ([`Exchange`]: whole
+//!   packets of the kinds a client sends, each acknowledgement answering a
+//!   packet of the broker's, packet ids not reused while waited on), and
+//!   each QoS 1 (QoS 2) message delivered to the callback is acknowledged
+//!   with a PUBACK (PUBREC) before the call returns, unless the call lost
 //!   the connection.
+//!
+//! The `window` target runs the same script with a QoS 1 window
+//! (`Client::set_window`, 1 to 4 slots, from the extras byte of
+//! [`Script::parse_extended`]) and checks besides: at most that many QoS 1
+//! messages unacknowledged on one connection (on the wire and by
+//! `in_flight`), every id the ack
+//! callback reports was sent in a PUBLISH; its `Flush` step with
+//! `param & 2` is `flush_for(ack timeout)`.
 //!
 //! With friendly reconnects (see `script`), a call that lost the connection
 //! is followed by a reconnect with a valid CONNACK, so one input explores
 //! several sessions instead of ending in `NotConnected`.
 
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 
 use umqtt_simple::{Client, ClientError, Message, Options, QoS};
 use umqtt_transports::Clock;
-use umqtt_transports::memory::{MemoryStack, VirtualClock, VirtualWait};
+use umqtt_transports::memory::VirtualClock;
 
 use crate::script::{Config, Op, Script, Step, WAIT_TIMEOUTS};
 use crate::wire::{
-    ACK_MS, BROKER, CONNACK, CONNECT_MS, FILTER, FILTER_2, PAYLOAD, Rig, SEND_MS, TOPIC,
+    ACK_MS, BROKER, CONNACK, CONNECT_MS, Exchange, FILTER, FILTER_2, PAYLOAD, Recording,
+    RecordingWait, Rig, SEND_MS, TOPIC,
 };
 use crate::{Trace, Value};
 
-type Fuzzed<'a> = Client<'a, MemoryStack, VirtualClock, VirtualWait>;
-type Err = ClientError<MemoryStack>;
+type Fuzzed<'a> = Client<'a, Recording, VirtualClock, RecordingWait>;
+type Err = ClientError<Recording>;
 
 /// The options every fuzzed client uses, from the input's config.
 pub fn options(config: &Config) -> Options<'static> {
@@ -65,23 +76,39 @@ impl<T: Into<Value>> From<Result<T, Err>> for Outcome {
     }
 }
 
-/// Runs one input; panics when a check fails.
+/// Runs one input of the `client` target; panics when a check fails.
 pub fn run(data: &[u8], trace: &mut Trace) {
-    let script = Script::parse(data);
+    run_script(&Script::parse(data), trace);
+}
+
+/// Runs one input of the `window` target (a header of three bytes, the
+/// third giving the window); panics when a check fails.
+pub fn run_windowed(data: &[u8], trace: &mut Trace) {
+    run_script(&Script::parse_extended(data), trace);
+}
+
+fn run_script(script: &Script<'_>, trace: &mut Trace) {
     let config = script.config;
     trace.note(|| format!("{config:?}"));
-    let mut rig = Rig::new(config.send_limit);
+    let window = (config.window > 0).then_some(config.window);
+    let mut rig = Rig::new(config.send_limit, Exchange::new(false, window));
     let qos1_delivered = Cell::new(0usize);
+    let qos2_delivered = Cell::new(0usize);
     let rx_len = config.rx_len;
     let mut on_message = |m: Message<'_>| {
         assert!(m.topic.len() + m.payload.len() <= rx_len);
-        if m.qos == QoS::AtLeastOnce {
-            qos1_delivered.set(qos1_delivered.get() + 1);
+        match m.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => qos1_delivered.set(qos1_delivered.get() + 1),
+            QoS::ExactlyOnce => qos2_delivered.set(qos2_delivered.get() + 1),
         }
     };
+    let acked = RefCell::new(Vec::new());
+    let mut on_ack = |id: u16| acked.borrow_mut().push(id);
+    let mut slots = vec![0u16; config.window];
     let (mut tx, mut rx) = (vec![0u8; config.tx_len], vec![0u8; config.rx_len]);
     let mut client = Client::new(
-        rig.net.clone(),
+        rig.stack.clone(),
         rig.clock.clone(),
         &mut tx,
         &mut rx,
@@ -90,6 +117,10 @@ pub fn run(data: &[u8], trace: &mut Trace) {
     .with_waiter(rig.waiter.clone());
     if config.callback {
         client.set_callback(&mut on_message);
+    }
+    if window.is_some() {
+        client.set_window(&mut slots);
+        client.set_ack_callback(&mut on_ack);
     }
     rig.net.answer(0x10, CONNACK);
     assert_eq!(
@@ -104,17 +135,15 @@ pub fn run(data: &[u8], trace: &mut Trace) {
         let was_connected = client.is_connected();
         let start = rig.clock.now_ms();
         qos1_delivered.set(0);
+        qos2_delivered.set(0);
         let outcome = perform(&mut client, &rig, &step);
         let elapsed = rig.clock.now_ms() - start;
         trace.note(|| format!("{step:?} -> {outcome:?} after {elapsed} ms"));
 
         let bound = match step.op {
-            Op::PublishQos0
-            | Op::CheckMsg
-            | Op::Ping
-            | Op::Disconnect
-            | Op::Close
-            | Op::Flush => 0,
+            Op::PublishQos0 | Op::CheckMsg | Op::Ping | Op::Disconnect | Op::Close => 0,
+            Op::Flush if window.is_some() && step.param & 2 != 0 => u64::from(ACK_MS),
+            Op::Flush => 0,
             Op::PublishQos1
             | Op::Republish
             | Op::Subscribe
@@ -163,15 +192,25 @@ pub fn run(data: &[u8], trace: &mut Trace) {
             ),
         }
 
-        let pubacks = rig.check_sent();
+        let sent = rig.check_sent();
         // A PUBACK cannot go out on a connection that died meanwhile (the
         // broker then sends the message again).
         let acks_possible = !matches!(&outcome, Outcome::Err(e) if e.is_connection_lost());
         assert!(
-            !acks_possible || pubacks >= qos1_delivered.get(),
-            "{} QoS 1 messages delivered but {pubacks} PUBACKs sent",
-            qos1_delivered.get()
+            !acks_possible || sent.pubacks >= qos1_delivered.get(),
+            "{} QoS 1 messages delivered but {} PUBACKs sent",
+            qos1_delivered.get(),
+            sent.pubacks
         );
+        assert!(
+            !acks_possible || sent.pubrecs >= qos2_delivered.get(),
+            "{} QoS 2 messages delivered but {} PUBRECs sent",
+            qos2_delivered.get(),
+            sent.pubrecs
+        );
+        if window.is_some() {
+            check_window(&client, &rig, &mut acked.borrow_mut());
+        }
 
         if config.friendly && !connected && step.op != Op::Disconnect {
             // A scripted answer to CONNECT queued earlier comes first.
@@ -184,6 +223,30 @@ pub fn run(data: &[u8], trace: &mut Trace) {
             assert_eq!(result.is_ok(), client.is_connected());
             rig.check_sent();
         }
+    }
+}
+
+/// The window's own account agrees with the wire: no more in flight than
+/// it has slots, and every PUBACK the ack callback heard of was for a
+/// PUBLISH the client sent. (A lost connection's ids stay in flight until
+/// the next connection opens, which empties the window: the wire oracle
+/// counts per connection.)
+fn check_window(client: &Fuzzed<'_>, rig: &Rig, acked: &mut Vec<u16>) {
+    assert!(
+        client.in_flight() <= client.window_capacity(),
+        "{} in flight in a window of {}",
+        client.in_flight(),
+        client.window_capacity()
+    );
+    for id in acked.drain(..) {
+        assert!(
+            rig.exchange.has_published(id),
+            "the ack callback heard of id {id}, which no PUBLISH carried"
+        );
+        assert!(
+            !client.is_in_flight(id),
+            "id {id} acknowledged but still in flight"
+        );
     }
 }
 
@@ -228,6 +291,9 @@ fn perform(client: &mut Fuzzed<'_>, rig: &Rig, step: &Step<'_>) -> Outcome {
             if step.param & 1 == 1 {
                 let options = *client.options();
                 client.set_options(options.batch_qos0(!options.is_batching_qos0()));
+            }
+            if client.window_capacity() > 0 && step.param & 2 != 0 {
+                return client.flush_for(ACK_MS).into();
             }
             client.flush().into()
         }

@@ -17,17 +17,42 @@
 //!   `disconnect` leaves it not connected;
 //! - no call but `connect` and `disconnect` returns an inner error that lost
 //!   the connection: those are recovered from by reconnecting;
-//! - everything the client sends is whole, valid packets of the kinds a
-//!   client sends.
+//! - what the client sends passes the exchange oracle ([`Exchange`], with
+//!   DUP ids the client's own: the application never picks one here).
+//!
+//! The `outbox` target runs the same script with an outbox
+//! (`set_outbox(RamOutbox)`, 64 to 1024 bytes, refusing or dropping the
+//! oldest when full, optionally taking QoS 0) and optionally a QoS 1 window
+//! (`set_window`, 1 to 4 slots), from the extras byte of
+//! [`Script::parse_extended`]. Every message it publishes has a payload of
+//! its own (a two-byte number first). Checks besides, with the exchange
+//! oracle's window bound:
+//! - every QoS 1 PUBLISH on the wire (and QoS 0 one, when the outbox takes
+//!   QoS 0) carries a message the outbox took, and first sendings (no DUP)
+//!   go in the order the messages were taken, each once; resends carry DUP
+//!   and an id the client sent before;
+//! - each `Event::Delivered` names a different sequence number, and the
+//!   outbox holds what it took less what was delivered, sent at QoS 0 (which
+//!   leaves it once sent) and dropped;
+//! - `flush` that returns `Ok` leaves the outbox empty;
+//! - `publish` returns at once whether or not connected (its `Ok` does not
+//!   promise a connection), within the same bound as without an outbox.
 
-use umqtt_robust::{Backoff, RobustClient, RobustClientError, RobustError, RobustOptions};
+use core::cell::RefCell;
+use std::collections::HashSet;
+
+use umqtt_robust::outbox::{OutboxOptions, RamOutbox, WhenFull};
+use umqtt_robust::{Backoff, Event, RobustClient, RobustClientError, RobustError, RobustOptions};
 use umqtt_simple::{Client, Message, QoS};
 use umqtt_transports::Clock;
-use umqtt_transports::memory::{MemoryStack, VirtualClock, VirtualWait};
+use umqtt_transports::memory::VirtualClock;
 
 use crate::client::options;
 use crate::script::{Op, Script, Step, WAIT_TIMEOUTS};
-use crate::wire::{ACK_MS, BROKER, CONNACK, CONNECT_MS, FILTER, FILTER_2, PAYLOAD, Rig, TOPIC};
+use crate::wire::{
+    ACK_MS, BROKER, CONNACK, CONNECT_MS, Exchange, FILTER, FILTER_2, PAYLOAD, Recording,
+    RecordingWait, Rig, SentPublish, TOPIC,
+};
 use crate::{Trace, Value};
 
 /// How long a call may spend reconnecting.
@@ -35,8 +60,8 @@ pub const OUTAGE_MS: u32 = 10_000;
 /// Filters the script can subscribe to, so resubscriptions after a reconnect.
 const MAX_SUBSCRIPTIONS: u64 = 2;
 
-type Fuzzed<'a> = RobustClient<'a, MemoryStack, VirtualClock, VirtualWait>;
-type Err = RobustClientError<MemoryStack>;
+type Fuzzed<'a> = RobustClient<'a, Recording, VirtualClock, RecordingWait>;
+type Err = RobustClientError<Recording>;
 
 /// What one operation returned.
 #[derive(Debug)]
@@ -55,19 +80,82 @@ impl<T: Into<Value>> From<Result<T, Err>> for Outcome {
     }
 }
 
-/// Runs one input; panics when a check fails.
+/// What the `outbox` target knows of the messages it published.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Payloads of the messages the outbox took, in order.
+    taken: Vec<Vec<u8>>,
+    /// How many of `taken` went out a first time (no DUP), in order.
+    first_sent: usize,
+    /// Sequence numbers `Event::Delivered` named.
+    delivered: HashSet<u32>,
+    /// Messages published so far (the next payload's number).
+    published: u16,
+    /// QoS 0 messages of the outbox's that went out (and left it).
+    qos0_sent: usize,
+}
+
+impl Ledger {
+    /// A payload no other message of this input has.
+    fn payload(&mut self, len: usize) -> Vec<u8> {
+        self.published += 1;
+        let mut payload = self.published.to_be_bytes().to_vec();
+        payload.extend_from_slice(&PAYLOAD[..len]);
+        payload
+    }
+
+    fn check_wire(&mut self, publishes: &[SentPublish], queue_qos0: bool) {
+        for sent in publishes {
+            if sent.qos == QoS::AtMostOnce && !queue_qos0 {
+                continue;
+            }
+            let Some(at) = self.taken.iter().position(|p| *p == sent.payload) else {
+                panic!("{sent:?} carries a message the outbox never took");
+            };
+            if sent.qos == QoS::AtMostOnce {
+                self.qos0_sent += 1;
+            }
+            if !sent.dup {
+                assert!(
+                    at >= self.first_sent,
+                    "message {at} sent a first time again, or out of order (after {})",
+                    self.first_sent
+                );
+                self.first_sent = at + 1;
+            }
+        }
+    }
+}
+
+/// Runs one input of the `robust` target; panics when a check fails.
 pub fn run(data: &[u8], trace: &mut Trace) {
-    let script = Script::parse(data);
+    run_script(&Script::parse(data), false, trace);
+}
+
+/// Runs one input of the `outbox` target (a header of three bytes, the
+/// third giving the outbox and window); panics when a check fails.
+pub fn run_with_outbox(data: &[u8], trace: &mut Trace) {
+    run_script(&Script::parse_extended(data), true, trace);
+}
+
+fn run_script(script: &Script<'_>, with_outbox: bool, trace: &mut Trace) {
     let config = script.config;
-    trace.note(|| format!("{config:?}"));
-    let mut rig = Rig::new(config.send_limit);
+    trace.note(|| format!("{config:?} outbox: {with_outbox}"));
+    let window = (config.window > 0).then_some(config.window);
+    let mut rig = Rig::new(config.send_limit, Exchange::new(true, window));
+    let events = RefCell::new(Vec::new());
+    let mut on_event = |event: Event| events.borrow_mut().push(event);
+    let mut slots = vec![0u16; config.window];
+    let mut outbox_buf = vec![0u8; config.outbox_len];
+    let mut outbox = RamOutbox::new(&mut outbox_buf);
+    let mut ledger = Ledger::default();
     let rx_len = config.rx_len;
     let mut on_message = |m: Message<'_>| {
         assert!(m.topic.len() + m.payload.len() <= rx_len);
     };
     let (mut tx, mut rx) = (vec![0u8; config.tx_len], vec![0u8; config.rx_len]);
     let inner = Client::new(
-        rig.net.clone(),
+        rig.stack.clone(),
         rig.clock.clone(),
         &mut tx,
         &mut rx,
@@ -85,6 +173,21 @@ pub fn run(data: &[u8], trace: &mut Trace) {
     });
     if config.callback {
         client.set_callback(&mut on_message);
+    }
+    client.set_event_callback(&mut on_event);
+    if with_outbox {
+        let options = OutboxOptions {
+            when_full: if config.drop_oldest {
+                WhenFull::DropOldest
+            } else {
+                WhenFull::Refuse
+            },
+            queue_qos0: config.queue_qos0,
+        };
+        client.set_outbox(&mut outbox, options);
+        if window.is_some() {
+            client.set_window(&mut slots);
+        }
     }
     rig.net.answer(0x10, CONNACK);
     assert_eq!(
@@ -104,7 +207,21 @@ pub fn run(data: &[u8], trace: &mut Trace) {
         rig.deliver(&step);
         let start = rig.clock.now_ms();
         let connects_before = rig.net.connects();
-        let outcome = perform(&mut client, &rig, &step);
+        let taken_by_outbox = with_outbox
+            && match step.op {
+                Op::PublishQos1 | Op::Republish => true,
+                Op::PublishQos0 => config.queue_qos0,
+                _ => false,
+            };
+        let payload = if with_outbox {
+            ledger.payload(9 * usize::from(step.param))
+        } else {
+            PAYLOAD[..9 * usize::from(step.param)].to_vec()
+        };
+        let outcome = perform(&mut client, &rig, &step, &payload);
+        if taken_by_outbox && matches!(outcome, Outcome::Ok(_)) {
+            ledger.taken.push(payload);
+        }
         let elapsed = rig.clock.now_ms() - start;
         let connects = u64::from(rig.net.connects() - connects_before);
         // A CONNECT took the first queued answer; a Close dropped them all.
@@ -159,7 +276,9 @@ pub fn run(data: &[u8], trace: &mut Trace) {
                 | Op::Unsubscribe
                 | Op::Ping
                 | Op::Connect,
-            ) => assert!(connected, "{:?} returned Ok but is not connected", step.op),
+            ) if !taken_by_outbox => {
+                assert!(connected, "{:?} returned Ok but is not connected", step.op)
+            }
             // Documented: a lost connection is recovered from, not returned,
             // once the broker's address is known (connect returns its own).
             (Outcome::Err(RobustError::Client(e)), op)
@@ -172,17 +291,46 @@ pub fn run(data: &[u8], trace: &mut Trace) {
             }
             _ => {}
         }
-        rig.check_sent();
+        let sent = rig.check_sent();
+        for event in events.borrow_mut().drain(..) {
+            if let Event::Delivered { seq } = event {
+                assert!(
+                    ledger.delivered.insert(seq),
+                    "message {seq} delivered twice"
+                );
+            }
+        }
+        if with_outbox {
+            ledger.check_wire(&sent.publishes, config.queue_qos0);
+            let outbox = client.outbox().map_or(0, |o| o.len());
+            let gone = ledger.delivered.len() + ledger.qos0_sent + client.outbox_dropped() as usize;
+            assert_eq!(
+                outbox + gone,
+                ledger.taken.len(),
+                "the outbox holds {outbox}, {gone} delivered, sent at QoS 0 or dropped, of {} taken",
+                ledger.taken.len()
+            );
+            if step.op == Op::Flush && matches!(outcome, Outcome::Ok(_)) {
+                assert_eq!(outbox, 0, "flush returned Ok with messages in the outbox");
+            }
+        }
     }
 }
 
-fn perform(client: &mut Fuzzed<'_>, rig: &Rig, step: &Step<'_>) -> Outcome {
-    let payload = &PAYLOAD[..9 * usize::from(step.param)];
+fn perform(client: &mut Fuzzed<'_>, rig: &Rig, step: &Step<'_>, payload: &[u8]) -> Outcome {
     match step.op {
         Op::PublishQos0 => client
             .publish(TOPIC, payload, false, QoS::AtMostOnce)
             .into(),
-        Op::PublishQos1 | Op::Republish => client
+        Op::PublishQos1 => client
+            .publish(TOPIC, payload, false, QoS::AtLeastOnce)
+            .into(),
+        // With an outbox: `queue`, which never waits for a reconnect.
+        Op::Republish if client.outbox().is_some() => client
+            .queue(TOPIC, payload, false, QoS::AtLeastOnce)
+            .map(|_| ())
+            .into(),
+        Op::Republish => client
             .publish(TOPIC, payload, false, QoS::AtLeastOnce)
             .into(),
         Op::Subscribe => {

@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod decode;
+pub mod outbox_file;
+pub mod outbox_record;
 pub mod robust;
 pub mod script;
 pub mod seeds;
