@@ -23,7 +23,7 @@ if [ "${#targets[@]}" -eq 0 ]; then
     targets=(decode client robust window outbox outbox_file outbox_record)
 fi
 
-cargo run --quiet -p umqtt-fuzz-harness --example seeds
+cargo run --quiet --manifest-path harness/Cargo.toml --example seeds
 mkdir -p logs
 failed=()
 

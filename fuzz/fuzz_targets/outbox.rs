@@ -3,4 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 use umqtt_fuzz_harness::Trace;
 
-fuzz_target!(|data: &[u8]| umqtt_fuzz_harness::robust::run_with_outbox(data, &mut Trace::from_env()));
+fuzz_target!(|data: &[u8]| umqtt_fuzz_harness::robust::run_with_outbox(
+    data,
+    &mut Trace::from_env()
+));
