@@ -1117,3 +1117,41 @@ fn the_qos2_release_record_lives_as_long_as_the_session() {
         "first delivery, not its copy, the next one, and the copy in the new session"
     );
 }
+
+/// Found by the `window` fuzz target: a PUBACK already in the stream for the
+/// id a windowed publish is about to use (a confused broker's) was read by
+/// the publish's read-before-send after the id was put in flight, and so
+/// acknowledged the message before it was sent: the ack callback heard of
+/// it, and umqtt-robust's outbox would have dropped it as delivered.
+#[test]
+fn a_puback_read_before_a_windowed_publish_is_sent_does_not_acknowledge_it() {
+    let rig = Rig::new();
+    let (mut tx, mut rx, mut slots) = ([0u8; 64], [0u8; 64], [0u16; 2]);
+    let acked = RefCell::new(Vec::new());
+    let mut on_ack = |id: u16| acked.borrow_mut().push(id);
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_window(&mut slots);
+    client.set_ack_callback(&mut on_ack);
+    let id = client.next_packet_id();
+    rig.pipe.feed(&[0x40, 0x02, 0x00, id as u8]);
+    // Long enough since the last read that the publish reads first.
+    rig.clock.advance(1_000);
+
+    client.publish(b"t", b"m", false, QoS::AtLeastOnce).unwrap();
+
+    assert_eq!(
+        *acked.borrow(),
+        Vec::<u16>::new(),
+        "acknowledged before it was sent"
+    );
+    assert!(
+        client.is_in_flight(id),
+        "the message sent waits for its own PUBACK"
+    );
+    let sent = rig.pipe.take_sent();
+    assert_eq!(
+        sent.first(),
+        Some(&0x32),
+        "the PUBLISH went out: {sent:02x?}"
+    );
+}

@@ -88,11 +88,13 @@ impl<'a, N: TcpConnect, T: Timer> Client<'a, N, T> {
         self.send_and_await_puback(&publish).await
     }
 
-    /// Sends a checked QoS 1 PUBLISH through the window: noted in flight,
-    /// sent, not waited for (its PUBACK is handled by later calls).
+    /// Sends a checked QoS 1 PUBLISH through the window: sent, then noted
+    /// in flight (not before: a PUBACK the send reads first must not match
+    /// it), not waited for (its PUBACK is handled by later calls).
     async fn send_windowed(&mut self, publish: &Publish<'_>) -> Result<(), AsyncClientError<N>> {
+        self.send_publish(publish).await?;
         self.session.send_windowed(publish.packet_id);
-        self.send_publish(publish).await
+        Ok(())
     }
 
     /// Handles packets until `ready` holds of the session, failing with

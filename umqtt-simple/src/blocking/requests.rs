@@ -108,11 +108,13 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.send_and_await_puback(&publish)
     }
 
-    /// Sends a checked QoS 1 PUBLISH through the window: noted in flight,
-    /// sent, not waited for (its PUBACK is handled by later calls).
+    /// Sends a checked QoS 1 PUBLISH through the window: sent, then noted
+    /// in flight (not before: a PUBACK the send reads first must not match
+    /// it), not waited for (its PUBACK is handled by later calls).
     fn send_windowed(&mut self, publish: &Publish<'_>) -> Result<(), ClientError<S>> {
+        self.send_publish(publish)?;
         self.session.send_windowed(publish.packet_id);
-        self.send_publish(publish)
+        Ok(())
     }
 
     /// Handles packets until `ready` holds of the session, failing with
