@@ -32,7 +32,7 @@
 
 use core::cell::{Cell, RefCell};
 
-use umqtt_simple::{Client, ClientError, Message, Options, QoS};
+use umqtt_simple::{Client, Message, Options, QoS};
 use umqtt_transports::Clock;
 use umqtt_transports::memory::VirtualClock;
 
@@ -44,7 +44,6 @@ use crate::wire::{
 use crate::{Trace, Value};
 
 type Fuzzed<'a> = Client<'a, Recording, VirtualClock, RecordingWait>;
-type Err = ClientError<Recording>;
 
 /// The options every fuzzed client uses, from the input's config.
 pub fn options(config: &Config) -> Options<'static> {
@@ -59,52 +58,137 @@ pub fn options(config: &Config) -> Options<'static> {
     }
 }
 
-/// What one operation returned.
-#[derive(Debug)]
-#[allow(dead_code, reason = "the value is read through Debug, in the trace")]
-enum Outcome {
+/// What one operation returned, whichever front-end ran it.
+pub enum Outcome {
+    /// `Ok`, with its value.
     Ok(Value),
-    Err(Err),
+    /// An error: whether it lost the connection, whether it was
+    /// `NotConnected`, and the error for the trace.
+    Err {
+        /// [`umqtt_simple::Error::is_connection_lost`].
+        lost: bool,
+        /// Whether it is [`umqtt_simple::Error::NotConnected`].
+        not_connected: bool,
+        /// The error itself.
+        error: Box<dyn core::fmt::Debug>,
+    },
 }
 
-impl<T: Into<Value>> From<Result<T, Err>> for Outcome {
-    fn from(result: Result<T, Err>) -> Self {
+impl core::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Outcome::Ok(value) => write!(f, "Ok({value:?})"),
+            Outcome::Err { error, .. } => write!(f, "Err({error:?})"),
+        }
+    }
+}
+
+impl<T: Into<Value>, E: core::fmt::Debug + 'static> From<Result<T, umqtt_simple::Error<E>>>
+    for Outcome
+{
+    fn from(result: Result<T, umqtt_simple::Error<E>>) -> Self {
         match result {
             Ok(value) => Outcome::Ok(value.into()),
-            Err(e) => Outcome::Err(e),
+            Err(e) => Outcome::Err {
+                lost: e.is_connection_lost(),
+                not_connected: matches!(e, umqtt_simple::Error::NotConnected),
+                error: Box::new(e),
+            },
+        }
+    }
+}
+
+/// A client front-end the script drives: the blocking `Client`, or the
+/// async one run to completion on virtual time (`crate::asynch`).
+pub trait Front {
+    /// Does what `step` says.
+    fn perform(&mut self, rig: &Rig, step: &Step<'_>) -> Outcome;
+    /// `connect(BROKER)`.
+    fn reconnect(&mut self) -> Outcome;
+    /// `is_connected()`.
+    fn is_connected(&self) -> bool;
+    /// `pending_messages()`.
+    fn pending_messages(&self) -> u32;
+    /// `in_flight()`.
+    fn in_flight(&self) -> usize;
+    /// `window_capacity()`.
+    fn window_capacity(&self) -> usize;
+    /// `is_in_flight(id)`.
+    fn is_in_flight(&self, id: u16) -> bool;
+}
+
+/// What a client's callbacks heard during one step.
+#[derive(Default)]
+pub struct Heard {
+    /// QoS 1 messages delivered.
+    pub qos1: Cell<usize>,
+    /// QoS 2 messages delivered.
+    pub qos2: Cell<usize>,
+    /// Packet ids the ack callback reported.
+    pub acked: RefCell<Vec<u16>>,
+}
+
+impl Heard {
+    /// Counts a delivered message (checking it fits the receive buffer).
+    pub fn message(&self, m: &Message<'_>, rx_len: usize) {
+        assert!(m.topic.len() + m.payload.len() <= rx_len);
+        match m.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.qos1.set(self.qos1.get() + 1),
+            QoS::ExactlyOnce => self.qos2.set(self.qos2.get() + 1),
         }
     }
 }
 
 /// Runs one input of the `client` target; panics when a check fails.
 pub fn run(data: &[u8], trace: &mut Trace) {
-    run_script(&Script::parse(data), trace);
+    run_blocking(&Script::parse(data), trace);
 }
 
 /// Runs one input of the `window` target (a header of three bytes, the
 /// third giving the window); panics when a check fails.
 pub fn run_windowed(data: &[u8], trace: &mut Trace) {
-    run_script(&Script::parse_extended(data), trace);
+    run_blocking(&Script::parse_extended(data), trace);
 }
 
-fn run_script(script: &Script<'_>, trace: &mut Trace) {
+impl Front for Fuzzed<'_> {
+    fn perform(&mut self, rig: &Rig, step: &Step<'_>) -> Outcome {
+        perform(self, rig, step)
+    }
+
+    fn reconnect(&mut self) -> Outcome {
+        self.connect(BROKER).into()
+    }
+
+    fn is_connected(&self) -> bool {
+        Client::is_connected(self)
+    }
+
+    fn pending_messages(&self) -> u32 {
+        Client::pending_messages(self)
+    }
+
+    fn in_flight(&self) -> usize {
+        Client::in_flight(self)
+    }
+
+    fn window_capacity(&self) -> usize {
+        Client::window_capacity(self)
+    }
+
+    fn is_in_flight(&self, id: u16) -> bool {
+        Client::is_in_flight(self, id)
+    }
+}
+
+fn run_blocking(script: &Script<'_>, trace: &mut Trace) {
     let config = script.config;
-    trace.note(|| format!("{config:?}"));
     let window = (config.window > 0).then_some(config.window);
     let mut rig = Rig::new(config.send_limit, Exchange::new(false, window));
-    let qos1_delivered = Cell::new(0usize);
-    let qos2_delivered = Cell::new(0usize);
+    let heard = Heard::default();
     let rx_len = config.rx_len;
-    let mut on_message = |m: Message<'_>| {
-        assert!(m.topic.len() + m.payload.len() <= rx_len);
-        match m.qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => qos1_delivered.set(qos1_delivered.get() + 1),
-            QoS::ExactlyOnce => qos2_delivered.set(qos2_delivered.get() + 1),
-        }
-    };
-    let acked = RefCell::new(Vec::new());
-    let mut on_ack = |id: u16| acked.borrow_mut().push(id);
+    let mut on_message = |m: Message<'_>| heard.message(&m, rx_len);
+    let mut on_ack = |id: u16| heard.acked.borrow_mut().push(id);
     let mut slots = vec![0u16; config.window];
     let (mut tx, mut rx) = (vec![0u8; config.tx_len], vec![0u8; config.rx_len]);
     let mut client = Client::new(
@@ -122,11 +206,26 @@ fn run_script(script: &Script<'_>, trace: &mut Trace) {
         client.set_window(&mut slots);
         client.set_ack_callback(&mut on_ack);
     }
+    drive(&mut client, &mut rig, script, &heard, trace);
+}
+
+/// Connects `client` (a valid CONNACK), then runs the script's steps on it
+/// and checks each; panics when a check fails.
+pub fn drive(
+    client: &mut dyn Front,
+    rig: &mut Rig,
+    script: &Script<'_>,
+    heard: &Heard,
+    trace: &mut Trace,
+) {
+    let config = script.config;
+    trace.note(|| format!("{config:?}"));
+    let window = (config.window > 0).then_some(config.window);
     rig.net.answer(0x10, CONNACK);
-    assert_eq!(
-        client.connect(BROKER),
-        Ok(false),
-        "a valid CONNACK connects"
+    let connected = client.reconnect();
+    assert!(
+        matches!(connected, Outcome::Ok(Value::Bool(false))),
+        "a valid CONNACK connects: {connected:?}"
     );
     rig.check_sent();
 
@@ -134,9 +233,9 @@ fn run_script(script: &Script<'_>, trace: &mut Trace) {
         rig.deliver(&step);
         let was_connected = client.is_connected();
         let start = rig.clock.now_ms();
-        qos1_delivered.set(0);
-        qos2_delivered.set(0);
-        let outcome = perform(&mut client, &rig, &step);
+        heard.qos1.set(0);
+        heard.qos2.set(0);
+        let outcome = client.perform(rig, &step);
         let elapsed = rig.clock.now_ms() - start;
         trace.note(|| format!("{step:?} -> {outcome:?} after {elapsed} ms"));
 
@@ -170,8 +269,10 @@ fn run_script(script: &Script<'_>, trace: &mut Trace) {
                 "{:?} returned Ok with batched messages unsent",
                 step.op
             ),
-            Outcome::Err(e) if e.is_connection_lost() => {
-                assert_eq!(client.pending_messages(), 0, "{e:?} kept a batch")
+            Outcome::Err {
+                lost: true, error, ..
+            } => {
+                assert_eq!(client.pending_messages(), 0, "{error:?} kept a batch")
             }
             _ => {}
         }
@@ -179,48 +280,52 @@ fn run_script(script: &Script<'_>, trace: &mut Trace) {
             Outcome::Ok(_) if step.op == Op::Disconnect => assert!(!connected),
             Outcome::Ok(_) if step.op == Op::Close || step.op == Op::Advance => {}
             Outcome::Ok(_) => assert!(connected, "{:?} returned Ok but is not connected", step.op),
-            Outcome::Err(e) if e.is_connection_lost() => {
-                assert!(!connected, "{e:?} lost the connection but is connected");
+            Outcome::Err {
+                lost: true,
+                not_connected,
+                error,
+            } => {
+                assert!(!connected, "{error:?} lost the connection but is connected");
                 assert!(
-                    !(was_connected && matches!(e, umqtt_simple::Error::NotConnected)),
+                    !(was_connected && *not_connected),
                     "NotConnected from a connected client"
                 );
             }
-            Outcome::Err(e) => assert_eq!(
+            Outcome::Err { error, .. } => assert_eq!(
                 connected, was_connected,
-                "{e:?} must leave the connection as it was"
+                "{error:?} must leave the connection as it was"
             ),
         }
 
         let sent = rig.check_sent();
         // A PUBACK cannot go out on a connection that died meanwhile (the
         // broker then sends the message again).
-        let acks_possible = !matches!(&outcome, Outcome::Err(e) if e.is_connection_lost());
+        let acks_possible = !matches!(&outcome, Outcome::Err { lost: true, .. });
         assert!(
-            !acks_possible || sent.pubacks >= qos1_delivered.get(),
+            !acks_possible || sent.pubacks >= heard.qos1.get(),
             "{} QoS 1 messages delivered but {} PUBACKs sent",
-            qos1_delivered.get(),
+            heard.qos1.get(),
             sent.pubacks
         );
         assert!(
-            !acks_possible || sent.pubrecs >= qos2_delivered.get(),
+            !acks_possible || sent.pubrecs >= heard.qos2.get(),
             "{} QoS 2 messages delivered but {} PUBRECs sent",
-            qos2_delivered.get(),
+            heard.qos2.get(),
             sent.pubrecs
         );
         if window.is_some() {
-            check_window(&client, &rig, &mut acked.borrow_mut());
+            check_window(client, rig, &mut heard.acked.borrow_mut());
         }
 
         if config.friendly && !connected && step.op != Op::Disconnect {
             // A scripted answer to CONNECT queued earlier comes first.
             rig.net.answer(0x10, CONNACK);
             let start = rig.clock.now_ms();
-            let result = client.connect(BROKER);
+            let result = client.reconnect();
             let elapsed = rig.clock.now_ms() - start;
             trace.note(|| format!("(harness) connect -> {result:?} after {elapsed} ms"));
             assert!(elapsed <= u64::from(CONNECT_MS));
-            assert_eq!(result.is_ok(), client.is_connected());
+            assert_eq!(matches!(result, Outcome::Ok(_)), client.is_connected());
             rig.check_sent();
         }
     }
@@ -231,7 +336,7 @@ fn run_script(script: &Script<'_>, trace: &mut Trace) {
 /// PUBLISH the client sent. (A lost connection's ids stay in flight until
 /// the next connection opens, which empties the window: the wire oracle
 /// counts per connection.)
-fn check_window(client: &Fuzzed<'_>, rig: &Rig, acked: &mut Vec<u16>) {
+fn check_window(client: &dyn Front, rig: &Rig, acked: &mut Vec<u16>) {
     assert!(
         client.in_flight() <= client.window_capacity(),
         "{} in flight in a window of {}",

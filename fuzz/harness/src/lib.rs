@@ -2,6 +2,7 @@
 //! can be replayed with a readable trace (`UMQTT_FUZZ_TRACE=1`, see
 //! README.md).
 
+pub mod asynch;
 pub mod client;
 pub mod decode;
 pub mod outbox_file;

@@ -280,8 +280,8 @@ pub fn window() -> Vec<(&'static str, Vec<u8>)> {
                 &[
                     (PUBLISH_QOS1, b""),
                     (PUBLISH_QOS1, b""),
-                    (PUBLISH_QOS1, b""),
                     (FEED, acks_out_of_order),
+                    (PUBLISH_QOS1, b""),
                     (FLUSH_FOR, b""),
                 ],
             ),
@@ -302,6 +302,21 @@ pub fn window() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
     ]
+}
+
+/// Seeds of the `async_client` target: the `client` seeds (with an extras
+/// byte of 0: no window) and the `window` seeds.
+pub fn async_client() -> Seeds {
+    let mut seeds: Seeds = client()
+        .into_iter()
+        .chain(qos2())
+        .map(|(name, mut input)| {
+            input.insert(2.min(input.len()), 0);
+            (name, input)
+        })
+        .collect();
+    seeds.extend(window());
+    seeds
 }
 
 /// Seeds of the `outbox` target (three header bytes, see `script`).
@@ -391,6 +406,7 @@ pub fn targets() -> Vec<(&'static str, Seeds, Runner)> {
         ("client", clients.clone(), crate::client::run),
         ("robust", clients, crate::robust::run),
         ("window", window(), crate::client::run_windowed),
+        ("async_client", async_client(), crate::asynch::run),
         ("outbox", outbox(), crate::robust::run_with_outbox),
         ("outbox_file", outbox_file(), crate::outbox_file::run),
         ("outbox_record", outbox_record(), crate::outbox_record::run),

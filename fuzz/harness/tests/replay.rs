@@ -89,6 +89,11 @@ fn window_oracle_passes_its_seeds_and_regressions() {
 }
 
 #[test]
+fn async_client_oracle_passes_its_seeds_and_regressions() {
+    seeds_and_regressions("async_client");
+}
+
+#[test]
 fn outbox_oracle_passes_its_seeds_and_regressions() {
     seeds_and_regressions("outbox");
 }
