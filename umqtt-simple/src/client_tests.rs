@@ -1155,3 +1155,25 @@ fn a_puback_read_before_a_windowed_publish_is_sent_does_not_acknowledge_it() {
         "the PUBLISH went out: {sent:02x?}"
     );
 }
+
+/// Found by the `client` fuzz target: a QoS 1 message too large for the
+/// receive buffer, with packet id 0, was drained and then answered with a
+/// PUBACK the encoder refused (`Invalid(ZeroPacketId)`, as if the caller
+/// had passed something wrong), and the connection stayed up; the same
+/// message small enough to buffer is a protocol error that closes it.
+#[test]
+fn an_oversize_qos1_message_with_packet_id_0_is_a_protocol_error_like_a_small_one() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    let mut big = std::vec![0x32, 0xae, 0x02, 0x00, 0x01, b't', 0x00, 0x00];
+    big.resize(3 + 302, b'z');
+    rig.pipe.feed(&big);
+
+    assert_eq!(
+        client.wait_msg(),
+        Err(Error::Protocol(crate::packet::DecodeError::ZeroPacketId))
+    );
+    assert!(!client.is_connected());
+    assert_eq!(rig.pipe.sent(), b"", "no PUBACK for id 0");
+}
