@@ -168,7 +168,9 @@ pub struct SentPublish {
 ///   takes a packet id no packet of the client's still waits on (not
 ///   acknowledged by the broker); with `client_owns_dup_ids` (the
 ///   application never picks ids, as with umqtt-robust), a DUP PUBLISH
-///   resends an id the client sent a PUBLISH with before;
+///   does not take the id of a SUBSCRIBE or UNSUBSCRIBE still waited on
+///   (it may resend an id whose first sending never reached the wire: the
+///   attempt failed with the connection, and DUP only says "maybe sent");
 /// - with `window`, at most that many QoS 1 PUBLISH packets unacknowledged
 ///   on one connection (their ids all different).
 #[derive(Debug, Default)]
@@ -179,8 +181,9 @@ pub struct Exchange {
     owed_puback: HashMap<u16, u32>,
     owed_pubrec: HashMap<u16, u32>,
     owed_pubcomp: HashMap<u16, u32>,
-    /// Ids of the client's packets the broker has not acknowledged.
-    waiting: HashSet<u16>,
+    /// Ids of the client's packets the broker has not acknowledged, with
+    /// their kind.
+    waiting: HashMap<u16, &'static str>,
     /// Ids of QoS 1 PUBLISH packets unacknowledged on this connection.
     window_used: HashSet<u16>,
     /// Every id a QoS 1 PUBLISH of the client's carried.
@@ -284,12 +287,13 @@ impl Exchange {
                 QoS::AtLeastOnce => {
                     let id = p.packet_id;
                     if p.dup {
-                        if self.client_owns_dup_ids {
-                            assert!(
-                                self.published.contains(&id),
-                                "client resent (DUP) id {id}, which it never sent"
+                        if self.client_owns_dup_ids
+                            && let Some(other) = self.waiting.insert(id, "PUBLISH")
+                        {
+                            assert_eq!(
+                                other, "PUBLISH",
+                                "client resent (DUP) a PUBLISH with id {id}, which its {other} still waits on"
                             );
-                            self.waiting.insert(id);
                         }
                     } else {
                         self.first_use(id, "PUBLISH");
@@ -320,11 +324,10 @@ impl Exchange {
         }
     }
 
-    fn first_use(&mut self, id: u16, what: &str) {
-        assert!(
-            self.waiting.insert(id),
-            "client sent {what} with id {id}, which its packet {id} still waits on"
-        );
+    fn first_use(&mut self, id: u16, what: &'static str) {
+        if let Some(other) = self.waiting.insert(id, what) {
+            panic!("client sent {what} with id {id}, which its {other} still waits on");
+        }
     }
 
     fn sent(&mut self, bytes: &[u8], sent: &mut Sent) {
