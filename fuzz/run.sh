@@ -20,7 +20,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(decode client robust window async_client outbox outbox_file outbox_record)
+    targets=(decode client robust window async_client outbox async_outbox outbox_file outbox_record)
 fi
 
 cargo run --quiet --manifest-path harness/Cargo.toml --example seeds

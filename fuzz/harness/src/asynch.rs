@@ -2,7 +2,9 @@
 //! driven by the `window` target's script (three header bytes: with or
 //! without a QoS 1 window) and checked by the same oracle
 //! ([`crate::client::drive`]), so the two front-ends are held to one
-//! standard.
+//! standard. The `async_outbox` target: umqtt-robust's async client
+//! (`asynch::RobustClient`) with an outbox and a window, on the `outbox`
+//! target's script and oracle ([`crate::robust::drive`]).
 //!
 //! The async client runs on a small executor on virtual time
 //! ([`run_on_virtual_time`]): it polls the call; while the call waits, the
@@ -26,6 +28,7 @@ use umqtt_transports::memory::{MemoryError, MemorySocket, VirtualClock};
 use umqtt_transports::{Clock, Timer};
 
 use crate::client::{Front, Heard, Outcome, drive, options};
+use crate::robust::{self, RobustFront, outbox_options, robust_options};
 use crate::script::{Op, Script, Step, WAIT_TIMEOUTS};
 use crate::wire::{ACK_MS, BROKER, Exchange, FILTER, FILTER_2, PAYLOAD, Recording, Rig, TOPIC};
 use crate::{Trace, Value};
@@ -325,4 +328,149 @@ pub fn run(data: &[u8], trace: &mut Trace) {
         deadlines,
     };
     drive(&mut front, &mut rig, &script, &heard, trace);
+}
+
+type FuzzedRobust<'a> = umqtt_robust::asynch::RobustClient<'a, AsyncNet, VirtualTimer>;
+
+/// The async robust client with what runs it.
+struct AsyncRobustFront<'a> {
+    client: FuzzedRobust<'a>,
+    clock: VirtualClock,
+    deadlines: Deadlines,
+}
+
+impl RobustFront for AsyncRobustFront<'_> {
+    fn perform(&mut self, rig: &Rig, step: &Step<'_>, payload: &[u8]) -> robust::Outcome {
+        let (clock, deadlines) = (&self.clock, &self.deadlines);
+        let client = &mut self.client;
+        match step.op {
+            Op::PublishQos0 => run_on_virtual_time(
+                clock,
+                deadlines,
+                client.publish(TOPIC, payload, false, QoS::AtMostOnce),
+            )
+            .into(),
+            Op::PublishQos1 => run_on_virtual_time(
+                clock,
+                deadlines,
+                client.publish(TOPIC, payload, false, QoS::AtLeastOnce),
+            )
+            .into(),
+            Op::Republish if client.outbox().is_some() => run_on_virtual_time(
+                clock,
+                deadlines,
+                client.queue(TOPIC, payload, false, QoS::AtLeastOnce),
+            )
+            .map(|_| ())
+            .into(),
+            Op::Republish => run_on_virtual_time(
+                clock,
+                deadlines,
+                client.publish(TOPIC, payload, false, QoS::AtLeastOnce),
+            )
+            .into(),
+            Op::Subscribe => {
+                let qos = QoS::from_u8(step.param & 1).unwrap_or_default();
+                run_on_virtual_time(clock, deadlines, client.subscribe(FILTER, qos)).into()
+            }
+            Op::SubscribeMany => {
+                let qos = QoS::from_u8(step.param & 1).unwrap_or_default();
+                run_on_virtual_time(clock, deadlines, client.subscribe(FILTER_2, qos)).into()
+            }
+            Op::Unsubscribe => {
+                run_on_virtual_time(clock, deadlines, client.unsubscribe(FILTER)).into()
+            }
+            Op::WaitMsgFor => {
+                let timeout = WAIT_TIMEOUTS[usize::from(step.param)];
+                run_on_virtual_time(clock, deadlines, client.wait_msg_for(timeout)).into()
+            }
+            Op::CheckMsg => run_on_virtual_time(clock, deadlines, client.check_msg()).into(),
+            Op::Ping => run_on_virtual_time(clock, deadlines, client.ping()).into(),
+            Op::Advance => {
+                rig.clock.advance(700 * u64::from(step.param));
+                robust::Outcome::Ok(Value::Unit)
+            }
+            Op::Close => {
+                rig.close(step.chunk);
+                robust::Outcome::Ok(Value::Unit)
+            }
+            Op::Connect => run_on_virtual_time(clock, deadlines, client.connect(BROKER)).into(),
+            Op::Disconnect => run_on_virtual_time(clock, deadlines, client.disconnect()).into(),
+            Op::Flush => {
+                if step.param & 1 == 1 {
+                    let options = *client.client().options();
+                    client
+                        .client_mut()
+                        .set_options(options.batch_qos0(!options.is_batching_qos0()));
+                }
+                run_on_virtual_time(clock, deadlines, client.flush()).into()
+            }
+        }
+    }
+
+    fn connect(&mut self) -> robust::Outcome {
+        run_on_virtual_time(&self.clock, &self.deadlines, self.client.connect(BROKER)).into()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn outbox_len(&self) -> Option<usize> {
+        self.client.outbox().map(|o| o.len())
+    }
+
+    fn outbox_dropped(&self) -> u32 {
+        self.client.outbox_dropped()
+    }
+
+    fn pending_messages(&self) -> u32 {
+        self.client.client().pending_messages()
+    }
+
+    fn dropped_messages(&self) -> u32 {
+        self.client.client().dropped_messages()
+    }
+}
+
+/// Runs one input of the `async_outbox` target (the `outbox` target's
+/// format); panics when a check fails.
+pub fn run_robust_with_outbox(data: &[u8], trace: &mut Trace) {
+    let script = Script::parse_extended(data);
+    let config = script.config;
+    let window = (config.window > 0).then_some(config.window);
+    let mut rig = Rig::new(config.send_limit, Exchange::new(true, window));
+    let net = AsyncNet(RefCell::new(rig.stack.clone()));
+    let deadlines = Deadlines::default();
+    let timer = VirtualTimer {
+        clock: rig.clock.clone(),
+        deadlines: deadlines.clone(),
+    };
+    let events = RefCell::new(Vec::new());
+    let mut on_event = |event: umqtt_robust::Event| events.borrow_mut().push(event);
+    let mut slots = vec![0u16; config.window];
+    let mut outbox_buf = vec![0u8; config.outbox_len];
+    let mut outbox = umqtt_robust::outbox::RamOutbox::new(&mut outbox_buf);
+    let rx_len = config.rx_len;
+    let mut on_message = |m: Message<'_>| {
+        assert!(m.topic.len() + m.payload.len() <= rx_len);
+    };
+    let (mut tx, mut rx) = (vec![0u8; config.tx_len], vec![0u8; config.rx_len]);
+    let inner = Client::new(&net, timer, &mut tx, &mut rx, options(&config));
+    let mut client = umqtt_robust::asynch::RobustClient::from_client(inner);
+    client.set_robust_options(robust_options(&config));
+    if config.callback {
+        client.set_callback(&mut on_message);
+    }
+    client.set_event_callback(&mut on_event);
+    client.set_outbox(&mut outbox, outbox_options(&config));
+    if window.is_some() {
+        client.set_window(&mut slots);
+    }
+    let mut front = AsyncRobustFront {
+        client,
+        clock: rig.clock.clone(),
+        deadlines,
+    };
+    robust::drive(&mut front, &mut rig, &script, true, &events, trace);
 }

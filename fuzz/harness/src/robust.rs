@@ -43,13 +43,13 @@ use core::cell::RefCell;
 use std::collections::HashSet;
 
 use umqtt_robust::outbox::{OutboxOptions, RamOutbox, WhenFull};
-use umqtt_robust::{Backoff, Event, RobustClient, RobustClientError, RobustError, RobustOptions};
+use umqtt_robust::{Backoff, Event, RobustClient, RobustError, RobustOptions};
 use umqtt_simple::{Client, Message, QoS};
 use umqtt_transports::Clock;
 use umqtt_transports::memory::VirtualClock;
 
 use crate::client::options;
-use crate::script::{Op, Script, Step, WAIT_TIMEOUTS};
+use crate::script::{Config, Op, Script, Step, WAIT_TIMEOUTS};
 use crate::wire::{
     ACK_MS, BROKER, CONNACK, CONNECT_MS, Exchange, FILTER, FILTER_2, PAYLOAD, Recording,
     RecordingWait, Rig, SentPublish, TOPIC,
@@ -62,22 +62,84 @@ pub const OUTAGE_MS: u32 = 10_000;
 const MAX_SUBSCRIPTIONS: u64 = 2;
 
 type Fuzzed<'a> = RobustClient<'a, Recording, VirtualClock, RecordingWait>;
-type Err = RobustClientError<Recording>;
 
-/// What one operation returned.
-#[derive(Debug)]
-#[allow(dead_code, reason = "the value is read through Debug, in the trace")]
-enum Outcome {
+/// What one operation of a robust client returned, whichever front-end ran
+/// it.
+pub enum Outcome {
+    /// `Ok`, with its value.
     Ok(Value),
-    Err(Err),
+    /// An error: whether it is the inner client's and lost the connection
+    /// (which the robust client should have recovered from), and the error
+    /// for the trace.
+    Err {
+        /// `RobustError::Client(e)` with `e.is_connection_lost()`.
+        inner_lost: bool,
+        /// The error itself.
+        error: Box<dyn core::fmt::Debug>,
+    },
 }
 
-impl<T: Into<Value>> From<Result<T, Err>> for Outcome {
-    fn from(result: Result<T, Err>) -> Self {
+impl core::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Outcome::Ok(value) => write!(f, "Ok({value:?})"),
+            Outcome::Err { error, .. } => write!(f, "Err({error:?})"),
+        }
+    }
+}
+
+impl<T: Into<Value>, E: core::fmt::Debug + 'static> From<Result<T, RobustError<E>>> for Outcome {
+    fn from(result: Result<T, RobustError<E>>) -> Self {
         match result {
             Ok(value) => Outcome::Ok(value.into()),
-            Err(e) => Outcome::Err(e),
+            Err(e) => Outcome::Err {
+                inner_lost: matches!(&e, RobustError::Client(inner) if inner.is_connection_lost()),
+                error: Box::new(e),
+            },
         }
+    }
+}
+
+/// A robust client front-end the script drives: the blocking
+/// `RobustClient`, or the async one (`crate::asynch`).
+pub trait RobustFront {
+    /// Does what `step` says, publishing `payload`.
+    fn perform(&mut self, rig: &Rig, step: &Step<'_>, payload: &[u8]) -> Outcome;
+    /// `connect(BROKER)`.
+    fn connect(&mut self) -> Outcome;
+    /// `is_connected()`.
+    fn is_connected(&self) -> bool;
+    /// The outbox's `len()`, if one is lent.
+    fn outbox_len(&self) -> Option<usize>;
+    /// `outbox_dropped()`.
+    fn outbox_dropped(&self) -> u32;
+    /// The inner client's `pending_messages()`.
+    fn pending_messages(&self) -> u32;
+    /// The inner client's `dropped_messages()`.
+    fn dropped_messages(&self) -> u32;
+}
+
+/// The backoff and deadline every fuzzed robust client uses.
+pub fn robust_options(config: &Config) -> RobustOptions {
+    RobustOptions {
+        backoff: Backoff {
+            min_ms: 100,
+            max_ms: 1_600,
+            max_attempts: config.max_attempts,
+        },
+        call_timeout_ms: OUTAGE_MS,
+    }
+}
+
+/// The outbox options of the `outbox` targets, from the input's config.
+pub fn outbox_options(config: &Config) -> OutboxOptions {
+    OutboxOptions {
+        when_full: if config.drop_oldest {
+            WhenFull::DropOldest
+        } else {
+            WhenFull::Refuse
+        },
+        queue_qos0: config.queue_qos0,
     }
 }
 
@@ -139,9 +201,38 @@ pub fn run_with_outbox(data: &[u8], trace: &mut Trace) {
     run_script(&Script::parse_extended(data), true, trace);
 }
 
+impl RobustFront for Fuzzed<'_> {
+    fn perform(&mut self, rig: &Rig, step: &Step<'_>, payload: &[u8]) -> Outcome {
+        perform(self, rig, step, payload)
+    }
+
+    fn connect(&mut self) -> Outcome {
+        RobustClient::connect(self, BROKER).into()
+    }
+
+    fn is_connected(&self) -> bool {
+        RobustClient::is_connected(self)
+    }
+
+    fn outbox_len(&self) -> Option<usize> {
+        self.outbox().map(|o| o.len())
+    }
+
+    fn outbox_dropped(&self) -> u32 {
+        RobustClient::outbox_dropped(self)
+    }
+
+    fn pending_messages(&self) -> u32 {
+        self.client().pending_messages()
+    }
+
+    fn dropped_messages(&self) -> u32 {
+        self.client().dropped_messages()
+    }
+}
+
 fn run_script(script: &Script<'_>, with_outbox: bool, trace: &mut Trace) {
     let config = script.config;
-    trace.note(|| format!("{config:?} outbox: {with_outbox}"));
     let window = (config.window > 0).then_some(config.window);
     let mut rig = Rig::new(config.send_limit, Exchange::new(true, window));
     let events = RefCell::new(Vec::new());
@@ -149,7 +240,6 @@ fn run_script(script: &Script<'_>, with_outbox: bool, trace: &mut Trace) {
     let mut slots = vec![0u16; config.window];
     let mut outbox_buf = vec![0u8; config.outbox_len];
     let mut outbox = RamOutbox::new(&mut outbox_buf);
-    let mut ledger = Ledger::default();
     let rx_len = config.rx_len;
     let mut on_message = |m: Message<'_>| {
         assert!(m.topic.len() + m.payload.len() <= rx_len);
@@ -164,37 +254,39 @@ fn run_script(script: &Script<'_>, with_outbox: bool, trace: &mut Trace) {
     )
     .with_waiter(rig.waiter.clone());
     let mut client = RobustClient::from_client(inner);
-    client.set_robust_options(RobustOptions {
-        backoff: Backoff {
-            min_ms: 100,
-            max_ms: 1_600,
-            max_attempts: config.max_attempts,
-        },
-        call_timeout_ms: OUTAGE_MS,
-    });
+    client.set_robust_options(robust_options(&config));
     if config.callback {
         client.set_callback(&mut on_message);
     }
     client.set_event_callback(&mut on_event);
     if with_outbox {
-        let options = OutboxOptions {
-            when_full: if config.drop_oldest {
-                WhenFull::DropOldest
-            } else {
-                WhenFull::Refuse
-            },
-            queue_qos0: config.queue_qos0,
-        };
-        client.set_outbox(&mut outbox, options);
+        client.set_outbox(&mut outbox, outbox_options(&config));
         if window.is_some() {
             client.set_window(&mut slots);
         }
     }
+    drive(&mut client, &mut rig, script, with_outbox, &events, trace);
+}
+
+/// Connects `client` (a valid CONNACK), then runs the script's steps on it
+/// and checks each; panics when a check fails. `events` is what the
+/// client's event callback collects.
+pub fn drive(
+    client: &mut dyn RobustFront,
+    rig: &mut Rig,
+    script: &Script<'_>,
+    with_outbox: bool,
+    events: &RefCell<Vec<Event>>,
+    trace: &mut Trace,
+) {
+    let config = script.config;
+    trace.note(|| format!("{config:?} outbox: {with_outbox}"));
+    let mut ledger = Ledger::default();
     rig.net.answer(0x10, CONNACK);
-    assert_eq!(
-        client.connect(BROKER),
-        Ok(false),
-        "a valid CONNACK connects"
+    let connected = client.connect();
+    assert!(
+        matches!(connected, Outcome::Ok(Value::Bool(false))),
+        "a valid CONNACK connects: {connected:?}"
     );
     rig.check_sent();
 
@@ -219,7 +311,7 @@ fn run_script(script: &Script<'_>, with_outbox: bool, trace: &mut Trace) {
         } else {
             PAYLOAD[..9 * usize::from(step.param)].to_vec()
         };
-        let outcome = perform(&mut client, &rig, &step, &payload);
+        let outcome = client.perform(rig, &step, &payload);
         if taken_by_outbox && matches!(outcome, Outcome::Ok(_)) {
             ledger.taken.push(payload);
         }
@@ -282,13 +374,14 @@ fn run_script(script: &Script<'_>, with_outbox: bool, trace: &mut Trace) {
             }
             // Documented: a lost connection is recovered from, not returned,
             // once the broker's address is known (connect returns its own).
-            (Outcome::Err(RobustError::Client(e)), op)
-                if op != Op::Connect && op != Op::Disconnect =>
-            {
-                assert!(
-                    !e.is_connection_lost(),
-                    "{op:?} returned the inner client's {e:?} instead of reconnecting"
-                );
+            (
+                Outcome::Err {
+                    inner_lost: true,
+                    error,
+                },
+                op,
+            ) if op != Op::Connect && op != Op::Disconnect => {
+                panic!("{op:?} returned the inner client's {error:?} instead of reconnecting");
             }
             _ => {}
         }
@@ -303,15 +396,14 @@ fn run_script(script: &Script<'_>, with_outbox: bool, trace: &mut Trace) {
         }
         if with_outbox {
             ledger.check_wire(&sent.publishes, config.queue_qos0);
-            let outbox = client.outbox().map_or(0, |o| o.len());
+            let outbox = client.outbox_len().unwrap_or(0);
             let mut gone = ledger.delivered.len() + client.outbox_dropped() as usize;
             if config.queue_qos0 {
                 // QoS 0 leaves the outbox when handed to the inner client:
                 // sent, batched, or batched and lost with a connection.
-                let inner = client.client();
                 gone += ledger.qos0_sent
-                    + inner.pending_messages() as usize
-                    + inner.dropped_messages() as usize;
+                    + client.pending_messages() as usize
+                    + client.dropped_messages() as usize;
             }
             assert_eq!(
                 outbox + gone,

@@ -408,6 +408,11 @@ pub fn targets() -> Vec<(&'static str, Seeds, Runner)> {
         ("window", window(), crate::client::run_windowed),
         ("async_client", async_client(), crate::asynch::run),
         ("outbox", outbox(), crate::robust::run_with_outbox),
+        (
+            "async_outbox",
+            outbox(),
+            crate::asynch::run_robust_with_outbox,
+        ),
         ("outbox_file", outbox_file(), crate::outbox_file::run),
         ("outbox_record", outbox_record(), crate::outbox_record::run),
     ]

@@ -99,6 +99,11 @@ fn outbox_oracle_passes_its_seeds_and_regressions() {
 }
 
 #[test]
+fn async_outbox_oracle_passes_its_seeds_and_regressions() {
+    seeds_and_regressions("async_outbox");
+}
+
+#[test]
 fn outbox_file_oracle_passes_its_seeds_and_regressions() {
     seeds_and_regressions("outbox_file");
 }
