@@ -1177,3 +1177,31 @@ fn an_oversize_qos1_message_with_packet_id_0_is_a_protocol_error_like_a_small_on
     assert!(!client.is_connected());
     assert_eq!(rig.pipe.sent(), b"", "no PUBACK for id 0");
 }
+
+/// Found by the `async_client` fuzz target (the blocking client did the
+/// same): a PUBACK read into the buffer together with the one a full
+/// window waited for, for the id the next publish then took, was handled
+/// after that PUBLISH went out and acknowledged it, although the broker
+/// sent it before it could have seen the message.
+#[test]
+fn a_puback_buffered_before_a_windowed_publish_is_sent_does_not_acknowledge_it() {
+    let rig = Rig::new();
+    let (mut tx, mut rx, mut slots) = ([0u8; 64], [0u8; 64], [0u16; 2]);
+    let acked = RefCell::new(Vec::new());
+    let mut on_ack = |id: u16| acked.borrow_mut().push(id);
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_window(&mut slots);
+    client.set_ack_callback(&mut on_ack);
+    client.publish(b"t", b"1", false, QoS::AtLeastOnce).unwrap();
+    client.publish(b"t", b"2", false, QoS::AtLeastOnce).unwrap();
+    // One read brings the PUBACK the full window waits for and one for the
+    // id the next message will take.
+    rig.pipe
+        .feed(&[0x40, 0x02, 0x00, 0x02, 0x40, 0x02, 0x00, 0x03]);
+
+    client.publish(b"t", b"3", false, QoS::AtLeastOnce).unwrap();
+    client.check_msg().unwrap();
+
+    assert_eq!(*acked.borrow(), [2], "only the message the broker had");
+    assert!(client.is_in_flight(3), "message 3 waits for its own PUBACK");
+}
