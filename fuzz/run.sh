@@ -8,7 +8,8 @@
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # Corpora grow in fuzz/corpus/TARGET (git-ignored) and are reused by the
 # next run; crashes land in fuzz/artifacts/TARGET. The seeds in
-# fuzz/seeds/TARGET are written first and read as a second corpus.
+# fuzz/seeds/TARGET are written first (from fuzz/harness/src/seeds.rs) and
+# read as a second corpus; fuzz/regressions/TARGET (committed) as a third.
 # Extra libFuzzer flags: FUZZ_FLAGS="-jobs=2 -workers=2" fuzz/run.sh.
 # Each target's log is fuzz/logs/TARGET.log (git-ignored); the last line
 # of each (executions, coverage) is printed at the end.
@@ -19,10 +20,10 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(decode client robust)
+    targets=(decode client robust window async_client outbox async_outbox outbox_file outbox_record tls)
 fi
 
-cargo run --quiet --example seeds
+cargo run --quiet --manifest-path harness/Cargo.toml --example seeds
 mkdir -p logs
 failed=()
 
@@ -33,7 +34,8 @@ for target in "${targets[@]}"; do
     # clients run on virtual time, so a normal input takes microseconds).
     set +e
     # shellcheck disable=SC2086
-    cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+    mkdir -p "regressions/$target"
+    cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" "regressions/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
         -print_final_stats=1 ${FUZZ_FLAGS:-} 2>&1 | tee "logs/$target.log" \
         | grep --line-buffered -E '^#[0-9]+.*(INITED|DONE|pulse)|panicked|ERROR|^Done'

@@ -1,6 +1,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use umqtt_fuzz::Trace;
+use umqtt_fuzz_harness::Trace;
 
-fuzz_target!(|data: &[u8]| umqtt_fuzz::client::run(data, &mut Trace::from_env()));
+fuzz_target!(|data: &[u8]| umqtt_fuzz_harness::client::run(data, &mut Trace::from_env()));

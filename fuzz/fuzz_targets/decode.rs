@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| umqtt_fuzz::decode::check(data));
+fuzz_target!(|data: &[u8]| umqtt_fuzz_harness::decode::check(data));

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    umqtt_fuzz::tls::check(data);
+    umqtt_fuzz_harness::tls::check(data);
 });

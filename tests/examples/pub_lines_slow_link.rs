@@ -82,7 +82,7 @@ fn main() {
             let last = mine
                 .filter(|r| r.dir == Direction::ToClient && r.is(PUBACK))
                 .map(|r| r.at)
-                .last();
+                .next_back();
             let (Some(first), Some(last)) = (first, last) else {
                 panic!("run {run}: no PUBLISH or PUBACK on the wire");
             };

@@ -4,7 +4,7 @@
 //! nothing panics, that every call returns within its deadline, and the
 //! named error it ends in.
 //!
-//! The fuzzer's input format is a script (fuzz/src/script.rs); the hex in
+//! The fuzzer's input format is a script (fuzz/harness/src/script.rs); the hex in
 //! each test is the broker's side of it, and the comment gives the input.
 
 use std::cell::RefCell;
@@ -20,7 +20,7 @@ use umqtt_transports::memory::{MemoryError, MemoryStack, VirtualClock, VirtualWa
 type Memory<'a> = Client<'a, MemoryStack, VirtualClock, VirtualWait>;
 
 const CONNACK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
-/// The fuzzed clients' deadlines (fuzz/src/wire.rs).
+/// The fuzzed clients' deadlines (fuzz/harness/src/wire.rs).
 const CONNECT_MS: u32 = 4_000;
 const ACK_MS: u32 = 3_000;
 

@@ -753,3 +753,46 @@ fn after_a_half_broken_spell_a_good_broker_is_reached_and_the_failures_are_forgo
         "a PUBACK shows the connection works"
     );
 }
+
+/// Found by the `outbox` fuzz target: once the client had given up
+/// reconnecting, `queue` (and `publish` into the outbox) took the message
+/// into the outbox and then returned `Err(GaveUp)`, so the caller lost its
+/// sequence number and could only believe it was not taken (and queue it
+/// twice). It now waits in the outbox like one queued while offline, and
+/// goes out after the next `connect`.
+#[test]
+fn a_message_queued_after_giving_up_is_taken_and_sent_after_the_next_connect() {
+    let rig = Rig::new();
+    rig.net.answer(0x10, CONNACK);
+    let (mut tx, mut rx, mut store) = ([0u8; 128], [0u8; 128], [0u8; 256]);
+    let mut outbox = crate::outbox::RamOutbox::new(&mut store);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_robust_options(RobustOptions {
+        backoff: Backoff {
+            min_ms: 10,
+            max_ms: 10,
+            max_attempts: Some(2),
+        },
+        call_timeout_ms: 60_000,
+    });
+    client.set_outbox(&mut outbox, crate::outbox::OutboxOptions::default());
+    client.connect(broker()).unwrap();
+    rig.net.close_connection();
+    rig.net.refuse_connects(u32::MAX);
+    assert_eq!(client.wait_msg(), Err(RobustError::GaveUp { attempts: 2 }));
+
+    let seq = client.queue(b"t", b"kept", false, QoS::AtLeastOnce);
+
+    assert!(seq.is_ok(), "taken into the outbox, so Ok: {seq:?}");
+    assert_eq!(client.outbox().map(|o| o.len()), Some(1));
+    rig.net.refuse_connects(0);
+    rig.net.answer(0x10, CONNACK);
+    rig.net.take_sent();
+    client.connect(broker()).unwrap();
+    let sent = packets(&rig.net.take_sent());
+    assert!(
+        sent.iter()
+            .any(|p| p.first() == Some(&0x32) && p.ends_with(b"kept")),
+        "the message goes out after connect: {sent:02x?}"
+    );
+}

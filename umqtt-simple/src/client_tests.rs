@@ -1117,3 +1117,91 @@ fn the_qos2_release_record_lives_as_long_as_the_session() {
         "first delivery, not its copy, the next one, and the copy in the new session"
     );
 }
+
+/// Found by the `window` fuzz target: a PUBACK already in the stream for the
+/// id a windowed publish is about to use (a confused broker's) was read by
+/// the publish's read-before-send after the id was put in flight, and so
+/// acknowledged the message before it was sent: the ack callback heard of
+/// it, and umqtt-robust's outbox would have dropped it as delivered.
+#[test]
+fn a_puback_read_before_a_windowed_publish_is_sent_does_not_acknowledge_it() {
+    let rig = Rig::new();
+    let (mut tx, mut rx, mut slots) = ([0u8; 64], [0u8; 64], [0u16; 2]);
+    let acked = RefCell::new(Vec::new());
+    let mut on_ack = |id: u16| acked.borrow_mut().push(id);
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_window(&mut slots);
+    client.set_ack_callback(&mut on_ack);
+    let id = client.next_packet_id();
+    rig.pipe.feed(&[0x40, 0x02, 0x00, id as u8]);
+    // Long enough since the last read that the publish reads first.
+    rig.clock.advance(1_000);
+
+    client.publish(b"t", b"m", false, QoS::AtLeastOnce).unwrap();
+
+    assert_eq!(
+        *acked.borrow(),
+        Vec::<u16>::new(),
+        "acknowledged before it was sent"
+    );
+    assert!(
+        client.is_in_flight(id),
+        "the message sent waits for its own PUBACK"
+    );
+    let sent = rig.pipe.take_sent();
+    assert_eq!(
+        sent.first(),
+        Some(&0x32),
+        "the PUBLISH went out: {sent:02x?}"
+    );
+}
+
+/// Found by the `client` fuzz target: a QoS 1 message too large for the
+/// receive buffer, with packet id 0, was drained and then answered with a
+/// PUBACK the encoder refused (`Invalid(ZeroPacketId)`, as if the caller
+/// had passed something wrong), and the connection stayed up; the same
+/// message small enough to buffer is a protocol error that closes it.
+#[test]
+fn an_oversize_qos1_message_with_packet_id_0_is_a_protocol_error_like_a_small_one() {
+    let rig = Rig::new();
+    let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    let mut big = std::vec![0x32, 0xae, 0x02, 0x00, 0x01, b't', 0x00, 0x00];
+    big.resize(3 + 302, b'z');
+    rig.pipe.feed(&big);
+
+    assert_eq!(
+        client.wait_msg(),
+        Err(Error::Protocol(crate::packet::DecodeError::ZeroPacketId))
+    );
+    assert!(!client.is_connected());
+    assert_eq!(rig.pipe.sent(), b"", "no PUBACK for id 0");
+}
+
+/// Found by the `async_client` fuzz target (the blocking client did the
+/// same): a PUBACK read into the buffer together with the one a full
+/// window waited for, for the id the next publish then took, was handled
+/// after that PUBLISH went out and acknowledged it, although the broker
+/// sent it before it could have seen the message.
+#[test]
+fn a_puback_buffered_before_a_windowed_publish_is_sent_does_not_acknowledge_it() {
+    let rig = Rig::new();
+    let (mut tx, mut rx, mut slots) = ([0u8; 64], [0u8; 64], [0u16; 2]);
+    let acked = RefCell::new(Vec::new());
+    let mut on_ack = |id: u16| acked.borrow_mut().push(id);
+    let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
+    client.set_window(&mut slots);
+    client.set_ack_callback(&mut on_ack);
+    client.publish(b"t", b"1", false, QoS::AtLeastOnce).unwrap();
+    client.publish(b"t", b"2", false, QoS::AtLeastOnce).unwrap();
+    // One read brings the PUBACK the full window waits for and one for the
+    // id the next message will take.
+    rig.pipe
+        .feed(&[0x40, 0x02, 0x00, 0x02, 0x40, 0x02, 0x00, 0x03]);
+
+    client.publish(b"t", b"3", false, QoS::AtLeastOnce).unwrap();
+    client.check_msg().unwrap();
+
+    assert_eq!(*acked.borrow(), [2], "only the message the broker had");
+    assert!(client.is_in_flight(3), "message 3 waits for its own PUBACK");
+}

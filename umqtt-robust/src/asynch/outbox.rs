@@ -35,8 +35,12 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
         self.begin_call(Waiting::Send);
         let result = match self.ensure_connected(None).await {
             Ok(()) => self.pump().await,
-            // Offline, or not connected yet: the message waits in the outbox.
-            Err(RobustError::Offline { .. } | RobustError::NotStarted) => Ok(()),
+            // Offline, not connected yet, or given up until the next
+            // `connect`: the message waits in the outbox (it was taken, so
+            // the caller gets its sequence number, not an error).
+            Err(
+                RobustError::Offline { .. } | RobustError::GaveUp { .. } | RobustError::NotStarted,
+            ) => Ok(()),
             Err(e) => Err(e),
         };
         self.inner.limit_waits(None);

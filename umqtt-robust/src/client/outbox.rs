@@ -37,8 +37,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         self.begin_call(Waiting::Send);
         let result = match self.ensure_connected(None) {
             Ok(()) => self.pump(),
-            // Offline, or not connected yet: the message waits in the outbox.
-            Err(RobustError::Offline { .. } | RobustError::NotStarted) => Ok(()),
+            // Offline, not connected yet, or given up until the next
+            // `connect`: the message waits in the outbox (it was taken, so
+            // the caller gets its sequence number, not an error).
+            Err(
+                RobustError::Offline { .. } | RobustError::GaveUp { .. } | RobustError::NotStarted,
+            ) => Ok(()),
             Err(e) => Err(e),
         };
         self.inner.limit_waits(None);

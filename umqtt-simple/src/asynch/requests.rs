@@ -88,11 +88,19 @@ impl<'a, N: TcpConnect, T: Timer> Client<'a, N, T> {
         self.send_and_await_puback(&publish).await
     }
 
-    /// Sends a checked QoS 1 PUBLISH through the window: noted in flight,
-    /// sent, not waited for (its PUBACK is handled by later calls).
+    /// Sends a checked QoS 1 PUBLISH through the window: sent, then noted
+    /// in flight, not waited for (its PUBACK is handled by later calls).
+    /// What arrived before the PUBLISH went out is handled first (what is
+    /// buffered here, what the send reads before it), so that a PUBACK the
+    /// broker sent before it saw the message cannot match it.
     async fn send_windowed(&mut self, publish: &Publish<'_>) -> Result<(), AsyncClientError<N>> {
+        let now = self.timer.now_ms();
+        while let Some(handled) = self.take_packet(now).await? {
+            unsolicited(&mut self.session, handled)?;
+        }
+        self.send_publish(publish).await?;
         self.session.send_windowed(publish.packet_id);
-        self.send_publish(publish).await
+        Ok(())
     }
 
     /// Handles packets until `ready` holds of the session, failing with

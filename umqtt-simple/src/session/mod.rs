@@ -37,7 +37,7 @@ pub(crate) use outbound::Encoded;
 use crate::error::{Error, Waiting};
 use crate::options::Options;
 use crate::packet::{
-    Connect, EncodeError, FixedHeader, PACKET_LOG, Packet, PacketType, Publish, QoS,
+    Connect, DecodeError, EncodeError, FixedHeader, PACKET_LOG, Packet, PacketType, Publish, QoS,
     SkippedPublish, SubAck,
 };
 use acks::{Awaited, Owed, PacketIds};
@@ -453,6 +453,10 @@ impl<'a> Session<'a> {
         self.keepalive.packet_received(now, false);
         let qos = Publish::qos_of(discard.flags)?;
         let packet_id = discard.packet_id();
+        if qos.has_packet_id() && packet_id == 0 {
+            // As the decoder refuses it in a message that fits the buffer.
+            return Err(Error::Protocol(DecodeError::ZeroPacketId));
+        }
         log::debug!(
             target: PACKET_LOG,
             "received {}",

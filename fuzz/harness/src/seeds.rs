@@ -8,7 +8,7 @@ use umqtt_simple::packet::{
     UnsubscribeFilters,
 };
 
-use crate::script::build;
+use crate::script::{build, build_extended};
 
 /// A QoS 1 PUBLISH to `t/x` with packet id `id` and `payload`.
 fn publish_qos1(id: u16, payload: &[u8]) -> Vec<u8> {
@@ -221,6 +221,228 @@ pub fn client() -> Vec<(&'static str, Vec<u8>)> {
         ),
     ]
 }
+
+/// Extra seeds of the `client` and `robust` targets: QoS 2 receive.
+pub fn qos2() -> Vec<(&'static str, Vec<u8>)> {
+    const FEED: u8 = 0x08; // Advance(0): the chunk is fed, no time passes
+    const WAIT_500_ANSWER_PUBREC: u8 = 0xa5;
+    const WAIT_1S: u8 = 0x35;
+    const CHECK: u8 = 0x06;
+    let qos2 = |id: u16, dup: bool| {
+        let mut p = Publish::new(b"t/x", b"two", QoS::ExactlyOnce).with_packet_id(id);
+        p.dup = dup;
+        encode(Packet::Publish(p))
+    };
+    let mut twice = qos2(3, false);
+    twice.extend(qos2(3, true));
+    vec![
+        (
+            "qos2-receive-and-release",
+            build(
+                0,
+                48,
+                &[
+                    (FEED, &qos2(3, false)),
+                    (WAIT_500_ANSWER_PUBREC, b"\x62\x02\x00\x03"),
+                    (CHECK, b""),
+                ],
+            ),
+        ),
+        (
+            "qos2-duplicate-then-release",
+            build(
+                0,
+                48,
+                &[
+                    (WAIT_1S, &twice),
+                    (WAIT_1S, b"\x62\x02\x00\x03\x62\x02\x00\x09"),
+                ],
+            ),
+        ),
+    ]
+}
+
+/// Seeds of the `window` target (three header bytes, see `script`).
+pub fn window() -> Vec<(&'static str, Vec<u8>)> {
+    const PUBLISH_QOS1: u8 = 0x11;
+    const FEED: u8 = 0x08;
+    const FLUSH_FOR: u8 = 0x2f;
+    const CLOSE: u8 = 0x09;
+    const WAIT_1S: u8 = 0x35;
+    let acks_out_of_order = b"\x40\x02\x00\x02\x40\x02\x00\x01\x40\x02\x00\x02\x40\x02\x00\x63";
+    vec![
+        (
+            "window-2-acks-out-of-order",
+            build_extended(
+                0,
+                48,
+                0x02,
+                &[
+                    (PUBLISH_QOS1, b""),
+                    (PUBLISH_QOS1, b""),
+                    (FEED, acks_out_of_order),
+                    (PUBLISH_QOS1, b""),
+                    (FLUSH_FOR, b""),
+                ],
+            ),
+        ),
+        (
+            "window-4-lost-connection",
+            build_extended(
+                0,
+                0x40 | 48,
+                0x03,
+                &[
+                    (PUBLISH_QOS1, b""),
+                    (PUBLISH_QOS1, b""),
+                    (CLOSE, b""),
+                    (PUBLISH_QOS1, b""),
+                    (WAIT_1S, b"\x40\x02\x00\x03"),
+                ],
+            ),
+        ),
+    ]
+}
+
+/// Seeds of the `async_client` target: the `client` seeds (with an extras
+/// byte of 0: no window) and the `window` seeds.
+pub fn async_client() -> Seeds {
+    let mut seeds: Seeds = client()
+        .into_iter()
+        .chain(qos2())
+        .map(|(name, mut input)| {
+            input.insert(2.min(input.len()), 0);
+            (name, input)
+        })
+        .collect();
+    seeds.extend(window());
+    seeds
+}
+
+/// Seeds of the `outbox` target (three header bytes, see `script`).
+pub fn outbox() -> Vec<(&'static str, Vec<u8>)> {
+    const PUBLISH_QOS1: u8 = 0x11;
+    const QUEUE: u8 = 0x1c;
+    const FEED: u8 = 0x08;
+    const FLUSH: u8 = 0x0f;
+    const CLOSE: u8 = 0x09;
+    const CHECK: u8 = 0x06;
+    const PUBLISH_QOS0: u8 = 0x10;
+    vec![
+        (
+            "outbox-window-2-resent-after-reconnect",
+            build_extended(
+                0,
+                0x40 | 48,
+                0x0a,
+                &[
+                    (PUBLISH_QOS1, b""),
+                    (QUEUE, b""),
+                    (PUBLISH_QOS1, b""),
+                    (CLOSE, b"\x20\x02\x00\x00"),
+                    (CHECK, b""),
+                    (FEED, b"\x40\x02\x00\x02\x40\x02\x00\x01\x40\x02\x00\x01"),
+                    (CHECK, b""),
+                    (FLUSH, b"\x40\x02\x00\x03"),
+                ],
+            ),
+        ),
+        (
+            "outbox-small-drops-oldest",
+            build_extended(
+                0,
+                0x40 | 48,
+                0x31,
+                &[
+                    (PUBLISH_QOS1, b""),
+                    (PUBLISH_QOS0, b""),
+                    (QUEUE, b""),
+                    (QUEUE, b""),
+                    (FEED, b"\x40\x02\x00\x01\x40\x02\x00\x05"),
+                    (CHECK, b""),
+                ],
+            ),
+        ),
+    ]
+}
+
+/// Seeds of the `outbox_file` target (see `outbox_file` for the format).
+pub fn outbox_file() -> Vec<(&'static str, Vec<u8>)> {
+    // Kinds: 0 push QoS 0, 1 push QoS 1, 2 mark sent, 3 remove; param << 2.
+    let ops = [0x0d, 0x08, 0x15, 0x02, 0x06, 0x03, 0x21, 0x0b];
+    let with = |damage: [u8; 5]| {
+        let mut input = vec![ops.len() as u8];
+        input.extend_from_slice(&ops);
+        input.extend_from_slice(&damage);
+        input
+    };
+    vec![
+        ("file-undamaged", with([0, 0, 0, 0, 0])),
+        ("file-cut-in-a-record", with([30, 0, 0, 0, 0])),
+        ("file-cut-in-the-header", with([3, 0, 0, 0, 0])),
+        ("file-byte-changed", with([0, 0, 40, 0, 0x10])),
+    ]
+}
+
+/// Seeds of the `outbox_record` target.
+pub fn outbox_record() -> Vec<(&'static str, Vec<u8>)> {
+    let mut log = vec![5, 0x80];
+    for body in [&b"first"[..], b"", b"third body"] {
+        let mut framed = vec![0u8; body.len() + umqtt_robust::outbox::FRAME_OVERHEAD];
+        let n = umqtt_robust::outbox::frame(&mut framed, body).expect("room");
+        log.extend_from_slice(&framed[..n]);
+    }
+    let mut torn = log.clone();
+    torn.truncate(torn.len() - 3);
+    vec![("record-log", log), ("record-torn-log", torn)]
+}
+
+/// The `tls` target's seeds: real handshakes recorded from the tests'
+/// scripted TLS 1.3 server (`fuzz/tls-seeds/`, made by `cargo run -p
+/// umqtt-tests --example record_tls_seeds -- fuzz/tls-seeds`), read from
+/// the repository since they are too long to write out here.
+pub fn tls() -> Vec<(&'static str, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tls-seeds");
+    crate::tls::SEEDS
+        .iter()
+        .map(|&(name, _)| {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("recorded TLS seed {}: {e}", path.display()));
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// Every target, by name: its seeds and the function that runs one input.
+pub fn targets() -> Vec<(&'static str, Seeds, Runner)> {
+    let mut clients = client();
+    clients.extend(qos2());
+    vec![
+        ("decode", decode(), |data, _| crate::decode::check(data)),
+        ("client", clients.clone(), crate::client::run),
+        ("robust", clients, crate::robust::run),
+        ("window", window(), crate::client::run_windowed),
+        ("async_client", async_client(), crate::asynch::run),
+        ("outbox", outbox(), crate::robust::run_with_outbox),
+        (
+            "async_outbox",
+            outbox(),
+            crate::asynch::run_robust_with_outbox,
+        ),
+        ("outbox_file", outbox_file(), crate::outbox_file::run),
+        ("outbox_record", outbox_record(), crate::outbox_record::run),
+        ("tls", tls(), |data, _| {
+            crate::tls::check(data);
+        }),
+    ]
+}
+
+/// Named inputs.
+pub type Seeds = Vec<(&'static str, Vec<u8>)>;
+
+/// Runs one input of a target, panicking when a check fails.
+pub type Runner = fn(&[u8], &mut crate::Trace);
 
 #[cfg(test)]
 mod tests {

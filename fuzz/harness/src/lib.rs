@@ -1,9 +1,15 @@
-//! The fuzz harnesses, as a library so each target is one line and an input
-//! can be replayed with a readable trace (`UMQTT_FUZZ_TRACE=1`, see
-//! README.md).
+//! The fuzz harnesses (scripts, oracles, seeds), as a library of the root
+//! workspace with no libFuzzer in it: each cargo-fuzz target in `fuzz/` is
+//! one line calling in here, an input can be replayed with a readable trace
+//! (`UMQTT_FUZZ_TRACE=1`, or the `trace` example), and `tests/replay.rs`
+//! runs every target's seeds and committed regression inputs in
+//! `cargo test` (see fuzz/README.md).
 
+pub mod asynch;
 pub mod client;
 pub mod decode;
+pub mod outbox_file;
+pub mod outbox_record;
 pub mod robust;
 pub mod script;
 pub mod seeds;

@@ -15,6 +15,13 @@
 //!                            `robust`: every CONNECT is answered with a
 //!                            valid CONNACK (after any scripted answer)
 //!                   bit  7   `robust`: give up after 2 failed attempts
+//! byte 2   extras   only in the `window` and `outbox` targets' inputs
+//!                   (`Script::parse_extended`), absent from `client`'s and
+//!                   `robust`'s:
+//!                   bits 0-1 QoS 1 window   [none, 1, 2, 4 slots]
+//!                   bits 2-3 outbox bytes   [64, 128, 256, 1024] (`outbox`)
+//!                   bit  4   outbox full    [refuse, drop the oldest]
+//!                   bit  5   outbox takes QoS 0 too (`queue_qos0`)
 //! then steps, at most MAX_STEPS:
 //!   op      bits 0-3 operation (see Op), bits 4-6 parameter,
 //!           bit 7 deliver the chunk as an answer (see Step::as_answer)
@@ -46,10 +53,18 @@ pub struct Config {
     pub friendly: bool,
     /// `robust` only: failed reconnect attempts before giving up.
     pub max_attempts: Option<u32>,
+    /// Slots of the QoS 1 window (0: none).
+    pub window: usize,
+    /// Bytes of the outbox (`outbox` target).
+    pub outbox_len: usize,
+    /// Whether a full outbox drops its oldest message (else it refuses).
+    pub drop_oldest: bool,
+    /// Whether the outbox takes QoS 0 messages too.
+    pub queue_qos0: bool,
 }
 
 impl Config {
-    fn parse(config: u8, rx: u8) -> Self {
+    fn parse(config: u8, rx: u8, extras: u8) -> Self {
         Config {
             keepalive_s: [0, 1, 2, 60][usize::from(config & 3)],
             ping_timeout_ms: [None, Some(0), Some(250), Some(3_000)]
@@ -60,6 +75,10 @@ impl Config {
             rx_len: umqtt_simple::MIN_RX_BUFFER + usize::from(rx & 0x3f),
             friendly: rx & 0x40 != 0,
             max_attempts: (rx & 0x80 != 0).then_some(2),
+            window: [0, 1, 2, 4][usize::from(extras & 3)],
+            outbox_len: [64, 128, 256, 1024][usize::from((extras >> 2) & 3)],
+            drop_oldest: extras & 0x10 != 0,
+            queue_qos0: extras & 0x20 != 0,
         }
     }
 }
@@ -132,8 +151,8 @@ pub struct Step<'d> {
     pub param: u8,
     /// Deliver the chunk when the client sends the packet this step's
     /// operation sends (or, for operations that send nothing, its next
-    /// PINGREQ for an even `param`, its next PUBACK for an odd one), instead
-    /// of before the operation.
+    /// PINGREQ, PUBACK, PUBREC or PUBCOMP for `param & 3` = 0, 1, 2, 3),
+    /// instead of before the operation.
     pub as_answer: bool,
     /// Broker bytes.
     pub chunk: &'d [u8],
@@ -166,12 +185,21 @@ pub struct Script<'d> {
 }
 
 impl<'d> Script<'d> {
-    /// Reads `data`; never fails.
+    /// Reads `data` (two header bytes); never fails.
     pub fn parse(data: &'d [u8]) -> Self {
         let byte = |i: usize| data.get(i).copied().unwrap_or(0);
         Script {
-            config: Config::parse(byte(0), byte(1)),
+            config: Config::parse(byte(0), byte(1), 0),
             rest: data.get(2..).unwrap_or_default(),
+        }
+    }
+
+    /// Reads `data` with the third header byte (extras); never fails.
+    pub fn parse_extended(data: &'d [u8]) -> Self {
+        let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+        Script {
+            config: Config::parse(byte(0), byte(1), byte(2)),
+            rest: data.get(3..).unwrap_or_default(),
         }
     }
 
@@ -200,7 +228,16 @@ impl<'d> Script<'d> {
 /// Builds an input from a config, an rx byte and steps (for seeds and
 /// regression tests): each step is (op byte, chunk).
 pub fn build(config: u8, rx: u8, steps: &[(u8, &[u8])]) -> Vec<u8> {
-    let mut out = vec![config, rx];
+    build_header(vec![config, rx], steps)
+}
+
+/// Like [`build`], with the extras byte (for [`Script::parse_extended`]).
+pub fn build_extended(config: u8, rx: u8, extras: u8, steps: &[(u8, &[u8])]) -> Vec<u8> {
+    build_header(vec![config, rx, extras], steps)
+}
+
+fn build_header(header: Vec<u8>, steps: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut out = header;
     for (op, chunk) in steps {
         let len = u8::try_from(chunk.len()).expect("a chunk is at most 255 bytes");
         out.push(*op);

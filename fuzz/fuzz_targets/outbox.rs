@@ -1,0 +1,9 @@
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use umqtt_fuzz_harness::Trace;
+
+fuzz_target!(|data: &[u8]| umqtt_fuzz_harness::robust::run_with_outbox(
+    data,
+    &mut Trace::from_env()
+));
