@@ -45,8 +45,7 @@ pub use scripted::*;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -159,22 +158,6 @@ pub fn wait_for_listener(addr: SocketAddr, within: Duration) -> bool {
         thread::sleep(Duration::from_millis(20));
     }
     false
-}
-
-/// Runs the `openssl` command in `dir` (certificates for TLS tests), failing
-/// the test on error.
-pub fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A unique, empty directory for one test's files.

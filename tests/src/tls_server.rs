@@ -29,7 +29,8 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
 use sha2::{Digest, Sha256};
 
-use crate::{openssl, scratch_dir};
+use crate::pki::openssl;
+use crate::scratch_dir;
 
 /// How long the server waits for the client before giving up.
 const CLIENT_SILENCE: Duration = Duration::from_secs(10);
