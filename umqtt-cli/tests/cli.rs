@@ -744,8 +744,8 @@ fn tls_options_fail_clearly() {
             "--cert needs --key",
         ),
         (
-            &["--capath", "/etc/ssl/certs"][..],
-            "--capath is not supported",
+            &["--capath", "/etc/ssl/certs", "--insecure"][..],
+            "--insecure turns verification off, so it cannot be used with --cafile or --capath",
         ),
     ] {
         let mut args: Vec<String> = vec!["sub".into(), "-t".into(), "t".into()];
