@@ -15,9 +15,10 @@ pub enum RobustError<E> {
     /// input, a refused subscription, a skipped oversize message, or a
     /// connection failure while no broker address is known yet.
     Client(Error<E>),
-    /// The broker was unreachable for the whole deadline of this call; the
-    /// client keeps trying on later calls. `retry_in_ms` is the time until
-    /// the next attempt.
+    /// The broker was unreachable for the whole deadline of this call (or,
+    /// from `connect`, the connection it opened was lost while the outbox's
+    /// messages went out); the client keeps trying on later calls.
+    /// `retry_in_ms` is the time until the next attempt.
     Offline {
         /// Milliseconds until the next reconnect attempt.
         retry_in_ms: u32,

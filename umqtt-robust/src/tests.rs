@@ -754,6 +754,48 @@ fn after_a_half_broken_spell_a_good_broker_is_reached_and_the_failures_are_forgo
     );
 }
 
+/// Finding O1 of the fuzz run (issue 26): `connect` sends what waits in the
+/// outbox, and when the connection was lost on the way (here the PUBACK
+/// never comes, so the inner client gives the connection up), it returned
+/// `Ok` though the client was no longer connected, against the rule that
+/// `Ok` from `connect` means connected (as for a connection lost while
+/// resubscribing). Now it fails; the message stays and goes out, with DUP,
+/// on the next connection.
+#[test]
+fn connect_whose_outbox_drain_loses_the_connection_fails_and_keeps_the_message() {
+    let rig = Rig::new();
+    let (mut tx, mut rx, mut store) = ([0u8; 128], [0u8; 128], [0u8; 256]);
+    let mut outbox = crate::outbox::RamOutbox::new(&mut store);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_outbox(&mut outbox, crate::outbox::OutboxOptions::default());
+    assert!(
+        client
+            .queue(b"t", b"waiting", false, QoS::AtLeastOnce)
+            .is_ok()
+    );
+    rig.net.answer(0x10, CONNACK);
+
+    let connected = client.connect(broker());
+
+    assert!(
+        matches!(connected, Err(RobustError::Offline { .. })),
+        "{connected:?}"
+    );
+    assert!(!client.is_connected());
+    assert_eq!(client.outbox().map(|o| o.len()), Some(1));
+    rig.net.answer(0x10, CONNACK);
+    rig.net.answer(0x3a, &[0x40, 0x02, 0x00, 0x01]);
+    rig.net.take_sent();
+    assert_eq!(client.flush(), Ok(()));
+    let sent = packets(&rig.net.take_sent());
+    assert!(
+        sent.iter()
+            .any(|p| p.first() == Some(&0x3a) && p.ends_with(b"waiting")),
+        "resent with DUP after the reconnect: {sent:02x?}"
+    );
+    assert_eq!(client.outbox().map(|o| o.len()), Some(0));
+}
+
 /// Found by the `outbox` fuzz target: once the client had given up
 /// reconnecting, `queue` (and `publish` into the outbox) took the message
 /// into the outbox and then returned `Err(GaveUp)`, so the caller lost its
@@ -787,6 +829,7 @@ fn a_message_queued_after_giving_up_is_taken_and_sent_after_the_next_connect() {
     assert_eq!(client.outbox().map(|o| o.len()), Some(1));
     rig.net.refuse_connects(0);
     rig.net.answer(0x10, CONNACK);
+    rig.net.answer(0x32, &[0x40, 0x02, 0x00, 0x01]);
     rig.net.take_sent();
     client.connect(broker()).unwrap();
     let sent = packets(&rig.net.take_sent());

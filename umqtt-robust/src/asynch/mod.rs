@@ -177,8 +177,12 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
         self.policy.start();
         self.begin_call(Waiting::ConnAck);
         let result = match self.open_session(addr, false).await {
-            // What waits in the outbox goes out now.
-            Ok(session_present) => self.pump().await.map(|()| session_present),
+            // What waits in the outbox goes out now; a connection lost on
+            // the way fails the call (`Ok` means connected).
+            Ok(session_present) => match self.pump().await {
+                Ok(()) if !self.inner.is_connected() => Err(self.policy.offline(self.now())),
+                pumped => pumped.map(|()| session_present),
+            },
             Err(e) => {
                 self.policy.start_failed(self.now());
                 Err(e.into())

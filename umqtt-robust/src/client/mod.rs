@@ -240,7 +240,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// Connects to `addr` and remembers it for reconnects; returns "session
     /// present". One attempt, within the call deadline (resubscribing
     /// included); a failure is returned as it is (the address is kept, so
-    /// later calls keep trying).
+    /// later calls keep trying). With an outbox, what waits in it is sent
+    /// first; if the connection is lost while it goes out, `connect` fails
+    /// with [`RobustError::Offline`] and the messages stay for the next
+    /// connection: `Ok` always means connected.
     pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, RobustClientError<S>> {
         self.start(Broker::Addr(addr))
     }
@@ -253,9 +256,16 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
         self.begin_call(Waiting::ConnAck);
         let result = self.open_session(broker, false);
         // What waits in the outbox (queued before, or left by a lost
-        // connection) goes out now.
+        // connection) goes out now. A connection lost on the way fails the
+        // call, as one lost while resubscribing does: `Ok` means connected.
         let result = match result {
-            Ok(session_present) => self.pump().map(|()| session_present),
+            Ok(session_present) => self.pump().and_then(|()| {
+                if self.inner.is_connected() {
+                    Ok(session_present)
+                } else {
+                    Err(self.policy.offline(self.now()))
+                }
+            }),
             Err(e) => {
                 self.policy.start_failed(self.now());
                 Err(e.into())
