@@ -49,6 +49,9 @@ pub struct TlsIdentity {
     pub cert: Vec<u8>,
     /// The server's P-256 key.
     pub key: p256::SecretKey,
+    /// The same key, SEC1 DER (for a client that presents this
+    /// certificate as its own).
+    pub key_der: Vec<u8>,
 }
 
 impl TlsIdentity {
@@ -139,6 +142,7 @@ impl TlsIdentity {
             ca: read("ca.der"),
             cert: read("server.der"),
             key: p256::SecretKey::from_sec1_der(&read("server.key.der")).expect("P-256 key"),
+            key_der: read("server.key.der"),
         };
         let _ = std::fs::remove_dir_all(&dir);
         identity
@@ -177,6 +181,17 @@ pub enum Rec {
     /// exactly these bytes: `[]` has no content type at all, `[22]` is a
     /// zero-length handshake record.
     Inner(Vec<u8>),
+    /// These bytes as they are, unencrypted (a whole record: header and
+    /// body), not in the transcript.
+    Plain(Vec<u8>),
+    /// The unencrypted record `record` sent again and again for `ms`
+    /// milliseconds (or until the client stops reading).
+    Flood {
+        /// The whole record, header and body.
+        record: Vec<u8>,
+        /// How long the flood lasts.
+        ms: u64,
+    },
 }
 
 /// A message the server sends after the client's Finished.
@@ -193,6 +208,16 @@ pub enum Post {
     NewSessionTicket,
     /// A record with exactly this inner plaintext (see [`Rec::Inner`]).
     Inner(Vec<u8>),
+    /// These bytes as they are, unencrypted (see [`Rec::Plain`]).
+    Plain(Vec<u8>),
+    /// The record with this inner plaintext, encrypted anew again and again
+    /// for `ms` milliseconds (or until the client stops reading).
+    Flood {
+        /// The inner plaintext of each record.
+        inner: Vec<u8>,
+        /// How long the flood lasts.
+        ms: u64,
+    },
 }
 
 /// What the server sends.
@@ -254,6 +279,9 @@ pub struct Seen {
     pub mqtt_packets: Vec<u8>,
     /// The client's KeyUpdate messages, by `update_requested`.
     pub client_key_updates: Vec<bool>,
+    /// The length of the certificate_list of each Certificate message the
+    /// client sent in its flight (0: an empty one, no certificate).
+    pub client_certificates: Vec<usize>,
     /// Records that did not decrypt.
     pub undecryptable: usize,
     /// Every byte the server sent, in order (a fuzz seed).
@@ -415,6 +443,21 @@ fn inner(content: &[u8], kind: u8) -> Vec<u8> {
     v
 }
 
+/// The handshake messages (type, body) coalesced in `content`; stops at
+/// one cut short.
+fn handshake_messages(mut content: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut messages = Vec::new();
+    while let [kind, a, b, c, rest @ ..] = content {
+        let len = usize::from(*a) << 16 | usize::from(*b) << 8 | usize::from(*c);
+        let Some(body) = rest.get(..len) else {
+            break;
+        };
+        messages.push((*kind, body));
+        content = &rest[len..];
+    }
+    messages
+}
+
 /// Splits an inner plaintext into content and content type.
 fn split_inner(mut plain: Vec<u8>) -> Option<(u8, Vec<u8>)> {
     while plain.last() == Some(&0) {
@@ -434,6 +477,20 @@ impl Conn {
     fn send(&mut self, bytes: &[u8]) -> bool {
         self.seen.sent.extend_from_slice(bytes);
         self.stream.write_all(bytes).is_ok()
+    }
+
+    /// Sends what `next` makes, again and again, for `ms` milliseconds;
+    /// false once the client stopped reading (the connection is gone).
+    fn flood(&mut self, ms: u64, mut next: impl FnMut() -> Vec<u8>) -> bool {
+        let end = std::time::Instant::now() + Duration::from_millis(ms);
+        while std::time::Instant::now() < end {
+            // Not kept in `seen.sent`: a flood is no fuzz seed.
+            let batch: Vec<u8> = (0..64).flat_map(|_| next()).collect();
+            if self.stream.write_all(&batch).is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// The next record (header, body), or `None` at EOF or silence.
@@ -504,6 +561,18 @@ impl Conn {
         let signing = SigningKey::from(&identity.key);
         for rec in &script.flight {
             let content = match rec {
+                Rec::Plain(record) => {
+                    if !self.send(record) {
+                        return;
+                    }
+                    continue;
+                }
+                Rec::Flood { record, ms } => {
+                    if !self.flood(*ms, || record.clone()) {
+                        return;
+                    }
+                    continue;
+                }
                 Rec::Inner(bytes) => bytes.clone(),
                 Rec::Handshake(msgs) => {
                     let mut content = Vec::new();
@@ -551,9 +620,29 @@ impl Conn {
                     self.seen.alerts.extend(content.get(1).copied());
                     return;
                 }
-                (HANDSHAKE, Some(20)) => {
-                    self.seen.client_finished = true;
-                    break;
+                (HANDSHAKE, Some(_)) => {
+                    let mut finished = false;
+                    for (kind, body) in handshake_messages(&content) {
+                        match kind {
+                            // Certificate: context length, context, then the
+                            // 24-bit length of the certificate_list.
+                            11 => {
+                                let context = usize::from(body.first().copied().unwrap_or(0));
+                                let list = body.get(1 + context..4 + context).map_or(0, |l| {
+                                    usize::from(l[0]) << 16
+                                        | usize::from(l[1]) << 8
+                                        | usize::from(l[2])
+                                });
+                                self.seen.client_certificates.push(list);
+                            }
+                            20 => finished = true,
+                            _ => {}
+                        }
+                    }
+                    if finished {
+                        self.seen.client_finished = true;
+                        break;
+                    }
                 }
                 // Anything else before the client's Finished: record it.
                 (APPLICATION_DATA, _) => self.seen.application_data.extend_from_slice(&content),
@@ -575,6 +664,18 @@ impl Conn {
                     inner(&handshake_message(4, &body), HANDSHAKE)
                 }
                 Post::Inner(bytes) => bytes.clone(),
+                Post::Plain(record) => {
+                    if !self.send(record) {
+                        return;
+                    }
+                    continue;
+                }
+                Post::Flood { inner, ms } => {
+                    if !self.flood(*ms, || write.seal(inner)) {
+                        return;
+                    }
+                    continue;
+                }
             };
             let record = write.seal(&content);
             if !self.send(&record) {

@@ -47,16 +47,31 @@ struct Outcome {
     seen: Seen,
 }
 
+/// How the client is set up, beyond trusting the server's CA.
+#[derive(Debug, Clone, Copy, Default)]
+struct Setup {
+    /// Present the server's own certificate and key as a client
+    /// certificate, when asked for one.
+    client_certificate: bool,
+    /// `TlsOptions::handshake_timeout_ms`, if not the default.
+    handshake_timeout_ms: Option<u32>,
+}
+
 /// Serves `script` and runs an MQTT client over `TlsStack` against it:
 /// connect, then (if it connected) publish one QoS 0 message and wait for
 /// the server's echo of it.
 fn session(test: &str, script: Script) -> Outcome {
+    session_with(test, script, Setup::default())
+}
+
+/// [`session`] with a client set up as `setup` says.
+fn session_with(test: &str, script: Script, setup: Setup) -> Outcome {
     let identity = TlsIdentity::generate(test);
     let server = TlsServer::start(&identity, script);
     let addr = server.addr();
     let id = client_id(test);
     let (connect, echoed) =
-        run_in_thread_within(HANG_LIMIT, move || client(addr, &identity.ca, &id));
+        run_in_thread_within(HANG_LIMIT, move || client(addr, &identity, &id, setup));
     let seen = server.seen();
     Outcome {
         connect,
@@ -65,16 +80,28 @@ fn session(test: &str, script: Script) -> Outcome {
     }
 }
 
-fn client(addr: SocketAddr, ca: &[u8], id: &str) -> (Result<(), Error<TlsError>>, Vec<Vec<u8>>) {
+fn client(
+    addr: SocketAddr,
+    identity: &TlsIdentity,
+    id: &str,
+    setup: Setup,
+) -> (Result<(), Error<TlsError>>, Vec<Vec<u8>>) {
     let (mut read, mut write) = (vec![0u8; 16_640], vec![0u8; 2048]);
     let buffers = TlsBuffers::new(&mut read, &mut write);
+    let mut options = TlsOptions::new("localhost").ca(&identity.ca);
+    if setup.client_certificate {
+        options = options.client_certificate(&identity.cert, &identity.key_der);
+    }
+    if let Some(ms) = setup.handshake_timeout_ms {
+        options = options.handshake_timeout_ms(ms);
+    }
     let stack = TlsStack::new(
         StdTcpStack::new(),
         StdWait::new(),
         StdClock::new(),
         OsRng,
         &buffers,
-        TlsOptions::new("localhost").ca(ca),
+        options,
     );
     let (mut tx, mut rx) = (vec![0u8; 1024], vec![0u8; 1024]);
     let echoed: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
@@ -521,5 +548,181 @@ fn a_key_update_followed_by_more_in_its_record_is_refused() {
         Post::Inner(both),
         TlsStackError::UnexpectedMessage,
         Some(UNEXPECTED_MESSAGE),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Unencrypted records, floods and client certificates (review of issue 22)
+// ---------------------------------------------------------------------------
+
+/// An unencrypted record after ServerHello is out of place (RFC 8446 §5),
+/// but for a ChangeCipherSpec of value 1 during the handshake: anyone on
+/// the path could otherwise inject it without any key.
+#[test]
+fn an_unencrypted_handshake_message_in_the_encrypted_flight_is_refused() {
+    let plain_encrypted_extensions = vec![22, 3, 3, 0, 6, 8, 0, 0, 2, 0, 0];
+    let outcome = session(
+        "tls-plain-ee",
+        Script {
+            flight: vec![
+                Rec::Plain(plain_encrypted_extensions),
+                Rec::Handshake(vec![Certificate, CertificateVerify, Finished]),
+            ],
+            after: Vec::new(),
+        },
+    );
+    assert_refused(
+        &outcome,
+        TlsStackError::UnexpectedMessage,
+        Some(UNEXPECTED_MESSAGE),
+    );
+}
+
+#[test]
+fn a_change_cipher_spec_of_value_1_in_the_flight_is_ignored() {
+    let mut script = Script::honest();
+    script.flight.insert(0, Rec::Plain(vec![20, 3, 3, 0, 1, 1]));
+    assert_session_goes_on(&session("tls-ccs-compat", script));
+}
+
+#[test]
+fn a_change_cipher_spec_of_another_value_is_refused() {
+    let mut script = Script::honest();
+    script.flight.insert(0, Rec::Plain(vec![20, 3, 3, 0, 1, 2]));
+    assert_refused(
+        &session("tls-ccs-2", script),
+        TlsStackError::UnexpectedMessage,
+        Some(UNEXPECTED_MESSAGE),
+    );
+}
+
+/// A forged close_notify, injected without any key, used to end the
+/// session "in order".
+#[test]
+fn an_unencrypted_alert_after_the_handshake_is_refused() {
+    refused_after_handshake(
+        "tls-post-plain-alert",
+        Post::Plain(vec![21, 3, 3, 0, 2, 1, 0]),
+        TlsStackError::UnexpectedMessage,
+        Some(UNEXPECTED_MESSAGE),
+    );
+}
+
+/// An injected KeyUpdate(update_requested) used to make the client change
+/// its write keys (and send a record) at the injector's word.
+#[test]
+fn an_unencrypted_key_update_after_the_handshake_is_refused() {
+    refused_after_handshake(
+        "tls-post-plain-ku",
+        Post::Plain(vec![22, 3, 3, 0, 5, 24, 0, 0, 1, 1]),
+        TlsStackError::UnexpectedMessage,
+        Some(UNEXPECTED_MESSAGE),
+    );
+}
+
+#[test]
+fn a_change_cipher_spec_after_the_handshake_is_refused() {
+    refused_after_handshake(
+        "tls-post-ccs",
+        Post::Plain(vec![20, 3, 3, 0, 1, 1]),
+        TlsStackError::UnexpectedMessage,
+        Some(UNEXPECTED_MESSAGE),
+    );
+}
+
+/// ChangeCipherSpec records are ignored during the handshake, so a server
+/// that never stops sending them used to hold `connect` for as long as it
+/// liked: the handshake timeout was checked only when no byte was waiting.
+#[test]
+fn a_flood_of_change_cipher_spec_ends_the_handshake_at_its_timeout() {
+    let mut script = Script::honest();
+    script.flight.insert(
+        0,
+        Rec::Flood {
+            record: vec![20, 3, 3, 0, 1, 1],
+            ms: 8_000,
+        },
+    );
+    let outcome = session_with(
+        "tls-ccs-flood",
+        script,
+        Setup {
+            handshake_timeout_ms: Some(1_000),
+            ..Setup::default()
+        },
+    );
+    assert_refused(&outcome, TlsStackError::HandshakeTimedOut, None);
+}
+
+/// Encrypted NewSessionTickets carry no data, so a server that sends them
+/// without pause used to keep the client reading them, past the deadline
+/// of the call that waited (here the CONNACK's, 5 s, while the flood lasts
+/// 10 s): now a wait that met only such records ends at its own deadline.
+#[test]
+fn a_flood_of_session_tickets_does_not_hold_the_connect_past_its_deadline() {
+    let mut ticket = vec![4, 0, 0, 18];
+    ticket.extend_from_slice(&[0, 0, 0x0e, 0x10, 1, 2, 3, 4, 1, 9, 0, 4, 1, 2, 3, 4, 0, 0]);
+    ticket.push(22);
+    let outcome = session(
+        "tls-nst-flood",
+        Script::honest().then(vec![Post::Flood {
+            inner: ticket,
+            ms: 10_000,
+        }]),
+    );
+    match &outcome.connect {
+        Err(e) if e.kind() == umqtt_simple::ErrorKind::Timeout => {}
+        other => panic!("expected the CONNACK's timeout, got {other:?}"),
+    }
+}
+
+/// embedded-tls sends the client's Certificate and CertificateVerify while
+/// it completes the handshake, before this crate can check that the server
+/// authenticated itself: a server asking for a client certificate without
+/// proving who it is got the device's identity. Now it gets an empty
+/// Certificate, then the handshake is refused.
+#[test]
+fn a_server_asking_for_a_client_certificate_before_proving_who_it_is_gets_none() {
+    let outcome = session_with(
+        "tls-cr-unauthenticated",
+        Script::coalesced(vec![EncryptedExtensions, Msg::CertificateRequest, Finished]),
+        Setup {
+            client_certificate: true,
+            ..Setup::default()
+        },
+    );
+    assert_refused(
+        &outcome,
+        TlsStackError::Handshake(HandshakeError::NoCertificate),
+        None,
+    );
+    assert_eq!(
+        outcome.seen.client_certificates,
+        [0],
+        "the client's Certificate message(s): the length of the certificate list"
+    );
+}
+
+#[test]
+fn a_server_that_proved_who_it_is_gets_the_client_certificate() {
+    let outcome = session_with(
+        "tls-cr-authenticated",
+        Script::coalesced(vec![
+            EncryptedExtensions,
+            Msg::CertificateRequest,
+            Certificate,
+            CertificateVerify,
+            Finished,
+        ]),
+        Setup {
+            client_certificate: true,
+            ..Setup::default()
+        },
+    );
+    assert_session_goes_on(&outcome);
+    assert_eq!(outcome.seen.client_certificates.len(), 1);
+    assert!(
+        outcome.seen.client_certificates[0] > 0,
+        "a certificate sent"
     );
 }

@@ -278,6 +278,33 @@ impl<'c, S: TcpClientStack, C: Clock, W: Wait<S>> NalIo<'c, S, C, W> {
     }
 }
 
+impl<S: TcpClientStack, C: Clock, W: Wait<S>> NalIo<'_, S, C, W> {
+    /// When a read must give up: the record-start deadline at a record
+    /// boundary (if set, and earlier), else the deadline.
+    fn until(&self) -> u64 {
+        let deadline = self.control.deadline.get();
+        match self.control.record_start.get() {
+            Some(start) if self.framing.at_boundary() => start.min(deadline),
+            _ => deadline,
+        }
+    }
+
+    /// The error a read ends with now, if its time is up: harmless
+    /// [`NalIoError::NotReady`] at a record boundary before the record-start
+    /// deadline's end, else [`NalIoError::TimedOut`].
+    fn past_deadline(&self) -> Option<NalIoError<S::Error>> {
+        if self.clock.now_ms() < self.until() {
+            return None;
+        }
+        let gentle = self.control.record_start.get().is_some() && self.framing.at_boundary();
+        Some(if gentle {
+            NalIoError::NotReady
+        } else {
+            NalIoError::TimedOut
+        })
+    }
+}
+
 impl<S: TcpClientStack, C: Clock, W: Wait<S>> ErrorType for NalIo<'_, S, C, W> {
     type Error = NalIoError<S::Error>;
 }
@@ -291,6 +318,14 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> Read for NalIo<'_, S, C, W> {
             return Ok(0);
         }
         loop {
+            // Once bytes came in this operation, the deadlines hold even while
+            // more keep coming: a peer that never pauses (records that carry
+            // no data, one after the other) must not hold the caller past them.
+            if self.control.received.get()
+                && let Some(e) = self.past_deadline()
+            {
+                return Err(self.fail(e));
+            }
             self.waiter.poll(&mut self.stack);
             match self.stack.receive(&mut self.socket, buf) {
                 Ok(n) if n > 0 => {
@@ -308,20 +343,11 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> Read for NalIo<'_, S, C, W> {
                     return Err(self.fail(NalIoError::Network(e)));
                 }
             }
-            let deadline = self.control.deadline.get();
-            let (until, gentle) = match self.control.record_start.get() {
-                Some(start) if self.framing.at_boundary() => (start.min(deadline), true),
-                _ => (deadline, false),
-            };
-            let now = self.clock.now_ms();
-            if now >= until {
-                return Err(self.fail(if gentle {
-                    NalIoError::NotReady
-                } else {
-                    NalIoError::TimedOut
-                }));
+            if let Some(e) = self.past_deadline() {
+                return Err(self.fail(e));
             }
-            let timeout = u32::try_from(until - now).unwrap_or(u32::MAX);
+            let timeout =
+                u32::try_from(self.until().saturating_sub(self.clock.now_ms())).unwrap_or(u32::MAX);
             self.waiter
                 .wait_readable(&mut self.stack, &mut self.socket, timeout);
         }
@@ -407,6 +433,46 @@ mod tests {
         assert!(!io.at_record_boundary());
         assert_eq!(io.read(&mut buf[..3]), Ok(3));
         assert!(io.at_record_boundary());
+    }
+
+    /// A peer that never pauses (a flood of records that carry no data)
+    /// used to hold the read past its deadline: the deadline was looked at
+    /// only when no byte was waiting.
+    #[test]
+    fn bytes_that_keep_coming_do_not_hold_a_read_past_its_deadline() {
+        let control = IoControl::new();
+        control.set_deadline(2_000);
+        let (mut io, peer, clock, _wait) = adapter(&control);
+        for _ in 0..3 {
+            peer.feed(&[20, 3, 3, 0, 1, 1]);
+        }
+        let mut buf = [0u8; 6];
+        assert_eq!(io.read(&mut buf), Ok(6));
+        clock.advance(1_500);
+        assert_eq!(
+            io.read(&mut buf),
+            Err(NalIoError::TimedOut),
+            "bytes wait, but the deadline passed"
+        );
+        assert_eq!(control.outcome(), IoOutcome::TimedOut);
+    }
+
+    #[test]
+    fn bytes_that_keep_coming_end_a_read_at_a_record_boundary_harmlessly() {
+        let control = IoControl::new();
+        control.set_deadline(11_000);
+        control.set_record_start_deadline(Some(1_000));
+        let (mut io, peer, _clock, _wait) = adapter(&control);
+        peer.feed(&[20, 3, 3, 0, 1, 1]);
+        peer.feed(&[20, 3, 3, 0, 1, 1]);
+        let mut buf = [0u8; 6];
+        // The first read of an operation takes what is there, even at the
+        // record-start deadline; the next one, at a boundary, gives up.
+        assert_eq!(io.read(&mut buf), Ok(6));
+        assert_eq!(io.read(&mut buf), Err(NalIoError::NotReady));
+        // Nothing was lost: the next operation reads the second record.
+        control.clear_outcome();
+        assert_eq!(io.read(&mut buf), Ok(6));
     }
 
     #[test]

@@ -111,6 +111,12 @@ impl Order {
         }
     }
 
+    /// Whether the server authenticated itself (a Certificate that passed,
+    /// then a CertificateVerify over it that passed).
+    pub(crate) fn authenticated(&self) -> bool {
+        self.step == Step::Authenticated
+    }
+
     /// Why the handshake was refused here, if it was.
     pub(crate) fn failure(&self) -> Option<HandshakeError> {
         match self.step {
@@ -222,6 +228,11 @@ impl<V> Ordered<V> {
     /// The state machine.
     pub(crate) fn order(&mut self) -> &mut Order {
         &mut self.order
+    }
+
+    /// Whether the server authenticated itself so far.
+    pub(crate) fn authenticated(&self) -> bool {
+        self.order.authenticated()
     }
 }
 

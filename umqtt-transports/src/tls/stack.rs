@@ -617,9 +617,26 @@ where
 /// What embedded-tls asks for during a handshake.
 struct Provider<'p, R, V> {
     rng: &'p mut R,
-    verifier: Option<&'p mut V>,
+    /// `None` with `dangerously_skip_verification`.
+    verifier: Option<&'p mut Ordered<V>>,
     cert: Option<&'p [u8]>,
     key: Option<p256::SecretKey>,
+}
+
+impl<R: CryptoRngCore, V: TlsVerifier<Suite>> Provider<'_, R, V> {
+    /// Whether the client's certificate may go to this server: only once it
+    /// proved who it is (embedded-tls sends the client's Certificate and
+    /// CertificateVerify before this crate checks the order at the end), or
+    /// when verification is off by the user's choice.
+    fn server_authenticated(&self) -> bool {
+        let authenticated = self.verifier.as_ref().is_none_or(|v| v.authenticated());
+        if !authenticated {
+            log::warn!(
+                "TLS: the server asked for a client certificate before it proved who it is: none sent"
+            );
+        }
+        authenticated
+    }
 }
 
 impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, R, V> {
@@ -637,6 +654,9 @@ impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, R,
     fn signer(
         &mut self,
     ) -> Result<(impl signature::SignerMut<Self::Signature>, SignatureScheme), TlsError> {
+        if !self.server_authenticated() {
+            return Err(TlsError::InvalidCertificate);
+        }
         let key = self.key.as_ref().ok_or(TlsError::InvalidPrivateKey)?;
         Ok((
             p256::ecdsa::SigningKey::from(key),
@@ -645,6 +665,9 @@ impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, R,
     }
 
     fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
+        if !self.server_authenticated() {
+            return None;
+        }
         self.cert.map(Certificate::X509)
     }
 }

@@ -118,9 +118,25 @@ where
             // uses the next read traffic secret.
             key_schedule.update_traffic_secret()?;
         }
-    } else {
+    } else if let ServerRecord::ChangeCipherSpec(ccs) = &record {
         trace!("Not decrypting: content_type = {:?}", record.content_type());
+        // umqtt patch: a ChangeCipherSpec other than the one byte 0x01 is
+        // refused (RFC 8446 §5).
+        if !ccs.is_valid() {
+            return Err(TlsError::AbortHandshake(
+                AlertLevel::Fatal,
+                AlertDescription::UnexpectedMessage,
+            ));
+        }
         cb(key_schedule, record)?;
+    } else {
+        // umqtt patch: after ServerHello every record but ChangeCipherSpec is
+        // protected (RFC 8446 §5); an unprotected alert or handshake message
+        // is anyone's on the path (a forged close_notify, a KeyUpdate).
+        return Err(TlsError::AbortHandshake(
+            AlertLevel::Fatal,
+            AlertDescription::UnexpectedMessage,
+        ));
     }
     Ok(())
 }

@@ -56,7 +56,12 @@ impl DecryptedReadHandler<'_> {
                     Err(TlsError::InternalError)
                 }
             }
-            ServerRecord::ChangeCipherSpec(_) => Err(TlsError::InternalError),
+            // umqtt patch: after the handshake a ChangeCipherSpec is
+            // unexpected (RFC 8446 §5), not an internal error.
+            ServerRecord::ChangeCipherSpec(_) => Err(TlsError::AbortHandshake(
+                AlertLevel::Fatal,
+                AlertDescription::UnexpectedMessage,
+            )),
             ServerRecord::Handshake(ServerHandshake::NewSessionTicket(_)) => {
                 // TODO: we should validate extensions and abort. We can do this automatically
                 // as long as the connection is unsplit, however, split connections must be aborted
