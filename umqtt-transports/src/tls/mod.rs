@@ -29,7 +29,13 @@
 //!   unexpected_message; a record with no content type with
 //!   [`TlsStackError::MalformedRecord`]. KeyUpdate is handled (RFC 8446
 //!   §4.6.3: new read keys, and our own KeyUpdate and new write keys when the
-//!   server asks); NewSessionTicket is ignored.
+//!   server asks); NewSessionTicket is ignored. An unprotected record after
+//!   ServerHello (but a ChangeCipherSpec of the byte 1 during the
+//!   handshake) is [`TlsStackError::UnexpectedMessage`]: no one on the path
+//!   can forge a close_notify or a KeyUpdate without the keys.
+//! - **The client certificate goes only to a server that proved who it
+//!   is**: asked for one before its Certificate and CertificateVerify
+//!   passed, the client sends an empty Certificate, and the connect fails.
 //! - **What the server must speak:** TLS 1.3, key exchange P-256 (secp256r1),
 //!   cipher suite TLS_AES_128_GCM_SHA256. A P-256 (ECDSA) certificate chain
 //!   works without a heap; an RSA chain needs feature `tls-rsa` (an
@@ -42,7 +48,9 @@
 //! - **Buffers:** the user's [`TlsBuffers`], lent to one connection at a time
 //!   (see [the buffers](self#the-buffers)).
 //! - **Never hangs, never spins forever:** `connect` (TCP, then the whole
-//!   handshake) ends within the handshake timeout; `receive` never waits:
+//!   handshake) ends within the handshake timeout, even against a server
+//!   that never stops sending (the deadlines are checked while bytes keep
+//!   coming, not only when none are waiting); `receive` never waits:
 //!   it returns `WouldBlock` when no whole record has arrived, and keeps
 //!   plaintext it decrypted but could not hand over for the next call;
 //!   `send` encrypts, writes and flushes within the I/O timeout. Waiting
