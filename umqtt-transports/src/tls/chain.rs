@@ -241,6 +241,11 @@ fn extensions<'d>(mut exts: &'d [u8], cert: &mut Cert<'d>) -> Option<Result<(), 
         let (0x04, value, _) = tlv(body)? else {
             return None;
         };
+        // Each extension at most once (RFC 5280 §4.2): of two copies the
+        // checks here and rustpki's could read different ones.
+        if repeated(oid, exts)? {
+            return None;
+        }
         match oid {
             BASIC_CONSTRAINTS_OID => cert.basic = Some(basic_constraints(value)?),
             KEY_USAGE_OID => cert.key_usage = Some(key_usage(value)?),
@@ -498,6 +503,24 @@ fn common_names(mut subject: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Whether an extension of the list `rest` has the OID `oid`; `None` when
+/// malformed.
+fn repeated(oid: &[u8], mut rest: &[u8]) -> Option<bool> {
+    while !rest.is_empty() {
+        let (0x30, ext, after) = tlv(rest)? else {
+            return None;
+        };
+        let (0x06, other, _) = tlv(ext)? else {
+            return None;
+        };
+        if other == oid {
+            return Some(true);
+        }
+        rest = after;
+    }
+    Some(false)
+}
+
 /// The last CN of a subject (the most specific; the one rustpki reads).
 fn last_common_name(subject: &[u8]) -> Option<&[u8]> {
     common_names(subject).last()
@@ -515,8 +538,14 @@ fn name_matches(pattern: &[u8], host: &[u8]) -> bool {
         host.iter().position(|b| *b == b'.'),
     ) {
         (Some(suffix), Some(dot)) => {
+            // The suffix has two labels at least: a dot with a label on
+            // each side (`*.com.` does not).
+            let inner_dot = suffix
+                .iter()
+                .position(|b| *b == b'.')
+                .is_some_and(|i| i > 0 && i + 1 < suffix.len());
             dot > 0
-                && suffix.contains(&b'.')
+                && inner_dot
                 && host
                     .get(dot + 1..)
                     .is_some_and(|h| h.eq_ignore_ascii_case(suffix))

@@ -91,7 +91,8 @@
 //!   certificate and the intermediates.
 //! - **Critical extensions:** one this crate does not process (name
 //!   constraints, policy constraints, ...) refuses the chain; certificate
-//!   policies are ignored (no policy is asked for).
+//!   policies are ignored (no policy is asked for). An extension present
+//!   twice makes the certificate malformed (RFC 5280 §4.2).
 //! - **The name:** a DNS name is matched (RFC 6125, one leftmost wildcard)
 //!   against every DNS SAN, and against the CN only when there is no DNS SAN;
 //!   it is sent as SNI. An IP address (`TlsOptions::new("192.0.2.7")`, `::1`)

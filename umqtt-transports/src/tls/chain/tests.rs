@@ -341,6 +341,23 @@ fn an_unknown_critical_extension_is_refused_and_a_non_critical_one_ignored() {
     assert_eq!(check_chain(&[&plain], &root, "localhost"), Ok(()));
 }
 
+/// RFC 5280 §4.2 allows each extension once; the last copy used to win
+/// here while rustpki reads another (two SANs), or a second basicConstraints
+/// could lift the first one's pathLenConstraint.
+#[test]
+fn a_repeated_extension_is_malformed() {
+    let two_sans = leaf_of("root", &[san_ext(&["other"], &[]), localhost()]);
+    let two_basic = leaf_of("root", &[localhost(), not_ca_ext()]);
+    assert_eq!(
+        check_chain(&[&two_sans], &root(), "localhost"),
+        Err(CertError::Malformed)
+    );
+    assert_eq!(
+        check_chain(&[&two_basic], &root(), "localhost"),
+        Err(CertError::Malformed)
+    );
+}
+
 #[test]
 fn a_name_rustpki_cannot_read_is_refused_with_its_own_error() {
     let long = "a".repeat(70);
@@ -441,6 +458,9 @@ fn names_match_exactly_or_by_one_leftmost_wildcard() {
     assert!(name_matches(b"*.example.com", b"a.example.com"));
     assert!(!name_matches(b"*.example.com", b"a.b.example.com"));
     assert!(!name_matches(b"*.com", b"example.com"));
+    // A trailing dot is no second label of the wildcard's suffix.
+    assert!(!name_matches(b"*.com.", b"example.com."));
+    assert!(!name_matches(b"*..com", b"a..com"));
     assert!(!name_matches(b"localhost", b"otherhost"));
 }
 
