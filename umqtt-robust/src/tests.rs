@@ -754,6 +754,39 @@ fn after_a_half_broken_spell_a_good_broker_is_reached_and_the_failures_are_forgo
     );
 }
 
+/// Found by the `outbox` and `async_outbox` fuzz targets after the window
+/// learnt to handle arrived PUBACKs while full: a call of the application's
+/// that succeeded (here a QoS 0 publish, which the outbox does not take)
+/// was followed by the outbox's pump, which read what had arrived (a
+/// malformed packet), lost the connection, and the call still returned `Ok`,
+/// though `Ok` stands for a connection still up. The pump after such a call
+/// only sends now; the next call handles what arrived.
+#[test]
+fn a_successful_call_is_not_followed_by_a_read_that_loses_the_connection() {
+    let rig = Rig::new();
+    let (mut tx, mut rx, mut store, mut slots) = ([0u8; 128], [0u8; 128], [0u8; 256], [0u16; 2]);
+    let mut outbox = crate::outbox::RamOutbox::new(&mut store);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_outbox(&mut outbox, crate::outbox::OutboxOptions::default());
+    client.set_window(&mut slots);
+    for payload in [&b"one"[..], b"two", b"three"] {
+        assert!(client.queue(b"t", payload, false, QoS::AtLeastOnce).is_ok());
+    }
+    rig.net.answer(0x10, CONNACK);
+    client.connect(broker()).unwrap();
+    assert_eq!(
+        client.outbox().map(|o| o.len()),
+        Some(3),
+        "two in flight, one waiting"
+    );
+    rig.net.feed(&[0x00, 0x00]); // a packet of the reserved type 0: a protocol error
+
+    let published = client.publish(b"q", b"zero", false, QoS::AtMostOnce);
+
+    assert_eq!(published, Ok(()));
+    assert!(client.is_connected(), "Ok, so still connected");
+}
+
 /// Finding O1 of the fuzz run (issue 26): `connect` sends what waits in the
 /// outbox, and when the connection was lost on the way (here the PUBACK
 /// never comes, so the inner client gives the connection up), it returned

@@ -101,6 +101,14 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
     /// for one. A lost connection ends it quietly: what was not
     /// acknowledged goes again after the reconnect.
     pub(super) async fn pump(&mut self) -> Result<(), RobustClientError<N>> {
+        self.pump_with(true).await
+    }
+
+    /// [`Self::pump`]; `handle_arrived`: whether a full window may handle
+    /// the packets that arrived. Not after a call of the application's that
+    /// succeeded: that call's `Ok` stands for a connection still up, and a
+    /// packet read here (a malformed one) could lose it after the fact; the next call's pump handles them.
+    async fn pump_with(&mut self, handle_arrived: bool) -> Result<(), RobustClientError<N>> {
         loop {
             self.note_delivered();
             if !self.inner.is_connected() {
@@ -113,7 +121,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
             let window_full = capacity > 0 && self.inner.in_flight() >= capacity;
             let inner = &self.inner;
             let Some(next) = flow.next_sendable(window_full, |id| inner.is_in_flight(id)) else {
-                if flow.next().is_none() {
+                if flow.next().is_none() || !handle_arrived {
                     return Ok(());
                 }
                 // The window is full and messages wait: handle the PUBACKs
@@ -164,7 +172,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
     /// `queue` and `flush` return it.
     pub(super) async fn keep_outbox_moving(&mut self) {
         if self.flow.is_some()
-            && let Err(e) = self.pump().await
+            && let Err(e) = self.pump_with(false).await
         {
             log::error!("sending from the outbox failed: {e:?}");
         }

@@ -102,6 +102,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// for one. A lost connection ends it quietly: what was not
     /// acknowledged goes again after the reconnect.
     pub(super) fn pump(&mut self) -> Result<(), RobustClientError<S>> {
+        self.pump_with(true)
+    }
+
+    /// [`Self::pump`]; `handle_arrived`: whether a full window may handle
+    /// the packets that arrived. Not after a call of the application's that
+    /// succeeded: that call's `Ok` stands for a connection still up, and a
+    /// packet read here (a malformed one) could lose it after the fact; the next call's pump handles them.
+    fn pump_with(&mut self, handle_arrived: bool) -> Result<(), RobustClientError<S>> {
         loop {
             self.note_delivered();
             if !self.inner.is_connected() {
@@ -114,7 +122,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
             let window_full = capacity > 0 && self.inner.in_flight() >= capacity;
             let inner = &self.inner;
             let Some(next) = flow.next_sendable(window_full, |id| inner.is_in_flight(id)) else {
-                if flow.next().is_none() {
+                if flow.next().is_none() || !handle_arrived {
                     return Ok(());
                 }
                 // The window is full and messages wait: handle the PUBACKs
@@ -165,7 +173,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// `queue` and `flush` return it.
     pub(super) fn keep_outbox_moving(&mut self) {
         if self.flow.is_some()
-            && let Err(e) = self.pump()
+            && let Err(e) = self.pump_with(false)
         {
             log::error!("sending from the outbox failed: {e:?}");
         }
