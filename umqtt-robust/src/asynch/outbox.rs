@@ -107,7 +107,8 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
     /// [`Self::pump`]; `handle_arrived`: whether a full window may handle
     /// the packets that arrived. Not after a call of the application's that
     /// succeeded: that call's `Ok` stands for a connection still up, and a
-    /// packet read here (a malformed one) could lose it after the fact; the next call's pump handles them.
+    /// packet read here (a malformed one) could lose it after the fact; the
+    /// next call's pump handles them.
     async fn pump_with(&mut self, handle_arrived: bool) -> Result<(), RobustClientError<N>> {
         loop {
             self.note_delivered();

@@ -108,7 +108,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// [`Self::pump`]; `handle_arrived`: whether a full window may handle
     /// the packets that arrived. Not after a call of the application's that
     /// succeeded: that call's `Ok` stands for a connection still up, and a
-    /// packet read here (a malformed one) could lose it after the fact; the next call's pump handles them.
+    /// packet read here (a malformed one) could lose it after the fact; the
+    /// next call's pump handles them.
     fn pump_with(&mut self, handle_arrived: bool) -> Result<(), RobustClientError<S>> {
         loop {
             self.note_delivered();

@@ -16,8 +16,10 @@
 //! [`NalIoError::NotReady`] and consumes nothing, so the TLS connection stays
 //! usable and `check_msg` never blocks. Once a record has started, the read
 //! waits up to the full deadline; missing it is fatal
-//! ([`NalIoError::TimedOut`]). Bytes that cannot start a TLS record (a plain
-//! TCP service answering) fail with [`NalIoError::NotTls`].
+//! ([`NalIoError::TimedOut`]). Once bytes came in an operation, the same
+//! deadlines hold even while more keep coming, so a peer that never pauses
+//! cannot hold the caller past them. Bytes that cannot start a TLS record (a
+//! plain TCP service answering) fail with [`NalIoError::NotTls`].
 //!
 //! The control lives apart from the adapter (borrowed) because a TLS
 //! connection owns the adapter and offers no way to reach it.
@@ -289,9 +291,9 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> NalIo<'_, S, C, W> {
         }
     }
 
-    /// The error a read ends with now, if its time is up: harmless
-    /// [`NalIoError::NotReady`] at a record boundary before the record-start
-    /// deadline's end, else [`NalIoError::TimedOut`].
+    /// The error a read ends with now, if its time is up: the harmless
+    /// [`NalIoError::NotReady`] at a record boundary when a record-start
+    /// deadline is set, else [`NalIoError::TimedOut`].
     fn past_deadline(&self) -> Option<NalIoError<S::Error>> {
         if self.clock.now_ms() < self.until() {
             return None;
