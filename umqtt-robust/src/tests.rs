@@ -787,6 +787,33 @@ fn a_successful_call_is_not_followed_by_a_read_that_loses_the_connection() {
     assert!(client.is_connected(), "Ok, so still connected");
 }
 
+/// Found by the `async_outbox` and `outbox` fuzz targets on the merged
+/// main: with the window full, `queue` took its message, then its pump read
+/// what had arrived, a message too large for the receive buffer, and
+/// returned that `MessageTooLarge` as the call's error: the caller lost the
+/// sequence number of a message the outbox held (and would queue it twice).
+/// The oversize message is the undelivered callback's to report.
+#[test]
+fn a_queue_whose_pump_meets_an_oversize_message_still_returns_its_sequence_number() {
+    let rig = Rig::new();
+    let (mut tx, mut rx, mut store, mut slots) = ([0u8; 128], [0u8; 16], [0u8; 256], [0u16; 1]);
+    let mut outbox = crate::outbox::RamOutbox::new(&mut store);
+    let mut client = rig.client(&mut tx, &mut rx, Options::new("r"));
+    client.set_outbox(&mut outbox, crate::outbox::OutboxOptions::default());
+    client.set_window(&mut slots);
+    rig.net.answer(0x10, CONNACK);
+    client.connect(broker()).unwrap();
+    assert!(client.queue(b"t", b"one", false, QoS::AtLeastOnce).is_ok());
+    let mut oversize = std::vec![0x30, 28, 0x00, 0x01, b'x'];
+    oversize.extend_from_slice(&[b'.'; 25]);
+    rig.net.feed(&oversize);
+
+    let queued = client.queue(b"t", b"two", false, QoS::AtLeastOnce);
+
+    assert_eq!(queued, Ok(2), "taken, so its sequence number");
+    assert_eq!(client.outbox().map(|o| o.len()), Some(2));
+}
+
 /// Finding O1 of the fuzz run (issue 26): `connect` sends what waits in the
 /// outbox, and when the connection was lost on the way (here the PUBACK
 /// never comes, so the inner client gives the connection up), it returned
