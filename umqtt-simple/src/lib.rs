@@ -22,6 +22,7 @@ mod driver;
 mod error;
 mod options;
 pub mod packet;
+pub mod platform;
 mod session;
 
 pub use blocking::{Client, ClientError};
@@ -32,9 +33,6 @@ pub use options::{
     DEFAULT_SEND_TIMEOUT_MS, MAX_DEFAULT_PING_TIMEOUT_MS, Options,
 };
 pub use packet::QoS;
+pub use platform::{Clock, Spin, Timer, Wait};
 pub use session::released::AWAITING_RELEASE;
 pub use session::{MIN_RX_BUFFER, MIN_TX_BUFFER, Message, Undelivered};
-pub use umqtt_transports::{Clock, Spin, Wait};
-
-#[cfg(test)]
-mod client_tests;

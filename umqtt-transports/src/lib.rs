@@ -10,10 +10,6 @@
 #[cfg(feature = "std")]
 extern crate std;
 
-mod clock;
-mod timer;
-mod wait;
-
 #[cfg(feature = "embassy-time")]
 pub mod embassy;
 #[cfg(feature = "std")]
@@ -23,6 +19,6 @@ pub mod std_tcp;
 #[cfg(feature = "tls")]
 pub mod tls;
 
-pub use clock::Clock;
-pub use timer::Timer;
-pub use wait::{Spin, Wait};
+/// The client's platform traits, implemented here (std, embassy, TLS);
+/// umqtt-simple owns them.
+pub use umqtt_simple::platform::{Clock, Spin, Timer, Wait};

@@ -2,9 +2,9 @@
 //! that runs the inner client's operation across reconnects.
 
 use embedded_nal_async::TcpConnect;
+use umqtt_simple::Timer;
 use umqtt_simple::asynch::Client;
 use umqtt_simple::{Error, Waiting};
-use umqtt_transports::Timer;
 
 use super::{AsyncRobustError, RobustClient};
 use crate::policy::Call;

@@ -7,9 +7,9 @@
 use core::net::SocketAddr;
 
 use embedded_nal_async::TcpConnect;
+use umqtt_simple::Timer;
 use umqtt_simple::asynch::Client;
 use umqtt_simple::{Callback, Error, Options, QoS, UndeliveredCallback, Waiting};
-use umqtt_transports::Timer;
 
 mod call;
 mod outbox;
@@ -39,7 +39,7 @@ pub type AsyncRobustError<N> = RobustError<<N as TcpConnect>::Error>;
 /// use embedded_nal_async::TcpConnect;
 /// use umqtt_robust::asynch::{AsyncRobustError, RobustClient};
 /// use umqtt_simple::{Message, Options, QoS};
-/// use umqtt_transports::Timer;
+/// use umqtt_simple::Timer;
 ///
 /// async fn telemetry<N: TcpConnect, T: Timer>(
 ///     net: &N,

@@ -3,8 +3,8 @@
 //! shared flow's (`crate::outbox::Flow`), as for the blocking client.
 
 use embedded_nal_async::TcpConnect;
+use umqtt_simple::Timer;
 use umqtt_simple::Waiting;
-use umqtt_transports::Timer;
 
 use super::{AsyncRobustError as RobustClientError, RobustClient};
 use crate::error::RobustError;

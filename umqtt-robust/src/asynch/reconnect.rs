@@ -6,7 +6,7 @@ use core::net::SocketAddr;
 
 use embedded_nal_async::TcpConnect;
 use umqtt_simple::Error;
-use umqtt_transports::Timer;
+use umqtt_simple::Timer;
 
 use super::{AsyncRobustError, RobustClient};
 use crate::Event;

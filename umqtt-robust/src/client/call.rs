@@ -3,7 +3,7 @@
 
 use embedded_nal::TcpClientStack;
 use umqtt_simple::{Client, Error, Waiting};
-use umqtt_transports::{Clock, Wait};
+use umqtt_simple::{Clock, Wait};
 
 use super::{RobustClient, RobustClientError};
 use crate::policy::Call;

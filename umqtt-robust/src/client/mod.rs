@@ -11,7 +11,7 @@ use core::net::SocketAddr;
 
 use embedded_nal::{Dns, TcpClientStack};
 use umqtt_simple::{Callback, Client, Error, Options, QoS, UndeliveredCallback, Waiting};
-use umqtt_transports::{Clock, Spin, Wait};
+use umqtt_simple::{Clock, Spin, Wait};
 
 mod call;
 mod outbox;

@@ -4,7 +4,7 @@
 
 use embedded_nal::TcpClientStack;
 use umqtt_simple::Waiting;
-use umqtt_transports::{Clock, Wait};
+use umqtt_simple::{Clock, Wait};
 
 use super::{RobustClient, RobustClientError};
 use crate::error::RobustError;

@@ -4,7 +4,7 @@
 
 use embedded_nal::TcpClientStack;
 use umqtt_simple::Error;
-use umqtt_transports::{Clock, Wait};
+use umqtt_simple::{Clock, Wait};
 
 use super::{Broker, RobustClient, RobustClientError};
 use crate::Event;

@@ -2,9 +2,9 @@
 //! handing its events to the callbacks, sending what it encoded, and
 //! waiting on the [`Timer`] until data or a deadline.
 
+use crate::Timer;
 use embedded_io_async::{Read, Write};
 use embedded_nal_async::TcpConnect;
-use umqtt_transports::Timer;
 
 use super::race::{before, now_or_never};
 use super::{AsyncClientError, Client};

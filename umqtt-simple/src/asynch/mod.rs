@@ -10,8 +10,8 @@
 
 use core::net::SocketAddr;
 
+use crate::Timer;
 use embedded_nal_async::{AddrType, Dns, TcpConnect};
-use umqtt_transports::Timer;
 
 use crate::driver::{AckCallback, Callback, Callbacks, UndeliveredCallback, checked_will};
 use crate::error::{Error, Waiting};

@@ -5,7 +5,7 @@ use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::task::Poll;
 
-use umqtt_transports::Timer;
+use crate::Timer;
 
 /// Runs `future` until it completes (`Some`) or `deadline` passes on
 /// `timer` (`None`; the future is dropped unfinished).
@@ -40,9 +40,36 @@ pub(super) async fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
-    use umqtt_transports::Clock;
-    use umqtt_transports::std_tcp::{StdTimer, block_on};
+    use crate::Clock;
+    use std::time::{Duration, Instant};
+    use umqtt_transports::std_tcp::block_on;
+
+    /// A timer on `Instant`, sleeping the thread (umqtt-transports'
+    /// `StdTimer` implements the library build's `Timer`, not this test
+    /// build's).
+    struct StdTimer(Instant);
+
+    impl StdTimer {
+        fn new() -> Self {
+            StdTimer(Instant::now())
+        }
+    }
+
+    impl Clock for StdTimer {
+        fn now_ms(&self) -> u64 {
+            u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
+        }
+    }
+
+    impl Timer for StdTimer {
+        async fn sleep_until(&mut self, deadline_ms: u64) {
+            let left = deadline_ms.saturating_sub(self.now_ms());
+            std::thread::sleep(Duration::from_millis(left));
+        }
+    }
 
     #[test]
     fn before_gives_the_output_of_a_future_that_completes_in_time() {

@@ -3,8 +3,8 @@
 
 use core::net::SocketAddr;
 
+use crate::Timer;
 use embedded_nal_async::TcpConnect;
-use umqtt_transports::Timer;
 
 use super::race::before;
 use super::{AsyncClientError, Client};

@@ -2,8 +2,8 @@
 //! handing its events to the callbacks, sending what it encoded, and
 //! sleeping through the [`Wait`] component until data or a deadline.
 
+use crate::{Clock, Wait};
 use embedded_nal::TcpClientStack;
-use umqtt_transports::{Clock, Wait};
 
 use super::{Client, ClientError, NAP_MS};
 use crate::driver::Handled;

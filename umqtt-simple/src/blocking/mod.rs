@@ -12,8 +12,8 @@
 
 use core::net::SocketAddr;
 
+use crate::{Clock, Spin, Wait};
 use embedded_nal::{AddrType, Dns, TcpClientStack};
-use umqtt_transports::{Clock, Spin, Wait};
 
 use crate::driver::{AckCallback, Callback, Callbacks, UndeliveredCallback, checked_will};
 use crate::error::{Error, Waiting};

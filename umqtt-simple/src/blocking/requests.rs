@@ -3,8 +3,8 @@
 
 use core::net::SocketAddr;
 
+use crate::{Clock, Wait};
 use embedded_nal::TcpClientStack;
-use umqtt_transports::{Clock, Wait};
 
 use super::{Client, ClientError};
 use crate::driver::{

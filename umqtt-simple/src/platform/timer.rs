@@ -7,12 +7,12 @@ use crate::Clock;
 /// The async client (umqtt-simple's `asynch`) races every wait for the
 /// broker against [`Timer::sleep_until`], so a broker that never answers
 /// cannot hang a call: the deadlines of the blocking client, without
-/// tying the client to an executor. Implementations: with feature
-/// `embassy-time`, `embassy::EmbassyTimer`; with `std`,
+/// tying the client to an executor. Implementations in umqtt-transports:
+/// with feature `embassy-time`, `embassy::EmbassyTimer`; with `std`,
 /// `std_tcp::StdTimer`, which works on any executor. Over any other executor's timer it is a few lines:
 ///
 /// ```
-/// use umqtt_transports::{Clock, Timer};
+/// use umqtt_simple::{Clock, Timer};
 ///
 /// /// A timer over a tick counter an interrupt advances (here, by hand).
 /// struct Ticks(core::cell::Cell<u64>);

@@ -8,10 +8,10 @@ use core::net::{Ipv4Addr, SocketAddr};
 use std::vec;
 use std::vec::Vec;
 
-use umqtt_transports::Clock;
+use umqtt_simple::Clock;
 use umqtt_transports::memory::{MemoryError, MemoryStack, VirtualClock, VirtualWait};
 
-use crate::{Client, Error, Message, Options, QoS, Waiting};
+use umqtt_simple::{Client, Error, Message, Options, QoS, Waiting};
 
 const BROKER: SocketAddr = SocketAddr::new(core::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 1883);
 const CONNACK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
@@ -242,7 +242,7 @@ fn puback_for_another_packet_id_is_a_named_error() {
     assert_eq!(
         client.publish(b"t", b"x", false, QoS::AtLeastOnce),
         Err(Error::UnexpectedPacketId {
-            packet: crate::packet::PacketType::PubAck,
+            packet: umqtt_simple::packet::PacketType::PubAck,
             expected: 1,
             received: 7
         })
@@ -280,7 +280,7 @@ fn bad_input_is_refused_before_anything_is_sent() {
     client.set_callback(on);
     client.connect(BROKER).unwrap();
     rig.pipe.take_sent();
-    use crate::packet::{EncodeError, Field};
+    use umqtt_simple::packet::{EncodeError, Field};
     let long = std::vec![b'a'; 70_000];
     let cases: [(&[u8], EncodeError); 4] = [
         (b"", EncodeError::Empty(Field::Topic)),
@@ -335,7 +335,7 @@ fn password_without_user_is_refused_before_connecting() {
     assert_eq!(
         client.connect(BROKER),
         Err(Error::Invalid(
-            crate::packet::EncodeError::PasswordWithoutUsername
+            umqtt_simple::packet::EncodeError::PasswordWithoutUsername
         ))
     );
     assert!(rig.pipe.sent().is_empty());
@@ -417,7 +417,9 @@ fn publish_before_connack_is_a_protocol_error() {
     let mut client = rig.client(&mut tx, &mut rx, Options::new("c"));
     assert_eq!(
         client.connect(BROKER),
-        Err(Error::UnexpectedPacket(crate::packet::PacketType::Publish))
+        Err(Error::UnexpectedPacket(
+            umqtt_simple::packet::PacketType::Publish
+        ))
     );
 }
 
@@ -778,7 +780,7 @@ fn an_oversize_message_inside_publish_is_reported_with_its_topic_size_qos_and_id
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
     let reports = RefCell::new(Vec::<Report>::new());
     let mut on_message = |_: Message<'_>| {};
-    let mut on_undelivered = |u: crate::Undelivered<'_>| {
+    let mut on_undelivered = |u: umqtt_simple::Undelivered<'_>| {
         reports.borrow_mut().push((
             u.topic.to_vec(),
             u.topic_len,
@@ -837,7 +839,7 @@ fn an_oversize_message_is_left_unacknowledged_when_the_application_says_so() {
     let options = Options::new("c").acknowledge_undelivered(false);
     let acknowledged = RefCell::new(None);
     let mut on_undelivered =
-        |u: crate::Undelivered<'_>| *acknowledged.borrow_mut() = Some(u.acknowledged);
+        |u: umqtt_simple::Undelivered<'_>| *acknowledged.borrow_mut() = Some(u.acknowledged);
     let mut client = rig.connected(&mut tx, &mut rx, options);
     client.set_undelivered_callback(&mut on_undelivered);
     rig.pipe.feed(&big_qos1(b"cmd/7", 300));
@@ -858,7 +860,7 @@ fn the_packet_id_of_a_message_whose_topic_does_not_fit_is_found_and_acknowledged
     let rig = Rig::new();
     let (mut tx, mut rx) = ([0u8; 32], [0u8; 32]);
     let report = RefCell::new(None);
-    let mut on_undelivered = |u: crate::Undelivered<'_>| {
+    let mut on_undelivered = |u: umqtt_simple::Undelivered<'_>| {
         *report.borrow_mut() = Some((u.topic.to_vec(), u.topic_len, u.packet_id));
     };
     let mut client = rig.connected(&mut tx, &mut rx, Options::new("c"));
@@ -973,7 +975,7 @@ fn publishing_with_qos2_is_refused_before_anything_is_sent() {
     assert_eq!(
         client.publish(b"t", b"x", false, QoS::ExactlyOnce),
         Err(Error::Invalid(
-            crate::packet::EncodeError::PublishQoS2NotSupported
+            umqtt_simple::packet::EncodeError::PublishQoS2NotSupported
         ))
     );
     assert_eq!(rig.pipe.sent(), b"");
@@ -1010,7 +1012,7 @@ fn a_subscription_granted_qos2_delivers_a_qos2_message_once_and_completes_its_re
 fn text_that_is_not_mqtt_utf8_is_refused_in_will_filters_and_unsubscribe_before_anything_is_sent() {
     // MQTT-3.1.3-10, MQTT-3.8.3-1, MQTT-3.10.3-1; and MQTT-3.8.3-3: a
     // SUBSCRIBE carries at least one filter.
-    use crate::packet::{EncodeError, Field};
+    use umqtt_simple::packet::{EncodeError, Field};
     let rig = Rig::new();
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
     let on = &mut |_: Message<'_>| {};
@@ -1172,7 +1174,9 @@ fn an_oversize_qos1_message_with_packet_id_0_is_a_protocol_error_like_a_small_on
 
     assert_eq!(
         client.wait_msg(),
-        Err(Error::Protocol(crate::packet::DecodeError::ZeroPacketId))
+        Err(Error::Protocol(
+            umqtt_simple::packet::DecodeError::ZeroPacketId
+        ))
     );
     assert!(!client.is_connected());
     assert_eq!(rig.pipe.sent(), b"", "no PUBACK for id 0");
