@@ -502,7 +502,7 @@ fn refused_after_handshake(test: &str, post: Post, expected: TlsError, alert: Op
     }
 }
 
-/// Upstream embedded-tls panicked here (`unimplemented!()`).
+/// Upstream embedded-tls panicked here: it had no branch for this message.
 #[test]
 fn a_post_handshake_certificate_request_is_refused() {
     refused_after_handshake(

@@ -152,6 +152,7 @@ mod handshake;
 mod lend;
 mod options;
 pub mod pem;
+mod provider;
 mod stack;
 mod verify;
 mod wait;

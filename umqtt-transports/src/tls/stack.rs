@@ -3,16 +3,14 @@
 use core::net::SocketAddr;
 
 use embedded_nal::{AddrType, Dns, TcpClientStack, TcpErrorKind};
-use embedded_tls::SignatureScheme;
 use embedded_tls::alert::AlertDescription;
-use embedded_tls::blocking::{
-    Certificate, CryptoProvider, TlsConfig, TlsContext, TlsError, TlsVerifier,
-};
+use embedded_tls::blocking::{TlsConfig, TlsContext, TlsError};
 use rand_core::CryptoRngCore;
 
 use super::chain;
 use super::handshake::Ordered;
 use super::lend::Leased;
+use super::provider::Provider;
 use super::verify::Verifier;
 use crate::{Clock, Wait};
 
@@ -611,63 +609,5 @@ where
         stack
             .get_host_by_address(addr, result)
             .map_err(|e| e.map(TlsDnsError::Dns))
-    }
-}
-
-/// What embedded-tls asks for during a handshake.
-struct Provider<'p, R, V> {
-    rng: &'p mut R,
-    /// `None` with `dangerously_skip_verification`.
-    verifier: Option<&'p mut Ordered<V>>,
-    cert: Option<&'p [u8]>,
-    key: Option<p256::SecretKey>,
-}
-
-impl<R: CryptoRngCore, V: TlsVerifier<Suite>> Provider<'_, R, V> {
-    /// Whether the client's certificate may go to this server: only once it
-    /// proved who it is (embedded-tls sends the client's Certificate and
-    /// CertificateVerify before this crate checks the order at the end), or
-    /// when verification is off by the user's choice.
-    fn server_authenticated(&self) -> bool {
-        let authenticated = self.verifier.as_ref().is_none_or(|v| v.authenticated());
-        if !authenticated {
-            log::warn!(
-                "TLS: the server asked for a client certificate before it proved who it is: none sent"
-            );
-        }
-        authenticated
-    }
-}
-
-impl<R: CryptoRngCore, V: TlsVerifier<Suite>> CryptoProvider for Provider<'_, R, V> {
-    type CipherSuite = Suite;
-    type Signature = p256::ecdsa::DerSignature;
-
-    fn rng(&mut self) -> impl CryptoRngCore {
-        &mut *self.rng
-    }
-
-    fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Suite>, TlsError> {
-        self.verifier.as_deref_mut().ok_or(TlsError::Unimplemented)
-    }
-
-    fn signer(
-        &mut self,
-    ) -> Result<(impl signature::SignerMut<Self::Signature>, SignatureScheme), TlsError> {
-        if !self.server_authenticated() {
-            return Err(TlsError::InvalidCertificate);
-        }
-        let key = self.key.as_ref().ok_or(TlsError::InvalidPrivateKey)?;
-        Ok((
-            p256::ecdsa::SigningKey::from(key),
-            SignatureScheme::EcdsaSecp256r1Sha256,
-        ))
-    }
-
-    fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
-        if !self.server_authenticated() {
-            return None;
-        }
-        self.cert.map(Certificate::X509)
     }
 }
