@@ -19,7 +19,7 @@ use crate::backoff::Random;
 use crate::error::RobustError;
 use crate::event::EventCallback;
 use crate::options::RobustOptions;
-use crate::outbox::{Flow, Outbox, OutboxOptions, Queued, WhenFull};
+use crate::outbox::{Flow, Outbox, OutboxOptions, Queued};
 use crate::policy::{Policy, publish_waits_for, unacked, window_without_outbox};
 use crate::subscriptions::Subscriptions;
 
@@ -319,11 +319,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
     /// outbox over `storage`, waiting for room when it is full (see
     /// [`crate::RobustClient::set_window_in_ram`]).
     pub fn set_window_in_ram(&mut self, slots: &'a mut [u16], storage: &'a mut [u8]) {
-        let options = OutboxOptions {
-            when_full: WhenFull::Wait,
-            ..OutboxOptions::default()
-        };
-        self.flow = Some(Flow::in_ram(storage, options));
+        self.flow = Some(Flow::window_in_ram(storage));
         self.window = None;
         self.inner.set_window(slots);
     }

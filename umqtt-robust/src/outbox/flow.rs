@@ -108,11 +108,15 @@ impl<'a> Flow<'a> {
         }
     }
 
-    /// An outbox in RAM over `buf` ([`RamOutbox`]), owned by the flow.
-    pub(crate) fn in_ram(buf: &'a mut [u8], options: OutboxOptions) -> Self {
+    /// The storage of `set_window_in_ram`: an outbox in RAM over `buf`
+    /// ([`RamOutbox`]), owned by the flow, that waits for room when full.
+    pub(crate) fn window_in_ram(buf: &'a mut [u8]) -> Self {
         Flow {
             storage: Storage::Ram(RamOutbox::new(buf)),
-            options,
+            options: OutboxOptions {
+                when_full: WhenFull::Wait,
+                ..OutboxOptions::default()
+            },
             sent_through: None,
             dropped: 0,
         }
