@@ -1,5 +1,6 @@
 //! The client's error type.
 
+use core::convert::Infallible;
 use core::fmt;
 
 use crate::packet::{ConnectReturnCode, DecodeError, EncodeError, PacketType};
@@ -243,6 +244,56 @@ impl<E> Error<E> {
                 | Error::SubscribeRefused { .. }
                 | Error::MessageTooLarge { .. }
         )
+    }
+}
+
+/// The error of the sans-IO core ([`crate::Engine`]): every variant but
+/// [`Error::Network`], which only a front-end, owning the connection, can
+/// produce. [`Error::on_stack`] turns it into a front-end's error.
+pub type CoreError = Error<Infallible>;
+
+impl CoreError {
+    /// The same error as an error of a client on a stack whose errors are
+    /// `E`: the one conversion between the core and a front-end.
+    pub fn on_stack<E>(self) -> Error<E> {
+        match self {
+            Error::Network(never) => match never {},
+            Error::Closed => Error::Closed,
+            Error::Timeout(waiting) => Error::Timeout(waiting),
+            Error::Dns => Error::Dns,
+            Error::NotConnected => Error::NotConnected,
+            Error::Invalid(e) => Error::Invalid(e),
+            Error::NoCallback => Error::NoCallback,
+            Error::TooManyFilters { filters, slots } => Error::TooManyFilters { filters, slots },
+            Error::RefusedProtocolVersion => Error::RefusedProtocolVersion,
+            Error::RefusedIdentifier => Error::RefusedIdentifier,
+            Error::RefusedServerUnavailable => Error::RefusedServerUnavailable,
+            Error::RefusedBadCredentials => Error::RefusedBadCredentials,
+            Error::RefusedNotAuthorized => Error::RefusedNotAuthorized,
+            Error::SubscribeRefused { index } => Error::SubscribeRefused { index },
+            Error::Protocol(e) => Error::Protocol(e),
+            Error::UnexpectedPacket(p) => Error::UnexpectedPacket(p),
+            Error::UnexpectedPacketId {
+                packet,
+                expected,
+                received,
+            } => Error::UnexpectedPacketId {
+                packet,
+                expected,
+                received,
+            },
+            Error::PacketTooLarge {
+                packet,
+                size,
+                capacity,
+            } => Error::PacketTooLarge {
+                packet,
+                size,
+                capacity,
+            },
+            Error::SessionPresentOnCleanSession => Error::SessionPresentOnCleanSession,
+            Error::MessageTooLarge { size, capacity } => Error::MessageTooLarge { size, capacity },
+        }
     }
 }
 

@@ -18,7 +18,7 @@ extern crate std;
 #[cfg(feature = "async")]
 pub mod asynch;
 mod blocking;
-mod driver;
+pub mod engine;
 mod error;
 mod options;
 pub mod packet;
@@ -26,8 +26,8 @@ pub mod platform;
 mod session;
 
 pub use blocking::{Client, ClientError};
-pub use driver::{AckCallback, Callback, UndeliveredCallback};
-pub use error::{Error, ErrorKind, Waiting};
+pub use engine::{AckCallback, Callback, Engine, UndeliveredCallback};
+pub use error::{CoreError, Error, ErrorKind, Waiting};
 pub use options::{
     DEFAULT_ACK_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_S,
     DEFAULT_SEND_TIMEOUT_MS, MAX_DEFAULT_PING_TIMEOUT_MS, Options,

@@ -1,27 +1,25 @@
 //! The async client: the seed's API as `async fn`s over an
-//! embedded-nal-async stack (embassy-net, or any other), a driver of the
-//! same sans-IO session as the blocking [`crate::Client`].
+//! embedded-nal-async stack (embassy-net, or any other), a pump of the same
+//! request [`Engine`] as the blocking [`crate::Client`].
 //!
-//! The driver owns the connection, the [`Timer`] and the deadlines of
-//! calls: every wait for the broker races the timer, so a silent broker
-//! cannot hang a call here either. `requests.rs` holds the requests and
-//! their waits, `io.rs` the reads, sends and sleeps, `race.rs` the two
-//! ways a future is bounded. It names no executor and allocates nothing.
+//! The pump owns the connection and the [`Timer`]: every wait for the
+//! broker races the timer, so a silent broker cannot hang a call here
+//! either. `pump.rs` moves bytes and time between the connection and the
+//! engine, `race.rs` holds the two ways a future is bounded. It names no
+//! executor and allocates nothing.
 
 use core::net::SocketAddr;
+use core::ops::{Deref, DerefMut};
 
 use crate::Timer;
-use embedded_nal_async::{AddrType, Dns, TcpConnect};
-
-use crate::driver::{AckCallback, Callback, Callbacks, UndeliveredCallback, checked_will};
+use crate::engine::{Engine, Request};
 use crate::error::{Error, Waiting};
 use crate::options::Options;
-use crate::packet::{Packet, QoS};
-use crate::session::Session;
+use crate::packet::QoS;
+use embedded_nal_async::{AddrType, Dns, TcpConnect};
 
-mod io;
+mod pump;
 mod race;
-mod requests;
 
 /// The error type of an async client on stack `N`.
 pub type AsyncClientError<N> = Error<<N as TcpConnect>::Error>;
@@ -70,13 +68,23 @@ pub struct Client<'a, N: TcpConnect + 'a, T: Timer> {
     net: &'a N,
     timer: T,
     connection: Option<N::Connection<'a>>,
-    /// The protocol: buffers, packet ids, keepalive, acknowledgements.
-    session: Session<'a>,
-    callbacks: Callbacks<'a>,
-    /// No wait for the broker goes past this timer reading
-    /// ([`Client::limit_waits`]).
-    wait_limit: Option<u64>,
+    /// The protocol and every request's sequence.
+    engine: Engine<'a>,
     flush_after_send: bool,
+}
+
+impl<'a, N: TcpConnect + 'a, T: Timer> Deref for Client<'a, N, T> {
+    type Target = Engine<'a>;
+
+    fn deref(&self) -> &Engine<'a> {
+        &self.engine
+    }
+}
+
+impl<'a, N: TcpConnect + 'a, T: Timer> DerefMut for Client<'a, N, T> {
+    fn deref_mut(&mut self) -> &mut Engine<'a> {
+        &mut self.engine
+    }
 }
 
 impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
@@ -88,26 +96,14 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         rx: &'a mut [u8],
         options: Options<'a>,
     ) -> Self {
-        let now = timer.now_ms();
+        let engine = Engine::new(tx, rx, options, timer.now_ms());
         Client {
             net,
             timer,
             connection: None,
-            session: Session::new(tx, rx, options, now),
-            callbacks: Callbacks::default(),
-            wait_limit: None,
+            engine,
             flush_after_send: true,
         }
-    }
-
-    /// The options in use.
-    pub fn options(&self) -> &Options<'a> {
-        self.session.options()
-    }
-
-    /// Replaces the options; they take effect at the next `connect`.
-    pub fn set_options(&mut self, options: Options<'a>) {
-        *self.session.options_mut() = options;
     }
 
     /// The timer.
@@ -125,58 +121,6 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         self.flush_after_send = flush;
     }
 
-    /// Sets the callback that receives every message, including those that
-    /// arrive while `publish`, `subscribe` or `unsubscribe` wait for their
-    /// acknowledgement (see [`crate::Client::set_callback`]).
-    pub fn set_callback(&mut self, callback: Callback<'a>) {
-        self.callbacks.message = Some(callback);
-    }
-
-    /// Sets the callback that hears of every message too large for the
-    /// receive buffer (see [`crate::Client::set_undelivered_callback`]).
-    pub fn set_undelivered_callback(&mut self, callback: UndeliveredCallback<'a>) {
-        self.callbacks.undelivered = Some(callback);
-    }
-
-    /// Lends the QoS 1 window its slots (see [`crate::Client::set_window`]):
-    /// up to `slots.len()` QoS 1 messages in flight at once.
-    pub fn set_window(&mut self, slots: &'a mut [u16]) {
-        self.session.set_window(slots);
-    }
-
-    /// Sets the callback that hears of every PUBACK of a windowed message
-    /// (see [`crate::Client::set_ack_callback`]).
-    pub fn set_ack_callback(&mut self, callback: AckCallback<'a>) {
-        self.callbacks.acked = Some(callback);
-    }
-
-    /// How many QoS 1 messages may be in flight at once (0: no window).
-    pub fn window_capacity(&self) -> usize {
-        self.session.window_capacity()
-    }
-
-    /// Windowed QoS 1 messages sent and not acknowledged yet.
-    pub fn in_flight(&self) -> usize {
-        self.session.in_flight()
-    }
-
-    /// Whether the windowed message with `packet_id` is still unacknowledged.
-    pub fn is_in_flight(&self, packet_id: u16) -> bool {
-        self.session.is_in_flight(packet_id)
-    }
-
-    /// Sends the batched QoS 0 messages and waits until every windowed QoS 1
-    /// message is acknowledged, for at most `timeout_ms`; returns whether
-    /// all were (see [`crate::Client::flush_for`]).
-    pub async fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
-        let deadline = self.wait_deadline(self.timer.now_ms(), timeout_ms);
-        let result = match self.connected() {
-            Ok(()) => self.await_window_empty(deadline).await,
-            Err(e) => Err(e),
-        };
-        self.settle(result)
-    }
-
     /// Sets the last will (call before `connect`). The topic is checked now.
     pub fn set_last_will(
         &mut self,
@@ -185,8 +129,9 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         retain: bool,
         qos: QoS,
     ) -> Result<(), AsyncClientError<N>> {
-        self.session.options_mut().will = Some(checked_will(topic, message, retain, qos)?);
-        Ok(())
+        self.engine
+            .set_will(topic, message, retain, qos)
+            .map_err(Error::on_stack)
     }
 
     /// Waits `ms` milliseconds on the timer, without touching any
@@ -196,59 +141,12 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         self.timer.sleep_until(until).await;
     }
 
-    /// Whether a connection is open (as far as the client knows).
-    pub fn is_connected(&self) -> bool {
-        self.connection.is_some() && !self.session.is_connecting()
-    }
-
-    /// Caps every wait for the broker at `until`, a reading of the timer;
-    /// `None` lifts the cap (see [`crate::Client::limit_waits`]).
-    pub fn limit_waits(&mut self, until: Option<u64>) {
-        self.wait_limit = until;
-    }
-
-    /// Packets the broker sent on the current connection after its CONNACK
-    /// (see [`crate::Client::packets_received`]).
-    pub fn packets_received(&self) -> u32 {
-        self.session.packets_received()
-    }
-
-    /// Received messages skipped as too large since the client was created.
-    pub fn skipped_messages(&self) -> u32 {
-        self.session.skipped_messages()
-    }
-
-    /// Batched QoS 0 messages lost with a connection (see
-    /// [`crate::Client::dropped_messages`]).
-    pub fn dropped_messages(&self) -> u32 {
-        self.session.dropped_messages()
-    }
-
-    /// How many batched QoS 0 messages wait in the transmit buffer.
-    pub fn pending_messages(&self) -> u32 {
-        self.session.pending_messages()
-    }
-
-    /// The packet id the next QoS 1 publish, subscribe or unsubscribe uses.
-    pub fn next_packet_id(&self) -> u16 {
-        self.session.next_packet_id()
-    }
-
-    /// Takes a packet id for [`Client::publish_with_id`] (see
-    /// [`crate::Client::take_packet_id`]).
-    pub fn take_packet_id(&mut self) -> u16 {
-        self.session.take_packet_id()
-    }
-
     /// Connects to the broker at `addr` and returns whether the broker kept
     /// a session ("session present"). TCP connect, CONNECT and CONNACK share
     /// one deadline (the connect timeout); an open connection is closed
     /// first; the options are checked before anything is sent.
     pub async fn connect(&mut self, addr: SocketAddr) -> Result<bool, AsyncClientError<N>> {
-        let deadline = self.wait_deadline(
-            self.timer.now_ms(),
-            self.session.options().connect_timeout_ms,
-        );
+        let deadline = self.connect_deadline();
         let result = self.connect_by(addr, deadline).await;
         self.settle(result)
     }
@@ -262,10 +160,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         host: &str,
         port: u16,
     ) -> Result<bool, AsyncClientError<N>> {
-        let deadline = self.wait_deadline(
-            self.timer.now_ms(),
-            self.session.options().connect_timeout_ms,
-        );
+        let deadline = self.connect_deadline();
         let lookup = dns.get_host_by_name(host, AddrType::Either);
         let ip = match race::before(&mut self.timer, deadline, lookup).await {
             None => return Err(Error::Timeout(Waiting::Dns)),
@@ -285,22 +180,18 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// bytes unsent may lose them: embassy-net's does), then close. The
     /// broker discards the will.
     pub async fn disconnect(&mut self) -> Result<(), AsyncClientError<N>> {
-        if self.connection.is_none() {
-            return Err(Error::NotConnected);
-        }
         let flush = core::mem::replace(&mut self.flush_after_send, true);
-        let result = self.send_packet(Packet::Disconnect).await;
+        let result = self.pump(&mut Request::disconnect()).await;
         self.flush_after_send = flush;
         self.close();
         log::info!("disconnected");
-        result
+        result.map(drop)
     }
 
     /// Sends PINGREQ now; the PINGRESP is handled by later calls. The client
     /// also pings by itself when keepalive is due.
     pub async fn ping(&mut self) -> Result<(), AsyncClientError<N>> {
-        let result = self.send_ping().await;
-        self.settle(result)
+        self.run(Request::ping()).await.map(drop)
     }
 
     /// Publishes `payload` to `topic` (see [`crate::Client::publish`]): QoS
@@ -313,8 +204,9 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         retain: bool,
         qos: QoS,
     ) -> Result<(), AsyncClientError<N>> {
-        let result = self.publish_inner(topic, payload, retain, qos).await;
-        self.settle(result)
+        self.run(Request::publish(topic, payload, retain, qos))
+            .await
+            .map(drop)
     }
 
     /// Publishes again a QoS 1 message whose PUBACK never came, with DUP set
@@ -326,10 +218,11 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         retain: bool,
         packet_id: u16,
     ) -> Result<(), AsyncClientError<N>> {
-        let result = self
-            .publish_with_id_inner(topic, payload, retain, packet_id, true)
-            .await;
-        self.settle(result)
+        self.run(Request::publish_with_id(
+            topic, payload, retain, packet_id, true,
+        ))
+        .await
+        .map(drop)
     }
 
     /// Publishes a QoS 1 message with a packet id from
@@ -341,20 +234,11 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         retain: bool,
         packet_id: u16,
     ) -> Result<(), AsyncClientError<N>> {
-        let result = self
-            .publish_with_id_inner(topic, payload, retain, packet_id, false)
-            .await;
-        self.settle(result)
-    }
-
-    /// Sends the batched QoS 0 messages waiting in the transmit buffer
-    /// (see [`crate::Client::flush`]).
-    pub async fn flush(&mut self) -> Result<(), AsyncClientError<N>> {
-        let result = match self.connected() {
-            Ok(()) => self.flush_pending().await,
-            Err(e) => Err(e),
-        };
-        self.settle(result)
+        self.run(Request::publish_with_id(
+            topic, payload, retain, packet_id, false,
+        ))
+        .await
+        .map(drop)
     }
 
     /// Subscribes to `filter` and returns the QoS the broker granted.
@@ -372,14 +256,14 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         filters: &[(&[u8], QoS)],
         granted: &mut [Option<QoS>],
     ) -> Result<(), AsyncClientError<N>> {
-        let result = self.subscribe_inner(filters, granted).await;
-        self.settle(result)
+        self.run(Request::subscribe(filters, granted))
+            .await
+            .map(drop)
     }
 
     /// Unsubscribes from `filter` and waits for the UNSUBACK.
     pub async fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), AsyncClientError<N>> {
-        let result = self.unsubscribe_inner(filter).await;
-        self.settle(result)
+        self.run(Request::unsubscribe(filter)).await.map(drop)
     }
 
     /// Waits for one packet from the broker and handles it: a message goes
@@ -397,56 +281,25 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// Like [`Client::wait_msg`], for at most `timeout_ms`; returns whether
     /// a packet was handled.
     pub async fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
-        let deadline = self.wait_deadline(self.timer.now_ms(), timeout_ms);
-        let result = self.next_unsolicited(Some(deadline)).await;
-        self.settle(result)
+        self.run(Request::receive(Some(timeout_ms))).await
     }
 
     /// Handles one packet if one has arrived, and returns at once otherwise;
     /// returns whether a packet was handled.
     pub async fn check_msg(&mut self) -> Result<bool, AsyncClientError<N>> {
-        let result = self.next_unsolicited(None).await;
-        self.settle(result)
-    }
-}
-
-/// The internals: the connection and the deadlines around the
-/// [`Session`], which holds the protocol.
-impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
-    /// The deadline of a wait for the broker of `timeout_ms` from `now`,
-    /// within the cap set by [`Client::limit_waits`].
-    fn wait_deadline(&self, now: u64, timeout_ms: u32) -> u64 {
-        let deadline = now.saturating_add(u64::from(timeout_ms));
-        self.wait_limit
-            .map_or(deadline, |limit| deadline.min(limit))
+        self.run(Request::receive(None)).await
     }
 
-    /// Closes the connection if `result` is an error that lost it.
-    fn settle<V>(
-        &mut self,
-        result: Result<V, AsyncClientError<N>>,
-    ) -> Result<V, AsyncClientError<N>> {
-        if let Err(e) = &result
-            && e.is_connection_lost()
-            && self.connection.is_some()
-        {
-            log::warn!("connection lost: {e:?}");
-            self.close();
-        }
-        result
+    /// Sends the batched QoS 0 messages waiting in the transmit buffer
+    /// (see [`crate::Client::flush`]).
+    pub async fn flush(&mut self) -> Result<(), AsyncClientError<N>> {
+        self.run(Request::flush()).await.map(drop)
     }
 
-    /// Drops the connection (which closes it) and what was batched for it.
-    fn close(&mut self) {
-        self.session.closed();
-        self.connection = None;
-    }
-
-    fn connected(&self) -> Result<(), AsyncClientError<N>> {
-        if self.is_connected() {
-            Ok(())
-        } else {
-            Err(Error::NotConnected)
-        }
+    /// Sends the batched QoS 0 messages and waits until every windowed QoS 1
+    /// message is acknowledged, for at most `timeout_ms`; returns whether
+    /// all were (see [`crate::Client::flush_for`]).
+    pub async fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
+        self.run(Request::flush_for(timeout_ms)).await
     }
 }

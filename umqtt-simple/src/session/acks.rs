@@ -2,7 +2,7 @@
 //! acknowledgement it waits for and whether an arriving one matches, and the
 //! answers it owes the broker (PUBACK, PUBREC, PUBCOMP).
 
-use crate::error::{Error, Waiting};
+use crate::error::{CoreError, Error, Waiting};
 use crate::packet::{Packet, PacketType, QoS};
 
 use super::released::AwaitingRelease;
@@ -49,12 +49,12 @@ impl Awaited {
 
     /// Checks an arriving acknowledgement: the one awaited ends the wait,
     /// any other ends the connection.
-    pub(crate) fn arrived<E>(
+    pub(crate) fn arrived(
         &mut self,
         kind: Waiting,
         packet: PacketType,
         id: u16,
-    ) -> Result<(), Error<E>> {
+    ) -> Result<(), CoreError> {
         match self.0 {
             Some((waiting, expected)) if waiting == kind => {
                 if id != expected {
@@ -131,13 +131,13 @@ mod tests {
     #[test]
     fn only_the_awaited_ack_matches() {
         let mut awaited = Awaited::default();
-        let unexpected = awaited.arrived::<()>(Waiting::PubAck, PacketType::PubAck, 1);
+        let unexpected = awaited.arrived(Waiting::PubAck, PacketType::PubAck, 1);
         assert_eq!(unexpected, Err(Error::UnexpectedPacket(PacketType::PubAck)));
         awaited.set(Some((Waiting::PubAck, 7)));
-        let wrong_kind = awaited.arrived::<()>(Waiting::SubAck, PacketType::SubAck, 7);
+        let wrong_kind = awaited.arrived(Waiting::SubAck, PacketType::SubAck, 7);
         assert_eq!(wrong_kind, Err(Error::UnexpectedPacket(PacketType::SubAck)));
         assert_eq!(
-            awaited.arrived::<()>(Waiting::PubAck, PacketType::PubAck, 8),
+            awaited.arrived(Waiting::PubAck, PacketType::PubAck, 8),
             Err(Error::UnexpectedPacketId {
                 packet: PacketType::PubAck,
                 expected: 7,
@@ -145,13 +145,13 @@ mod tests {
             })
         );
         assert_eq!(
-            awaited.arrived::<()>(Waiting::PubAck, PacketType::PubAck, 7),
+            awaited.arrived(Waiting::PubAck, PacketType::PubAck, 7),
             Ok(())
         );
         // Matched once: a second copy is unexpected.
         assert!(
             awaited
-                .arrived::<()>(Waiting::PubAck, PacketType::PubAck, 7)
+                .arrived(Waiting::PubAck, PacketType::PubAck, 7)
                 .is_err()
         );
     }

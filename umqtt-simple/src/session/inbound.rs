@@ -5,7 +5,7 @@
 //! it with [`Inbound::received`]; [`Inbound::next`] then hands out one whole
 //! packet at a time, or the end of a message that drained through.
 
-use crate::error::Error;
+use crate::error::{CoreError, Error};
 use crate::packet::{DecodeError, FixedHeader, PacketType, Publish};
 
 /// A message larger than the receive buffer, being read and thrown away.
@@ -148,7 +148,7 @@ impl<'a> Inbound<'a> {
 
     /// The next whole packet in the receive buffer, if there is one; drains
     /// a message too large for it on the way.
-    pub(crate) fn next<E>(&mut self) -> Result<Option<Frame>, Error<E>> {
+    pub(crate) fn next(&mut self) -> Result<Option<Frame>, CoreError> {
         let consumed = core::mem::take(&mut self.consumed);
         self.advance(consumed);
         if let Some(discard) = self.discard.take() {
@@ -204,12 +204,12 @@ impl<'a> Inbound<'a> {
     /// The topic length of the PUBLISH at the start of the buffer, once its
     /// two bytes are in; one longer than the whole packet (with its
     /// `id_len`-byte packet id) is malformed, not merely large.
-    fn topic_len<E>(
+    fn topic_len(
         &self,
         header: &FixedHeader,
         header_len: usize,
         id_len: usize,
-    ) -> Result<Option<usize>, Error<E>> {
+    ) -> Result<Option<usize>, CoreError> {
         let Some(&[hi, lo]) = self
             .rx
             .get(header_len..self.len)
@@ -234,12 +234,12 @@ impl<'a> Inbound<'a> {
     /// are in, or the buffer is full. The start of the topic, at most half
     /// the buffer, stays for the report; the packet id is taken as it
     /// drains past when it is not in yet.
-    fn begin_discard<E>(
+    fn begin_discard(
         &mut self,
         header: &FixedHeader,
         header_len: usize,
         total: usize,
-    ) -> Result<(), Error<E>> {
+    ) -> Result<(), CoreError> {
         if header.packet_type != PacketType::Publish {
             return Err(Error::PacketTooLarge {
                 packet: header.packet_type,

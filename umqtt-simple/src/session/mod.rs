@@ -34,7 +34,7 @@ pub(crate) use events::Event;
 pub use events::{Message, Undelivered};
 pub(crate) use outbound::Encoded;
 
-use crate::error::{Error, Waiting};
+use crate::error::{CoreError, Error, Waiting};
 use crate::options::Options;
 use crate::packet::{
     Connect, DecodeError, EncodeError, FixedHeader, PACKET_LOG, Packet, PacketType, Publish, QoS,
@@ -255,7 +255,7 @@ impl<'a> Session<'a> {
     /// Keepalive at `now`: whether PINGREQ is due. With `judge_ping` (only
     /// once everything received is handled), an unanswered ping is
     /// [`Error::Timeout`]`(PingResp)`.
-    pub(crate) fn keep_alive<E>(&self, now: u64, judge_ping: bool) -> Result<bool, Error<E>> {
+    pub(crate) fn keep_alive(&self, now: u64, judge_ping: bool) -> Result<bool, CoreError> {
         if self.connecting {
             return Ok(false);
         }
@@ -299,7 +299,7 @@ impl<'a> Session<'a> {
     }
 
     /// The SUBACK handled last, still in the receive buffer.
-    pub(crate) fn last_suback<E>(&self) -> Result<SubAck<'_>, Error<E>> {
+    pub(crate) fn last_suback(&self) -> Result<SubAck<'_>, CoreError> {
         match Packet::decode(self.inbound.packet())? {
             Some((Packet::SubAck(suback), _)) => Ok(suback),
             _ => Err(Error::UnexpectedPacket(PacketType::SubAck)),
@@ -360,7 +360,7 @@ impl<'a> Session<'a> {
 
     /// Handles the next whole packet received, if there is one; `now` is
     /// when its bytes were read.
-    pub(crate) fn poll<E>(&mut self, now: u64) -> Result<Option<Event<'_>>, Error<E>> {
+    pub(crate) fn poll(&mut self, now: u64) -> Result<Option<Event<'_>>, CoreError> {
         self.owed = None;
         match self.inbound.next()? {
             None => Ok(None),
@@ -374,11 +374,11 @@ impl<'a> Session<'a> {
     }
 
     /// Handles the packet just taken, `header_len` bytes of fixed header.
-    fn dispatch<E>(
+    fn dispatch(
         &mut self,
         header: &FixedHeader,
         header_len: usize,
-    ) -> Result<Event<'_>, Error<E>> {
+    ) -> Result<Event<'_>, CoreError> {
         let body = self.inbound.packet().get(header_len..).unwrap_or_default();
         let packet = Packet::decode_body(header, body)?;
         log::debug!(target: PACKET_LOG, "received {packet}");
@@ -447,7 +447,7 @@ impl<'a> Session<'a> {
 
     /// The message being skipped has drained: acknowledged as the options
     /// say, and reported.
-    fn skipped<E>(&mut self, discard: Discard, now: u64) -> Result<Event<'_>, Error<E>> {
+    fn skipped(&mut self, discard: Discard, now: u64) -> Result<Event<'_>, CoreError> {
         self.skipped_messages = self.skipped_messages.saturating_add(1);
         self.packets_received = self.packets_received.saturating_add(1);
         self.keepalive.packet_received(now, false);
@@ -491,12 +491,12 @@ impl<'a> Session<'a> {
 }
 
 /// The broker accepted the connection.
-fn accepted<E>(
+fn accepted(
     session_present: bool,
     clean_session: bool,
     released: &mut AwaitingRelease,
     connecting: &mut bool,
-) -> Result<Event<'static>, Error<E>> {
+) -> Result<Event<'static>, CoreError> {
     if session_present && clean_session {
         log::warn!("the broker answered a clean session with \"session present\"");
         return Err(Error::SessionPresentOnCleanSession);

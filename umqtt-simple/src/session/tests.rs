@@ -9,8 +9,6 @@ use std::vec::Vec;
 use super::*;
 use crate::packet::DecodeError;
 
-type E = ();
-
 const CONNACK: [u8; 4] = [0x20, 2, 0, 0];
 const CONNACK_PRESENT: [u8; 4] = [0x20, 2, 1, 0];
 
@@ -27,7 +25,7 @@ fn connected<'a>(tx: &'a mut [u8], rx: &'a mut [u8], options: Options<'a>) -> Se
     session.opened(0);
     session.sent(0);
     feed(&mut session, &CONNACK);
-    let event = session.poll::<E>(0).unwrap();
+    let event = session.poll(0).unwrap();
     assert_eq!(
         event,
         Some(Event::ConnAck {
@@ -60,9 +58,9 @@ fn connect_is_encoded_and_connack_ends_the_handshake() {
     assert!(session.is_connecting());
     assert_eq!(session.next_deadline(), None, "no keepalive before CONNACK");
     feed(&mut session, &CONNACK[..3]);
-    assert_eq!(session.poll::<E>(1), Ok(None), "half a CONNACK");
+    assert_eq!(session.poll(1), Ok(None), "half a CONNACK");
     feed(&mut session, &CONNACK[3..]);
-    let event = session.poll::<E>(2).unwrap();
+    let event = session.poll(2).unwrap();
     assert_eq!(
         event,
         Some(Event::ConnAck {
@@ -79,7 +77,7 @@ fn a_broker_that_keeps_a_clean_session_is_refused() {
     let mut session = Session::new(&mut tx, &mut rx, Options::new("c"), 0);
     session.opened(0);
     feed(&mut session, &CONNACK_PRESENT);
-    let refused = session.poll::<E>(0).map(|e| e.is_some());
+    let refused = session.poll(0).map(|e| e.is_some());
     assert_eq!(refused, Err(Error::SessionPresentOnCleanSession));
 }
 
@@ -89,14 +87,14 @@ fn anything_but_connack_first_is_refused() {
     let mut session = Session::new(&mut tx, &mut rx, Options::new("c"), 0);
     session.opened(0);
     feed(&mut session, &[0xd0, 0]); // PINGRESP
-    let refused = session.poll::<E>(0).map(|e| e.is_some());
+    let refused = session.poll(0).map(|e| e.is_some());
     assert_eq!(refused, Err(Error::UnexpectedPacket(PacketType::PingResp)));
     // A refusal code is the broker's refusal.
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
     let mut session = Session::new(&mut tx, &mut rx, Options::new("c"), 0);
     session.opened(0);
     feed(&mut session, &[0x20, 2, 0, 5]);
-    let refusal = session.poll::<E>(0).map(|e| e.is_some());
+    let refusal = session.poll(0).map(|e| e.is_some());
     assert_eq!(refusal, Err(Error::RefusedNotAuthorized));
 }
 
@@ -106,9 +104,9 @@ fn a_qos1_message_in_pieces_is_delivered_then_acknowledged() {
     let mut session = connected(&mut tx, &mut rx, Options::new("c"));
     let publish = [0x32, 8, 0, 1, b't', 0, 7, b'h', b'i', b'!'];
     feed(&mut session, &publish[..5]);
-    assert_eq!(session.poll::<E>(10), Ok(None));
+    assert_eq!(session.poll(10), Ok(None));
     feed(&mut session, &publish[5..]);
-    match session.poll::<E>(10).unwrap() {
+    match session.poll(10).unwrap() {
         Some(Event::Message(m)) => {
             assert_eq!(
                 (m.topic, m.payload, m.qos),
@@ -127,7 +125,7 @@ fn a_declined_message_is_not_acknowledged() {
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
     let mut session = connected(&mut tx, &mut rx, Options::new("c"));
     feed(&mut session, &[0x32, 5, 0, 1, b't', 0, 9]);
-    match session.poll::<E>(0).unwrap() {
+    match session.poll(0).unwrap() {
         Some(Event::Message(m)) => m.decline(),
         other => panic!("{other:?}"),
     }
@@ -140,17 +138,17 @@ fn a_qos2_copy_is_acknowledged_again_not_delivered_twice() {
     let mut session = connected(&mut tx, &mut rx, Options::new("c"));
     let publish = [0x34, 5, 0, 1, b't', 0, 3];
     feed(&mut session, &publish);
-    assert!(matches!(session.poll::<E>(0), Ok(Some(Event::Message(_)))));
+    assert!(matches!(session.poll(0), Ok(Some(Event::Message(_)))));
     assert_eq!(session.reply(), Some(Packet::PubRec(3)));
     feed(&mut session, &publish);
-    assert_eq!(session.poll::<E>(0), Ok(Some(Event::Copy)));
+    assert_eq!(session.poll(0), Ok(Some(Event::Copy)));
     assert_eq!(session.reply(), Some(Packet::PubRec(3)));
     feed(&mut session, &[0x62, 2, 0, 3]);
-    assert_eq!(session.poll::<E>(0), Ok(Some(Event::PubRel)));
+    assert_eq!(session.poll(0), Ok(Some(Event::PubRel)));
     assert_eq!(session.reply(), Some(Packet::PubComp(3)));
     // Released: the same id is a new message now.
     feed(&mut session, &publish);
-    assert!(matches!(session.poll::<E>(0), Ok(Some(Event::Message(_)))));
+    assert!(matches!(session.poll(0), Ok(Some(Event::Message(_)))));
 }
 
 #[test]
@@ -159,17 +157,17 @@ fn only_the_awaited_acknowledgement_is_accepted() {
     let mut session = connected(&mut tx, &mut rx, Options::new("c"));
     session.expect(Some((Waiting::PubAck, 5)));
     feed(&mut session, &[0x40, 2, 0, 5]);
-    assert_eq!(session.poll::<E>(0), Ok(Some(Event::Acked)));
+    assert_eq!(session.poll(0), Ok(Some(Event::Acked)));
     // Nothing awaited any more: a second PUBACK ends the connection.
     feed(&mut session, &[0x40, 2, 0, 5]);
-    let unexpected = session.poll::<E>(0).map(|e| e.is_some());
+    let unexpected = session.poll(0).map(|e| e.is_some());
     assert_eq!(unexpected, Err(Error::UnexpectedPacket(PacketType::PubAck)));
 
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
     let mut session = connected(&mut tx, &mut rx, Options::new("c"));
     session.expect(Some((Waiting::SubAck, 1)));
     feed(&mut session, &[0x90, 3, 0, 2, 0]);
-    let wrong_id = session.poll::<E>(0).map(|e| e.is_some());
+    let wrong_id = session.poll(0).map(|e| e.is_some());
     let expected = Error::UnexpectedPacketId {
         packet: PacketType::SubAck,
         expected: 1,
@@ -184,8 +182,8 @@ fn the_suback_stays_readable_after_its_event() {
     let mut session = connected(&mut tx, &mut rx, Options::new("c"));
     session.expect(Some((Waiting::SubAck, 1)));
     feed(&mut session, &[0x90, 4, 0, 1, 1, 0x80]);
-    assert_eq!(session.poll::<E>(0), Ok(Some(Event::Acked)));
-    let suback = session.last_suback::<E>().unwrap();
+    assert_eq!(session.poll(0), Ok(Some(Event::Acked)));
+    let suback = session.last_suback().unwrap();
     assert_eq!(suback.return_codes, &[1, 0x80]);
 }
 
@@ -199,7 +197,7 @@ fn an_oversize_message_drains_and_is_reported_with_its_topic_start() {
     publish.extend([b'x'; 58]);
     for chunk in publish.chunks(7) {
         feed(&mut session, chunk);
-        if let Some(event) = session.poll::<E>(5).unwrap() {
+        if let Some(event) = session.poll(5).unwrap() {
             let Event::Skipped(report) = event else {
                 panic!("{event:?}");
             };
@@ -229,7 +227,7 @@ fn the_packet_after_an_oversize_message_is_whole() {
     let mut events = Vec::new();
     for chunk in bytes.chunks(5) {
         feed(&mut session, chunk);
-        while let Some(event) = session.poll::<E>(0).unwrap() {
+        while let Some(event) = session.poll(0).unwrap() {
             events.push(format!("{event:?}").split('(').next().unwrap().to_owned());
         }
     }
@@ -242,7 +240,7 @@ fn hostile_sizes_end_the_connection() {
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 16]);
     let mut session = connected(&mut tx, &mut rx, Options::new("c"));
     feed(&mut session, &[0x90, 40, 0, 1]);
-    let too_large = session.poll::<E>(0).map(|e| e.is_some());
+    let too_large = session.poll(0).map(|e| e.is_some());
     let expected = Error::PacketTooLarge {
         packet: PacketType::SubAck,
         size: 42,
@@ -253,7 +251,7 @@ fn hostile_sizes_end_the_connection() {
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 16]);
     let mut session = connected(&mut tx, &mut rx, Options::new("c"));
     feed(&mut session, &[0x30, 40, 0xff, 0xff, b't']);
-    let malformed = session.poll::<E>(0).map(|e| e.is_some());
+    let malformed = session.poll(0).map(|e| e.is_some());
     let truncated = DecodeError::Truncated {
         packet: PacketType::Publish,
     };
@@ -265,16 +263,16 @@ fn keepalive_pings_when_idle_and_gives_up_on_a_silent_broker() {
     let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
     let options = Options::new("c").keepalive(10).ping_timeout_ms(2_000);
     let mut session = connected(&mut tx, &mut rx, options);
-    assert_eq!(session.keep_alive::<E>(9_999, true), Ok(false));
+    assert_eq!(session.keep_alive(9_999, true), Ok(false));
     assert_eq!(session.next_deadline(), Some(10_000));
-    assert_eq!(session.keep_alive::<E>(10_000, true), Ok(true));
+    assert_eq!(session.keep_alive(10_000, true), Ok(true));
     assert_eq!(encoded(&mut session, Packet::PingReq), [0xc0, 0]);
     session.ping_sent(10_000);
     assert!(session.read_due(10_000), "a pending PINGRESP is read for");
-    assert_eq!(session.keep_alive::<E>(11_999, true), Ok(false));
+    assert_eq!(session.keep_alive(11_999, true), Ok(false));
     // Not judged while unread data may hold the answer.
-    assert_eq!(session.keep_alive::<E>(12_000, false), Ok(false));
-    let silent = session.keep_alive::<E>(12_000, true);
+    assert_eq!(session.keep_alive(12_000, false), Ok(false));
+    let silent = session.keep_alive(12_000, true);
     assert_eq!(silent, Err(Error::Timeout(Waiting::PingResp)));
 }
 
@@ -341,15 +339,15 @@ fn windowed_pubacks_are_matched_in_any_order_once_each_and_ids_in_flight_are_ski
     assert!(!session.send_windowed(9), "a full window takes no more");
     // Acknowledged last first.
     feed(&mut session, &[0x40, 2, 0, ids[2] as u8]);
-    assert_eq!(session.poll::<E>(0), Ok(Some(Event::PubAcked(ids[2]))));
+    assert_eq!(session.poll(0), Ok(Some(Event::PubAcked(ids[2]))));
     feed(&mut session, &[0x40, 2, 0, ids[0] as u8]);
-    assert_eq!(session.poll::<E>(0), Ok(Some(Event::PubAcked(ids[0]))));
+    assert_eq!(session.poll(0), Ok(Some(Event::PubAcked(ids[0]))));
     assert_eq!((session.in_flight(), session.window_room()), (1, 2));
     assert!(session.is_in_flight(ids[1]) && !session.is_in_flight(ids[0]));
     // A second PUBACK for the same id (a copy sent by `republish` while the
     // first was in flight) frees nothing and reports nothing.
     feed(&mut session, &[0x40, 2, 0, ids[0] as u8]);
-    assert_eq!(session.poll::<E>(0), Ok(Some(Event::Ignored)));
+    assert_eq!(session.poll(0), Ok(Some(Event::Ignored)));
     assert_eq!(session.in_flight(), 1);
 }
 

@@ -1,0 +1,147 @@
+//! The pump: runs a [`Request`] on the [`Engine`](crate::Engine), sending,
+//! reading and waiting on the stack as it asks, and closes the connection
+//! when a request lost it.
+
+use embedded_nal::TcpClientStack;
+
+use super::{Client, ClientError};
+use crate::engine::{Io, Request};
+use crate::error::{Error, Waiting};
+use crate::{Clock, Wait};
+
+/// How long the waiter may idle while the stack is busy connecting,
+/// resolving or sending.
+pub(super) const NAP_MS: u32 = 1;
+
+impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
+    /// Runs `request` until it settles; closes the connection if it was lost.
+    pub(super) fn run(&mut self, mut request: Request<'_>) -> Result<bool, ClientError<S>> {
+        let result = self.pump(&mut request);
+        self.settle(result)
+    }
+
+    /// The one loop of every call: does the I/O the engine asks for.
+    pub(super) fn pump(&mut self, request: &mut Request<'_>) -> Result<bool, ClientError<S>> {
+        loop {
+            let now = self.clock.now_ms();
+            match self.engine.step(request, now) {
+                Io::Send { deadline } => self.send(request, now, deadline)?,
+                Io::Read => self.read(now)?,
+                Io::Wait { until } => {
+                    let timeout = u32::try_from(until.saturating_sub(now)).unwrap_or(u32::MAX);
+                    if timeout > 0
+                        && let Some(socket) = self.socket.as_mut()
+                    {
+                        self.waiter.wait_readable(&mut self.stack, socket, timeout);
+                    }
+                    self.engine.waited();
+                }
+                Io::Done(result) => return result.map_err(Error::on_stack),
+            }
+        }
+    }
+
+    /// Sends what the engine has to send, whole, before `deadline`: anything
+    /// less leaves the broker with half a packet, so the connection is then
+    /// lost.
+    fn send(
+        &mut self,
+        request: &Request<'_>,
+        now: u64,
+        deadline: u64,
+    ) -> Result<(), ClientError<S>> {
+        let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
+        let (head, tail) = self.engine.outgoing(request);
+        let written = [head, tail].into_iter().try_for_each(|bytes| {
+            write_all(
+                &mut self.stack,
+                socket,
+                &self.clock,
+                &mut self.waiter,
+                bytes,
+                deadline,
+            )
+        });
+        if let Err(e) = written {
+            self.engine.send_failed();
+            return Err(e);
+        }
+        self.engine.sent(now);
+        self.waiter.poll(&mut self.stack);
+        Ok(())
+    }
+
+    /// Reads what the stack has into the engine's receive buffer.
+    fn read(&mut self, now: u64) -> Result<(), ClientError<S>> {
+        self.waiter.poll(&mut self.stack);
+        let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
+        let room = self.engine.receive_space(now);
+        let n = match room.is_empty() {
+            true => 0,
+            false => match self.stack.receive(socket, room) {
+                Ok(0) if self.zero_read_is_eof => return Err(Error::Closed),
+                Ok(n) => n,
+                Err(nb::Error::WouldBlock) => 0,
+                Err(nb::Error::Other(e)) => return Err(Error::Network(e)),
+            },
+        };
+        self.engine.received(n);
+        Ok(())
+    }
+
+    /// Lets the waiter run for a moment (at most 1 ms) while the stack is
+    /// busy connecting, resolving or sending: a stack that must be polled to
+    /// make progress gets polled, a platform that sleeps sleeps briefly.
+    pub(super) fn nap(&mut self) {
+        self.waiter.idle(&mut self.stack, NAP_MS);
+    }
+
+    /// Closes the connection if `result` is an error that lost it.
+    pub(super) fn settle<T>(
+        &mut self,
+        result: Result<T, ClientError<S>>,
+    ) -> Result<T, ClientError<S>> {
+        if let Err(e) = &result
+            && e.is_connection_lost()
+            && self.socket.is_some()
+        {
+            log::warn!("connection lost: {e:?}");
+            self.close_socket();
+        }
+        result
+    }
+
+    pub(super) fn close_socket(&mut self) {
+        self.engine.closed();
+        if let Some(socket) = self.socket.take()
+            && let Err(e) = self.stack.close(socket)
+        {
+            log::debug!("closing the socket failed: {e:?}");
+        }
+    }
+}
+
+/// Writes all of `bytes` before `deadline`, or fails.
+fn write_all<S: TcpClientStack, C: Clock, W: Wait<S>>(
+    stack: &mut S,
+    socket: &mut S::TcpSocket,
+    clock: &C,
+    waiter: &mut W,
+    bytes: &[u8],
+    deadline: u64,
+) -> Result<(), Error<S::Error>> {
+    let mut sent = 0;
+    while let Some(rest) = bytes.get(sent..).filter(|r| !r.is_empty()) {
+        match stack.send(socket, rest) {
+            // Some stacks (smoltcp-nal) say "buffer full" with Ok(0): wait
+            // like WouldBlock, but never past the deadline.
+            Ok(0) | Err(nb::Error::WouldBlock) if clock.now_ms() < deadline => {
+                waiter.idle(stack, NAP_MS)
+            }
+            Ok(0) | Err(nb::Error::WouldBlock) => return Err(Error::Timeout(Waiting::Send)),
+            Ok(n) => sent += n,
+            Err(nb::Error::Other(e)) => return Err(Error::Network(e)),
+        }
+    }
+    Ok(())
+}
