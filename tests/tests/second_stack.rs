@@ -15,8 +15,7 @@ fn publish_and_receive_over_std_embedded_nal_with_a_host_name() {
     let inbox = Inbox::default();
     let mut on_message = |m: Message<'_>| inbox.push(m);
     let id = client_id("second-stack");
-    // std-embedded-nal reports end of file as Ok(0).
-    let options = Options::new(&id).zero_read_is_eof(true);
+    let options = Options::new(&id);
     let mut client = Client::new(
         std_embedded_nal::Stack,
         StdClock::new(),
@@ -24,6 +23,8 @@ fn publish_and_receive_over_std_embedded_nal_with_a_host_name() {
         &mut rx,
         options,
     );
+    // std-embedded-nal reports end of file as Ok(0).
+    client.set_zero_read_is_eof(true);
     client.set_callback(&mut on_message);
     client
         .connect_host("localhost", broker.addr.port())

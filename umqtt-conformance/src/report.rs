@@ -118,9 +118,9 @@ pub struct Finding {
 pub enum ZeroRead {
     /// Never seen.
     Unseen,
-    /// "No data yet": keep `Options::zero_read_is_eof(false)` (the default).
+    /// "No data yet": keep `Client::set_zero_read_is_eof(false)` (the default).
     NoData,
-    /// End of file: set `Options::zero_read_is_eof(true)`.
+    /// End of file: set `Client::set_zero_read_is_eof(true)`.
     EndOfFile,
     /// Both: end of file cannot be told from "no data".
     Ambiguous,
@@ -239,8 +239,8 @@ impl fmt::Display for Report<'_> {
             )?;
         }
         let advice = match self.zero_read {
-            ZeroRead::Unseen | ZeroRead::NoData => "Options::zero_read_is_eof(false) (the default)",
-            ZeroRead::EndOfFile => "Options::zero_read_is_eof(true)",
+            ZeroRead::Unseen | ZeroRead::NoData => "Client::set_zero_read_is_eof(false) (the default)",
+            ZeroRead::EndOfFile => "Client::set_zero_read_is_eof(true)",
             ZeroRead::Ambiguous => {
                 "neither value of Options::zero_read_is_eof is right: fix the stack"
             }

@@ -45,7 +45,6 @@ pub struct Options<'a> {
     pub(crate) ack_timeout_ms: u32,
     pub(crate) send_timeout_ms: u32,
     pub(crate) ping_timeout_ms: Option<u32>,
-    pub(crate) zero_read_is_eof: bool,
     pub(crate) batch_qos0: bool,
     pub(crate) acknowledge_undelivered: bool,
 }
@@ -65,7 +64,6 @@ impl<'a> Options<'a> {
             ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
             send_timeout_ms: DEFAULT_SEND_TIMEOUT_MS,
             ping_timeout_ms: None,
-            zero_read_is_eof: false,
             batch_qos0: false,
             acknowledge_undelivered: true,
         }
@@ -140,16 +138,6 @@ impl<'a> Options<'a> {
     /// keepalive.
     pub const fn ping_timeout_ms(mut self, ms: u32) -> Self {
         self.ping_timeout_ms = Some(ms);
-        self
-    }
-
-    /// Whether `receive` returning `Ok(0)` means the peer closed the
-    /// connection (default `false`: it means "no data yet").
-    ///
-    /// embedded-nal leaves `Ok(0)` unspecified: some stacks (std-embedded-nal)
-    /// use it for end of file, others (smoltcp-nal) for "nothing to read".
-    pub const fn zero_read_is_eof(mut self, eof: bool) -> Self {
-        self.zero_read_is_eof = eof;
         self
     }
 

@@ -45,7 +45,7 @@ pub(crate) fn close<S: TcpClientStack, C: Clock, W: Wait<S>>(
             Ok(0) if !idle_zero => {
                 let _ = write!(
                     note,
-                    "reported as Ok(0) after {} ms (idle is WouldBlock): set Options::zero_read_is_eof(true)",
+                    "reported as Ok(0) after {} ms (idle is WouldBlock): set Client::set_zero_read_is_eof(true)",
                     since(p)
                 );
                 p.zero_read = ZeroRead::EndOfFile;

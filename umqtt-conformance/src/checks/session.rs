@@ -186,11 +186,11 @@ fn idle_receive<S: TcpClientStack, C: Clock, W: Wait<S>>(
         ),
         (_, 0) => (
             ZeroRead::NoData,
-            "Ok(0) (never WouldBlock): Ok(0) means \"no data\", keep zero_read_is_eof(false)",
+            "Ok(0) (never WouldBlock): Ok(0) means \"no data\", keep set_zero_read_is_eof(false)",
         ),
         _ => (
             ZeroRead::NoData,
-            "sometimes Ok(0), sometimes WouldBlock: Ok(0) means \"no data\", keep zero_read_is_eof(false)",
+            "sometimes Ok(0), sometimes WouldBlock: Ok(0) means \"no data\", keep set_zero_read_is_eof(false)",
         ),
     };
     p.zero_read = zero_read;

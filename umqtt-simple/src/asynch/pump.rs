@@ -106,20 +106,15 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         deadline: u64,
     ) -> Result<bool, AsyncClientError<N>> {
         // Everything is checked (and encoded) before the network is touched.
-        let len = self.engine.prepare_connect().map_err(Error::on_stack)?;
+        let mut request = self
+            .engine
+            .connect(addr, deadline)
+            .map_err(Error::on_stack)?;
         self.close();
-        log::info!(
-            "connecting to {addr} as {:?}",
-            self.engine.options().client_id
-        );
-        let connection = before(&mut self.timer, deadline, self.net.connect(addr))
-            .await
-            .ok_or(Error::Timeout(Waiting::Connect))?
-            .map_err(Error::Network)?;
-        self.connection = Some(connection);
-        let session_present = self.pump(&mut Request::connect(len, deadline)).await?;
-        log::info!("connected to {addr} (session present: {session_present})");
-        Ok(session_present)
+        let connect = before(&mut self.timer, deadline, self.net.connect(addr)).await;
+        let connection = connect.ok_or(Error::Timeout(Waiting::Connect))?;
+        self.connection = Some(connection.map_err(Error::Network)?);
+        self.pump(&mut request).await
     }
 
     /// Drops the connection if `result` is an error that lost it.

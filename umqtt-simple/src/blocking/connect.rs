@@ -6,7 +6,6 @@ use core::net::{IpAddr, SocketAddr};
 use embedded_nal::{AddrType, Dns, TcpClientStack};
 
 use super::{Client, ClientError};
-use crate::engine::Request;
 use crate::error::{Error, Waiting};
 use crate::{Clock, Wait};
 
@@ -23,16 +22,13 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
         deadline: u64,
     ) -> Result<bool, ClientError<S>> {
         // Everything is checked (and encoded) before the network is touched.
-        let len = self.engine.prepare_connect().map_err(Error::on_stack)?;
+        let mut request = self
+            .engine
+            .connect(addr, deadline)
+            .map_err(Error::on_stack)?;
         self.close_socket();
-        log::info!(
-            "connecting to {addr} as {:?}",
-            self.engine.options().client_id
-        );
         self.socket = Some(self.open(addr, deadline)?);
-        let session_present = self.pump(&mut Request::connect(len, deadline))?;
-        log::info!("connected to {addr} (session present: {session_present})");
-        Ok(session_present)
+        self.pump(&mut request)
     }
 
     /// Opens a TCP connection to `addr` before `deadline`.

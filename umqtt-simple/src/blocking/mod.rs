@@ -135,8 +135,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
 
     /// Whether the stack's `receive` returning `Ok(0)` means the broker
     /// closed the connection (`true`), or only "no data yet" (`false`, the
-    /// default, as `WouldBlock`). embedded-nal leaves it open; umqtt-conformance
-    /// tells which one a stack means (docs/PORTING.md).
+    /// default, as `WouldBlock`): a quirk of the stack, not an MQTT option.
+    /// embedded-nal leaves `Ok(0)` unspecified: some stacks
+    /// (std-embedded-nal) use it for end of file, others (smoltcp-nal) for
+    /// "nothing to read"; umqtt-conformance tells which (docs/PORTING.md).
     pub fn set_zero_read_is_eof(&mut self, eof: bool) {
         self.zero_read_is_eof = eof;
     }

@@ -41,6 +41,8 @@ pub use request::Request;
 use callbacks::Callbacks;
 use receive::Receive;
 
+use core::net::SocketAddr;
+
 use crate::error::CoreError;
 use crate::options::Options;
 use crate::packet::{Packet, QoS};
@@ -304,9 +306,17 @@ impl<'a> Engine<'a> {
 
     /// Checks the buffers and options and encodes CONNECT, before the
     /// front-end touches the network (an open connection's batch stays as
-    /// it was when this fails); [`Request::connect`] sends it.
-    pub fn prepare_connect(&mut self) -> Result<usize, CoreError> {
-        Ok(self.session.encode_connect()?)
+    /// it was when this fails). The request it returns, pumped once the
+    /// front-end opened a connection to `addr`, sends it and awaits CONNACK
+    /// until `deadline`; it answers "session present".
+    pub fn connect(
+        &mut self,
+        addr: SocketAddr,
+        deadline: u64,
+    ) -> Result<Request<'static>, CoreError> {
+        let len = self.session.encode_connect()?;
+        log::info!("connecting to {addr} as {:?}", self.options().client_id);
+        Ok(Request::connect(addr, len, deadline))
     }
 
     /// The connection ended (the front-end closed or lost it): batched

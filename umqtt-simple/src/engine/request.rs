@@ -2,6 +2,8 @@
 //! before anything is sent, then encoded, sent and acknowledged within its
 //! deadline.
 
+use core::net::SocketAddr;
+
 use super::checks::{
     checked_publish, checked_publish_with_id, checked_subscribe, checked_unsubscribe, connack,
     earlier_unreported, granted, handled_msg, unsolicited,
@@ -24,6 +26,7 @@ enum Kind<'p> {
     /// CONNECT (already encoded, `len` bytes) on a fresh connection, then
     /// CONNACK, all before `deadline`.
     Connect {
+        addr: SocketAddr,
         len: usize,
         deadline: u64,
     },
@@ -92,10 +95,14 @@ impl<'p> Request<'p> {
         }
     }
 
-    /// CONNECT, encoded by [`Engine::prepare_connect`] (`len` bytes), on the
-    /// connection the front-end just opened; answers "session present".
-    pub fn connect(len: usize, deadline: u64) -> Self {
-        Request::new(Kind::Connect { len, deadline })
+    /// CONNECT, encoded (`len` bytes), on the connection to `addr` the
+    /// front-end just opened (see [`Engine::connect`]).
+    pub(super) fn connect(addr: SocketAddr, len: usize, deadline: u64) -> Self {
+        Request::new(Kind::Connect {
+            addr,
+            len,
+            deadline,
+        })
     }
 
     /// PUBLISH at QoS 0 or 1 (QoS 2 is refused); answers nothing.
@@ -232,6 +239,9 @@ impl Engine<'_> {
             Phase::ConnAck => match self.receive(now)? {
                 Poll::Packet(handled) => {
                     let present = connack(Some(handled))?;
+                    if let Kind::Connect { addr, .. } = request.kind {
+                        log::info!("connected to {addr} (session present: {present})");
+                    }
                     Ok(Some(self.done(request, present)))
                 }
                 Poll::Nothing => Err(Error::Timeout(Waiting::ConnAck)),
@@ -257,7 +267,7 @@ impl Engine<'_> {
         self.handled = None;
         self.session.expect(None);
         match &mut request.kind {
-            Kind::Connect { len, deadline } => {
+            Kind::Connect { len, deadline, .. } => {
                 self.session.opened(now);
                 self.open = true;
                 let send_timeout = self.session.options().send_timeout_ms;
