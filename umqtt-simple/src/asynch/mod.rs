@@ -12,7 +12,8 @@ use core::net::SocketAddr;
 use core::ops::{Deref, DerefMut};
 
 use crate::Timer;
-use crate::engine::{Engine, Request};
+use crate::engine::Engine;
+use crate::engine::requests::{Control, Publish, Receive, Subscribe, Unsubscribe};
 use crate::error::{Error, Waiting};
 use crate::options::Options;
 use crate::packet::QoS;
@@ -181,7 +182,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// broker discards the will.
     pub async fn disconnect(&mut self) -> Result<(), AsyncClientError<N>> {
         let flush = core::mem::replace(&mut self.flush_after_send, true);
-        let result = self.pump(&mut Request::disconnect()).await;
+        let result = self.pump(&mut Control::disconnect()).await;
         self.flush_after_send = flush;
         self.close();
         log::info!("disconnected");
@@ -191,7 +192,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// Sends PINGREQ now; the PINGRESP is handled by later calls. The client
     /// also pings by itself when keepalive is due.
     pub async fn ping(&mut self) -> Result<(), AsyncClientError<N>> {
-        self.run(Request::ping()).await.map(drop)
+        self.run(&mut Control::ping()).await.map(drop)
     }
 
     /// Publishes `payload` to `topic` (see [`crate::Client::publish`]): QoS
@@ -204,7 +205,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         retain: bool,
         qos: QoS,
     ) -> Result<(), AsyncClientError<N>> {
-        self.run(Request::publish(topic, payload, retain, qos))
+        self.run(&mut Publish::new(topic, payload, retain, qos))
             .await
             .map(drop)
     }
@@ -218,7 +219,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         retain: bool,
         packet_id: u16,
     ) -> Result<(), AsyncClientError<N>> {
-        self.run(Request::publish_with_id(
+        self.run(&mut Publish::with_id(
             topic, payload, retain, packet_id, true,
         ))
         .await
@@ -234,7 +235,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         retain: bool,
         packet_id: u16,
     ) -> Result<(), AsyncClientError<N>> {
-        self.run(Request::publish_with_id(
+        self.run(&mut Publish::with_id(
             topic, payload, retain, packet_id, false,
         ))
         .await
@@ -256,14 +257,14 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         filters: &[(&[u8], QoS)],
         granted: &mut [Option<QoS>],
     ) -> Result<(), AsyncClientError<N>> {
-        self.run(Request::subscribe(filters, granted))
+        self.run(&mut Subscribe::new(filters, granted))
             .await
             .map(drop)
     }
 
     /// Unsubscribes from `filter` and waits for the UNSUBACK.
     pub async fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), AsyncClientError<N>> {
-        self.run(Request::unsubscribe(filter)).await.map(drop)
+        self.run(&mut Unsubscribe::new(filter)).await.map(drop)
     }
 
     /// Waits for one packet from the broker and handles it: a message goes
@@ -281,25 +282,25 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// Like [`Client::wait_msg`], for at most `timeout_ms`; returns whether
     /// a packet was handled.
     pub async fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
-        self.run(Request::receive(Some(timeout_ms))).await
+        self.run(&mut Receive::one(Some(timeout_ms))).await
     }
 
     /// Handles one packet if one has arrived, and returns at once otherwise;
     /// returns whether a packet was handled.
     pub async fn check_msg(&mut self) -> Result<bool, AsyncClientError<N>> {
-        self.run(Request::receive(None)).await
+        self.run(&mut Receive::one(None)).await
     }
 
     /// Sends the batched QoS 0 messages waiting in the transmit buffer
     /// (see [`crate::Client::flush`]).
     pub async fn flush(&mut self) -> Result<(), AsyncClientError<N>> {
-        self.run(Request::flush()).await.map(drop)
+        self.run(&mut Control::flush()).await.map(drop)
     }
 
     /// Sends the batched QoS 0 messages and waits until every windowed QoS 1
     /// message is acknowledged, for at most `timeout_ms`; returns whether
     /// all were (see [`crate::Client::flush_for`]).
     pub async fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
-        self.run(Request::flush_for(timeout_ms)).await
+        self.run(&mut Receive::until_acked(timeout_ms)).await
     }
 }

@@ -17,16 +17,16 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// Runs `request` until it settles; drops the connection if it was lost.
     pub(super) async fn run(
         &mut self,
-        mut request: Request<'_>,
+        request: &mut dyn Request,
     ) -> Result<bool, AsyncClientError<N>> {
-        let result = self.pump(&mut request).await;
+        let result = self.pump(request).await;
         self.settle(result)
     }
 
     /// The one loop of every call: does the I/O the engine asks for.
     pub(super) async fn pump(
         &mut self,
-        request: &mut Request<'_>,
+        request: &mut dyn Request,
     ) -> Result<bool, AsyncClientError<N>> {
         loop {
             let now = self.timer.now_ms();
@@ -70,7 +70,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// connection is then lost.
     async fn send(
         &mut self,
-        request: &Request<'_>,
+        request: &dyn Request,
         now: u64,
         deadline: u64,
     ) -> Result<(), AsyncClientError<N>> {

@@ -2,12 +2,14 @@
 //! of the request [`Engine`], which holds every request's sequence. The
 //! pump owns the socket, the clock and the [`Wait`] component: `pump.rs`
 //! moves bytes and time between them and the engine, `connect.rs` opens
-//! the connection. Each public method makes a [`Request`] and runs it.
+//! the connection. Each public method makes a [`Request`](crate::engine::Request) and runs
+//! it.
 
 use core::net::SocketAddr;
 use core::ops::{Deref, DerefMut};
 
-use crate::engine::{Engine, Request};
+use crate::engine::Engine;
+use crate::engine::requests::{Control, Publish, Receive, Subscribe, Unsubscribe};
 use crate::error::Error;
 use crate::options::Options;
 use crate::packet::QoS;
@@ -182,7 +184,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Closes the connection politely: DISCONNECT (behind any batched
     /// messages, in the same send), then close. The broker discards the will.
     pub fn disconnect(&mut self) -> Result<(), ClientError<S>> {
-        let result = self.pump(&mut Request::disconnect());
+        let result = self.pump(&mut Control::disconnect());
         self.close_socket();
         log::info!("disconnected");
         result.map(drop)
@@ -191,7 +193,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Sends PINGREQ now; the PINGRESP is handled by later calls. The client
     /// also pings by itself when keepalive is due.
     pub fn ping(&mut self) -> Result<(), ClientError<S>> {
-        self.run(Request::ping()).map(drop)
+        self.run(&mut Control::ping()).map(drop)
     }
 
     /// Publishes `payload` to `topic`.
@@ -211,7 +213,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         retain: bool,
         qos: QoS,
     ) -> Result<(), ClientError<S>> {
-        self.run(Request::publish(topic, payload, retain, qos))
+        self.run(&mut Publish::new(topic, payload, retain, qos))
             .map(drop)
     }
 
@@ -224,8 +226,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         retain: bool,
         packet_id: u16,
     ) -> Result<(), ClientError<S>> {
-        let request = Request::publish_with_id(topic, payload, retain, packet_id, true);
-        self.run(request).map(drop)
+        let mut request = Publish::with_id(topic, payload, retain, packet_id, true);
+        self.run(&mut request).map(drop)
     }
 
     /// Publishes a QoS 1 message with a packet id from
@@ -237,8 +239,8 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         retain: bool,
         packet_id: u16,
     ) -> Result<(), ClientError<S>> {
-        let request = Request::publish_with_id(topic, payload, retain, packet_id, false);
-        self.run(request).map(drop)
+        let mut request = Publish::with_id(topic, payload, retain, packet_id, false);
+        self.run(&mut request).map(drop)
     }
 
     /// Subscribes to `filter` and returns the QoS the broker granted.
@@ -258,12 +260,12 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         filters: &[(&[u8], QoS)],
         granted: &mut [Option<QoS>],
     ) -> Result<(), ClientError<S>> {
-        self.run(Request::subscribe(filters, granted)).map(drop)
+        self.run(&mut Subscribe::new(filters, granted)).map(drop)
     }
 
     /// Unsubscribes from `filter` and waits for the UNSUBACK.
     pub fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), ClientError<S>> {
-        self.run(Request::unsubscribe(filter)).map(drop)
+        self.run(&mut Unsubscribe::new(filter)).map(drop)
     }
 
     /// Waits for one packet from the broker and handles it: a message goes to
@@ -281,14 +283,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// Like [`Client::wait_msg`], for at most `timeout_ms`; returns whether a
     /// packet was handled.
     pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
-        self.run(Request::receive(Some(timeout_ms)))
+        self.run(&mut Receive::one(Some(timeout_ms)))
     }
 
     /// Handles one packet if one has arrived, and returns at once otherwise;
     /// returns whether a packet was handled. Never waits (and sends PINGREQ
     /// when keepalive is due).
     pub fn check_msg(&mut self) -> Result<bool, ClientError<S>> {
-        self.run(Request::receive(None))
+        self.run(&mut Receive::one(None))
     }
 
     /// Sends the batched QoS 0 messages waiting in the transmit buffer
@@ -300,14 +302,14 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// If the send fails, the connection is closed, the error returned and
     /// the messages are counted by [`Client::dropped_messages`].
     pub fn flush(&mut self) -> Result<(), ClientError<S>> {
-        self.run(Request::flush()).map(drop)
+        self.run(&mut Control::flush()).map(drop)
     }
 
     /// Sends the batched QoS 0 messages and waits until every windowed QoS 1
     /// message is acknowledged, for at most `timeout_ms`; returns whether
     /// all were (the connection stays up either way).
     pub fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
-        self.run(Request::flush_for(timeout_ms))
+        self.run(&mut Receive::until_acked(timeout_ms))
     }
 }
 

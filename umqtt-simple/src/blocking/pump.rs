@@ -15,13 +15,13 @@ pub(super) const NAP_MS: u32 = 1;
 
 impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
     /// Runs `request` until it settles; closes the connection if it was lost.
-    pub(super) fn run(&mut self, mut request: Request<'_>) -> Result<bool, ClientError<S>> {
-        let result = self.pump(&mut request);
+    pub(super) fn run(&mut self, request: &mut dyn Request) -> Result<bool, ClientError<S>> {
+        let result = self.pump(request);
         self.settle(result)
     }
 
     /// The one loop of every call: does the I/O the engine asks for.
-    pub(super) fn pump(&mut self, request: &mut Request<'_>) -> Result<bool, ClientError<S>> {
+    pub(super) fn pump(&mut self, request: &mut dyn Request) -> Result<bool, ClientError<S>> {
         loop {
             let now = self.clock.now_ms();
             match self.engine.step(request, now) {
@@ -46,7 +46,7 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
     /// lost.
     fn send(
         &mut self,
-        request: &Request<'_>,
+        request: &dyn Request,
         now: u64,
         deadline: u64,
     ) -> Result<(), ClientError<S>> {

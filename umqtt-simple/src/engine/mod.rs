@@ -26,20 +26,22 @@
 //! and counters ([`Engine::set_callback`], [`Engine::in_flight`], ...) are
 //! the clients' too: both dereference to their engine.
 //!
-//! Adding a request kind (MQTT 5's AUTH, say) is a [`Request`] constructor,
-//! a phase or two in `request.rs`, and a one-line public method in each
+//! Adding a request kind (MQTT 5's AUTH, say) is a type in [`requests`]
+//! implementing [`Request`], and a one-line public method in each
 //! front-end; see docs/ENGINE.md.
 
 mod callbacks;
 mod checks;
+mod publish;
 mod receive;
 mod request;
+pub mod requests;
 
 pub use callbacks::{AckCallback, Callback, UndeliveredCallback};
 pub use request::Request;
 
 use callbacks::Callbacks;
-use receive::Receive;
+use receive::Listen;
 
 use core::net::SocketAddr;
 
@@ -104,7 +106,7 @@ pub struct Engine<'a> {
     /// once the reply is sent.
     handled: Option<callbacks::Handled>,
     /// Where the wait for packets stands.
-    rx: Receive,
+    rx: Listen,
 }
 
 impl<'a> Engine<'a> {
@@ -119,7 +121,7 @@ impl<'a> Engine<'a> {
             sending: false,
             owed: None,
             handled: None,
-            rx: Receive::default(),
+            rx: Listen::default(),
         }
     }
 
@@ -313,10 +315,10 @@ impl<'a> Engine<'a> {
         &mut self,
         addr: SocketAddr,
         deadline: u64,
-    ) -> Result<Request<'static>, CoreError> {
+    ) -> Result<requests::Connect, CoreError> {
         let len = self.session.encode_connect()?;
         log::info!("connecting to {addr} as {:?}", self.options().client_id);
-        Ok(Request::connect(addr, len, deadline))
+        Ok(requests::Connect::new(addr, len, deadline))
     }
 
     /// The connection ended (the front-end closed or lost it): batched
@@ -331,18 +333,17 @@ impl<'a> Engine<'a> {
     }
 
     /// What the request does next; `now` is a fresh clock reading.
-    pub fn step(&mut self, request: &mut Request<'_>, now: u64) -> Io {
+    pub fn step(&mut self, request: &mut dyn Request, now: u64) -> Io {
         match self.advance(request, now) {
             Ok(io) => io,
             Err(e) => {
                 self.session.expect(None);
-                request.settle(Err(e.clone()));
                 Io::Done(Err(e))
             }
         }
     }
 
-    fn advance(&mut self, request: &mut Request<'_>, now: u64) -> Result<Io, CoreError> {
+    fn advance(&mut self, request: &mut dyn Request, now: u64) -> Result<Io, CoreError> {
         loop {
             if let Some(out) = self.out {
                 self.sending = true;
@@ -354,7 +355,7 @@ impl<'a> Engine<'a> {
                 self.queue(packet, now)?;
                 continue;
             }
-            if let Some(io) = self.advance_request(request, now)? {
+            if let Some(io) = request.advance(self, now)? {
                 return Ok(io);
             }
         }
@@ -362,7 +363,7 @@ impl<'a> Engine<'a> {
 
     /// The bytes [`Io::Send`] asks for: the head from the transmit buffer,
     /// then the request's payload (a publish too large for the buffer).
-    pub fn outgoing<'s>(&'s self, request: &'s Request<'_>) -> (&'s [u8], &'s [u8]) {
+    pub fn outgoing<'s>(&'s self, request: &'s dyn Request) -> (&'s [u8], &'s [u8]) {
         match self.out {
             Some(out) => {
                 let tail = if out.with_payload {

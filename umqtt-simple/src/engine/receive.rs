@@ -8,7 +8,7 @@ use crate::packet::Packet;
 
 /// Where a wait for the next packet stands.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Receive {
+pub(super) struct Listen {
     /// Never wait past this (`None`: never wait at all).
     deadline: Option<u64>,
     /// A request just went out: its answer cannot be in yet, so the first
@@ -39,28 +39,27 @@ pub(super) enum Poll {
     Packet(Handled),
     /// Nothing came before the deadline (or at once, without one).
     Nothing,
-    /// Something to send was queued (a reply, a ping): the engine sends
-    /// it, then asks again.
-    Again,
-    /// The front-end reads or waits.
-    Io(Io),
+    /// The front-end reads or waits (`Some`), or something to send was
+    /// queued (`None`: a reply, a ping), which the engine sends before it
+    /// asks again.
+    Busy(Option<Io>),
 }
 
-impl Receive {
+impl Listen {
     /// A wait until `deadline` (`None`: none); `just_sent` skips the first read.
     pub(super) fn until(deadline: Option<u64>, just_sent: bool) -> Self {
-        Receive {
+        Listen {
             deadline,
             skip_read: just_sent && deadline.is_some(),
-            ..Receive::default()
+            ..Listen::default()
         }
     }
 
     /// Only what is buffered already, without reading.
     pub(super) fn buffered() -> Self {
-        Receive {
+        Listen {
             buffered_only: true,
-            ..Receive::default()
+            ..Listen::default()
         }
     }
 
@@ -75,7 +74,7 @@ impl Receive {
 
 impl Engine<'_> {
     /// Handles at most one packet, asking the front-end to read and wait as
-    /// needed until the deadline of the current [`Receive`].
+    /// needed until the deadline of the current [`Listen`].
     pub(super) fn receive(&mut self, now: u64) -> Result<Poll, CoreError> {
         if let Some(handled) = self.handled.take() {
             return Ok(Poll::Packet(handled));
@@ -83,7 +82,7 @@ impl Engine<'_> {
         loop {
             if !self.rx.buffered_only && self.session.keep_alive(now, false)? {
                 self.owed = Some(Packet::PingReq);
-                return Ok(Poll::Again);
+                return Ok(Poll::Busy(None));
             }
             if let Some(handled) = self.take_packet(now)? {
                 self.rx.read = Read::NotAsked;
@@ -91,7 +90,7 @@ impl Engine<'_> {
                 if self.out.is_some() || self.owed.is_some() {
                     // Its reply goes out first.
                     self.handled = Some(handled);
-                    return Ok(Poll::Again);
+                    return Ok(Poll::Busy(None));
                 }
                 return Ok(Poll::Packet(handled));
             }
@@ -102,7 +101,7 @@ impl Engine<'_> {
                 match self.rx.read {
                     Read::NotAsked => {
                         self.rx.read = Read::Asked;
-                        return Ok(Poll::Io(Io::Read));
+                        return Ok(Poll::Busy(Some(Io::Read)));
                     }
                     Read::Got => {
                         self.rx.read = Read::NotAsked;
@@ -114,7 +113,7 @@ impl Engine<'_> {
                         self.rx.read = Read::Judged;
                         if self.session.keep_alive(now, true)? {
                             self.owed = Some(Packet::PingReq);
-                            return Ok(Poll::Again);
+                            return Ok(Poll::Busy(None));
                         }
                     }
                     Read::Judged => {}
@@ -133,7 +132,7 @@ impl Engine<'_> {
                 .next_deadline()
                 .map_or(deadline, |k| k.min(deadline));
             self.rx.read = Read::NotAsked;
-            return Ok(Poll::Io(Io::Wait { until }));
+            return Ok(Poll::Busy(Some(Io::Wait { until })));
         }
     }
 }

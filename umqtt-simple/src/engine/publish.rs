@@ -1,0 +1,186 @@
+//! PUBLISH at QoS 0 or 1: through the window or waiting for its PUBACK.
+
+use super::checks::{checked_publish, checked_publish_with_id};
+use super::receive::Listen;
+use super::request::{Ack, AckPhase, Drain, Request};
+use super::{Engine, Io};
+use crate::error::{CoreError, Error, Waiting};
+use crate::packet::{self, QoS};
+use crate::session::Encoded;
+
+/// PUBLISH at QoS 0 or 1 (QoS 2 is refused); answers nothing.
+///
+/// QoS 0 returns once the connection took the packet (or it is batched);
+/// QoS 1 through the window once it is sent, waiting only for room; QoS 1
+/// without a window once its PUBACK arrived.
+pub struct Publish<'p> {
+    publish: packet::Publish<'p>,
+    /// The caller chose the packet id (`publish_with_id`, `republish`).
+    given: bool,
+    phase: Phase,
+}
+
+/// Where a publish stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Start,
+    /// A windowed publish waits for room, until the ack timeout.
+    Room,
+    /// A windowed publish first handles what is buffered, so that a PUBACK
+    /// the broker sent before it saw the message cannot match it.
+    Buffered,
+    /// It first takes in what has arrived, when nothing was read for a
+    /// while: a PINGRESP is seen, a closed connection noticed before a
+    /// message goes into it.
+    ReadFirst,
+    Encode,
+    /// A windowed publish went out: in flight now.
+    InFlight,
+    Ack(AckPhase),
+    Done,
+}
+
+impl<'p> Publish<'p> {
+    /// `payload` to `topic` at `qos`, a packet id taken when it is sent.
+    pub fn new(topic: &'p [u8], payload: &'p [u8], retain: bool, qos: QoS) -> Self {
+        Publish {
+            publish: packet::Publish::new(topic, payload, qos).with_retain(retain),
+            given: false,
+            phase: Phase::Start,
+        }
+    }
+
+    /// At QoS 1 with the caller's `packet_id`; `dup` for a message sent
+    /// before (after a reconnect).
+    pub fn with_id(
+        topic: &'p [u8],
+        payload: &'p [u8],
+        retain: bool,
+        packet_id: u16,
+        dup: bool,
+    ) -> Self {
+        let mut publish = packet::Publish::new(topic, payload, QoS::AtLeastOnce)
+            .with_retain(retain)
+            .with_packet_id(packet_id);
+        publish.dup = dup;
+        Publish {
+            publish,
+            given: true,
+            phase: Phase::Start,
+        }
+    }
+
+    fn start(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<(), CoreError> {
+        engine.begin()?;
+        let p = &self.publish;
+        self.publish = if self.given {
+            checked_publish_with_id(p.topic, p.payload, p.retain, p.packet_id, p.dup)?
+        } else {
+            checked_publish(p.topic, p.payload, p.retain, p.qos)?
+        };
+        engine.connected()?;
+        if self.publish.qos == QoS::AtLeastOnce && engine.session.window_capacity() > 0 {
+            let timeout = engine.session.options().ack_timeout_ms;
+            engine.rx = Listen::until(Some(engine.wait_deadline(now, timeout)), false);
+            self.phase = Phase::Room;
+            return Ok(());
+        }
+        if self.publish.qos == QoS::AtLeastOnce && !self.given {
+            self.publish.packet_id = engine.session.take_packet_id();
+        }
+        self.read_first(engine, now);
+        Ok(())
+    }
+
+    /// Reads first if nothing was read for a while, then encodes.
+    fn read_first(&mut self, engine: &mut Engine<'_>, now: u64) {
+        self.phase = if engine.session.read_due(now) {
+            engine.rx = Listen::until(None, false);
+            Phase::ReadFirst
+        } else {
+            Phase::Encode
+        };
+    }
+
+    /// Whether the window takes the message now (with the caller's id, a
+    /// copy of one still in flight goes out again).
+    fn room(&mut self, engine: &mut Engine<'_>) -> bool {
+        let session = &mut engine.session;
+        let ready = session.window_room() > 0
+            || (self.given && session.is_in_flight(self.publish.packet_id));
+        if ready && !self.given {
+            // The id is taken once there is room: never one in flight.
+            self.publish.packet_id = session.take_packet_id();
+        }
+        ready
+    }
+
+    fn encode(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<(), CoreError> {
+        let next = match self.publish.qos {
+            QoS::AtMostOnce => Phase::Done,
+            _ if engine.session.window_capacity() > 0 => Phase::InFlight,
+            _ => Phase::Ack(AckPhase::Sent),
+        };
+        match engine.session.encode_publish(&self.publish)? {
+            Encoded::FlushFirst(len) => engine.send(len, now, false, false),
+            Encoded::Batched => self.phase = next,
+            Encoded::Send(len) => {
+                engine.send(len, now, false, false);
+                self.phase = next;
+            }
+            Encoded::SendWithPayload(len) => {
+                engine.send(len, now, true, false);
+                self.phase = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Request for Publish<'_> {
+    fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
+        let phase = self.phase;
+        match phase {
+            Phase::Start => self.start(engine, now)?,
+            Phase::Room if self.room(engine) => {
+                engine.rx = Listen::buffered();
+                self.phase = Phase::Buffered;
+            }
+            Phase::Room => match engine.next_unsolicited(now)? {
+                Drain::Handled => {}
+                Drain::Empty => return Err(Error::Timeout(Waiting::PubAck)),
+                Drain::Busy(io) => return Ok(io),
+            },
+            Phase::Buffered => match engine.next_unsolicited(now)? {
+                Drain::Handled => {}
+                Drain::Empty => self.read_first(engine, now),
+                Drain::Busy(io) => return Ok(io),
+            },
+            Phase::ReadFirst => match engine.next_unsolicited(now)? {
+                Drain::Handled => {}
+                Drain::Empty => self.phase = Phase::Encode,
+                Drain::Busy(io) => return Ok(io),
+            },
+            Phase::Encode => self.encode(engine, now)?,
+            Phase::InFlight => {
+                engine.session.send_windowed(self.publish.packet_id);
+                self.phase = Phase::Done;
+            }
+            Phase::Ack(mut ack) => {
+                let arrived =
+                    engine.await_ack(&mut ack, Waiting::PubAck, self.publish.packet_id, now)?;
+                self.phase = Phase::Ack(ack);
+                match arrived {
+                    Ack::Arrived => self.phase = Phase::Done,
+                    Ack::Pending(io) => return Ok(io),
+                }
+            }
+            Phase::Done => return Ok(Some(Io::Done(Ok(false)))),
+        }
+        Ok(None)
+    }
+
+    fn payload(&self) -> &[u8] {
+        self.publish.payload
+    }
+}

@@ -1,0 +1,289 @@
+//! The request kinds: each a type the front-ends make and the engine runs
+//! ([`Request`]). A program links the code of the kinds it uses only.
+
+use core::net::SocketAddr;
+
+use super::checks::{
+    checked_subscribe, checked_unsubscribe, connack, earlier_unreported, granted, handled_msg,
+};
+use super::receive::{Listen, Poll};
+use super::request::{Ack, AckPhase, Drain, Request};
+use super::{Engine, Io, Out};
+use crate::error::{CoreError, Error, Waiting};
+use crate::packet::{Packet, QoS, SubscribeFilters, UnsubscribeFilters};
+
+pub use super::publish::Publish;
+
+/// CONNECT on the connection the front-end just opened, then CONNACK, all
+/// before the connect deadline; answers "session present". Made by
+/// [`Engine::connect`], which checks and encodes CONNECT before the
+/// front-end touches the network.
+pub struct Connect {
+    addr: SocketAddr,
+    /// The encoded CONNECT's length.
+    len: usize,
+    deadline: u64,
+    sent: bool,
+}
+
+impl Connect {
+    pub(super) fn new(addr: SocketAddr, len: usize, deadline: u64) -> Self {
+        Connect {
+            addr,
+            len,
+            deadline,
+            sent: false,
+        }
+    }
+}
+
+impl Request for Connect {
+    fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
+        if !core::mem::replace(&mut self.sent, true) {
+            engine.begin()?;
+            engine.session.opened(now);
+            engine.open = true;
+            let send_timeout = engine.session.options().send_timeout_ms;
+            engine.out = Some(Out {
+                len: self.len,
+                with_payload: false,
+                deadline: self
+                    .deadline
+                    .min(now.saturating_add(u64::from(send_timeout))),
+                ping: false,
+            });
+            engine.rx = Listen::until(Some(self.deadline), true);
+            return Ok(None);
+        }
+        match engine.receive(now)? {
+            Poll::Packet(handled) => {
+                let present = connack(Some(handled))?;
+                log::info!("connected to {} (session present: {present})", self.addr);
+                Ok(Some(Io::Done(Ok(present))))
+            }
+            Poll::Nothing => Err(Error::Timeout(Waiting::ConnAck)),
+            Poll::Busy(io) => Ok(io),
+        }
+    }
+}
+
+/// SUBSCRIBE to several filters; the QoS granted for each goes into
+/// `granted` (`None`: refused, and the request fails with
+/// [`Error::SubscribeRefused`] for the first refused filter).
+pub struct Subscribe<'p> {
+    filters: &'p [(&'p [u8], QoS)],
+    granted: &'p mut [Option<QoS>],
+    packet_id: u16,
+    phase: AckPhase,
+}
+
+impl<'p> Subscribe<'p> {
+    /// Subscribes to `filters`, the granted QoS into `granted`.
+    pub fn new(filters: &'p [(&'p [u8], QoS)], granted: &'p mut [Option<QoS>]) -> Self {
+        Subscribe {
+            filters,
+            granted,
+            packet_id: 0,
+            phase: AckPhase::Start,
+        }
+    }
+}
+
+impl Request for Subscribe<'_> {
+    fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
+        match self.phase {
+            AckPhase::Start => {
+                engine.begin()?;
+                checked_subscribe(self.filters, self.granted, &engine.callbacks)?;
+                engine.connected()?;
+                self.packet_id = engine.session.take_packet_id();
+                self.phase = AckPhase::Encode;
+            }
+            AckPhase::Encode => {
+                let packet = Packet::Subscribe(crate::packet::Subscribe {
+                    packet_id: self.packet_id,
+                    filters: SubscribeFilters::List(self.filters),
+                });
+                if engine.encode_request(&packet, now)? {
+                    self.phase = AckPhase::Sent;
+                }
+            }
+            AckPhase::Sent | AckPhase::Waiting => {
+                match engine.await_ack(&mut self.phase, Waiting::SubAck, self.packet_id, now)? {
+                    Ack::Arrived => {
+                        granted(&engine.session, self.filters.len(), self.granted)?;
+                        return Ok(Some(Io::Done(Ok(false))));
+                    }
+                    Ack::Pending(io) => return Ok(io),
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// UNSUBSCRIBE from one filter, until its UNSUBACK.
+pub struct Unsubscribe<'p> {
+    filter: [&'p [u8]; 1],
+    packet_id: u16,
+    phase: AckPhase,
+}
+
+impl<'p> Unsubscribe<'p> {
+    /// Unsubscribes from `filter`.
+    pub fn new(filter: &'p [u8]) -> Self {
+        Unsubscribe {
+            filter: [filter],
+            packet_id: 0,
+            phase: AckPhase::Start,
+        }
+    }
+}
+
+impl Request for Unsubscribe<'_> {
+    fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
+        match self.phase {
+            AckPhase::Start => {
+                engine.begin()?;
+                checked_unsubscribe(&self.filter)?;
+                engine.connected()?;
+                self.packet_id = engine.session.take_packet_id();
+                self.phase = AckPhase::Encode;
+            }
+            AckPhase::Encode => {
+                let packet = Packet::Unsubscribe(crate::packet::Unsubscribe {
+                    packet_id: self.packet_id,
+                    filters: UnsubscribeFilters::List(&self.filter),
+                });
+                if engine.encode_request(&packet, now)? {
+                    self.phase = AckPhase::Sent;
+                }
+            }
+            AckPhase::Sent | AckPhase::Waiting => {
+                match engine.await_ack(&mut self.phase, Waiting::UnsubAck, self.packet_id, now)? {
+                    Ack::Arrived => return Ok(Some(Io::Done(Ok(false)))),
+                    Ack::Pending(io) => return Ok(io),
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A packet that is sent and not answered (PINGREQ: its PINGRESP is
+/// handled by later calls; DISCONNECT), or only the batched QoS 0 messages.
+pub struct Control {
+    packet: Option<Packet<'static>>,
+    started: bool,
+}
+
+impl Control {
+    /// PINGREQ now (the client also pings by itself when keepalive is due).
+    pub fn ping() -> Self {
+        Control::new(Some(Packet::PingReq))
+    }
+
+    /// DISCONNECT (behind the batch, in the same send); the front-end closes
+    /// the connection after it.
+    pub fn disconnect() -> Self {
+        Control::new(Some(Packet::Disconnect))
+    }
+
+    /// The batched QoS 0 messages, sent.
+    pub fn flush() -> Self {
+        Control::new(None)
+    }
+
+    fn new(packet: Option<Packet<'static>>) -> Self {
+        Control {
+            packet,
+            started: false,
+        }
+    }
+}
+
+impl Request for Control {
+    fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
+        if core::mem::replace(&mut self.started, true) {
+            return Ok(Some(Io::Done(Ok(false))));
+        }
+        engine.begin()?;
+        match self.packet {
+            // DISCONNECT goes out while CONNACK is still awaited too.
+            Some(Packet::Disconnect) if !engine.open => return Err(Error::NotConnected),
+            Some(Packet::Disconnect) => {}
+            _ => engine.connected()?,
+        }
+        match self.packet {
+            Some(packet) => engine.owed = Some(packet),
+            None => engine.flush_batch(now),
+        }
+        Ok(None)
+    }
+}
+
+/// Handles packets nothing waits for: one (`wait_msg_for`, `check_msg`;
+/// answers whether one was handled), or until every windowed message is
+/// acknowledged (`flush_for`; answers whether all were).
+pub struct Receive {
+    /// How long it may wait (`None`: only what has arrived).
+    timeout_ms: Option<u32>,
+    /// Until the window is empty, not one packet.
+    until_acked: bool,
+    started: bool,
+}
+
+impl Receive {
+    /// One packet, waiting for at most `timeout_ms` (`None`: not at all).
+    pub fn one(timeout_ms: Option<u32>) -> Self {
+        Receive {
+            timeout_ms,
+            until_acked: false,
+            started: false,
+        }
+    }
+
+    /// The batch sent, then every windowed PUBACK, for at most `timeout_ms`.
+    pub fn until_acked(timeout_ms: u32) -> Self {
+        Receive {
+            timeout_ms: Some(timeout_ms),
+            until_acked: true,
+            started: false,
+        }
+    }
+}
+
+impl Request for Receive {
+    fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
+        if !core::mem::replace(&mut self.started, true) {
+            engine.begin()?;
+            let deadline = self.timeout_ms.map(|ms| engine.wait_deadline(now, ms));
+            engine.connected()?;
+            if !self.until_acked {
+                // A message skipped inside another call is reported first.
+                earlier_unreported(&mut engine.session)?;
+            }
+            engine.flush_batch(now);
+            engine.rx = Listen::until(deadline, false);
+            return Ok(None);
+        }
+        if self.until_acked {
+            if engine.session.in_flight() == 0 {
+                return Ok(Some(Io::Done(Ok(true))));
+            }
+            return match engine.next_unsolicited(now)? {
+                Drain::Handled => Ok(None),
+                Drain::Empty => Ok(Some(Io::Done(Ok(false)))),
+                Drain::Busy(io) => Ok(io),
+            };
+        }
+        match engine.receive(now)? {
+            Poll::Packet(handled) => {
+                let handled = handled_msg(&mut engine.session, Some(handled))?;
+                Ok(Some(Io::Done(Ok(handled))))
+            }
+            Poll::Nothing => Ok(Some(Io::Done(Ok(false)))),
+            Poll::Busy(io) => Ok(io),
+        }
+    }
+}
