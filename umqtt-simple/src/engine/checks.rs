@@ -4,8 +4,8 @@
 use super::callbacks::{Callbacks, Handled};
 use crate::error::{CoreError, Error};
 use crate::packet::{
-    DecodeError, EncodeError, Packet, PacketType, Publish, QoS, SubAckCode, Subscribe,
-    SubscribeFilters, Unsubscribe, UnsubscribeFilters,
+    DecodeError, EncodeError, PacketType, Publish, QoS, SubAckCode, Subscribe, SubscribeFilters,
+    Unsubscribe, UnsubscribeFilters,
 };
 use crate::session::Session;
 
@@ -60,39 +60,18 @@ fn too_large(session: &Session<'_>, size: usize) -> CoreError {
     }
 }
 
-/// A PUBLISH checked before anything is sent, with a stand-in packet id
-/// for QoS 1 (the real one is taken once the connection is known up).
-/// Publishing QoS 2 is refused.
-pub(crate) fn checked_publish<'p>(
-    topic: &'p [u8],
-    payload: &'p [u8],
-    retain: bool,
-    qos: QoS,
-) -> Result<Publish<'p>, CoreError> {
-    let publish = Publish::new(topic, payload, qos)
-        .with_retain(retain)
-        .with_packet_id(1);
+/// Checks a PUBLISH before anything is sent; one without the caller's id
+/// gets a stand-in (the real one is taken once the connection is known
+/// up). Publishing QoS 2 is refused.
+pub(crate) fn check_publish(publish: &mut Publish<'_>, given_id: bool) -> Result<(), CoreError> {
+    if !given_id {
+        publish.packet_id = 1;
+    }
     publish.validate()?;
-    if qos == QoS::ExactlyOnce {
+    if publish.qos == QoS::ExactlyOnce {
         return Err(EncodeError::PublishQoS2NotSupported.into());
     }
-    Ok(publish)
-}
-
-/// A QoS 1 PUBLISH with the packet id the caller keeps, checked.
-pub(crate) fn checked_publish_with_id<'p>(
-    topic: &'p [u8],
-    payload: &'p [u8],
-    retain: bool,
-    packet_id: u16,
-    dup: bool,
-) -> Result<Publish<'p>, CoreError> {
-    let mut publish = Publish::new(topic, payload, QoS::AtLeastOnce)
-        .with_retain(retain)
-        .with_packet_id(packet_id);
-    publish.dup = dup;
-    publish.validate()?;
-    Ok(publish)
+    Ok(())
 }
 
 /// A SUBSCRIBE checked before anything is sent (stand-in packet id), with
@@ -112,7 +91,7 @@ pub(crate) fn checked_subscribe<'f>(
         packet_id: 1,
         filters: SubscribeFilters::List(filters),
     };
-    Packet::Subscribe(probe).validate()?;
+    probe.validate()?;
     if callbacks.message.is_none() {
         return Err(Error::NoCallback);
     }
@@ -127,7 +106,7 @@ pub(crate) fn checked_unsubscribe<'f>(
         packet_id: 1,
         filters: UnsubscribeFilters::List(filters),
     };
-    Packet::Unsubscribe(probe).validate()?;
+    probe.validate()?;
     Ok(probe)
 }
 

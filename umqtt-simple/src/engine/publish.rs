@@ -1,6 +1,6 @@
 //! PUBLISH at QoS 0 or 1: through the window or waiting for its PUBACK.
 
-use super::checks::{checked_publish, checked_publish_with_id};
+use super::checks::check_publish;
 use super::receive::Listen;
 use super::request::{Ack, AckPhase, Drain, Request};
 use super::{Engine, Io};
@@ -24,6 +24,18 @@ pub struct Publish<'p> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Start,
+    /// Handling packets nothing waits for first; then `Drained` says what.
+    Draining(Drained),
+    Encode,
+    /// A windowed publish went out: in flight now.
+    InFlight,
+    Ack(AckPhase),
+    Done,
+}
+
+/// Why a publish handles packets before it is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
     /// A windowed publish waits for room, until the ack timeout.
     Room,
     /// A windowed publish first handles what is buffered, so that a PUBACK
@@ -33,11 +45,6 @@ enum Phase {
     /// while: a PINGRESP is seen, a closed connection noticed before a
     /// message goes into it.
     ReadFirst,
-    Encode,
-    /// A windowed publish went out: in flight now.
-    InFlight,
-    Ack(AckPhase),
-    Done,
 }
 
 impl<'p> Publish<'p> {
@@ -72,17 +79,12 @@ impl<'p> Publish<'p> {
 
     fn start(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<(), CoreError> {
         engine.begin()?;
-        let p = &self.publish;
-        self.publish = if self.given {
-            checked_publish_with_id(p.topic, p.payload, p.retain, p.packet_id, p.dup)?
-        } else {
-            checked_publish(p.topic, p.payload, p.retain, p.qos)?
-        };
+        check_publish(&mut self.publish, self.given)?;
         engine.connected()?;
         if self.publish.qos == QoS::AtLeastOnce && engine.session.window_capacity() > 0 {
             let timeout = engine.session.options().ack_timeout_ms;
             engine.rx = Listen::until(Some(engine.wait_deadline(now, timeout)), false);
-            self.phase = Phase::Room;
+            self.phase = Phase::Draining(Drained::Room);
             return Ok(());
         }
         if self.publish.qos == QoS::AtLeastOnce && !self.given {
@@ -96,7 +98,7 @@ impl<'p> Publish<'p> {
     fn read_first(&mut self, engine: &mut Engine<'_>, now: u64) {
         self.phase = if engine.session.read_due(now) {
             engine.rx = Listen::until(None, false);
-            Phase::ReadFirst
+            Phase::Draining(Drained::ReadFirst)
         } else {
             Phase::Encode
         };
@@ -142,23 +144,17 @@ impl Request for Publish<'_> {
         let phase = self.phase;
         match phase {
             Phase::Start => self.start(engine, now)?,
-            Phase::Room if self.room(engine) => {
+            Phase::Draining(Drained::Room) if self.room(engine) => {
                 engine.rx = Listen::buffered();
-                self.phase = Phase::Buffered;
+                self.phase = Phase::Draining(Drained::Buffered);
             }
-            Phase::Room => match engine.next_unsolicited(now)? {
+            Phase::Draining(drained) => match engine.next_unsolicited(now)? {
                 Drain::Handled => {}
-                Drain::Empty => return Err(Error::Timeout(Waiting::PubAck)),
-                Drain::Busy(io) => return Ok(io),
-            },
-            Phase::Buffered => match engine.next_unsolicited(now)? {
-                Drain::Handled => {}
-                Drain::Empty => self.read_first(engine, now),
-                Drain::Busy(io) => return Ok(io),
-            },
-            Phase::ReadFirst => match engine.next_unsolicited(now)? {
-                Drain::Handled => {}
-                Drain::Empty => self.phase = Phase::Encode,
+                Drain::Empty => match drained {
+                    Drained::Room => return Err(Error::Timeout(Waiting::PubAck)),
+                    Drained::Buffered => self.read_first(engine, now),
+                    Drained::ReadFirst => self.phase = Phase::Encode,
+                },
                 Drain::Busy(io) => return Ok(io),
             },
             Phase::Encode => self.encode(engine, now)?,

@@ -290,9 +290,16 @@ impl<'a> Packet<'a> {
     /// assert_eq!(&buf[..n], b"\x10\x18\x00\x04MQTT\x04\x02\x00\x3c\x00\x0cumqtt_client");
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        self.validate()?;
+        self.encode_checked(buf)
+    }
+
+    /// [`Packet::encode`] for a packet already [validated](Packet::validate)
+    /// (the client checks each request once, before touching the network,
+    /// and answers only with ids the decoder checked).
+    pub(crate) fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         // Every check comes before the first write: a packet that fails
         // leaves `buf` as it was (the client keeps batched messages there).
-        self.validate()?;
         let header = self.fixed_header();
         check_remaining_length(header.remaining_length)?;
         check_fits(header.len() + header.remaining_length, buf.len())?;

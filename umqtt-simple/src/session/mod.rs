@@ -197,7 +197,7 @@ impl<'a> Session<'a> {
             return Err(too_small(MIN_TX_BUFFER, self.outbound.capacity()));
         }
         let connect = self.connect_packet();
-        self.outbound.encode_connect(Packet::Connect(connect))
+        self.outbound.encode_connect(connect)
     }
 
     /// The CONNECT the options make.
@@ -299,9 +299,18 @@ impl<'a> Session<'a> {
     }
 
     /// The SUBACK handled last, still in the receive buffer.
+    ///
+    /// Only its return codes are read again: the packet was decoded and its
+    /// codes validated when it was handled.
     pub(crate) fn last_suback(&self) -> Result<SubAck<'_>, CoreError> {
-        match Packet::decode(self.inbound.packet())? {
-            Some((Packet::SubAck(suback), _)) => Ok(suback),
+        let packet = self.inbound.packet();
+        match FixedHeader::parse(packet)? {
+            Some((header, header_len)) if header.packet_type == PacketType::SubAck => Ok(SubAck {
+                packet_id: 0,
+                return_codes: packet
+                    .get(header_len.saturating_add(2)..)
+                    .unwrap_or_default(),
+            }),
             _ => Err(Error::UnexpectedPacket(PacketType::SubAck)),
         }
     }
