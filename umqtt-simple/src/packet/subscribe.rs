@@ -71,20 +71,22 @@ impl<'a> Subscribe<'a> {
     }
 
     pub(crate) fn remaining_length(&self) -> usize {
-        2 + self
-            .filters
-            .iter()
-            .map(|(f, _)| 2 + f.len() + 1)
-            .sum::<usize>()
+        2 + match self.filters {
+            SubscribeFilters::List(list) => list.iter().map(|(f, _)| 2 + f.len() + 1).sum(),
+            SubscribeFilters::Wire(payload) => payload.len(),
+        }
     }
 
     pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         w.u16(self.packet_id)?;
-        for (filter, qos) in self.filters.iter() {
-            w.prefixed(filter)?;
-            w.u8(qos as u8)?;
+        match self.filters {
+            SubscribeFilters::List(list) => list.iter().try_for_each(|(filter, qos)| {
+                w.prefixed(filter)?;
+                w.u8(*qos as u8)
+            }),
+            // Decoded, so already in wire form.
+            SubscribeFilters::Wire(payload) => w.bytes(payload),
         }
-        Ok(())
     }
 
     pub(crate) fn read_body(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
@@ -246,12 +248,19 @@ impl<'a> Unsubscribe<'a> {
     }
 
     pub(crate) fn remaining_length(&self) -> usize {
-        2 + self.filters.iter().map(|f| 2 + f.len()).sum::<usize>()
+        2 + match self.filters {
+            UnsubscribeFilters::List(list) => list.iter().map(|f| 2 + f.len()).sum(),
+            UnsubscribeFilters::Wire(payload) => payload.len(),
+        }
     }
 
     pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         w.u16(self.packet_id)?;
-        self.filters.iter().try_for_each(|f| w.prefixed(f))
+        match self.filters {
+            UnsubscribeFilters::List(list) => list.iter().try_for_each(|f| w.prefixed(f)),
+            // Decoded, so already in wire form.
+            UnsubscribeFilters::Wire(payload) => w.bytes(payload),
+        }
     }
 
     pub(crate) fn read_body(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
