@@ -343,56 +343,62 @@ impl<'a> Packet<'a> {
     /// Decodes the body of a packet whose fixed header was already parsed.
     /// `body` must be exactly `header.remaining_length` bytes.
     pub fn decode_body(header: &FixedHeader, body: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
+        if let Some(decoded) = Packet::decode_from_broker(header, body) {
+            return decoded;
+        }
         let len = body.len();
         let packet = header.packet_type;
         let mut r = Reader::new(body, packet);
-        let fixed_len = |expected: usize| {
-            if len == expected {
-                Ok(())
-            } else {
-                Err(DecodeError::InvalidLength { packet, len })
-            }
-        };
-        let decoded = match packet {
+        Ok(match packet {
             PacketType::Connect => Packet::Connect(Connect::read_body(&mut r)?),
-            PacketType::ConnAck => Packet::ConnAck(ConnAck::read_body(&mut r, len)?),
-            PacketType::Publish => Packet::Publish(Publish::decode_body(header.flags, body)?),
-            PacketType::PubAck => {
-                fixed_len(2)?;
-                Packet::PubAck(r.packet_id()?)
-            }
-            PacketType::PubRec => {
-                fixed_len(2)?;
-                Packet::PubRec(r.packet_id()?)
-            }
-            PacketType::PubRel => {
-                fixed_len(2)?;
-                Packet::PubRel(r.packet_id()?)
-            }
-            PacketType::PubComp => {
-                fixed_len(2)?;
-                Packet::PubComp(r.packet_id()?)
-            }
             PacketType::Subscribe => Packet::Subscribe(Subscribe::read_body(&mut r)?),
-            PacketType::SubAck => Packet::SubAck(SubAck::read_body(&mut r, len)?),
             PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::read_body(&mut r)?),
-            PacketType::UnsubAck => {
-                fixed_len(2)?;
-                Packet::UnsubAck(r.packet_id()?)
-            }
             PacketType::PingReq => {
-                fixed_len(0)?;
+                fixed_len(packet, len, 0)?;
                 Packet::PingReq
             }
-            PacketType::PingResp => {
-                fixed_len(0)?;
-                Packet::PingResp
-            }
-            PacketType::Disconnect => {
-                fixed_len(0)?;
+            _ => {
+                fixed_len(packet, len, 0)?;
                 Packet::Disconnect
             }
+        })
+    }
+
+    /// [`Packet::decode_body`] for the packets a broker sends (CONNACK,
+    /// PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK,
+    /// PINGRESP); `None` for one only a client sends (the client refuses
+    /// those without decoding them, so their decoders are not in its code).
+    pub(crate) fn decode_from_broker(
+        header: &FixedHeader,
+        body: &'a [u8],
+    ) -> Option<Result<Packet<'a>, DecodeError>> {
+        let len = body.len();
+        let packet = header.packet_type;
+        let mut r = Reader::new(body, packet);
+        let with_id = |r: &mut Reader<'a>, make: fn(u16) -> Packet<'a>| {
+            fixed_len(packet, len, 2)?;
+            Ok(make(r.packet_id()?))
         };
-        Ok(decoded)
+        Some(match packet {
+            PacketType::ConnAck => ConnAck::read_body(&mut r, len).map(Packet::ConnAck),
+            PacketType::Publish => Publish::decode_body(header.flags, body).map(Packet::Publish),
+            PacketType::PubAck => with_id(&mut r, Packet::PubAck),
+            PacketType::PubRec => with_id(&mut r, Packet::PubRec),
+            PacketType::PubRel => with_id(&mut r, Packet::PubRel),
+            PacketType::PubComp => with_id(&mut r, Packet::PubComp),
+            PacketType::SubAck => SubAck::read_body(&mut r, len).map(Packet::SubAck),
+            PacketType::UnsubAck => with_id(&mut r, Packet::UnsubAck),
+            PacketType::PingResp => fixed_len(packet, len, 0).map(|()| Packet::PingResp),
+            _ => return None,
+        })
+    }
+}
+
+/// Fails unless a body of a fixed-size packet is `expected` bytes long.
+fn fixed_len(packet: PacketType, len: usize, expected: usize) -> Result<(), DecodeError> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(DecodeError::InvalidLength { packet, len })
     }
 }

@@ -389,7 +389,11 @@ impl<'a> Session<'a> {
         header_len: usize,
     ) -> Result<Event<'_>, CoreError> {
         let body = self.inbound.packet().get(header_len..).unwrap_or_default();
-        let packet = Packet::decode_body(header, body)?;
+        let Some(decoded) = Packet::decode_from_broker(header, body) else {
+            // Only a client sends it: refused before it is decoded.
+            return Err(Error::UnexpectedPacket(header.packet_type));
+        };
+        let packet = decoded?;
         log::debug!(target: PACKET_LOG, "received {packet}");
         if self.connecting {
             // The broker's first packet must be CONNACK.

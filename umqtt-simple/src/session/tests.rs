@@ -380,3 +380,27 @@ fn a_new_connection_forgets_what_was_in_flight_on_the_old_one() {
     session.opened(10);
     assert_eq!(session.in_flight(), 0);
 }
+
+#[test]
+fn a_packet_only_a_client_sends_is_refused_as_unexpected_without_being_decoded() {
+    // Well-formed or not, each is refused the same way: the client never
+    // decodes what only a client sends.
+    let cases: [(&[u8], PacketType); 6] = [
+        (&[0xC0, 0], PacketType::PingReq),
+        (&[0xE0, 0], PacketType::Disconnect),
+        (&[0xE0, 1, 0xFF], PacketType::Disconnect),
+        (&[0x82, 3, 0, 1, 0xFF], PacketType::Subscribe),
+        (&[0xA2, 2, 0, 0], PacketType::Unsubscribe),
+        (&[0x10, 2, 0xFF, 0xFF], PacketType::Connect),
+    ];
+    for (bytes, packet) in cases {
+        let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+        let mut session = connected(&mut tx, &mut rx, Options::new("c"));
+        feed(&mut session, bytes);
+        assert_eq!(
+            session.poll(1),
+            Err(Error::UnexpectedPacket(packet)),
+            "{bytes:02x?}"
+        );
+    }
+}
