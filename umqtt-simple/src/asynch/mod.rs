@@ -13,7 +13,7 @@ use core::ops::{Deref, DerefMut};
 
 use crate::Timer;
 use crate::engine::Engine;
-use crate::engine::requests::{Control, Publish, Receive, Subscribe, Unsubscribe};
+use crate::engine::requests::{Control, FlushFor, Publish, Receive, Subscribe, Unsubscribe};
 use crate::error::{Error, Waiting};
 use crate::options::Options;
 use crate::packet::QoS;
@@ -301,6 +301,6 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// message is acknowledged, for at most `timeout_ms`; returns whether
     /// all were (see [`crate::Client::flush_for`]).
     pub async fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
-        self.run(&mut Receive::until_acked(timeout_ms)).await
+        self.run(&mut FlushFor::new(timeout_ms)).await
     }
 }

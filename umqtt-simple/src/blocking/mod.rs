@@ -9,7 +9,7 @@ use core::net::SocketAddr;
 use core::ops::{Deref, DerefMut};
 
 use crate::engine::Engine;
-use crate::engine::requests::{Control, Publish, Receive, Subscribe, Unsubscribe};
+use crate::engine::requests::{Control, FlushFor, Publish, Receive, Subscribe, Unsubscribe};
 use crate::error::Error;
 use crate::options::Options;
 use crate::packet::QoS;
@@ -309,7 +309,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// message is acknowledged, for at most `timeout_ms`; returns whether
     /// all were (the connection stays up either way).
     pub fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
-        self.run(&mut Receive::until_acked(timeout_ms))
+        self.run(&mut FlushFor::new(timeout_ms))
     }
 }
 

@@ -222,14 +222,11 @@ impl Request for Control {
     }
 }
 
-/// Handles packets nothing waits for: one (`wait_msg_for`, `check_msg`;
-/// answers whether one was handled), or until every windowed message is
-/// acknowledged (`flush_for`; answers whether all were).
+/// One packet nothing waits for (`wait_msg_for`, `check_msg`); answers
+/// whether one was handled.
 pub struct Receive {
     /// How long it may wait (`None`: only what has arrived).
     timeout_ms: Option<u32>,
-    /// Until the window is empty, not one packet.
-    until_acked: bool,
     started: bool,
 }
 
@@ -238,16 +235,6 @@ impl Receive {
     pub fn one(timeout_ms: Option<u32>) -> Self {
         Receive {
             timeout_ms,
-            until_acked: false,
-            started: false,
-        }
-    }
-
-    /// The batch sent, then every windowed PUBACK, for at most `timeout_ms`.
-    pub fn until_acked(timeout_ms: u32) -> Self {
-        Receive {
-            timeout_ms: Some(timeout_ms),
-            until_acked: true,
             started: false,
         }
     }
@@ -259,23 +246,11 @@ impl Request for Receive {
             engine.begin()?;
             let deadline = self.timeout_ms.map(|ms| engine.wait_deadline(now, ms));
             engine.connected()?;
-            if !self.until_acked {
-                // A message skipped inside another call is reported first.
-                earlier_unreported(&mut engine.session)?;
-            }
+            // A message skipped inside another call is reported first.
+            earlier_unreported(&mut engine.session)?;
             engine.flush_batch(now);
             engine.rx = Listen::until(deadline, false);
             return Ok(None);
-        }
-        if self.until_acked {
-            if engine.session.in_flight() == 0 {
-                return Ok(Some(Io::Done(Ok(true))));
-            }
-            return match engine.next_unsolicited(now)? {
-                Drain::Handled => Ok(None),
-                Drain::Empty => Ok(Some(Io::Done(Ok(false)))),
-                Drain::Busy(io) => Ok(io),
-            };
         }
         match engine.receive(now)? {
             Poll::Packet(handled) => {
@@ -284,6 +259,45 @@ impl Request for Receive {
             }
             Poll::Nothing => Ok(Some(Io::Done(Ok(false)))),
             Poll::Busy(io) => Ok(io),
+        }
+    }
+}
+
+/// The batched QoS 0 messages sent, then every windowed message
+/// acknowledged, for at most `timeout_ms` (`flush_for`); answers whether
+/// all were.
+pub struct FlushFor {
+    timeout_ms: u32,
+    started: bool,
+}
+
+impl FlushFor {
+    /// Waits for at most `timeout_ms`.
+    pub fn new(timeout_ms: u32) -> Self {
+        FlushFor {
+            timeout_ms,
+            started: false,
+        }
+    }
+}
+
+impl Request for FlushFor {
+    fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
+        if !core::mem::replace(&mut self.started, true) {
+            engine.begin()?;
+            let deadline = engine.wait_deadline(now, self.timeout_ms);
+            engine.connected()?;
+            engine.flush_batch(now);
+            engine.rx = Listen::until(Some(deadline), false);
+            return Ok(None);
+        }
+        if engine.session.in_flight() == 0 {
+            return Ok(Some(Io::Done(Ok(true))));
+        }
+        match engine.next_unsolicited(now)? {
+            Drain::Handled => Ok(None),
+            Drain::Empty => Ok(Some(Io::Done(Ok(false)))),
+            Drain::Busy(io) => Ok(io),
         }
     }
 }

@@ -105,14 +105,21 @@ pub fn validate_topic_name(topic: &[u8]) -> Result<(), EncodeError> {
 /// ```
 pub fn validate_filter(filter: &[u8]) -> Result<(), EncodeError> {
     check_text(Field::TopicFilter, filter)?;
-    let mut levels = filter.split(|&b| b == b'/').peekable();
-    while let Some(level) = levels.next() {
-        let has_plus = level.contains(&b'+');
-        let has_hash = level.contains(&b'#');
-        let is_last = levels.peek().is_none();
-        if (has_plus && level != b"+") || (has_hash && (level != b"#" || !is_last)) {
+    // One pass: a wildcard is a whole level (`/` or an end on both sides),
+    // and `#` the last one.
+    let mut before = b'/';
+    for (i, &byte) in filter.iter().enumerate() {
+        let after = filter.get(i + 1).copied();
+        let level_starts = before == b'/';
+        let misplaced = match byte {
+            b'+' => !level_starts || !matches!(after, None | Some(b'/')),
+            b'#' => !level_starts || after.is_some(),
+            _ => false,
+        };
+        if misplaced {
             return Err(EncodeError::InvalidWildcard);
         }
+        before = byte;
     }
     Ok(())
 }
@@ -120,6 +127,8 @@ pub fn validate_filter(filter: &[u8]) -> Result<(), EncodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    extern crate std;
+    use std::vec::Vec;
 
     #[test]
     fn topic_names_refuse_what_mqtt_forbids() {
@@ -205,6 +214,31 @@ mod tests {
                         agree(&[b'x', a, b, c, d, b'y']);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn wildcards_are_judged_as_the_levels_rule_says_for_every_filter_up_to_six_bytes() {
+        // The rule as MQTT states it (4.7.1), level by level.
+        let by_levels = |filter: &[u8]| {
+            let levels: Vec<&[u8]> = filter.split(|&b| b == b'/').collect();
+            levels.iter().enumerate().all(|(i, level)| {
+                let last = i + 1 == levels.len();
+                (!level.contains(&b'+') || *level == b"+")
+                    && (!level.contains(&b'#') || (*level == b"#" && last))
+            })
+        };
+        let alphabet = [b'a', b'/', b'+', b'#'];
+        for len in 1..=6u32 {
+            for n in 0..4usize.pow(len) {
+                let filter: Vec<u8> = (0..len).map(|k| alphabet[n / 4usize.pow(k) % 4]).collect();
+                let expected = if by_levels(&filter) {
+                    Ok(())
+                } else {
+                    Err(EncodeError::InvalidWildcard)
+                };
+                assert_eq!(validate_filter(&filter), expected, "{filter:?}");
             }
         }
     }
