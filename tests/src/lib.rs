@@ -53,7 +53,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_simple::{Client, ClientError, Message, Options, QoS};
-use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdTimer, StdWait};
+use umqtt_transports::std_async::StdTimer;
+use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 
 pub mod tokio_net;
 use tokio_net::{AsyncClient, TokioNet};

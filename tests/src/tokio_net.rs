@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use umqtt_simple::asynch::{AsyncClientError, Client};
-use umqtt_transports::std_tcp::StdTimer;
+use umqtt_transports::std_async::StdTimer;
 
 /// An embedded-nal-async stack over tokio: `connect` opens a tokio
 /// `TcpStream` (with `TCP_NODELAY`, as the std transport sets it).

@@ -522,7 +522,7 @@ fn async_qos1_message_is_acknowledged_only_after_the_callback_had_it() {
         let (mut tx, mut rx) = ([0u8; 256], [0u8; 256]);
         let mut client = AsyncClient::new(
             &net,
-            umqtt_transports::std_tcp::StdTimer::new(),
+            umqtt_transports::std_async::StdTimer::new(),
             &mut tx,
             &mut rx,
             umqtt_simple::Options::new("async-ack"),

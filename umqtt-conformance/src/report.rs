@@ -239,7 +239,9 @@ impl fmt::Display for Report<'_> {
             )?;
         }
         let advice = match self.zero_read {
-            ZeroRead::Unseen | ZeroRead::NoData => "Client::set_zero_read_is_eof(false) (the default)",
+            ZeroRead::Unseen | ZeroRead::NoData => {
+                "Client::set_zero_read_is_eof(false) (the default)"
+            }
             ZeroRead::EndOfFile => "Client::set_zero_read_is_eof(true)",
             ZeroRead::Ambiguous => {
                 "neither value of Options::zero_read_is_eof is right: fix the stack"

@@ -42,7 +42,7 @@ fn async_ram_table() {
     let (mut tx, mut rx) = ([0u8; 256], [0u8; 256]);
     let mut client = AsyncClient::new(
         &net,
-        umqtt_transports::std_tcp::StdTimer::new(),
+        umqtt_transports::std_async::StdTimer::new(),
         &mut tx,
         &mut rx,
         Options::new("ram"),

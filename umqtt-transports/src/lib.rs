@@ -15,6 +15,8 @@ pub mod embassy;
 #[cfg(feature = "std")]
 pub mod memory;
 #[cfg(feature = "std")]
+pub mod std_async;
+#[cfg(feature = "std")]
 pub mod std_tcp;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -32,7 +32,7 @@ pub type AsyncClientError<N> = Error<<N as TcpConnect>::Error>;
 ///   `TcpClient`, for one). Its connections are embedded-io-async streams.
 /// - `T`: the [`Timer`] every deadline is measured and awaited on
 ///   (`umqtt_transports::embassy::EmbassyTimer` on embassy,
-///   `umqtt_transports::std_tcp::StdTimer` on std).
+///   `umqtt_transports::std_async::StdTimer` on std).
 ///
 /// Buffers are borrowed as for the blocking client; nothing is allocated,
 /// no executor is named, and every future it returns can be dropped (the

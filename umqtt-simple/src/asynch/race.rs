@@ -45,7 +45,7 @@ mod tests {
     use super::*;
     use crate::Clock;
     use std::time::{Duration, Instant};
-    use umqtt_transports::std_tcp::block_on;
+    use umqtt_transports::std_async::block_on;
 
     /// A timer on `Instant`, sleeping the thread (umqtt-transports'
     /// `StdTimer` implements the library build's `Timer`, not this test

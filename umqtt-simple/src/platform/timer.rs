@@ -9,7 +9,7 @@ use crate::Clock;
 /// cannot hang a call: the deadlines of the blocking client, without
 /// tying the client to an executor. Implementations in umqtt-transports:
 /// with feature `embassy-time`, `embassy::EmbassyTimer`; with `std`,
-/// `std_tcp::StdTimer`, which works on any executor. Over any other executor's timer it is a few lines:
+/// `std_async::StdTimer`, which works on any executor. Over any other executor's timer it is a few lines:
 ///
 /// ```
 /// use umqtt_simple::{Clock, Timer};

@@ -102,7 +102,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod block_on;
 mod clock;
 mod dns;
 mod error;
@@ -111,11 +110,12 @@ mod portable;
 mod socket;
 #[cfg(unix)]
 mod stack;
-mod timer;
 #[cfg(unix)]
 mod wait;
 
-pub use block_on::block_on;
+// Moved to `std_async` (they are not TCP); here too, so that existing paths
+// keep working.
+pub use crate::std_async::{StdTimer, block_on};
 pub use clock::StdClock;
 pub use error::StdNetError;
 pub use portable::{PortableSocket, PortableTcpStack, PortableWait};
@@ -123,7 +123,6 @@ pub use portable::{PortableSocket, PortableTcpStack, PortableWait};
 pub use socket::StdSocket;
 #[cfg(unix)]
 pub use stack::StdTcpStack;
-pub use timer::StdTimer;
 #[cfg(unix)]
 pub use wait::StdWait;
 

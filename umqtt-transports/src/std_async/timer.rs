@@ -4,7 +4,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use super::StdClock;
+use crate::std_tcp::StdClock;
 use crate::{Clock, Timer};
 
 /// A [`Timer`] that works with any executor (tokio, async-std, smol, a
@@ -17,7 +17,7 @@ use crate::{Clock, Timer};
 ///
 /// ```
 /// use umqtt_transports::{Clock, Timer};
-/// use umqtt_transports::std_tcp::{StdTimer, block_on};
+/// use umqtt_transports::std_async::{StdTimer, block_on};
 ///
 /// let mut timer = StdTimer::new();
 /// let until = timer.now_ms() + 20;

@@ -11,7 +11,7 @@ use std::thread::{self, Thread};
 /// the client names none.)
 ///
 /// ```
-/// use umqtt_transports::std_tcp::block_on;
+/// use umqtt_transports::std_async::block_on;
 ///
 /// assert_eq!(block_on(async { 6 * 7 }), 42);
 /// ```
