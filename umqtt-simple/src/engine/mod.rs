@@ -41,13 +41,12 @@ pub use callbacks::{AckCallback, Callback, UndeliveredCallback};
 pub use request::Request;
 
 use callbacks::Callbacks;
-use receive::Listen;
 
 use core::net::SocketAddr;
 
 use crate::error::CoreError;
 use crate::options::Options;
-use crate::packet::{Packet, QoS};
+use crate::packet::{Packet, PacketType, QoS};
 use crate::session::{Encoded, Session};
 
 /// What the front-end does next for the request it pumps.
@@ -74,15 +73,60 @@ pub enum Io {
     Done(Result<bool, CoreError>),
 }
 
-/// Bytes the front-end sends next: `len` bytes of the transmit buffer,
-/// then the request's payload if `with_payload`.
-#[derive(Debug, Clone, Copy)]
-struct Out {
-    len: usize,
-    with_payload: bool,
-    deadline: u64,
-    /// A PINGREQ: keepalive waits for its answer once it went out.
-    ping: bool,
+/// A packet the engine owes the broker: a reply the session made (PUBACK,
+/// PUBREC, PUBCOMP), PINGREQ or DISCONNECT. None carries more than a packet
+/// id, so it is kept as its type and id: this is what the client's RAM
+/// holds of it (a `Packet` would take 100 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owed {
+    packet_type: PacketType,
+    id: u16,
+}
+
+impl Owed {
+    const PING: Owed = Owed {
+        packet_type: PacketType::PingReq,
+        id: 0,
+    };
+    const DISCONNECT: Owed = Owed {
+        packet_type: PacketType::Disconnect,
+        id: 0,
+    };
+
+    /// One of the packets above, kept.
+    fn of(packet: &Packet<'_>) -> Owed {
+        let id = match *packet {
+            Packet::PubAck(id) | Packet::PubRec(id) | Packet::PubComp(id) => id,
+            _ => 0,
+        };
+        Owed {
+            packet_type: packet.packet_type(),
+            id,
+        }
+    }
+
+    /// The packet again.
+    fn packet(self) -> Packet<'static> {
+        match self.packet_type {
+            PacketType::PubAck => Packet::PubAck(self.id),
+            PacketType::PubRec => Packet::PubRec(self.id),
+            PacketType::PubComp => Packet::PubComp(self.id),
+            PacketType::PingReq => Packet::PingReq,
+            _ => Packet::Disconnect,
+        }
+    }
+}
+
+/// What follows the bytes of the transmit buffer the front-end sends next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// Nothing.
+    Buffer,
+    /// The request's payload (a publish too large for the buffer).
+    WithPayload,
+    /// Nothing; the bytes are a PINGREQ, whose answer keepalive awaits once
+    /// it went out.
+    Ping,
 }
 
 /// The sans-IO core both clients pump: one MQTT session and the sequence of
@@ -91,22 +135,22 @@ struct Out {
 pub struct Engine<'a> {
     session: Session<'a>,
     callbacks: Callbacks<'a>,
-    /// No wait for the broker goes past this clock reading.
-    wait_limit: Option<u64>,
+    /// No wait for the broker goes past this clock reading (`u64::MAX`:
+    /// none).
+    wait_limit: u64,
     /// The front-end holds an open connection.
     open: bool,
-    /// Bytes to send before anything else.
-    out: Option<Out>,
+    /// Bytes of the transmit buffer to send before anything else (0:
+    /// none), and what follows them.
+    out_len: usize,
+    out: Out,
     /// A send began and did not end: a cancelled async call left half a
     /// packet on the wire.
     sending: bool,
     /// A packet owed to the broker (a reply, a ping), to encode next.
-    owed: Option<Packet<'static>>,
-    /// A packet handled while its reply goes out: the request hears of it
-    /// once the reply is sent.
-    handled: Option<callbacks::Handled>,
-    /// Where the wait for packets stands.
-    rx: Listen,
+    owed: Option<Owed>,
+    /// Where the current round of reading stands.
+    read: receive::Read,
 }
 
 impl<'a> Engine<'a> {
@@ -115,13 +159,13 @@ impl<'a> Engine<'a> {
         Engine {
             session: Session::new(tx, rx, options, now),
             callbacks: Callbacks::default(),
-            wait_limit: None,
+            wait_limit: u64::MAX,
             open: false,
-            out: None,
+            out_len: 0,
+            out: Out::Buffer,
             sending: false,
             owed: None,
-            handled: None,
-            rx: Listen::default(),
+            read: receive::Read::NotAsked,
         }
     }
 
@@ -240,7 +284,7 @@ impl<'a> Engine<'a> {
     /// For layers that bound a whole call made of several waits: umqtt-robust
     /// sets it to the call's deadline, so reconnects cannot stretch a call.
     pub fn limit_waits(&mut self, until: Option<u64>) {
-        self.wait_limit = until;
+        self.wait_limit = until.unwrap_or(u64::MAX);
     }
 
     /// How many packets the broker sent on the current connection after its
@@ -301,9 +345,8 @@ impl<'a> Engine<'a> {
     /// The deadline of a wait for the broker of `timeout_ms` from `now`,
     /// within the cap set by [`Engine::limit_waits`].
     pub fn wait_deadline(&self, now: u64, timeout_ms: u32) -> u64 {
-        let deadline = now.saturating_add(u64::from(timeout_ms));
-        self.wait_limit
-            .map_or(deadline, |limit| deadline.min(limit))
+        now.saturating_add(u64::from(timeout_ms))
+            .min(self.wait_limit)
     }
 
     /// Checks the buffers and options and encodes CONNECT, before the
@@ -326,10 +369,9 @@ impl<'a> Engine<'a> {
     pub fn closed(&mut self) {
         self.session.closed();
         self.open = false;
-        self.out = None;
+        self.out_len = 0;
         self.sending = false;
         self.owed = None;
-        self.handled = None;
     }
 
     /// What the request does next; `now` is a fresh clock reading.
@@ -345,14 +387,20 @@ impl<'a> Engine<'a> {
 
     fn advance(&mut self, request: &mut dyn Request, now: u64) -> Result<Io, CoreError> {
         loop {
-            if let Some(out) = self.out {
+            if self.out_len > 0 {
+                // Each send gets the send timeout from when it begins (and
+                // no more than the request allows: CONNECT, its deadline).
                 self.sending = true;
+                let send_timeout = self.session.options().send_timeout_ms;
+                let deadline = now.saturating_add(u64::from(send_timeout));
                 return Ok(Io::Send {
-                    deadline: out.deadline,
+                    deadline: request
+                        .send_deadline()
+                        .map_or(deadline, |d| d.min(deadline)),
                 });
             }
-            if let Some(packet) = self.owed.take() {
-                self.queue(packet, now)?;
+            if let Some(owed) = self.owed.take() {
+                self.queue(owed.packet())?;
                 continue;
             }
             if let Some(io) = request.advance(self, now)? {
@@ -364,25 +412,19 @@ impl<'a> Engine<'a> {
     /// The bytes [`Io::Send`] asks for: the head from the transmit buffer,
     /// then the request's payload (a publish too large for the buffer).
     pub fn outgoing<'s>(&'s self, request: &'s dyn Request) -> (&'s [u8], &'s [u8]) {
-        match self.out {
-            Some(out) => {
-                let tail = if out.with_payload {
-                    request.payload()
-                } else {
-                    &[]
-                };
-                (self.session.tx(out.len), tail)
-            }
-            None => (&[], &[]),
-        }
+        let tail = match self.out {
+            Out::WithPayload => request.payload(),
+            Out::Buffer | Out::Ping => &[],
+        };
+        (self.session.tx(self.out_len), tail)
     }
 
     /// What [`Io::Send`] asked for went out; the send began at `now`.
     pub fn sent(&mut self, now: u64) {
         self.sending = false;
-        if let Some(out) = self.out.take() {
+        if core::mem::take(&mut self.out_len) > 0 {
             self.session.sent(now);
-            if out.ping {
+            if self.out == Out::Ping {
                 self.session.ping_sent(now);
                 log::trace!("PINGREQ sent");
             }
@@ -392,7 +434,7 @@ impl<'a> Engine<'a> {
     /// The send [`Io::Send`] asked for failed: the connection is lost.
     pub fn send_failed(&mut self) {
         self.sending = false;
-        self.out = None;
+        self.out_len = 0;
         self.session.send_failed();
     }
 
@@ -406,23 +448,29 @@ impl<'a> Engine<'a> {
     /// there).
     pub fn received(&mut self, n: usize) {
         self.session.received(n);
-        self.rx.read(n > 0);
+        self.read = if n > 0 {
+            receive::Read::Got
+        } else {
+            receive::Read::Empty
+        };
     }
 
     /// An [`Io::Wait`] ended without reading.
     pub fn waited(&mut self) {
-        self.rx.woke();
+        self.read = receive::Read::NotAsked;
     }
 
     /// Encodes `packet` behind the batch, to send next.
-    fn queue(&mut self, packet: Packet<'static>, now: u64) -> Result<(), CoreError> {
+    fn queue(&mut self, packet: Packet<'static>) -> Result<(), CoreError> {
         let ping = packet == Packet::PingReq;
         match self.session.encode(&packet)? {
             Encoded::FlushFirst(len) => {
-                self.owed = Some(packet);
-                self.send(len, now, false, false);
+                self.owed = Some(Owed::of(&packet));
+                self.send(len, Out::Buffer);
             }
-            Encoded::Send(len) | Encoded::SendWithPayload(len) => self.send(len, now, false, ping),
+            Encoded::Send(len) | Encoded::SendWithPayload(len) => {
+                self.send(len, if ping { Out::Ping } else { Out::Buffer })
+            }
             Encoded::Batched => {}
         }
         Ok(())
@@ -430,21 +478,16 @@ impl<'a> Engine<'a> {
 
     /// Sends `len` bytes of the transmit buffer (and the payload) next,
     /// within the send timeout from `now`.
-    fn send(&mut self, len: usize, now: u64, with_payload: bool, ping: bool) {
-        let send_timeout = self.session.options().send_timeout_ms;
-        self.out = Some(Out {
-            len,
-            with_payload,
-            deadline: now.saturating_add(u64::from(send_timeout)),
-            ping,
-        });
+    fn send(&mut self, len: usize, out: Out) {
+        self.out_len = len;
+        self.out = out;
     }
 
     /// Sends the batched messages next, if there are any.
-    fn flush_batch(&mut self, now: u64) {
+    fn flush_batch(&mut self) {
         match self.session.pending_len() {
             0 => {}
-            len => self.send(len, now, false, false),
+            len => self.send(len, Out::Buffer),
         }
     }
 
@@ -465,7 +508,7 @@ impl<'a> Engine<'a> {
             Some(event) => self.callbacks.hand_over(event),
         };
         if let Some(reply) = self.session.reply() {
-            self.queue(reply, now)?;
+            self.queue(reply)?;
         }
         Ok(Some(handled))
     }

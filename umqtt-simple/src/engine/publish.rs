@@ -3,7 +3,7 @@
 use super::checks::check_publish;
 use super::receive::Listen;
 use super::request::{Ack, AckPhase, Drain, Request};
-use super::{Engine, Io};
+use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::{self, QoS};
 use crate::session::Encoded;
@@ -18,6 +18,7 @@ pub struct Publish<'p> {
     /// The caller chose the packet id (`publish_with_id`, `republish`).
     given: bool,
     phase: Phase,
+    listen: Listen,
 }
 
 /// Where a publish stands.
@@ -54,6 +55,7 @@ impl<'p> Publish<'p> {
             publish: packet::Publish::new(topic, payload, qos).with_retain(retain),
             given: false,
             phase: Phase::Start,
+            listen: Listen::default(),
         }
     }
 
@@ -74,6 +76,7 @@ impl<'p> Publish<'p> {
             publish,
             given: true,
             phase: Phase::Start,
+            listen: Listen::default(),
         }
     }
 
@@ -83,7 +86,7 @@ impl<'p> Publish<'p> {
         engine.connected()?;
         if self.publish.qos == QoS::AtLeastOnce && engine.session.window_capacity() > 0 {
             let timeout = engine.session.options().ack_timeout_ms;
-            engine.rx = Listen::until(Some(engine.wait_deadline(now, timeout)), false);
+            self.listen = engine.listen(Some(engine.wait_deadline(now, timeout)), false);
             self.phase = Phase::Draining(Drained::Room);
             return Ok(());
         }
@@ -97,7 +100,7 @@ impl<'p> Publish<'p> {
     /// Reads first if nothing was read for a while, then encodes.
     fn read_first(&mut self, engine: &mut Engine<'_>, now: u64) {
         self.phase = if engine.session.read_due(now) {
-            engine.rx = Listen::until(None, false);
+            self.listen = engine.listen(None, false);
             Phase::Draining(Drained::ReadFirst)
         } else {
             Phase::Encode
@@ -117,21 +120,21 @@ impl<'p> Publish<'p> {
         ready
     }
 
-    fn encode(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<(), CoreError> {
+    fn encode(&mut self, engine: &mut Engine<'_>) -> Result<(), CoreError> {
         let next = match self.publish.qos {
             QoS::AtMostOnce => Phase::Done,
             _ if engine.session.window_capacity() > 0 => Phase::InFlight,
             _ => Phase::Ack(AckPhase::Sent),
         };
         match engine.session.encode_publish(&self.publish)? {
-            Encoded::FlushFirst(len) => engine.send(len, now, false, false),
+            Encoded::FlushFirst(len) => engine.send(len, Out::Buffer),
             Encoded::Batched => self.phase = next,
             Encoded::Send(len) => {
-                engine.send(len, now, false, false);
+                engine.send(len, Out::Buffer);
                 self.phase = next;
             }
             Encoded::SendWithPayload(len) => {
-                engine.send(len, now, true, false);
+                engine.send(len, Out::WithPayload);
                 self.phase = next;
             }
         }
@@ -145,10 +148,10 @@ impl Request for Publish<'_> {
         match phase {
             Phase::Start => self.start(engine, now)?,
             Phase::Draining(Drained::Room) if self.room(engine) => {
-                engine.rx = Listen::buffered();
+                self.listen = engine.listen_buffered();
                 self.phase = Phase::Draining(Drained::Buffered);
             }
-            Phase::Draining(drained) => match engine.next_unsolicited(now)? {
+            Phase::Draining(drained) => match engine.next_unsolicited(&mut self.listen, now)? {
                 Drain::Handled => {}
                 Drain::Empty => match drained {
                     Drained::Room => return Err(Error::Timeout(Waiting::PubAck)),
@@ -157,14 +160,19 @@ impl Request for Publish<'_> {
                 },
                 Drain::Busy(io) => return Ok(io),
             },
-            Phase::Encode => self.encode(engine, now)?,
+            Phase::Encode => self.encode(engine)?,
             Phase::InFlight => {
                 engine.session.send_windowed(self.publish.packet_id);
                 self.phase = Phase::Done;
             }
             Phase::Ack(mut ack) => {
-                let arrived =
-                    engine.await_ack(&mut ack, Waiting::PubAck, self.publish.packet_id, now)?;
+                let arrived = engine.await_ack(
+                    &mut self.listen,
+                    &mut ack,
+                    Waiting::PubAck,
+                    self.publish.packet_id,
+                    now,
+                )?;
                 self.phase = Phase::Ack(ack);
                 match arrived {
                     Ack::Arrived => self.phase = Phase::Done,

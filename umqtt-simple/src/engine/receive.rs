@@ -2,13 +2,13 @@
 //! time, keep keepalive on the way, and say when to wait and until when.
 
 use super::callbacks::Handled;
-use super::{Engine, Io};
+use super::{Engine, Io, Owed};
 use crate::error::CoreError;
-use crate::packet::Packet;
 
-/// Where a wait for the next packet stands.
+/// A request's wait for packets: kept by the request (in the caller's
+/// frame, not in the client), handed to [`Engine::receive`].
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Listen {
+pub(crate) struct Listen {
     /// Never wait past this (`None`: never wait at all).
     deadline: Option<u64>,
     /// A request just went out: its answer cannot be in yet, so the first
@@ -16,12 +16,15 @@ pub(super) struct Listen {
     skip_read: bool,
     /// Only the packets already buffered: no reading, no keepalive.
     buffered_only: bool,
-    read: Read,
+    /// A packet handled while its reply goes out: the request hears of it
+    /// once the reply is sent.
+    handled: Option<Handled>,
 }
 
-/// The read of the current round.
+/// The read of the current round (the engine keeps it: the front-end's
+/// reads report to it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Read {
+pub(super) enum Read {
     #[default]
     NotAsked,
     Asked,
@@ -45,9 +48,11 @@ pub(super) enum Poll {
     Busy(Option<Io>),
 }
 
-impl Listen {
-    /// A wait until `deadline` (`None`: none); `just_sent` skips the first read.
-    pub(super) fn until(deadline: Option<u64>, just_sent: bool) -> Self {
+impl Engine<'_> {
+    /// A wait for packets until `deadline` (`None`: none); `just_sent`
+    /// skips the first read.
+    pub(super) fn listen(&mut self, deadline: Option<u64>, just_sent: bool) -> Listen {
+        self.read = Read::NotAsked;
         Listen {
             deadline,
             skip_read: just_sent && deadline.is_some(),
@@ -55,83 +60,75 @@ impl Listen {
         }
     }
 
-    /// Only what is buffered already, without reading.
-    pub(super) fn buffered() -> Self {
+    /// A look at what is buffered already, without reading.
+    pub(super) fn listen_buffered(&mut self) -> Listen {
         Listen {
             buffered_only: true,
-            ..Listen::default()
+            ..self.listen(None, false)
         }
-    }
-
-    pub(super) fn read(&mut self, got: bool) {
-        self.read = if got { Read::Got } else { Read::Empty };
-    }
-
-    pub(super) fn woke(&mut self) {
-        self.read = Read::NotAsked;
     }
 }
 
 impl Engine<'_> {
     /// Handles at most one packet, asking the front-end to read and wait as
     /// needed until the deadline of the current [`Listen`].
-    pub(super) fn receive(&mut self, now: u64) -> Result<Poll, CoreError> {
-        if let Some(handled) = self.handled.take() {
+    pub(super) fn receive(&mut self, rx: &mut Listen, now: u64) -> Result<Poll, CoreError> {
+        if let Some(handled) = rx.handled.take() {
             return Ok(Poll::Packet(handled));
         }
         loop {
-            if !self.rx.buffered_only && self.session.keep_alive(now, false)? {
-                self.owed = Some(Packet::PingReq);
+            if !rx.buffered_only && self.session.keep_alive(now, false)? {
+                self.owed = Some(Owed::PING);
                 return Ok(Poll::Busy(None));
             }
             if let Some(handled) = self.take_packet(now)? {
-                self.rx.read = Read::NotAsked;
-                self.rx.skip_read = false;
-                if self.out.is_some() || self.owed.is_some() {
+                self.read = Read::NotAsked;
+                rx.skip_read = false;
+                if self.out_len > 0 || self.owed.is_some() {
                     // Its reply goes out first.
-                    self.handled = Some(handled);
+                    rx.handled = Some(handled);
                     return Ok(Poll::Busy(None));
                 }
                 return Ok(Poll::Packet(handled));
             }
-            if self.rx.buffered_only {
+            if rx.buffered_only {
                 return Ok(Poll::Nothing);
             }
-            if !core::mem::take(&mut self.rx.skip_read) {
-                match self.rx.read {
+            if !core::mem::take(&mut rx.skip_read) {
+                match self.read {
                     Read::NotAsked => {
-                        self.rx.read = Read::Asked;
+                        self.read = Read::Asked;
                         return Ok(Poll::Busy(Some(Io::Read)));
                     }
                     Read::Got => {
-                        self.rx.read = Read::NotAsked;
+                        self.read = Read::NotAsked;
                         continue;
                     }
                     Read::Asked | Read::Empty => {
                         // Only with nothing left to read can a PINGRESP be
                         // called missing.
-                        self.rx.read = Read::Judged;
+                        self.read = Read::Judged;
                         if self.session.keep_alive(now, true)? {
-                            self.owed = Some(Packet::PingReq);
+                            self.owed = Some(Owed::PING);
                             return Ok(Poll::Busy(None));
                         }
                     }
                     Read::Judged => {}
                 }
             }
-            let Some(deadline) = self.rx.deadline else {
-                self.rx.read = Read::NotAsked;
+            let Some(deadline) = rx.deadline else {
+                self.read = Read::NotAsked;
                 return Ok(Poll::Nothing);
             };
             if now >= deadline {
-                self.rx.read = Read::NotAsked;
+                self.read = Read::NotAsked;
                 return Ok(Poll::Nothing);
             }
             let until = self
                 .session
                 .next_deadline()
                 .map_or(deadline, |k| k.min(deadline));
-            self.rx.read = Read::NotAsked;
+            self.read = Read::NotAsked;
             return Ok(Poll::Busy(Some(Io::Wait { until })));
         }
     }

@@ -8,7 +8,7 @@
 use super::callbacks::Handled;
 use super::checks::unsolicited;
 use super::receive::{Listen, Poll};
-use super::{Engine, Io};
+use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::Packet;
 use crate::session::Encoded;
@@ -26,6 +26,12 @@ pub trait Request {
     /// buffer (a publish too large for the buffer).
     fn payload(&self) -> &[u8] {
         &[]
+    }
+
+    /// No send of the request goes past this clock reading (each send also
+    /// has the send timeout): CONNECT's is the connect deadline.
+    fn send_deadline(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -56,7 +62,7 @@ impl Engine<'_> {
         if core::mem::take(&mut self.sending) {
             return Err(Error::Timeout(Waiting::Send));
         }
-        self.handled = None;
+        self.read = super::receive::Read::NotAsked;
         self.session.expect(None);
         Ok(())
     }
@@ -64,19 +70,15 @@ impl Engine<'_> {
     /// Encodes `packet` behind the batch, to send next; true once it is
     /// (the batch goes alone first when both do not fit: false, call again
     /// after it went).
-    pub(super) fn encode_request(
-        &mut self,
-        packet: &Packet<'_>,
-        now: u64,
-    ) -> Result<bool, CoreError> {
+    pub(super) fn encode_request(&mut self, packet: &Packet<'_>) -> Result<bool, CoreError> {
         Ok(match self.session.encode(packet)? {
             Encoded::FlushFirst(len) => {
-                self.send(len, now, false, false);
+                self.send(len, Out::Buffer);
                 false
             }
             Encoded::Batched => true,
             Encoded::Send(len) | Encoded::SendWithPayload(len) => {
-                self.send(len, now, false, false);
+                self.send(len, Out::Buffer);
                 true
             }
         })
@@ -88,6 +90,7 @@ impl Engine<'_> {
     /// meanwhile go to the callbacks.
     pub(super) fn await_ack(
         &mut self,
+        rx: &mut Listen,
         phase: &mut AckPhase,
         waiting: Waiting,
         id: u16,
@@ -96,10 +99,10 @@ impl Engine<'_> {
         if *phase != AckPhase::Waiting {
             let deadline = self.wait_deadline(now, self.session.options().ack_timeout_ms);
             self.session.expect(Some((waiting, id)));
-            self.rx = Listen::until(Some(deadline), true);
+            *rx = self.listen(Some(deadline), true);
             *phase = AckPhase::Waiting;
         }
-        match self.receive(now)? {
+        match self.receive(rx, now)? {
             Poll::Packet(Handled::Acked) => {
                 self.session.expect(None);
                 Ok(Ack::Arrived)
@@ -114,8 +117,12 @@ impl Engine<'_> {
 
     /// Handles one packet nothing waits for, if one comes within the
     /// current wait.
-    pub(super) fn next_unsolicited(&mut self, now: u64) -> Result<Drain, CoreError> {
-        Ok(match self.receive(now)? {
+    pub(super) fn next_unsolicited(
+        &mut self,
+        rx: &mut Listen,
+        now: u64,
+    ) -> Result<Drain, CoreError> {
+        Ok(match self.receive(rx, now)? {
             Poll::Packet(handled) => {
                 unsolicited(&mut self.session, handled)?;
                 Drain::Handled

@@ -8,7 +8,7 @@ use super::checks::{
 };
 use super::receive::{Listen, Poll};
 use super::request::{Ack, AckPhase, Drain, Request};
-use super::{Engine, Io, Out};
+use super::{Engine, Io, Out, Owed};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::{Packet, QoS, SubscribeFilters, UnsubscribeFilters};
 
@@ -24,6 +24,7 @@ pub struct Connect {
     len: usize,
     deadline: u64,
     sent: bool,
+    listen: Listen,
 }
 
 impl Connect {
@@ -33,29 +34,26 @@ impl Connect {
             len,
             deadline,
             sent: false,
+            listen: Listen::default(),
         }
     }
 }
 
 impl Request for Connect {
+    fn send_deadline(&self) -> Option<u64> {
+        Some(self.deadline)
+    }
+
     fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
         if !core::mem::replace(&mut self.sent, true) {
             engine.begin()?;
             engine.session.opened(now);
             engine.open = true;
-            let send_timeout = engine.session.options().send_timeout_ms;
-            engine.out = Some(Out {
-                len: self.len,
-                with_payload: false,
-                deadline: self
-                    .deadline
-                    .min(now.saturating_add(u64::from(send_timeout))),
-                ping: false,
-            });
-            engine.rx = Listen::until(Some(self.deadline), true);
+            engine.send(self.len, Out::Buffer);
+            self.listen = engine.listen(Some(self.deadline), true);
             return Ok(None);
         }
-        match engine.receive(now)? {
+        match engine.receive(&mut self.listen, now)? {
             Poll::Packet(handled) => {
                 let present = connack(Some(handled))?;
                 log::info!("connected to {} (session present: {present})", self.addr);
@@ -75,6 +73,7 @@ pub struct Subscribe<'p> {
     granted: &'p mut [Option<QoS>],
     packet_id: u16,
     phase: AckPhase,
+    listen: Listen,
 }
 
 impl<'p> Subscribe<'p> {
@@ -85,6 +84,7 @@ impl<'p> Subscribe<'p> {
             granted,
             packet_id: 0,
             phase: AckPhase::Start,
+            listen: Listen::default(),
         }
     }
 }
@@ -104,12 +104,18 @@ impl Request for Subscribe<'_> {
                     packet_id: self.packet_id,
                     filters: SubscribeFilters::List(self.filters),
                 });
-                if engine.encode_request(&packet, now)? {
+                if engine.encode_request(&packet)? {
                     self.phase = AckPhase::Sent;
                 }
             }
             AckPhase::Sent | AckPhase::Waiting => {
-                match engine.await_ack(&mut self.phase, Waiting::SubAck, self.packet_id, now)? {
+                match engine.await_ack(
+                    &mut self.listen,
+                    &mut self.phase,
+                    Waiting::SubAck,
+                    self.packet_id,
+                    now,
+                )? {
                     Ack::Arrived => {
                         granted(&engine.session, self.filters.len(), self.granted)?;
                         return Ok(Some(Io::Done(Ok(false))));
@@ -127,6 +133,7 @@ pub struct Unsubscribe<'p> {
     filter: [&'p [u8]; 1],
     packet_id: u16,
     phase: AckPhase,
+    listen: Listen,
 }
 
 impl<'p> Unsubscribe<'p> {
@@ -136,6 +143,7 @@ impl<'p> Unsubscribe<'p> {
             filter: [filter],
             packet_id: 0,
             phase: AckPhase::Start,
+            listen: Listen::default(),
         }
     }
 }
@@ -155,12 +163,18 @@ impl Request for Unsubscribe<'_> {
                     packet_id: self.packet_id,
                     filters: UnsubscribeFilters::List(&self.filter),
                 });
-                if engine.encode_request(&packet, now)? {
+                if engine.encode_request(&packet)? {
                     self.phase = AckPhase::Sent;
                 }
             }
             AckPhase::Sent | AckPhase::Waiting => {
-                match engine.await_ack(&mut self.phase, Waiting::UnsubAck, self.packet_id, now)? {
+                match engine.await_ack(
+                    &mut self.listen,
+                    &mut self.phase,
+                    Waiting::UnsubAck,
+                    self.packet_id,
+                    now,
+                )? {
                     Ack::Arrived => return Ok(Some(Io::Done(Ok(false)))),
                     Ack::Pending(io) => return Ok(io),
                 }
@@ -173,20 +187,20 @@ impl Request for Unsubscribe<'_> {
 /// A packet that is sent and not answered (PINGREQ: its PINGRESP is
 /// handled by later calls; DISCONNECT), or only the batched QoS 0 messages.
 pub struct Control {
-    packet: Option<Packet<'static>>,
+    packet: Option<Owed>,
     started: bool,
 }
 
 impl Control {
     /// PINGREQ now (the client also pings by itself when keepalive is due).
     pub fn ping() -> Self {
-        Control::new(Some(Packet::PingReq))
+        Control::new(Some(Owed::PING))
     }
 
     /// DISCONNECT (behind the batch, in the same send); the front-end closes
     /// the connection after it.
     pub fn disconnect() -> Self {
-        Control::new(Some(Packet::Disconnect))
+        Control::new(Some(Owed::DISCONNECT))
     }
 
     /// The batched QoS 0 messages, sent.
@@ -194,7 +208,7 @@ impl Control {
         Control::new(None)
     }
 
-    fn new(packet: Option<Packet<'static>>) -> Self {
+    fn new(packet: Option<Owed>) -> Self {
         Control {
             packet,
             started: false,
@@ -203,20 +217,20 @@ impl Control {
 }
 
 impl Request for Control {
-    fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
+    fn advance(&mut self, engine: &mut Engine<'_>, _now: u64) -> Result<Option<Io>, CoreError> {
         if core::mem::replace(&mut self.started, true) {
             return Ok(Some(Io::Done(Ok(false))));
         }
         engine.begin()?;
         match self.packet {
             // DISCONNECT goes out while CONNACK is still awaited too.
-            Some(Packet::Disconnect) if !engine.open => return Err(Error::NotConnected),
-            Some(Packet::Disconnect) => {}
+            Some(Owed::DISCONNECT) if !engine.open => return Err(Error::NotConnected),
+            Some(Owed::DISCONNECT) => {}
             _ => engine.connected()?,
         }
         match self.packet {
             Some(packet) => engine.owed = Some(packet),
-            None => engine.flush_batch(now),
+            None => engine.flush_batch(),
         }
         Ok(None)
     }
@@ -228,6 +242,7 @@ pub struct Receive {
     /// How long it may wait (`None`: only what has arrived).
     timeout_ms: Option<u32>,
     started: bool,
+    listen: Listen,
 }
 
 impl Receive {
@@ -236,6 +251,7 @@ impl Receive {
         Receive {
             timeout_ms,
             started: false,
+            listen: Listen::default(),
         }
     }
 }
@@ -248,11 +264,11 @@ impl Request for Receive {
             engine.connected()?;
             // A message skipped inside another call is reported first.
             earlier_unreported(&mut engine.session)?;
-            engine.flush_batch(now);
-            engine.rx = Listen::until(deadline, false);
+            engine.flush_batch();
+            self.listen = engine.listen(deadline, false);
             return Ok(None);
         }
-        match engine.receive(now)? {
+        match engine.receive(&mut self.listen, now)? {
             Poll::Packet(handled) => {
                 let handled = handled_msg(&mut engine.session, Some(handled))?;
                 Ok(Some(Io::Done(Ok(handled))))
@@ -269,6 +285,7 @@ impl Request for Receive {
 pub struct FlushFor {
     timeout_ms: u32,
     started: bool,
+    listen: Listen,
 }
 
 impl FlushFor {
@@ -277,6 +294,7 @@ impl FlushFor {
         FlushFor {
             timeout_ms,
             started: false,
+            listen: Listen::default(),
         }
     }
 }
@@ -287,14 +305,14 @@ impl Request for FlushFor {
             engine.begin()?;
             let deadline = engine.wait_deadline(now, self.timeout_ms);
             engine.connected()?;
-            engine.flush_batch(now);
-            engine.rx = Listen::until(Some(deadline), false);
+            engine.flush_batch();
+            self.listen = engine.listen(Some(deadline), false);
             return Ok(None);
         }
         if engine.session.in_flight() == 0 {
             return Ok(Some(Io::Done(Ok(true))));
         }
-        match engine.next_unsolicited(now)? {
+        match engine.next_unsolicited(&mut self.listen, now)? {
             Drain::Handled => Ok(None),
             Drain::Empty => Ok(Some(Io::Done(Ok(false)))),
             Drain::Busy(io) => Ok(io),

@@ -223,8 +223,8 @@ impl<'a> Session<'a> {
         self.awaited.set(None);
         self.owed = None;
         self.window.clear();
-        let keepalive_ms = u64::from(self.options.keepalive_s) * 1000;
-        let ping_timeout = u64::from(self.options.effective_ping_timeout_ms());
+        let keepalive_ms = u32::from(self.options.keepalive_s) * 1000;
+        let ping_timeout = self.options.effective_ping_timeout_ms();
         self.keepalive = KeepAlive::new(keepalive_ms, ping_timeout, now);
     }
 
