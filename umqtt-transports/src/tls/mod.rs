@@ -147,6 +147,7 @@
 
 pub mod adapter;
 mod chain;
+mod decide;
 mod error;
 mod handshake;
 mod lend;
