@@ -146,7 +146,11 @@
 //! [embedded-tls]: https://docs.rs/embedded-tls
 
 pub mod adapter;
+#[cfg(feature = "tls-async")]
+mod async_io;
 mod chain;
+#[cfg(feature = "tls-async")]
+mod connect;
 mod decide;
 mod error;
 mod handshake;
@@ -161,6 +165,8 @@ mod wait;
 use embedded_tls::blocking::Aes128GcmSha256;
 
 pub use adapter::{IoControl, IoOutcome, NalIo, NalIoError};
+#[cfg(feature = "tls-async")]
+pub use connect::{TlsConnect, TlsStream};
 pub use embedded_tls::blocking::MaxFragmentLength;
 pub use error::{TlsDnsError, TlsStackError};
 pub use handshake::HandshakeError;
