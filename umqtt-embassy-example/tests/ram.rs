@@ -84,7 +84,10 @@ fn async_tls_ram_table() {
             "`TlsStream` over embassy-net's `TcpConnection` (embedded-tls state)",
             size_of::<TlsStream<'static, TcpConnection<'static, 1, 4096, 4096>>>(),
         ),
-        ("`TlsBuffers` (the slices, not the buffers)", size_of::<TlsBuffers<'static>>()),
+        (
+            "`TlsBuffers` (the slices, not the buffers)",
+            size_of::<TlsBuffers<'static>>(),
+        ),
         (
             "umqtt-simple async `Client` over that `TlsConnect` (holds the `TlsStream`)",
             size_of::<umqtt_simple::asynch::Client<'static, TapTls<'static>, EmbassyTimer>>(),

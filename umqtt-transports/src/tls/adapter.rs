@@ -92,9 +92,11 @@ pub struct IoControl {
     outcome: Cell<IoOutcome>,
     received: Cell<bool>,
     /// The async adapter: the next read starts the current record again.
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     rewind: Cell<bool>,
     /// The async adapter: a write is under way (still set when its future
     /// was dropped).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     writing: Cell<bool>,
 }
 
@@ -154,38 +156,45 @@ impl IoControl {
 
     /// Records what an operation of another adapter (the async one) ended
     /// with.
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn set_outcome(&self, outcome: IoOutcome) {
         self.outcome.set(outcome);
     }
 
     /// Records that bytes were received.
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn note_received(&self) {
         self.received.set(true);
     }
 
     /// Asks the async adapter to start the current record again at its
     /// next read (the last read was dropped before it ended).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn request_rewind(&self) {
         self.rewind.set(true);
     }
 
     /// Whether a rewind was asked for (and forgets it).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn take_rewind(&self) -> bool {
         self.rewind.replace(false)
     }
 
     /// Marks a write of the async adapter as under way, or done.
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn set_writing(&self, writing: bool) {
         self.writing.set(writing);
     }
 
     /// Whether a write of the async adapter is under way (after an
     /// operation ended: it was dropped half-way).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn writing(&self) -> bool {
         self.writing.get()
     }
 
     /// Forgets everything the adapters recorded (a new connection).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn reset(&self) {
         self.clear_outcome();
         self.rewind.set(false);
@@ -256,6 +265,7 @@ impl Framing {
 
     /// The header bytes of the current record read so far (all 5 while its
     /// body comes; none at a boundary).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn header_so_far(&self) -> &[u8] {
         self.head
             .get(..usize::from(self.header))
@@ -263,6 +273,7 @@ impl Framing {
     }
 
     /// Body bytes still to come of the current record (0 in a header).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
     pub(super) fn body_left(&self) -> usize {
         usize::from(self.body_left)
     }

@@ -118,6 +118,11 @@ where
     }
 
     /// The handshake over the connected `inner`.
+    // The generator stays borrowed for the handshake, across its awaits, on
+    // purpose: `try_borrow_mut` never panics, and a second connect running
+    // at the same time (which the lent buffers refuse anyway) gets `Busy`.
+    // Dropped half-way, the future releases the borrow with everything else.
+    #[allow(clippy::await_holding_refcell_ref)]
     async fn handshake<C: Read + Write + 'b>(
         &self,
         inner: C,
