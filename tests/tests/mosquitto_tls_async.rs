@@ -339,11 +339,11 @@ fn async_robust_client_over_tls_rides_out_a_broker_restart() {
     }
     finished.expect("the client finished");
     let log = broker.log();
-    // One connection to each broker (the log is appended across the
-    // restart; the probes of the listener are not clients).
-    assert_eq!(
-        log.matches("New client connected").count(),
-        2,
+    // A connection to the first broker and at least one to the restarted
+    // one (the log is appended across the restart; the probes of the
+    // listener are not clients; under load a reconnect may be retried).
+    assert!(
+        log.matches("New client connected").count() >= 2,
         "connected to the first broker and to the restarted one:\n{log}"
     );
 }
