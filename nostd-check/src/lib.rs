@@ -16,7 +16,7 @@ unsafe extern "C" {
     fn port_now_ms() -> u64;
     fn port_send(buf: *const u8, len: usize) -> isize;
     fn port_recv(buf: *mut u8, len: usize) -> isize;
-    #[cfg(feature = "tls")]
+    #[cfg(any(feature = "tls", feature = "tls-async"))]
     fn port_random(buf: *mut u8, len: usize);
 }
 
@@ -120,10 +120,10 @@ fn report(error: umqtt_simple::Error<CError>, code: i32) -> i32 {
 }
 
 /// The device's random generator, from C.
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "tls-async"))]
 struct CRng;
 
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "tls-async"))]
 impl rand_core::RngCore for CRng {
     fn next_u32(&mut self) -> u32 {
         rand_core::impls::next_u32_via_fill(self)
@@ -141,7 +141,7 @@ impl rand_core::RngCore for CRng {
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "tls-async"))]
 impl rand_core::CryptoRng for CRng {}
 
 /// The same session over TLS (embedded-tls, no heap): 4 kB records by max
@@ -225,8 +225,8 @@ mod async_demo {
 
     /// The C glue as an async stack: a call that would block is `Pending`
     /// (and asks to be polled again).
-    struct CNet;
-    struct CConnection;
+    pub struct CNet;
+    pub struct CConnection;
 
     impl embedded_nal_async::TcpConnect for CNet {
         type Error = CIoError;
@@ -283,7 +283,7 @@ mod async_demo {
     }
 
     /// A timer on the C clock that asks to be polled until its deadline.
-    struct CTimer;
+    pub struct CTimer;
 
     impl Clock for CTimer {
         fn now_ms(&self) -> u64 {
@@ -306,7 +306,7 @@ mod async_demo {
     }
 
     /// Polls `future` until it completes.
-    fn block_on<F: Future>(future: F) -> F::Output {
+    pub fn block_on<F: Future>(future: F) -> F::Output {
         let mut future = pin!(future);
         let mut cx = Context::from_waker(Waker::noop());
         loop {
@@ -343,6 +343,56 @@ mod async_demo {
             Ok(()) => 0,
             Err(code) => code,
         }
+    }
+}
+
+/// The async session over TLS: `TlsConnect` over the C glue's
+/// `TcpConnect`, the same 4 kB records and C random generator as
+/// [`umqtt_tls_demo`], so that the `async` and `tls-async` builds differ by
+/// the async TLS alone.
+#[cfg(feature = "tls-async")]
+#[unsafe(no_mangle)]
+pub extern "C" fn umqtt_async_tls_demo(ca: *const u8, ca_len: usize, count: *mut u32) -> i32 {
+    use umqtt_transports::tls::{MaxFragmentLength, TlsBuffers, TlsConnect, TlsOptions};
+    if ca.is_null() {
+        return -30;
+    }
+    // SAFETY: the caller passes a valid pointer and length.
+    let ca = unsafe { core::slice::from_raw_parts(ca, ca_len) };
+    let (mut read, mut write) = ([0u8; 4352], [0u8; 1024]);
+    let buffers = TlsBuffers::new(&mut read, &mut write);
+    let options = TlsOptions::new("broker.local")
+        .ca(ca)
+        .max_fragment_length(MaxFragmentLength::Bits12);
+    let net = async_demo::CNet;
+    let tls = TlsConnect::new(&net, CRng, &buffers, options);
+    let mut tx = [0u8; 512];
+    let mut rx = [0u8; 512];
+    let mut received = 0u32;
+    let mut on_message = |_m: Message<'_>| received += 1;
+    let result = async_demo::block_on(async {
+        let mut client = umqtt_simple::asynch::Client::new(
+            &tls,
+            async_demo::CTimer,
+            &mut tx,
+            &mut rx,
+            Options::new("nostd-async-tls"),
+        );
+        client.set_callback(&mut on_message);
+        let broker = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 8883);
+        client.connect(broker).await.map_err(|_| -31)?;
+        client.subscribe(b"demo/#", QoS::AtLeastOnce).await.map_err(|_| -32)?;
+        client.publish(b"demo/x", b"hello", false, QoS::AtLeastOnce).await.map_err(|_| -33)?;
+        client.wait_msg().await.map_err(|_| -34)?;
+        client.disconnect().await.map_err(|_| -35)
+    });
+    if !count.is_null() {
+        // SAFETY: the caller passes a valid pointer or null.
+        unsafe { *count = received };
+    }
+    match result {
+        Ok(()) => 0,
+        Err(code) => code,
     }
 }
 

@@ -227,6 +227,20 @@ pub struct Script {
     pub flight: Vec<Rec>,
     /// After the client's Finished.
     pub after: Vec<Post>,
+    /// Send each MQTT reply record in pieces (see [`Trickle`]).
+    pub trickle: Option<Trickle>,
+}
+
+/// How the server sends each of its MQTT reply records: cut at these byte
+/// offsets of the record (header included), with a pause after each piece,
+/// so that a client waiting with short deadlines gives up in the middle of
+/// a record.
+#[derive(Clone, Debug)]
+pub struct Trickle {
+    /// Where the record is cut (increasing offsets).
+    pub cuts: Vec<usize>,
+    /// The pause after each piece but the last.
+    pub pause_ms: u64,
 }
 
 impl Script {
@@ -246,6 +260,7 @@ impl Script {
         Script {
             flight: vec![Rec::Handshake(msgs)],
             after: Vec::new(),
+            trickle: None,
         }
     }
 
@@ -254,7 +269,14 @@ impl Script {
         Script {
             flight: msgs.into_iter().map(|m| Rec::Handshake(vec![m])).collect(),
             after: Vec::new(),
+            trickle: None,
         }
+    }
+
+    /// The same, with every MQTT reply record sent in pieces.
+    pub fn trickled(mut self, trickle: Trickle) -> Self {
+        self.trickle = Some(trickle);
+        self
     }
 
     /// The same, followed by `after` once the client finished.
@@ -477,6 +499,24 @@ impl Conn {
     fn send(&mut self, bytes: &[u8]) -> bool {
         self.seen.sent.extend_from_slice(bytes);
         self.stream.write_all(bytes).is_ok()
+    }
+
+    /// Sends `bytes` in the pieces `trickle` says (all at once without).
+    fn send_trickled(&mut self, bytes: &[u8], trickle: Option<&Trickle>) -> bool {
+        let Some(trickle) = trickle else {
+            return self.send(bytes);
+        };
+        let mut from = 0;
+        for &cut in &trickle.cuts {
+            let cut = cut.clamp(from, bytes.len());
+            if !self.send(&bytes[from..cut]) {
+                return false;
+            }
+            let _ = self.stream.flush();
+            std::thread::sleep(Duration::from_millis(trickle.pause_ms));
+            from = cut;
+        }
+        self.send(&bytes[from..])
     }
 
     /// Sends what `next` makes, again and again, for `ms` milliseconds;
@@ -719,7 +759,7 @@ impl Conn {
                         pending = rest;
                         if let Some(reply) = reply {
                             let record = write.seal(&inner(&reply, APPLICATION_DATA));
-                            if !self.send(&record) {
+                            if !self.send_trickled(&record, script.trickle.as_ref()) {
                                 return;
                             }
                         }

@@ -569,6 +569,7 @@ fn an_unencrypted_handshake_message_in_the_encrypted_flight_is_refused() {
                 Rec::Handshake(vec![Certificate, CertificateVerify, Finished]),
             ],
             after: Vec::new(),
+            trickle: None,
         },
     );
     assert_refused(

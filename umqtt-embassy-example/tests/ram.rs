@@ -63,3 +63,62 @@ fn async_ram_table() {
         "publish {publish}, wait_msg {wait}"
     );
 }
+
+/// The async TLS rows: `TlsConnect` over embassy-net's `TcpClient` and the
+/// clients over it (the client holds the open `TlsStream`: embedded-tls's
+/// connection state), and the futures of the calls while they run (over
+/// tokio's sockets). The record buffers are the user's (`TlsBuffers`).
+#[test]
+fn async_tls_ram_table() {
+    use embassy_net::tcp::client::TcpConnection;
+    use rand_core::OsRng;
+    use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsConnect, TlsOptions, TlsStream};
+
+    type TapTls<'a> = TlsConnect<'a, TapTcpClient<'a>, OsRng, SystemTime>;
+    let rows: [(&str, usize); 6] = [
+        (
+            "`TlsConnect` over embassy-net's `TcpClient` (`OsRng`, `SystemTime`)",
+            size_of::<TapTls<'static>>(),
+        ),
+        (
+            "`TlsStream` over embassy-net's `TcpConnection` (embedded-tls state)",
+            size_of::<TlsStream<'static, TcpConnection<'static, 1, 4096, 4096>>>(),
+        ),
+        (
+            "`TlsBuffers` (the slices, not the buffers)",
+            size_of::<TlsBuffers<'static>>(),
+        ),
+        (
+            "umqtt-simple async `Client` over that `TlsConnect` (holds the `TlsStream`)",
+            size_of::<umqtt_simple::asynch::Client<'static, TapTls<'static>, EmbassyTimer>>(),
+        ),
+        (
+            "umqtt-robust async `RobustClient` over that `TlsConnect`",
+            size_of::<umqtt_robust::asynch::RobustClient<'static, TapTls<'static>, EmbassyTimer>>(),
+        ),
+        ("`EmbassyTimer`", size_of::<EmbassyTimer>()),
+    ];
+    println!("| what | bytes |\n| --- | ---: |");
+    for (what, bytes) in rows {
+        println!("| {what} | {bytes} |");
+    }
+    let net = TokioNet;
+    let (mut read, mut write) = ([0u8; 64], [0u8; 256]);
+    let buffers = TlsBuffers::new(&mut read, &mut write);
+    let tls = TlsConnect::new(&net, OsRng, &buffers, TlsOptions::new("ram"));
+    let (mut tx, mut rx) = ([0u8; 256], [0u8; 256]);
+    let mut client = umqtt_simple::asynch::Client::new(
+        &tls,
+        umqtt_transports::std_tcp::StdTimer::new(),
+        &mut tx,
+        &mut rx,
+        Options::new("ram"),
+    );
+    let broker = SocketAddr::from((Ipv4Addr::LOCALHOST, 8883));
+    let connect = size_of_val(&client.connect(broker));
+    let publish = size_of_val(&client.publish(b"t", b"x", false, QoS::AtLeastOnce));
+    let wait = size_of_val(&client.wait_msg());
+    println!("| future of `connect` over TLS (the handshake inside) | {connect} |");
+    println!("| future of `publish` over TLS | {publish} |");
+    println!("| future of `wait_msg` over TLS | {wait} |");
+}

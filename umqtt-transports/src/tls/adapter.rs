@@ -91,6 +91,13 @@ pub struct IoControl {
     record_start: Cell<Option<u64>>,
     outcome: Cell<IoOutcome>,
     received: Cell<bool>,
+    /// The async adapter: the next read starts the current record again.
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    rewind: Cell<bool>,
+    /// The async adapter: a write is under way (still set when its future
+    /// was dropped).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    writing: Cell<bool>,
 }
 
 impl Default for IoControl {
@@ -108,6 +115,8 @@ impl IoControl {
             record_start: Cell::new(None),
             outcome: Cell::new(IoOutcome::Ok),
             received: Cell::new(false),
+            rewind: Cell::new(false),
+            writing: Cell::new(false),
         }
     }
 
@@ -143,6 +152,53 @@ impl IoControl {
     /// Whether any byte was received since [`IoControl::clear_outcome`].
     pub fn received_any(&self) -> bool {
         self.received.get()
+    }
+
+    /// Records what an operation of another adapter (the async one) ended
+    /// with.
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn set_outcome(&self, outcome: IoOutcome) {
+        self.outcome.set(outcome);
+    }
+
+    /// Records that bytes were received.
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn note_received(&self) {
+        self.received.set(true);
+    }
+
+    /// Asks the async adapter to start the current record again at its
+    /// next read (the last read was dropped before it ended).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn request_rewind(&self) {
+        self.rewind.set(true);
+    }
+
+    /// Whether a rewind was asked for (and forgets it).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn take_rewind(&self) -> bool {
+        self.rewind.replace(false)
+    }
+
+    /// Marks a write of the async adapter as under way, or done.
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn set_writing(&self, writing: bool) {
+        self.writing.set(writing);
+    }
+
+    /// Whether a write of the async adapter is under way (after an
+    /// operation ended: it was dropped half-way).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn writing(&self) -> bool {
+        self.writing.get()
+    }
+
+    /// Forgets everything the adapters recorded (a new connection).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn reset(&self) {
+        self.clear_outcome();
+        self.rewind.set(false);
+        self.writing.set(false);
     }
 }
 
@@ -187,28 +243,50 @@ impl<E: TcpError> embedded_io::Error for NalIoError<E> {
     }
 }
 
-/// Where in the TLS record framing the byte stream is.
+/// Where in the TLS record framing the byte stream is (shared with the
+/// async adapter, which also replays the header of a record whose read was
+/// cancelled).
 #[derive(Debug, Clone, Copy, Default)]
-struct Framing {
-    /// Header bytes read of the record being started (0..5).
+pub(super) struct Framing {
+    /// The header of the record being read, as far as it came.
+    head: [u8; 5],
+    /// Header bytes read of the current record (0..=5; 5 while its body
+    /// comes, 0 at a boundary).
     header: u8,
-    /// The first length byte of the header.
-    len_hi: u8,
     /// Body bytes still to come of the current record.
     body_left: u16,
 }
 
 impl Framing {
-    fn at_boundary(&self) -> bool {
-        self.header == 0 && self.body_left == 0
+    /// Whether the next byte starts a new record.
+    pub(super) fn at_boundary(&self) -> bool {
+        self.header == 0
+    }
+
+    /// The header bytes of the current record read so far (all 5 while its
+    /// body comes; none at a boundary).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn header_so_far(&self) -> &[u8] {
+        self.head
+            .get(..usize::from(self.header))
+            .unwrap_or_default()
+    }
+
+    /// Body bytes still to come of the current record (0 in a header).
+    #[cfg_attr(not(feature = "tls-async"), allow(dead_code))]
+    pub(super) fn body_left(&self) -> usize {
+        usize::from(self.body_left)
     }
 
     /// Follows `bytes`; `false` if they cannot be TLS records.
-    fn feed(&mut self, mut bytes: &[u8]) -> bool {
+    pub(super) fn feed(&mut self, mut bytes: &[u8]) -> bool {
         while let Some((&b, rest)) = bytes.split_first() {
             if self.body_left > 0 {
                 let n = usize::from(self.body_left).min(bytes.len());
                 self.body_left -= u16::try_from(n).unwrap_or(self.body_left);
+                if self.body_left == 0 {
+                    self.header = 0;
+                }
                 bytes = bytes.get(n..).unwrap_or_default();
                 continue;
             }
@@ -218,11 +296,19 @@ impl Framing {
                 0 if !(20..=24).contains(&b) => return false,
                 // Protocol version major: 3.
                 1 if b != 3 => return false,
-                3 => self.len_hi = b,
-                4 => self.body_left = u16::from_be_bytes([self.len_hi, b]),
                 _ => {}
             }
-            self.header = (self.header + 1) % 5;
+            if let Some(slot) = self.head.get_mut(usize::from(self.header)) {
+                *slot = b;
+            }
+            self.header += 1;
+            if self.header >= 5 {
+                let [_, _, _, hi, lo] = self.head;
+                self.body_left = u16::from_be_bytes([hi, lo]);
+                if self.body_left == 0 {
+                    self.header = 0;
+                }
+            }
             bytes = rest;
         }
         true

@@ -8,7 +8,7 @@ use embedded_tls::blocking::TlsError;
 
 use super::{CertError, HandshakeError, StillLent};
 
-/// Why a [`TlsStack`](super::TlsStack) operation failed.
+/// Why a [`TlsStack`](super::TlsStack) or [`TlsConnect`](super::TlsConnect) operation failed.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum TlsStackError<E> {
@@ -59,6 +59,10 @@ pub enum TlsStackError<E> {
     },
     /// The peer closed the connection (or the inner stack lost it).
     Closed,
+    /// An async write was dropped (its caller's deadline passed) in the
+    /// middle of a record: the server has part of it, so the session cannot
+    /// go on ([`TlsConnect`](super::TlsConnect)).
+    WriteCut,
     /// The inner stack failed during the session, with this kind of error.
     Network(TcpErrorKind),
     /// Neither a CA nor [`TlsOptions::dangerously_skip_verification`](super::TlsOptions::dangerously_skip_verification) was given.
@@ -125,6 +129,9 @@ impl<E: fmt::Debug> fmt::Display for TlsStackError<E> {
                 "a TLS record does not fit in the {buffer}-byte read buffer (full records need 16640 bytes; or ask for a max fragment length)"
             ),
             Self::Closed => f.write_str("TLS connection closed"),
+            Self::WriteCut => f.write_str(
+                "TLS session lost: a write was cut off (timed out) in the middle of a record",
+            ),
             Self::Network(kind) => write!(f, "TLS connection lost: network error ({kind:?})"),
             Self::NoTrustAnchor => f.write_str(
                 "no CA certificate given to verify the server (or choose dangerously_skip_verification)",
@@ -148,9 +155,11 @@ impl<E: TcpError> TcpError for TlsStackError<E> {
         match self {
             Self::Tcp(e) => e.kind(),
             Self::Network(kind) => *kind,
-            Self::Closed | Self::ClosedByServer | Self::NotConnected | Self::TimedOut => {
-                TcpErrorKind::PipeClosed
-            }
+            Self::Closed
+            | Self::ClosedByServer
+            | Self::NotConnected
+            | Self::TimedOut
+            | Self::WriteCut => TcpErrorKind::PipeClosed,
             Self::Alert(_)
             | Self::AbortedAfterHandshake { .. }
             | Self::RecordTooLarge { .. }
@@ -158,6 +167,33 @@ impl<E: TcpError> TcpError for TlsStackError<E> {
             | Self::MalformedRecord
             | Self::Tls(_) => TcpErrorKind::PipeClosed,
             _ => TcpErrorKind::Other,
+        }
+    }
+}
+
+/// The kind of a [`TlsConnect`](super::TlsConnect) error, for
+/// embedded-io-async callers: the inner stack's own kind for its errors,
+/// else what the failure amounts to (a lost session is `ConnectionReset`).
+impl<E: embedded_io::Error> embedded_io::Error for TlsStackError<E> {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        use embedded_io::ErrorKind;
+        match self {
+            Self::Tcp(e) => e.kind(),
+            Self::Network(TcpErrorKind::PipeClosed)
+            | Self::Closed
+            | Self::ClosedByServer
+            | Self::WriteCut
+            | Self::Alert(_)
+            | Self::AbortedAfterHandshake { .. } => ErrorKind::ConnectionReset,
+            Self::NotConnected => ErrorKind::NotConnected,
+            Self::TimedOut | Self::HandshakeTimedOut => ErrorKind::TimedOut,
+            Self::NotTls
+            | Self::MalformedRecord
+            | Self::UnexpectedMessage
+            | Self::RecordTooLarge { .. } => ErrorKind::InvalidData,
+            Self::Certificate(_) | Self::Handshake(_) => ErrorKind::PermissionDenied,
+            Self::NoTrustAnchor | Self::BadClientKey => ErrorKind::InvalidInput,
+            _ => ErrorKind::Other,
         }
     }
 }

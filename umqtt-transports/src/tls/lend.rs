@@ -185,6 +185,78 @@ where
     }
 }
 
+/// The async twin of [`Leased`]: an async TLS connection over lent
+/// buffers; closing or dropping it returns them.
+#[cfg(feature = "tls-async")]
+pub(crate) struct AsyncLeased<'a, Socket, CS>
+where
+    Socket: embedded_io_async::Read + embedded_io_async::Write + 'a,
+    CS: TlsCipherSuite + 'static,
+{
+    /// `Some` until `close` takes it.
+    conn: Option<embedded_tls::TlsConnection<'a, Socket, CS>>,
+    home: &'a TlsBuffers<'a>,
+}
+
+#[cfg(feature = "tls-async")]
+impl<'a, Socket, CS> AsyncLeased<'a, Socket, CS>
+where
+    Socket: embedded_io_async::Read + embedded_io_async::Write + 'a,
+    CS: TlsCipherSuite + 'static,
+{
+    /// A new connection over `socket` and the buffers, or the socket back if
+    /// the buffers are still lent.
+    pub(crate) fn lend(
+        buffers: &'a TlsBuffers<'a>,
+        socket: Socket,
+    ) -> Result<Self, (Socket, StillLent)> {
+        let Some((read, write)) = buffers.slices.take() else {
+            return Err((socket, StillLent));
+        };
+        Ok(AsyncLeased {
+            conn: Some(embedded_tls::TlsConnection::new(socket, read, write)),
+            home: buffers,
+        })
+    }
+
+    /// The connection, to open, read and write (`ConnectionClosed` once
+    /// closed).
+    pub(crate) fn conn(
+        &mut self,
+    ) -> Result<&mut embedded_tls::TlsConnection<'a, Socket, CS>, TlsError> {
+        self.conn.as_mut().ok_or(TlsError::ConnectionClosed)
+    }
+
+    /// Sends close_notify (errors ignored), returns the buffers and gives
+    /// the socket back. Dropped before it ends (cancelled), the connection
+    /// still returns the buffers, as a drop does.
+    pub(crate) async fn close(mut self) -> Option<Socket> {
+        let conn = self.conn.as_mut()?;
+        if let Err(e) = conn.close_notify().await {
+            log::debug!("TLS close_notify not sent: {e:?}");
+        }
+        let (socket, read, write) = self.conn.take()?.release();
+        self.home.slices.set(Some((read, write)));
+        Some(socket)
+    }
+}
+
+#[cfg(feature = "tls-async")]
+impl<'a, Socket, CS> Drop for AsyncLeased<'a, Socket, CS>
+where
+    Socket: embedded_io_async::Read + embedded_io_async::Write + 'a,
+    CS: TlsCipherSuite + 'static,
+{
+    /// A connection dropped without `close` (or while closing) returns the
+    /// buffers too (and drops its socket, sending nothing).
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let (_socket, read, write) = conn.release();
+            self.home.slices.set(Some((read, write)));
+        }
+    }
+}
+
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;

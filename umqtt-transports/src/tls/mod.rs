@@ -1,4 +1,6 @@
-//! TLS 1.3 over any [`TcpClientStack`](embedded_nal::TcpClientStack) (feature `tls`): [`TlsStack`].
+//! TLS 1.3 over any [`TcpClientStack`](embedded_nal::TcpClientStack) (feature `tls`): [`TlsStack`];
+//! and over any embedded-nal-async `TcpConnect`, for the async clients
+//! (feature `tls-async`): `TlsConnect` (see [async](self#async)).
 //!
 //! [`TlsStack`] is itself a [`TcpClientStack`](embedded_nal::TcpClientStack) that wraps another one (the std
 //! stack, smoltcp, a modem's stack) with [embedded-tls], so umqtt-simple's
@@ -143,10 +145,91 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Async
+//!
+//! Feature `tls-async`: `TlsConnect` wraps any
+//! [`embedded_nal_async::TcpConnect`] (embassy-net's `TcpClient`, a
+//! modem's async driver) and is itself one; each `connect` opens a TCP
+//! connection through it and runs the handshake, and the connection it
+//! returns (`TlsStream`) is the TLS session as embedded-io-async `Read` +
+//! `Write`. `umqtt_simple::asynch::Client` and umqtt-robust's async client
+//! take a `&TlsConnect` where they took the plain stack. Everything above
+//! holds for it too, from the same code (`decide.rs`, `provider.rs`,
+//! `handshake.rs`, `verify.rs`, `chain.rs`; only the byte moving is its
+//! own): options, verification, the handshake order, the client
+//! certificate rule, the errors, and the [`TlsBuffers`], lent to one
+//! connection at a time and returned when it is dropped (a second
+//! `connect` while one is open fails with
+//! [`TlsStackError::BuffersStillLent`]).
+//!
+//! Time is the client's: its connect deadline spans the TCP connect, the
+//! handshake and the CONNACK (the client races `connect` against its
+//! timer; dropped, the handshake closes the TCP connection and returns the
+//! buffers), and each read or write is bounded by the client's own
+//! deadlines, so [`TlsOptions::handshake_timeout_ms`] and
+//! [`TlsOptions::io_timeout_ms`] are not used. A read dropped by a deadline
+//! in the middle of a record goes on with it at the next read (the inner
+//! connection's read must lose no bytes when dropped, as embassy-net's and
+//! tokio's do); a write dropped half-way ends the session
+//! ([`TlsStackError::WriteCut`]). `write` keeps plaintext until `flush`:
+//! leave the async client's `set_flush_after_send` on (the default).
+//!
+//! While `connect` runs, its future holds the handshake's state (the
+//! verifier's copy of the server's chain, `CERT_SIZE`, among it): about
+//! 15 KiB on x86_64 with the defaults, in the task's future rather than on
+//! a call stack.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls-async")]
+//! # mod demo {
+//! use core::net::SocketAddr;
+//!
+//! use embedded_nal_async::TcpConnect;
+//! use rand_core::CryptoRngCore;
+//! use umqtt_simple::asynch::Client;
+//! use umqtt_simple::{Options, QoS};
+//! use umqtt_transports::Timer;
+//! use umqtt_transports::tls::{MaxFragmentLength, TlsBuffers, TlsConnect, TlsOptions};
+//!
+//! /// One QoS 1 message over TLS through any async stack (`net`: embassy-net's
+//! /// `TcpClient`, say), with the device's random generator and timer.
+//! pub async fn hello<N: TcpConnect, R: CryptoRngCore, T: Timer>(
+//!     net: &N,
+//!     rng: R,
+//!     timer: T,
+//!     ca_der: &[u8],
+//!     broker: SocketAddr,
+//! ) -> bool {
+//!     // 4 KiB records (the server must honour max fragment length).
+//!     let (mut read, mut write) = ([0u8; 4352], [0u8; 1024]);
+//!     let buffers = TlsBuffers::new(&mut read, &mut write);
+//!     let options = TlsOptions::new("broker.example.com")
+//!         .ca(ca_der)
+//!         .max_fragment_length(MaxFragmentLength::Bits12);
+//!     let tls = TlsConnect::new(net, rng, &buffers, options);
+//!     let (mut tx, mut rx) = ([0u8; 1024], [0u8; 1024]);
+//!     let mut client = Client::new(&tls, timer, &mut tx, &mut rx, Options::new("device"));
+//!     // TCP connect, TLS handshake and CONNACK, within the connect timeout.
+//!     client.connect(broker).await.is_ok()
+//!         && client
+//!             .publish(b"devices/hello", b"over TLS", false, QoS::AtLeastOnce)
+//!             .await
+//!             .is_ok()
+//!         && client.disconnect().await.is_ok()
+//! }
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! [embedded-tls]: https://docs.rs/embedded-tls
 
 pub mod adapter;
+#[cfg(feature = "tls-async")]
+mod async_io;
 mod chain;
+#[cfg(feature = "tls-async")]
+mod connect;
+mod decide;
 mod error;
 mod handshake;
 mod lend;
@@ -160,6 +243,8 @@ mod wait;
 use embedded_tls::blocking::Aes128GcmSha256;
 
 pub use adapter::{IoControl, IoOutcome, NalIo, NalIoError};
+#[cfg(feature = "tls-async")]
+pub use connect::{TlsConnect, TlsStream};
 pub use embedded_tls::blocking::MaxFragmentLength;
 pub use error::{TlsDnsError, TlsStackError};
 pub use handshake::HandshakeError;

@@ -2,16 +2,13 @@
 
 use core::net::SocketAddr;
 
-use embedded_nal::{AddrType, Dns, TcpClientStack, TcpErrorKind};
-use embedded_tls::alert::AlertDescription;
-use embedded_tls::blocking::{TlsConfig, TlsContext, TlsError};
+use embedded_nal::{AddrType, Dns, TcpClientStack};
+use embedded_tls::blocking::{TlsContext, TlsError};
 use rand_core::CryptoRngCore;
 
-use super::chain;
-use super::handshake::Ordered;
+use super::decide;
 use super::lend::Leased;
 use super::provider::Provider;
-use super::verify::Verifier;
 use crate::{Clock, Wait};
 
 use super::*;
@@ -227,54 +224,13 @@ where
     /// What a failed read or write of the open session means; `first`: no
     /// plaintext had arrived yet.
     fn read_error(&self, e: TlsError, first: bool) -> TlsStackError<S::Error> {
-        let close_notify = matches!(e, TlsError::ConnectionClosed);
-        let error = self.session_error(e);
-        // A server that refuses the client's certificate (or its absence)
-        // sends an alert right after the handshake and closes; embedded-tls
-        // reports any alert but close_notify as InternalError, and the alert
-        // is lost altogether when the close overtakes it (a reset). A
-        // close_notify is no such refusal: the server ended the session in
-        // order (a broker refusing the CONNECT without a CONNACK).
-        if first && close_notify && matches!(error, TlsStackError::Closed) {
-            return TlsStackError::ClosedByServer;
-        }
-        match error {
-            TlsStackError::Tls(TlsError::InternalError)
-            | TlsStackError::Closed
-            | TlsStackError::Network(_)
-                if first =>
-            {
-                TlsStackError::AbortedAfterHandshake {
-                    client_certificate: self.options.client.is_some(),
-                }
-            }
-            error => error,
-        }
-    }
-
-    /// What a failed read or write of the open session means.
-    fn session_error(&self, e: TlsError) -> TlsStackError<S::Error> {
-        match (e, self.buffers.io().outcome()) {
-            (_, IoOutcome::TimedOut) => TlsStackError::TimedOut,
-            (_, IoOutcome::NotTls) => TlsStackError::NotTls,
-            (_, IoOutcome::Network(TcpErrorKind::PipeClosed)) => TlsStackError::Closed,
-            (_, IoOutcome::Network(kind)) => TlsStackError::Network(kind),
-            (TlsError::ConnectionClosed | TlsError::IoError, _) => TlsStackError::Closed,
-            (TlsError::HandshakeAborted(_, AlertDescription::CloseNotify), _) => {
-                TlsStackError::Closed
-            }
-            (TlsError::AbortHandshake(_, AlertDescription::UnexpectedMessage), _) => {
-                TlsStackError::UnexpectedMessage
-            }
-            (TlsError::InvalidRecord, _) => TlsStackError::MalformedRecord,
-            (TlsError::HandshakeAborted(_, alert) | TlsError::AbortHandshake(_, alert), _) => {
-                TlsStackError::Alert(alert)
-            }
-            (TlsError::InsufficientSpace, _) => TlsStackError::RecordTooLarge {
-                buffer: self.buffers.read_len(),
-            },
-            (e, _) => TlsStackError::Tls(e),
-        }
+        decide::read_error(
+            e,
+            first,
+            self.buffers.io().outcome(),
+            self.buffers.read_len(),
+            self.options.client.is_some(),
+        )
     }
 
     /// The session of `socket`, or why there is none.
@@ -345,44 +301,9 @@ where
         leased: &mut Leased<'a, NalIo<'a, S, C, W>, Suite>,
         options: &TlsOptions<'a>,
     ) -> Result<(), TlsStackError<S::Error>> {
-        let key = match options.client {
-            Some((_, key)) => Some(
-                p256::SecretKey::from_sec1_der(key)
-                    .or_else(|_| {
-                        use p256::pkcs8::DecodePrivateKey;
-                        p256::SecretKey::from_pkcs8_der(key)
-                    })
-                    .map_err(|_| TlsStackError::BadClientKey)?,
-            ),
-            None => None,
-        };
-        let mut config = TlsConfig::new();
-        // An IP address is no server name: RFC 6066 forbids it in SNI (the
-        // verifier matches it against the IP SANs).
-        if let chain::Host::Dns(name) = chain::Host::parse(options.server_name) {
-            config = config.with_server_name(name);
-        }
-        if let Some(alpn) = options.alpn {
-            config = config.with_alpn(alpn);
-        }
-        if let Some(mfl) = options.max_fragment_length {
-            config = config.with_max_fragment_length(mfl);
-        }
-        let mut verifier = match (options.cas, options.skip_verification) {
-            (_, true) => {
-                log::warn!(
-                    "TLS: certificate verification is OFF for {}: anyone on the path can read and change this connection",
-                    options.server_name
-                );
-                None
-            }
-            (cas, false) if cas.is_empty() => return Err(TlsStackError::NoTrustAnchor),
-            (cas, false) => Some(Ordered::new(Verifier::<Suite, &T, CERT_SIZE>::new(
-                cas,
-                options.server_name,
-                &self.time,
-            ))),
-        };
+        let key = decide::client_key(options)?;
+        let config = decide::config(options);
+        let mut verifier = decide::verifier::<&T, CERT_SIZE, _>(options, &self.time)?;
         let mut provider = Provider {
             rng: &mut self.rng,
             verifier: verifier.as_mut(),
@@ -392,39 +313,15 @@ where
         let result = leased
             .conn()
             .and_then(|conn| conn.open(TlsContext::new(&config, &mut provider)));
-        let Err(e) = result else {
-            // embedded-tls completes a handshake whatever the server left
-            // out: the server is authenticated only if the order says so.
-            return match verifier.as_mut().map(|v| v.order().finished()) {
-                Some(Err(e)) => Err(TlsStackError::Handshake(e)),
-                Some(Ok(())) | None => Ok(()),
-            };
-        };
-        log::debug!("TLS: handshake failed: {e:?}");
-        if let Some(cert) = verifier.as_ref().and_then(|v| v.inner().failure()) {
-            return Err(TlsStackError::Certificate(cert));
+        match result {
+            Ok(()) => decide::opened(verifier.as_mut()),
+            Err(e) => Err(decide::handshake_failed(
+                e,
+                verifier.as_mut(),
+                self.buffers.io(),
+                self.buffers.read_len(),
+            )),
         }
-        if let Some(e) = verifier.as_mut().and_then(|v| v.order().failure()) {
-            return Err(TlsStackError::Handshake(e));
-        }
-        if let TlsError::InvalidSignature = e {
-            // What embedded-tls says of a Finished that does not verify (the
-            // CertificateVerify's verdict is the order's, above).
-            return Err(TlsStackError::Handshake(HandshakeError::BadFinished));
-        }
-        let io = self.buffers.io();
-        Err(match (e, io.outcome()) {
-            (_, IoOutcome::NotTls) => TlsStackError::NotTls,
-            (_, IoOutcome::TimedOut) => TlsStackError::HandshakeTimedOut,
-            (_, IoOutcome::Network(_)) | (TlsError::IoError, _) if !io.received_any() => {
-                TlsStackError::ClosedBeforeHello
-            }
-            (TlsError::HandshakeAborted(_, AlertDescription::ProtocolVersion), _) => {
-                TlsStackError::Tls12Only
-            }
-            (TlsError::InvalidSupportedVersions, _) => TlsStackError::Tls12Only,
-            (e, _) => self.session_error(e),
-        })
     }
 }
 

@@ -322,6 +322,25 @@ where
         }
     }
 
+    /// umqtt patch: sends close_notify as [`close`](Self::close) does,
+    /// without giving the connection up, so that a caller whose future may
+    /// be dropped half-way (a timeout) still holds the connection and can
+    /// [`release`](Self::release) its buffers; use the connection for
+    /// nothing else afterwards.
+    pub async fn close_notify(&mut self) -> Result<(), TlsError> {
+        self.close_internal().await
+    }
+
+    /// umqtt patch: gives back the socket and the two record buffers
+    /// (read, write) without sending anything; the connection is gone.
+    pub fn release(self) -> (Socket, &'a mut [u8], &'a mut [u8]) {
+        (
+            self.delegate,
+            self.record_reader.into_buf(),
+            self.record_write_buf.into_buf(),
+        )
+    }
+
     pub fn split(
         &mut self,
     ) -> (

@@ -190,7 +190,11 @@ async fn advance(
 ) -> Result<(), TlsError> {
     ensure_contiguous(buf, decoded, pending, amount)?;
 
-    let mut remain: usize = amount;
+    // umqtt patch: what is still missing of the record, not all of it: a
+    // read resumed after its future was dropped (its caller timed out) has
+    // part of the body pending already, and must neither read past the
+    // record nor slice past the buffer.
+    let mut remain: usize = amount.saturating_sub(*pending);
     while *pending < amount {
         let read = transport
             .read(&mut buf[*decoded + *pending..][..remain])
