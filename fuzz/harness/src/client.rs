@@ -32,7 +32,7 @@
 
 use core::cell::{Cell, RefCell};
 
-use umqtt_simple::{Client, Message, Options, QoS};
+use umqtt_simple::{Client, Engine, Message, Options, QoS};
 use umqtt_transports::Clock;
 use umqtt_transports::memory::VirtualClock;
 
@@ -161,23 +161,23 @@ impl Front for Fuzzed<'_> {
     }
 
     fn is_connected(&self) -> bool {
-        Client::is_connected(self)
+        Engine::is_connected(self)
     }
 
     fn pending_messages(&self) -> u32 {
-        Client::pending_messages(self)
+        Engine::pending_messages(self)
     }
 
     fn in_flight(&self) -> usize {
-        Client::in_flight(self)
+        Engine::in_flight(self)
     }
 
     fn window_capacity(&self) -> usize {
-        Client::window_capacity(self)
+        Engine::window_capacity(self)
     }
 
     fn is_in_flight(&self, id: u16) -> bool {
-        Client::is_in_flight(self, id)
+        Engine::is_in_flight(self, id)
     }
 }
 
