@@ -536,3 +536,36 @@ fn async_qos1_message_is_acknowledged_only_after_the_callback_had_it() {
     });
     broker.join();
 }
+
+#[test]
+fn async_call_dropped_in_the_middle_of_a_send_makes_the_next_call_fail_instead_of_writing_into_the_broken_stream()
+ {
+    // The broker reads CONNECT, then nothing for a while: a 16 MiB payload
+    // fills the socket buffers, and the publish is cancelled half-way.
+    let broker = FakeBroker::start(1, |_, mut stream| {
+        accept_connect(&mut stream);
+        std::thread::sleep(Duration::from_millis(1_500));
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut rest);
+    });
+    run_async(HANG_LIMIT, async {
+        let net = TokioNet;
+        let mut parts = ClientParts::new("async-cancelled-send", 256, 256);
+        let (mut client, _) = parts.async_client_with_inbox(&net, |o| o);
+        client.connect(broker.addr).await.unwrap();
+        let big = vec![7u8; 16 << 20];
+        let cut = tokio::time::timeout(
+            Duration::from_millis(200),
+            client.publish(b"big", &big, false, QoS::AtMostOnce),
+        )
+        .await;
+        assert!(cut.is_err(), "the send had to be cut: {cut:?}");
+        let next = client.publish(b"t", b"x", false, QoS::AtMostOnce).await;
+        assert!(
+            matches!(next, Err(Error::Timeout(Waiting::Send))),
+            "{next:?}"
+        );
+        assert!(!client.is_connected(), "half a packet ends the connection");
+    });
+    broker.join();
+}

@@ -44,7 +44,7 @@ use callbacks::Callbacks;
 
 use core::net::SocketAddr;
 
-use crate::error::CoreError;
+use crate::error::{CoreError, Error, Waiting};
 use crate::options::Options;
 use crate::packet::{Packet, PacketType, QoS};
 use crate::session::{Encoded, Session};
@@ -386,6 +386,13 @@ impl<'a> Engine<'a> {
     }
 
     fn advance(&mut self, request: &mut dyn Request, now: u64) -> Result<Io, CoreError> {
+        if core::mem::take(&mut self.sending) {
+            // A send began and the front-end never said how it ended: an
+            // async call was dropped in the middle of it, leaving part of a
+            // packet on the wire. Nothing sent after it could be read.
+            self.out_len = 0;
+            return Err(Error::Timeout(Waiting::Send));
+        }
         loop {
             if self.out_len > 0 {
                 // Each send gets the send timeout from when it begins (and
@@ -495,7 +502,7 @@ impl<'a> Engine<'a> {
         if self.is_connected() {
             Ok(())
         } else {
-            Err(crate::Error::NotConnected)
+            Err(Error::NotConnected)
         }
     }
 

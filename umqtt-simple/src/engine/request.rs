@@ -56,12 +56,9 @@ pub(super) enum Ack {
 }
 
 impl Engine<'_> {
-    /// Every request begins here: a send a cancelled call left unfinished
-    /// breaks the stream; nothing of an earlier request is awaited any more.
+    /// Every request begins here: nothing of an earlier request is awaited
+    /// any more.
     pub(super) fn begin(&mut self) -> Result<(), CoreError> {
-        if core::mem::take(&mut self.sending) {
-            return Err(Error::Timeout(Waiting::Send));
-        }
         self.read = super::receive::Read::NotAsked;
         self.session.expect(None);
         Ok(())
