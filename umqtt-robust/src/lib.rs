@@ -39,6 +39,3 @@ pub use inner::InnerClient;
 pub use options::{DEFAULT_CALL_TIMEOUT_MS, RobustOptions};
 pub use reconnecting::Reconnecting;
 pub use subscriptions::{Subscriptions, SubscriptionsFull};
-
-#[cfg(test)]
-mod tests;

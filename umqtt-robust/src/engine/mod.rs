@@ -21,6 +21,8 @@ mod connection;
 mod delivery;
 pub(crate) mod io;
 pub(crate) mod policy;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use io::{Answer, Command, Io, Step, Target};
 
