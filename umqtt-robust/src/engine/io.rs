@@ -274,6 +274,9 @@ impl<'c, 'a, I: InnerClient<'a>> Io<'c, 'a, I> {
         loop {
             match work.as_mut().poll(&mut cx) {
                 Poll::Ready(result) => return Step::Done(result),
+                // Only `request` suspends the engine, and it leaves a
+                // command first; without one there is nothing to do but
+                // resume the engine.
                 Poll::Pending => {
                     if let Exchange::Asked(command) = self.exchange.replace(Exchange::Idle) {
                         return Step::Perform(command);

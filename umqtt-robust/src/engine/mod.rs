@@ -13,6 +13,13 @@
 //! - `calls.rs`: each call of the public API, run across reconnects within
 //!   its deadline;
 //! - `delivery.rs`: the outbox's messages through the window, and draining.
+//!
+//! Adding a call (say MQTT 5's AUTH, once umqtt-simple's client has
+//! `auth`): a [`Task`] variant and its procedure here (usually
+//! `with_connection(io, call, || Command::Auth(..))`, which brings the
+//! reconnects, the deadline and the backoff), a [`Command`] variant if the
+//! inner client gains an operation, one line in `perform_command!` and one
+//! method in `robust_calls!` (`crate::front_end`). Neither front-end changes.
 
 use umqtt_simple::QoS;
 
