@@ -28,7 +28,7 @@ pub(crate) type ConnectHost<'a, I> =
 /// and `asynch::RobustClient` (feature `async`). The methods here are
 /// theirs: settings and state; each front-end adds the calls that do I/O.
 pub struct Reconnecting<'a, I: InnerClient<'a>, const SUB_BYTES: usize> {
-    pub(crate) inner: I,
+    inner: I,
     /// How to reach a broker given by name (blocking `connect_host`).
     pub(crate) connect_host: Option<ConnectHost<'a, I>>,
     engine: Engine<'a>,
