@@ -306,3 +306,96 @@ impl<'c, 'a, I: InnerClient<'a>> Io<'c, 'a, I> {
 pub(crate) fn ms(span: u64) -> u32 {
     u32::try_from(span).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{OutboxOptions, RamOutbox};
+
+    #[test]
+    fn a_message_of_the_outbox_resolves_to_the_publish_its_packet_id_and_history_call_for() {
+        let mut storage = [0u8; 256];
+        let mut outbox = RamOutbox::new(&mut storage);
+        let mut flow = Flow::new(&mut outbox, OutboxOptions::default());
+        let (seq, _) = flow
+            .accept(&Queued::new(b"t", b"m", QoS::AtLeastOnce, true))
+            .unwrap();
+        let flow = Some(flow);
+        let send = |packet_id, resend| {
+            Command::FromOutbox(FromOutbox {
+                seq,
+                packet_id,
+                resend,
+            })
+        };
+        let message = |c: Command<'_>| match c {
+            Command::Publish(m) | Command::PublishWithId(m, _) | Command::Republish(m, _) => {
+                (m.topic.to_vec(), m.payload.to_vec(), m.retain)
+            }
+            other => panic!("not a publish: {other:?}"),
+        };
+        let first = send(Some(7), false).resolve(&flow);
+        assert!(matches!(first, Command::PublishWithId(_, 7)));
+        assert_eq!(message(first), (b"t".to_vec(), b"m".to_vec(), true));
+        assert!(matches!(
+            send(Some(7), true).resolve(&flow),
+            Command::Republish(_, 7)
+        ));
+        assert!(matches!(
+            send(None, false).resolve(&flow),
+            Command::Publish(_)
+        ));
+        // One the outbox does not have stays unresolved: the front-end
+        // answers NotInOutbox, and so it does without an outbox.
+        let missing = Command::FromOutbox(FromOutbox {
+            seq: seq + 1,
+            packet_id: None,
+            resend: false,
+        });
+        assert_eq!(missing.resolve(&flow), missing);
+        assert_eq!(send(None, false).resolve(&None), send(None, false));
+        // Every other command is left as it is.
+        assert_eq!(Command::Ping.resolve(&flow), Command::Ping);
+    }
+
+    #[test]
+    fn the_engine_waits_for_each_answer_and_a_call_ends_with_its_result() {
+        use core::pin::pin;
+        use umqtt_simple::{Client, Options};
+        use umqtt_transports::memory::{MemoryStack, VirtualClock};
+
+        let (mut tx, mut rx) = ([0u8; 64], [0u8; 64]);
+        let mut client = Client::new(
+            MemoryStack::new(),
+            VirtualClock::starting_at(0),
+            &mut tx,
+            &mut rx,
+            Options::new("io"),
+        );
+        let mut flow = None;
+        let subscriptions = crate::Subscriptions::<8>::new();
+        let io = Io::new(&mut client, &mut flow, subscriptions.filters());
+        let mut work = pin!(async {
+            let pinged = io.request(Command::Ping).await;
+            let handled = io.request(Command::CheckMsg).await;
+            (pinged, handled)
+        });
+        assert!(matches!(
+            io.resume(work.as_mut()),
+            Step::Perform(Command::Ping)
+        ));
+        io.answer(Ok(Answer::Unit));
+        assert!(matches!(
+            io.resume(work.as_mut()),
+            Step::Perform(Command::CheckMsg)
+        ));
+        io.answer(Err(Error::Closed));
+        match io.resume(work.as_mut()) {
+            Step::Done((pinged, handled)) => {
+                assert_eq!(pinged, Ok(Answer::Unit));
+                assert_eq!(handled, Err(Error::Closed));
+            }
+            Step::Perform(command) => panic!("asked for {command:?} again"),
+        }
+    }
+}
