@@ -2,7 +2,7 @@
 //! besides its I/O: the clock, the connection's state, the QoS 1 window and
 //! the settings the application makes through the reconnecting client.
 //! Implemented here, once, for the blocking and the async client, so the
-//! reconnect engine and [`RobustCore`](crate::RobustCore) are written once
+//! reconnect engine and [`Reconnecting`](crate::Reconnecting) are written once
 //! for both; the I/O (connect, publish, wait) stays in each front-end.
 
 use embedded_nal::TcpClientStack;

@@ -229,7 +229,7 @@ impl<'a, I: InnerClient<'a>, const SUB_BYTES: usize> Reconnecting<'a, I, SUB_BYT
     /// What a call does to the remembered subscriptions before it runs:
     /// `subscribe` checks the filter and remembers it, `unsubscribe`
     /// forgets it.
-    pub(crate) fn before(&mut self, task: &Task<'_>) -> Result<(), Failure<'a, I>> {
+    pub(crate) fn subscriptions_before(&mut self, task: &Task<'_>) -> Result<(), Failure<'a, I>> {
         match *task {
             Task::Subscribe(filter, qos) => {
                 umqtt_simple::packet::validate_filter(filter).map_err(Error::Invalid)?;
@@ -251,7 +251,7 @@ impl<'a, I: InnerClient<'a>, const SUB_BYTES: usize> Reconnecting<'a, I, SUB_BYT
     /// What a call's `result` does to the remembered subscriptions: a
     /// refused filter is forgotten (one whose deadline passed stays, to be
     /// subscribed on the next reconnect).
-    pub(crate) fn after(
+    pub(crate) fn subscriptions_after(
         &mut self,
         task: &Task<'_>,
         result: Result<Answer, Failure<'a, I>>,

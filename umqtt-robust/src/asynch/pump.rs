@@ -21,7 +21,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
         reason = "the engine, the only other borrower, is suspended until the command is answered"
     )]
     pub(super) async fn run(&mut self, task: Task<'_>) -> Result<Answer, AsyncRobustError<N>> {
-        self.before(&task)?;
+        self.subscriptions_before(&task)?;
         let result = {
             let (engine, io) = self.split();
             let mut work = pin!(engine.run(&io, task));
@@ -36,7 +36,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer, const SUB_BYTES: usize> RobustClient<'a, 
                 }
             }
         };
-        self.after(&task, result)
+        self.subscriptions_after(&task, result)
     }
 }
 

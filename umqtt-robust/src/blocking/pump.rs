@@ -17,7 +17,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
     /// Runs `task` on the engine, performing what it asks for, until it
     /// ends.
     pub(super) fn run(&mut self, task: Task<'_>) -> Result<Answer, RobustClientError<S>> {
-        self.before(&task)?;
+        self.subscriptions_before(&task)?;
         let connect_host = self.connect_host;
         let result = {
             let (engine, io) = self.split();
@@ -33,7 +33,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>, const SUB_BYTES: usize>
                 }
             }
         };
-        self.after(&task, result)
+        self.subscriptions_after(&task, result)
     }
 }
 
