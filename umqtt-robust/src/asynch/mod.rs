@@ -55,6 +55,11 @@ pub type AsyncRobustError<N> = RobustError<<N as TcpConnect>::Error>;
 ///     }
 /// }
 /// ```
+///
+/// The calls that talk to the broker are below; the settings and state
+/// (`set_callback`, `set_event_callback`, `set_outbox`, `set_window`,
+/// `set_robust_options`, `is_connected`, …) are [`Reconnecting`]'s, the type
+/// this one names, shared with the blocking client.
 pub type RobustClient<'a, N, T, const SUB_BYTES: usize = 256> =
     Reconnecting<'a, Client<'a, N, T>, SUB_BYTES>;
 

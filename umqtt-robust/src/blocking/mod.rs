@@ -57,6 +57,11 @@ pub type RobustClientError<S> = RobustError<<S as TcpClientStack>::Error>;
 /// the connection is lost. The loss of the connection is reported
 /// ([`Event::Lost`](crate::Event::Lost)) when it is noticed, the batched messages lost with it
 /// as [`Event::Dropped`](crate::Event::Dropped).
+///
+/// The calls that talk to the broker are below; the settings and state
+/// (`set_callback`, `set_event_callback`, `set_outbox`, `set_window`,
+/// `set_robust_options`, `is_connected`, …) are [`Reconnecting`]'s, the type
+/// this one names, shared with the async client.
 pub type RobustClient<'a, S, C, W = Spin, const SUB_BYTES: usize = 256> =
     Reconnecting<'a, Client<'a, S, C, W>, SUB_BYTES>;
 
