@@ -17,7 +17,7 @@ import sys
 
 PAIRS = [
     ("umqtt-simple", "umqtt-simple/src/blocking", "umqtt-simple/src/asynch"),
-    ("umqtt-robust", "umqtt-robust/src/client", "umqtt-robust/src/asynch"),
+    ("umqtt-robust", "umqtt-robust/src/blocking", "umqtt-robust/src/asynch"),
 ]
 
 

@@ -15,23 +15,27 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+#[macro_use]
+mod front_end;
+
 #[cfg(feature = "async")]
 pub mod asynch;
 mod backoff;
-mod client;
+mod blocking;
+mod engine;
 mod error;
 mod event;
+mod inner;
 mod options;
 pub mod outbox;
-mod policy;
+mod reconnecting;
 mod subscriptions;
 
 pub use backoff::{Backoff, Random, XorShift32};
-pub use client::{RobustClient, RobustClientError};
+pub use blocking::{RobustClient, RobustClientError};
 pub use error::RobustError;
 pub use event::{Event, EventCallback};
+pub use inner::InnerClient;
 pub use options::{DEFAULT_CALL_TIMEOUT_MS, RobustOptions};
+pub use reconnecting::Reconnecting;
 pub use subscriptions::{Subscriptions, SubscriptionsFull};
-
-#[cfg(test)]
-mod tests;

@@ -22,6 +22,24 @@ pub struct SubscriptionsFull {
 
 const HEADER: usize = 3;
 
+/// The remembered filters, read-only: the records of a [`Subscriptions`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Filters<'s>(&'s [u8]);
+
+impl<'s> Filters<'s> {
+    /// Each filter with its QoS, in the order they were added.
+    pub(crate) fn iter(self) -> impl Iterator<Item = (&'s [u8], QoS)> {
+        let mut rest = self.0;
+        core::iter::from_fn(move || {
+            let (&[hi, lo, qos], tail) = rest.split_first_chunk::<HEADER>()?;
+            let len = usize::from(u16::from_be_bytes([hi, lo]));
+            let filter = tail.get(..len)?;
+            rest = tail.get(len..)?;
+            Some((filter, QoS::from_u8(qos).unwrap_or_default()))
+        })
+    }
+}
+
 impl<const BYTES: usize> Subscriptions<BYTES> {
     /// No subscriptions.
     pub const fn new() -> Self {
@@ -32,14 +50,13 @@ impl<const BYTES: usize> Subscriptions<BYTES> {
 
     /// Each filter with its QoS, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], QoS)> + '_ {
-        let mut rest: &[u8] = &self.records;
-        core::iter::from_fn(move || {
-            let (&[hi, lo, qos], tail) = rest.split_first_chunk::<HEADER>()?;
-            let len = usize::from(u16::from_be_bytes([hi, lo]));
-            let filter = tail.get(..len)?;
-            rest = tail.get(len..)?;
-            Some((filter, QoS::from_u8(qos).unwrap_or_default()))
-        })
+        self.filters().iter()
+    }
+
+    /// The filters, without the memory's size: what the reconnect engine
+    /// resubscribes to.
+    pub(crate) fn filters(&self) -> Filters<'_> {
+        Filters(&self.records)
     }
 
     /// How many filters are kept.

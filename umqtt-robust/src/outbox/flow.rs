@@ -14,7 +14,6 @@ use umqtt_simple::{Error, QoS};
 
 use super::{Outbox, OutboxError, Queued, RamOutbox};
 use crate::event::Event;
-use crate::policy::Policy;
 
 /// Checks a message before it is queued, as the client checks a PUBLISH
 /// before sending it: a bad topic or an oversize message is refused now,
@@ -280,28 +279,27 @@ impl<'a> Flow<'a> {
     }
 }
 
-/// After a call that handled packets, or once the connection is `lost`:
-/// removes from the outbox what the broker acknowledged (no longer
-/// `in_flight` in the client's window) and reports each as
-/// [`Event::Delivered`]; after a loss, the rest goes out again on the next
-/// connection. Both front-ends call it; a failure of the storage is logged.
-pub(crate) fn note_delivered(
-    flow: Option<&mut Flow<'_>>,
-    in_flight: impl Fn(u16) -> bool,
-    policy: &mut Policy<'_>,
-    lost: bool,
-) {
-    let Some(flow) = flow else {
-        return;
-    };
-    let delivered = |seq| policy.emit(Event::Delivered { seq });
-    let result = if lost {
-        flow.lost(in_flight, delivered)
-    } else {
-        flow.reconcile(in_flight, delivered)
-    };
-    if let Err(e) = result {
-        log::error!("the outbox failed to remove a delivered message: {e}");
+impl Flow<'_> {
+    /// After a call that handled packets, or once the connection is `lost`:
+    /// removes from the outbox what the broker acknowledged (no longer
+    /// `in_flight` in the client's window) and tells `emit` of each as
+    /// [`Event::Delivered`]; after a loss, the rest goes out again on the
+    /// next connection. A failure of the storage is logged.
+    pub(crate) fn note_delivered(
+        &mut self,
+        in_flight: impl Fn(u16) -> bool,
+        lost: bool,
+        mut emit: impl FnMut(Event),
+    ) {
+        let delivered = |seq| emit(Event::Delivered { seq });
+        let result = if lost {
+            self.lost(in_flight, delivered)
+        } else {
+            self.reconcile(in_flight, delivered)
+        };
+        if let Err(e) = result {
+            log::error!("the outbox failed to remove a delivered message: {e}");
+        }
     }
 }
 

@@ -47,7 +47,7 @@ mod record;
 
 #[cfg(feature = "std")]
 pub use file::{FileOutbox, FileOutboxOptions, FsyncPolicy, OpenError, OpenReport, TornRecord};
-pub(crate) use flow::{Flow, checked_message, note_delivered};
+pub(crate) use flow::{Flow, Next, checked_message};
 pub use flow::{OutboxOptions, WhenFull};
 pub use ram::RamOutbox;
 pub use record::{FRAME_OVERHEAD, RECORD_OVERHEAD, Unframed, checksum, frame, unframe};

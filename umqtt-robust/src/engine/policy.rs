@@ -1,9 +1,8 @@
-//! The reconnect policy, shared by the blocking and the async reconnecting
-//! clients: when a connection counts as lost or as a failed attempt, when
-//! the next attempt is due, when to give up, what a call's deadline makes
-//! of its error, and what the application hears. Sans-IO, like
-//! umqtt-simple's session: it is told the time and what happened, and
-//! answers with decisions; the drivers connect, send and sleep.
+//! The reconnect policy: when a connection counts as lost or as a failed
+//! attempt, when the next attempt is due, when to give up, what a call's
+//! deadline makes of its error, and what the application hears. Sans-IO,
+//! like the rest of the engine: it is told the time and what happened, and
+//! answers with decisions.
 
 use umqtt_simple::{Error, Waiting};
 
