@@ -183,7 +183,7 @@ pub enum Error<E> {
     /// closed.
     SessionPresentOnCleanSession,
     /// A message larger than the receive buffer arrived, with no
-    /// [undelivered callback](crate::Client::set_undelivered_callback) to
+    /// [undelivered callback](crate::Engine::set_undelivered_callback) to
     /// report it to. It was read to its end and discarded (and acknowledged,
     /// unless [`Options::acknowledge_undelivered`](crate::Options::acknowledge_undelivered)
     /// says not to); the connection is still usable and the next message

@@ -20,6 +20,7 @@ pub mod asynch;
 mod blocking;
 pub mod engine;
 mod error;
+mod front_end;
 mod options;
 pub mod packet;
 pub mod platform;

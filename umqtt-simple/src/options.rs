@@ -145,7 +145,7 @@ impl<'a> Options<'a> {
     /// acknowledged after it was skipped (default `true`).
     ///
     /// Either way it is reported, never dropped unseen: to the
-    /// [undelivered callback](crate::Client::set_undelivered_callback) if
+    /// [undelivered callback](crate::Engine::set_undelivered_callback) if
     /// one is set, else as [`Error::MessageTooLarge`](crate::Error::MessageTooLarge)
     /// from the next `wait_msg`, `wait_msg_for` or `check_msg`.
     ///
@@ -177,7 +177,7 @@ impl<'a> Options<'a> {
     /// The price: a message may wait in the buffer until one of those calls,
     /// and if the connection is lost before the batch is sent, its messages
     /// are lost with it (QoS 0 allows it) and counted by
-    /// [`Client::dropped_messages`](crate::Client::dropped_messages). Read on
+    /// [`Engine::dropped_messages`](crate::Engine::dropped_messages). Read on
     /// every publish, so it takes effect at once.
     pub const fn batch_qos0(mut self, batch: bool) -> Self {
         self.batch_qos0 = batch;

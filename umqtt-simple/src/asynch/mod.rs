@@ -13,10 +13,9 @@ use core::ops::{Deref, DerefMut};
 
 use crate::Timer;
 use crate::engine::Engine;
-use crate::engine::requests::{Control, FlushFor, Publish, Receive, Subscribe, Unsubscribe};
+use crate::engine::requests::Control;
 use crate::error::{Error, Waiting};
 use crate::options::Options;
-use crate::packet::QoS;
 use embedded_nal_async::{AddrType, Dns, TcpConnect};
 
 mod pump;
@@ -122,19 +121,6 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         self.flush_after_send = flush;
     }
 
-    /// Sets the last will (call before `connect`). The topic is checked now.
-    pub fn set_last_will(
-        &mut self,
-        topic: &'a [u8],
-        message: &'a [u8],
-        retain: bool,
-        qos: QoS,
-    ) -> Result<(), AsyncClientError<N>> {
-        self.engine
-            .set_will(topic, message, retain, qos)
-            .map_err(Error::on_stack)
-    }
-
     /// Waits `ms` milliseconds on the timer, without touching any
     /// connection.
     pub async fn pause(&mut self, ms: u32) {
@@ -147,7 +133,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// one deadline (the connect timeout); an open connection is closed
     /// first; the options are checked before anything is sent.
     pub async fn connect(&mut self, addr: SocketAddr) -> Result<bool, AsyncClientError<N>> {
-        let deadline = self.connect_deadline();
+        let deadline = self.engine.connect_deadline(self.timer.now_ms());
         let result = self.connect_by(addr, deadline).await;
         self.settle(result)
     }
@@ -161,7 +147,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         host: &str,
         port: u16,
     ) -> Result<bool, AsyncClientError<N>> {
-        let deadline = self.connect_deadline();
+        let deadline = self.engine.connect_deadline(self.timer.now_ms());
         let lookup = dns.get_host_by_name(host, AddrType::Either);
         let ip = match race::before(&mut self.timer, deadline, lookup).await {
             None => return Err(Error::Timeout(Waiting::Dns)),
@@ -189,118 +175,5 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         result.map(drop)
     }
 
-    /// Sends PINGREQ now; the PINGRESP is handled by later calls. The client
-    /// also pings by itself when keepalive is due.
-    pub async fn ping(&mut self) -> Result<(), AsyncClientError<N>> {
-        self.run(&mut Control::ping()).await.map(drop)
-    }
-
-    /// Publishes `payload` to `topic` (see [`crate::Client::publish`]): QoS
-    /// 0 returns once the connection took the packet, QoS 1 once the PUBACK
-    /// arrived; messages arriving meanwhile go to the callback.
-    pub async fn publish(
-        &mut self,
-        topic: &[u8],
-        payload: &[u8],
-        retain: bool,
-        qos: QoS,
-    ) -> Result<(), AsyncClientError<N>> {
-        self.run(&mut Publish::new(topic, payload, retain, qos))
-            .await
-            .map(drop)
-    }
-
-    /// Publishes again a QoS 1 message whose PUBACK never came, with DUP set
-    /// and the packet id it was first sent with (after a reconnect).
-    pub async fn republish(
-        &mut self,
-        topic: &[u8],
-        payload: &[u8],
-        retain: bool,
-        packet_id: u16,
-    ) -> Result<(), AsyncClientError<N>> {
-        self.run(&mut Publish::with_id(
-            topic, payload, retain, packet_id, true,
-        ))
-        .await
-        .map(drop)
-    }
-
-    /// Publishes a QoS 1 message with a packet id from
-    /// [`Client::take_packet_id`]; otherwise like [`Client::publish`].
-    pub async fn publish_with_id(
-        &mut self,
-        topic: &[u8],
-        payload: &[u8],
-        retain: bool,
-        packet_id: u16,
-    ) -> Result<(), AsyncClientError<N>> {
-        self.run(&mut Publish::with_id(
-            topic, payload, retain, packet_id, false,
-        ))
-        .await
-        .map(drop)
-    }
-
-    /// Subscribes to `filter` and returns the QoS the broker granted.
-    /// A refusal (SUBACK 0x80) is [`Error::SubscribeRefused`].
-    pub async fn subscribe(&mut self, filter: &[u8], qos: QoS) -> Result<QoS, AsyncClientError<N>> {
-        let mut granted = [None];
-        self.subscribe_many(&[(filter, qos)], &mut granted).await?;
-        granted[0].ok_or(Error::SubscribeRefused { index: 0 })
-    }
-
-    /// Subscribes to several filters in one SUBSCRIBE (see
-    /// [`crate::Client::subscribe_many`]).
-    pub async fn subscribe_many(
-        &mut self,
-        filters: &[(&[u8], QoS)],
-        granted: &mut [Option<QoS>],
-    ) -> Result<(), AsyncClientError<N>> {
-        self.run(&mut Subscribe::new(filters, granted))
-            .await
-            .map(drop)
-    }
-
-    /// Unsubscribes from `filter` and waits for the UNSUBACK.
-    pub async fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), AsyncClientError<N>> {
-        self.run(&mut Unsubscribe::new(filter)).await.map(drop)
-    }
-
-    /// Waits for one packet from the broker and handles it: a message goes
-    /// to the callback, anything else is handled inside. Pings when
-    /// keepalive is due and fails with [`Error::Timeout`]`(PingResp)` if the
-    /// broker stops answering.
-    pub async fn wait_msg(&mut self) -> Result<(), AsyncClientError<N>> {
-        loop {
-            if self.wait_msg_for(u32::MAX).await? {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Like [`Client::wait_msg`], for at most `timeout_ms`; returns whether
-    /// a packet was handled.
-    pub async fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
-        self.run(&mut Receive::one(Some(timeout_ms))).await
-    }
-
-    /// Handles one packet if one has arrived, and returns at once otherwise;
-    /// returns whether a packet was handled.
-    pub async fn check_msg(&mut self) -> Result<bool, AsyncClientError<N>> {
-        self.run(&mut Receive::one(None)).await
-    }
-
-    /// Sends the batched QoS 0 messages waiting in the transmit buffer
-    /// (see [`crate::Client::flush`]).
-    pub async fn flush(&mut self) -> Result<(), AsyncClientError<N>> {
-        self.run(&mut Control::flush()).await.map(drop)
-    }
-
-    /// Sends the batched QoS 0 messages and waits until every windowed QoS 1
-    /// message is acknowledged, for at most `timeout_ms`; returns whether
-    /// all were (see [`crate::Client::flush_for`]).
-    pub async fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, AsyncClientError<N>> {
-        self.run(&mut FlushFor::new(timeout_ms)).await
-    }
+    crate::front_end::client_requests!(AsyncClientError<N>, async, await);
 }

@@ -95,11 +95,6 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     }
 
     /// When a connect begun now must be done.
-    pub(super) fn connect_deadline(&self) -> u64 {
-        let timeout = self.engine.options().connect_timeout_ms;
-        self.engine.wait_deadline(self.timer.now_ms(), timeout)
-    }
-
     pub(super) async fn connect_by(
         &mut self,
         addr: SocketAddr,
@@ -122,11 +117,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         &mut self,
         result: Result<V, AsyncClientError<N>>,
     ) -> Result<V, AsyncClientError<N>> {
-        if let Err(e) = &result
-            && e.is_connection_lost()
-            && self.connection.is_some()
-        {
-            log::warn!("connection lost: {e:?}");
+        if self.connection.is_some() && self.engine.lost(&result) {
             self.close();
         }
         result

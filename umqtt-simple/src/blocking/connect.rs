@@ -11,11 +11,6 @@ use crate::{Clock, Wait};
 
 impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
     /// When a connect begun now must be done.
-    pub(super) fn connect_deadline(&self) -> u64 {
-        let timeout = self.engine.options().connect_timeout_ms;
-        self.engine.wait_deadline(self.clock.now_ms(), timeout)
-    }
-
     pub(super) fn connect_by(
         &mut self,
         addr: SocketAddr,

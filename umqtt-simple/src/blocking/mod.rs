@@ -9,10 +9,9 @@ use core::net::SocketAddr;
 use core::ops::{Deref, DerefMut};
 
 use crate::engine::Engine;
-use crate::engine::requests::{Control, FlushFor, Publish, Receive, Subscribe, Unsubscribe};
+use crate::engine::requests::Control;
 use crate::error::Error;
 use crate::options::Options;
-use crate::packet::QoS;
 use crate::{Clock, Spin, Wait};
 use embedded_nal::{Dns, TcpClientStack};
 
@@ -145,19 +144,6 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         self.zero_read_is_eof = eof;
     }
 
-    /// Sets the last will (call before `connect`). The topic is checked now.
-    pub fn set_last_will(
-        &mut self,
-        topic: &'a [u8],
-        message: &'a [u8],
-        retain: bool,
-        qos: QoS,
-    ) -> Result<(), ClientError<S>> {
-        self.engine
-            .set_will(topic, message, retain, qos)
-            .map_err(Error::on_stack)
-    }
-
     /// Waits `ms` milliseconds through the waiter's [`Wait::idle`] (sleeping
     /// where the platform can), without touching any connection.
     pub fn pause(&mut self, ms: u32) {
@@ -176,7 +162,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// waiting are dropped with it). The options are checked before anything
     /// is sent.
     pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, ClientError<S>> {
-        let deadline = self.connect_deadline();
+        let deadline = self.engine.connect_deadline(self.clock.now_ms());
         let result = self.connect_by(addr, deadline);
         self.settle(result)
     }
@@ -190,127 +176,7 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         result.map(drop)
     }
 
-    /// Sends PINGREQ now; the PINGRESP is handled by later calls. The client
-    /// also pings by itself when keepalive is due.
-    pub fn ping(&mut self) -> Result<(), ClientError<S>> {
-        self.run(&mut Control::ping()).map(drop)
-    }
-
-    /// Publishes `payload` to `topic`.
-    ///
-    /// With QoS 0, returns once the stack has the whole packet, or, in
-    /// batched mode ([`Options::batch_qos0`]), once it waits in the transmit
-    /// buffer. With QoS 1, returns once the broker's PUBACK arrived (or the
-    /// ack timeout passed); batched messages leave first, in the same send.
-    /// Messages arriving meanwhile go to the callback: a QoS 1
-    /// message to a topic this client subscribes to usually comes back here,
-    /// before the PUBACK, so a program that then waits for it with `wait_msg`
-    /// would wait for a message already delivered.
-    pub fn publish(
-        &mut self,
-        topic: &[u8],
-        payload: &[u8],
-        retain: bool,
-        qos: QoS,
-    ) -> Result<(), ClientError<S>> {
-        self.run(&mut Publish::new(topic, payload, retain, qos))
-            .map(drop)
-    }
-
-    /// Publishes again a QoS 1 message whose PUBACK never came, with DUP set
-    /// and the packet id it was first sent with (after a reconnect).
-    pub fn republish(
-        &mut self,
-        topic: &[u8],
-        payload: &[u8],
-        retain: bool,
-        packet_id: u16,
-    ) -> Result<(), ClientError<S>> {
-        let mut request = Publish::with_id(topic, payload, retain, packet_id, true);
-        self.run(&mut request).map(drop)
-    }
-
-    /// Publishes a QoS 1 message with a packet id from
-    /// [`Client::take_packet_id`]; otherwise like [`Client::publish`].
-    pub fn publish_with_id(
-        &mut self,
-        topic: &[u8],
-        payload: &[u8],
-        retain: bool,
-        packet_id: u16,
-    ) -> Result<(), ClientError<S>> {
-        let mut request = Publish::with_id(topic, payload, retain, packet_id, false);
-        self.run(&mut request).map(drop)
-    }
-
-    /// Subscribes to `filter` and returns the QoS the broker granted.
-    /// A refusal (SUBACK 0x80) is [`Error::SubscribeRefused`].
-    pub fn subscribe(&mut self, filter: &[u8], qos: QoS) -> Result<QoS, ClientError<S>> {
-        let mut granted = [None];
-        self.subscribe_many(&[(filter, qos)], &mut granted)?;
-        granted[0].ok_or(Error::SubscribeRefused { index: 0 })
-    }
-
-    /// Subscribes to several filters in one SUBSCRIBE. `granted[i]` receives
-    /// the QoS granted for `filters[i]`, or `None` if the broker refused it;
-    /// any refusal also makes the call return [`Error::SubscribeRefused`] for
-    /// the first refused filter, after all results are written.
-    pub fn subscribe_many(
-        &mut self,
-        filters: &[(&[u8], QoS)],
-        granted: &mut [Option<QoS>],
-    ) -> Result<(), ClientError<S>> {
-        self.run(&mut Subscribe::new(filters, granted)).map(drop)
-    }
-
-    /// Unsubscribes from `filter` and waits for the UNSUBACK.
-    pub fn unsubscribe(&mut self, filter: &[u8]) -> Result<(), ClientError<S>> {
-        self.run(&mut Unsubscribe::new(filter)).map(drop)
-    }
-
-    /// Waits for one packet from the broker and handles it: a message goes to
-    /// the callback, anything else is handled inside.
-    ///
-    /// Sends PINGREQ when keepalive is due while it waits, and fails with
-    /// [`Error::Timeout`]`(PingResp)` if the broker stops answering. With
-    /// keepalive 0 it waits until something arrives: use
-    /// [`Client::wait_msg_for`] to bound the wait.
-    pub fn wait_msg(&mut self) -> Result<(), ClientError<S>> {
-        while !self.wait_msg_for(u32::MAX)? {}
-        Ok(())
-    }
-
-    /// Like [`Client::wait_msg`], for at most `timeout_ms`; returns whether a
-    /// packet was handled.
-    pub fn wait_msg_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
-        self.run(&mut Receive::one(Some(timeout_ms)))
-    }
-
-    /// Handles one packet if one has arrived, and returns at once otherwise;
-    /// returns whether a packet was handled. Never waits (and sends PINGREQ
-    /// when keepalive is due).
-    pub fn check_msg(&mut self) -> Result<bool, ClientError<S>> {
-        self.run(&mut Receive::one(None))
-    }
-
-    /// Sends the batched QoS 0 messages waiting in the transmit buffer
-    /// ([`Options::batch_qos0`]), in one send; returns at once if there are
-    /// none. Like every call but `connect`, fails with
-    /// [`Error::NotConnected`] without a connection (batched messages never
-    /// outlive theirs).
-    ///
-    /// If the send fails, the connection is closed, the error returned and
-    /// the messages are counted by [`Client::dropped_messages`].
-    pub fn flush(&mut self) -> Result<(), ClientError<S>> {
-        self.run(&mut Control::flush()).map(drop)
-    }
-
-    /// Sends the batched QoS 0 messages and waits until every windowed QoS 1
-    /// message is acknowledged, for at most `timeout_ms`; returns whether
-    /// all were (the connection stays up either way).
-    pub fn flush_for(&mut self, timeout_ms: u32) -> Result<bool, ClientError<S>> {
-        self.run(&mut FlushFor::new(timeout_ms))
-    }
+    crate::front_end::client_requests!(ClientError<S>);
 }
 
 impl<S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
@@ -318,7 +184,7 @@ impl<S: TcpClientStack + Dns, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
     /// (the connect timeout) spans the lookup, TCP connect and CONNACK. A
     /// failed lookup is [`Error::Dns`] (the stack's reason is logged).
     pub fn connect_host(&mut self, host: &str, port: u16) -> Result<bool, ClientError<S>> {
-        let deadline = self.connect_deadline();
+        let deadline = self.engine.connect_deadline(self.clock.now_ms());
         let result = self
             .resolve(host, deadline)
             .and_then(|ip| self.connect_by(SocketAddr::new(ip, port), deadline));

@@ -101,11 +101,7 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
         &mut self,
         result: Result<T, ClientError<S>>,
     ) -> Result<T, ClientError<S>> {
-        if let Err(e) = &result
-            && e.is_connection_lost()
-            && self.socket.is_some()
-        {
-            log::warn!("connection lost: {e:?}");
+        if self.socket.is_some() && self.engine.lost(&result) {
             self.close_socket();
         }
         result

@@ -349,6 +349,24 @@ impl<'a> Engine<'a> {
             .min(self.wait_limit)
     }
 
+    /// When a connect begun at `now` must be done: the connect timeout,
+    /// within the cap of [`Engine::limit_waits`].
+    pub fn connect_deadline(&self, now: u64) -> u64 {
+        self.wait_deadline(now, self.options().connect_timeout_ms)
+    }
+
+    /// Whether `result` is an error that lost the connection (logged): the
+    /// front-end then closes it.
+    pub fn lost<T, E: core::fmt::Debug>(&self, result: &Result<T, Error<E>>) -> bool {
+        match result {
+            Err(e) if e.is_connection_lost() => {
+                log::warn!("connection lost: {e:?}");
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Checks the buffers and options and encodes CONNECT, before the
     /// front-end touches the network (an open connection's batch stays as
     /// it was when this fails). The request it returns, pumped once the

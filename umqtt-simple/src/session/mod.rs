@@ -155,7 +155,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Lends the QoS 1 window its slots (see `Client::set_window`).
+    /// Lends the QoS 1 window its slots (see `Engine::set_window`).
     pub(crate) fn set_window(&mut self, slots: &'a mut [u16]) {
         self.window = Window::new(slots);
     }
