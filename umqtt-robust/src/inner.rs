@@ -55,8 +55,10 @@ pub trait InnerClient<'a>: sealed::Sealed {
     ) -> Result<(), Error<Self::Error>>;
 }
 
-/// Implements [`InnerClient`] for a client type by forwarding to its
-/// inherent methods of the same names (both clients have them all).
+/// Implements [`InnerClient`] for a client type by forwarding to the
+/// methods of the same names: its own (`set_last_will`) or those of the
+/// [`Engine`](umqtt_simple::Engine) it dereferences to, named by path (a
+/// method call would find this trait's method first and recurse).
 macro_rules! forward_inner_client {
     ($now:ident) => {
         fn now_ms(&self) -> u64 {
@@ -66,37 +68,37 @@ macro_rules! forward_inner_client {
             self.options().client_id()
         }
         fn is_connected(&self) -> bool {
-            self.is_connected()
+            umqtt_simple::Engine::is_connected(self)
         }
         fn packets_received(&self) -> u32 {
-            self.packets_received()
+            umqtt_simple::Engine::packets_received(self)
         }
         fn dropped_messages(&self) -> u32 {
-            self.dropped_messages()
+            umqtt_simple::Engine::dropped_messages(self)
         }
         fn window_capacity(&self) -> usize {
-            self.window_capacity()
+            umqtt_simple::Engine::window_capacity(self)
         }
         fn in_flight(&self) -> usize {
-            self.in_flight()
+            umqtt_simple::Engine::in_flight(self)
         }
         fn is_in_flight(&self, packet_id: u16) -> bool {
-            self.is_in_flight(packet_id)
+            umqtt_simple::Engine::is_in_flight(self, packet_id)
         }
         fn take_packet_id(&mut self) -> u16 {
-            self.take_packet_id()
+            umqtt_simple::Engine::take_packet_id(self)
         }
         fn limit_waits(&mut self, until: Option<u64>) {
-            self.limit_waits(until)
+            umqtt_simple::Engine::limit_waits(self, until)
         }
         fn set_window(&mut self, slots: &'a mut [u16]) {
-            self.set_window(slots)
+            umqtt_simple::Engine::set_window(self, slots)
         }
         fn set_callback(&mut self, callback: Callback<'a>) {
-            self.set_callback(callback)
+            umqtt_simple::Engine::set_callback(self, callback)
         }
         fn set_undelivered_callback(&mut self, callback: UndeliveredCallback<'a>) {
-            self.set_undelivered_callback(callback)
+            umqtt_simple::Engine::set_undelivered_callback(self, callback)
         }
         fn set_last_will(
             &mut self,
