@@ -281,3 +281,26 @@ fn certificate<E>(e: CertificateError) -> RustlsError<E> {
         other => RustlsError::BadCertificate(TlsError::InvalidCertificate(other).to_string()),
     }
 }
+
+/// `localhost` out of rustls's `DnsName("localhost")` (and an address out of
+/// `IpAddress(...)`); anything else as it is.
+fn bare_name(presented: &str) -> String {
+    presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map(|inner| inner.trim_matches('"'))
+        .unwrap_or(presented)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bare_name;
+
+    #[test]
+    fn presented_names_lose_rustls_spelling() {
+        assert_eq!(bare_name("DnsName(\"localhost\")"), "localhost");
+        assert_eq!(bare_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(bare_name("plain"), "plain");
+    }
+}

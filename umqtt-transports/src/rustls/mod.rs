@@ -61,6 +61,7 @@ mod stack;
 mod wait;
 
 pub use ::rustls::pki_types::PrivateKeyDer;
+pub use ::rustls::{AlertDescription, ProtocolVersion, SupportedCipherSuite};
 pub use error::{ConfigError, RustlsError};
 pub use options::{RustlsOptions, TlsVersions};
 pub use stack::{RustlsSocket, RustlsStack};
