@@ -326,9 +326,17 @@ pub fn pem_der(path: &Path, label: &str) -> Vec<u8> {
 /// `tls_version` is only a minimum; this is how a test makes a broker that
 /// really cannot speak TLS 1.3. Returns the path.
 pub fn openssl_max_protocol_conf(dir: &Path, max: &str) -> PathBuf {
-    let path = dir.join(format!("openssl-max-{max}.cnf"));
+    openssl_tls_conf(dir, &format!("max-{max}"), &format!("MaxProtocol = {max}"))
+}
+
+/// Writes `openssl-<tag>.cnf` in `dir`: an OpenSSL config whose
+/// `system_default` section applies `settings` (lines such as
+/// `Groups = X25519`) to every TLS context of the process that reads it
+/// (`OPENSSL_CONF=path`). Returns the path.
+pub fn openssl_tls_conf(dir: &Path, tag: &str, settings: &str) -> PathBuf {
+    let path = dir.join(format!("openssl-{tag}.cnf"));
     let text = format!(
-        "openssl_conf = umqtt_conf\n\n[umqtt_conf]\nssl_conf = umqtt_ssl\n\n[umqtt_ssl]\nsystem_default = umqtt_tls\n\n[umqtt_tls]\nMaxProtocol = {max}\n"
+        "openssl_conf = umqtt_conf\n\n[umqtt_conf]\nssl_conf = umqtt_ssl\n\n[umqtt_ssl]\nsystem_default = umqtt_tls\n\n[umqtt_tls]\n{settings}\n"
     );
     std::fs::write(&path, text).expect("write openssl config");
     path

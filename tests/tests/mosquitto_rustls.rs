@@ -155,8 +155,7 @@ fn tls12_only_rsa_broker_is_reached_by_rustls_and_refused_by_embedded_tls_naming
 
     // rustls told to speak TLS 1.3 only: no version in common, said so.
     let e = handshake(&options.clone().versions(TlsVersions::Tls13), broker.addr)
-        .err()
-        .expect("TLS 1.3 only must be refused");
+        .expect_err("TLS 1.3 only must be refused");
     assert!(
         matches!(
             e,
@@ -208,15 +207,11 @@ fn refusals_say_what_was_wrong() {
     };
     let trusting = |ca: &str, name: &str| RustlsOptions::new(name).ca_der(&pki.der(ca));
 
-    let e = handshake(&trusting("other", "localhost"), broker.addr)
-        .err()
-        .expect("unknown CA");
+    let e = handshake(&trusting("other", "localhost"), broker.addr).expect_err("unknown CA");
     assert!(matches!(e, RustlsError::UnknownCa), "{e:?}");
     assert!(e.to_string().contains("not trusted"), "{e}");
 
-    let e = handshake(&trusting("ca", "broker.example"), broker.addr)
-        .err()
-        .expect("name mismatch");
+    let e = handshake(&trusting("ca", "broker.example"), broker.addr).expect_err("name mismatch");
     assert!(
         matches!(&e, RustlsError::NameMismatch { expected, .. } if expected == "broker.example"),
         "{e:?}"
@@ -233,9 +228,7 @@ fn refusals_say_what_was_wrong() {
     let Some(expired) = Mosquitto::start(test, &pki.listener("expired.crt", "expired")) else {
         return;
     };
-    let e = handshake(&trusting("ca", "localhost"), expired.addr)
-        .err()
-        .expect("expired");
+    let e = handshake(&trusting("ca", "localhost"), expired.addr).expect_err("expired");
     assert!(matches!(e, RustlsError::Expired), "{e:?}");
     assert!(e.to_string().contains("expired"), "{e}");
 }

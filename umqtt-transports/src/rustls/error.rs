@@ -104,6 +104,10 @@ pub enum RustlsError<E> {
     HandshakeTimedOut,
     /// The inner stack took no bytes within the I/O timeout.
     TimedOut,
+    /// The server ended the session in order (close_notify) before sending
+    /// any data: it refused the client for a reason of its own (its log
+    /// says which), not for its TLS.
+    ClosedBeforeAnswer,
     /// The session ended (close_notify, or the connection closed).
     Closed,
     /// The socket is not connected (or its connection was lost).
@@ -171,6 +175,9 @@ impl<E: fmt::Debug> fmt::Display for RustlsError<E> {
             ),
             Self::HandshakeTimedOut => f.write_str("TLS handshake timed out"),
             Self::TimedOut => f.write_str("TLS write timed out (connection stalled)"),
+            Self::ClosedBeforeAnswer => f.write_str(
+                "the server closed the TLS connection (close_notify) before answering: it refused this client (see the broker's log)",
+            ),
             Self::Closed => f.write_str("TLS connection closed"),
             Self::NotConnected => f.write_str("socket is not connected"),
             Self::AlreadyConnected => f.write_str("socket is already connected"),
@@ -186,6 +193,7 @@ impl<E: TcpError> TcpError for RustlsError<E> {
         match self {
             Self::Tcp(e) | Self::Network(e) => e.kind(),
             Self::Closed
+            | Self::ClosedBeforeAnswer
             | Self::NotConnected
             | Self::TimedOut
             | Self::Alert(_)
@@ -272,7 +280,7 @@ fn certificate<E>(e: CertificateError) -> RustlsError<E> {
             presented,
         } => RustlsError::NameMismatch {
             expected: expected.to_str().into_owned(),
-            presented,
+            presented: presented.iter().map(|p| bare_name(p)).collect(),
         },
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => RustlsError::Expired,
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {

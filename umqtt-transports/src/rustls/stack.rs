@@ -21,6 +21,8 @@ pub struct RustlsSocket<T, E> {
     inner: Option<T>,
     conn: Option<ClientConnection>,
     pending: Option<RustlsError<E>>,
+    /// Whether any plaintext arrived in this session.
+    received: bool,
 }
 
 impl<T: fmt::Debug, E: fmt::Debug> fmt::Debug for RustlsSocket<T, E> {
@@ -445,6 +447,7 @@ where
             inner: Some(inner),
             conn: None,
             pending: None,
+            received: false,
         })
     }
 
@@ -467,6 +470,7 @@ where
             Ok(conn) => {
                 socket.conn = Some(conn);
                 socket.pending = None;
+                socket.received = false;
                 Ok(())
             }
             Err(e) => {
@@ -520,6 +524,7 @@ where
         if let Some(e) = socket.pending.take() {
             return Err(nb::Error::Other(e));
         }
+        let received = socket.received;
         let result = Self::parts(socket).and_then(|(conn, inner)| {
             if buffer.is_empty() {
                 return Ok(Some(0));
@@ -527,7 +532,8 @@ where
             loop {
                 match conn.reader().read(buffer) {
                     // close_notify, and nothing left.
-                    Ok(0) => return Err(RustlsError::Closed),
+                    Ok(0) if received => return Err(RustlsError::Closed),
+                    Ok(0) => return Err(RustlsError::ClosedBeforeAnswer),
                     Ok(n) => return Ok(Some(n)),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => return Err(RustlsError::Closed),
@@ -538,7 +544,10 @@ where
             }
         });
         match result {
-            Ok(Some(n)) => Ok(n),
+            Ok(Some(n)) => {
+                socket.received |= n > 0;
+                Ok(n)
+            }
             Ok(None) => Err(nb::Error::WouldBlock),
             Err(e) => {
                 if !matches!(e, RustlsError::NotConnected) {
