@@ -201,7 +201,8 @@ fn refusals_say_what_was_wrong() {
     pki.ca("ca", Spec::ca("ca"))
         .ca("other", Spec::ca("other"))
         .issue("server", "ca", Spec::leaf("localhost"))
-        .issue("expired", "ca", Spec::leaf("localhost").days(-1));
+        .issue("expired", "ca", Spec::leaf("localhost").days(-1))
+        .ca("self", Spec::ca("localhost").sans(&["DNS:localhost"]));
     let Some(broker) = Mosquitto::start(test, &pki.listener("server.crt", "server")) else {
         return;
     };
@@ -231,6 +232,17 @@ fn refusals_say_what_was_wrong() {
     let e = handshake(&trusting("ca", "localhost"), expired.addr).expect_err("expired");
     assert!(matches!(e, RustlsError::Expired), "{e:?}");
     assert!(e.to_string().contains("expired"), "{e}");
+    drop(expired);
+
+    // A self-signed CA certificate as the server's own: webpki refuses it,
+    // and the error says what to do.
+    let Some(selfsigned) = Mosquitto::start(test, &pki.listener("self.crt", "self")) else {
+        return;
+    };
+    let e =
+        handshake(&trusting("self", "localhost"), selfsigned.addr).expect_err("CA as end entity");
+    assert!(e.to_string().contains("CA certificate"), "{e}");
+    println!("{e}");
 }
 
 #[test]

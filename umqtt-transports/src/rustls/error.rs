@@ -286,6 +286,13 @@ fn certificate<E>(e: CertificateError) -> RustlsError<E> {
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             RustlsError::NotYetValid
         }
+        // webpki's reason is only in the Debug form of an `OtherError`.
+        CertificateError::Other(e) if std::format!("{e:?}").contains("CaUsedAsEndEntity") => {
+            RustlsError::BadCertificate(
+                "it is a CA certificate (basicConstraints CA:TRUE) serving as the server's own, which webpki refuses; give the broker a server certificate issued by that CA"
+                    .to_string(),
+            )
+        }
         other => RustlsError::BadCertificate(TlsError::InvalidCertificate(other).to_string()),
     }
 }

@@ -400,9 +400,10 @@ where
         // The client's Finished (and certificate, for mutual TLS).
         self.flush(&mut conn, inner, deadline)?;
         log::debug!(
-            "TLS to {remote}: {:?}, {:?}, ALPN {:?}",
+            "TLS to {remote}: {:?}, {:?}, key exchange {:?}, ALPN {:?}",
             conn.protocol_version(),
             conn.negotiated_cipher_suite().map(|s| s.suite()),
+            conn.negotiated_key_exchange_group().map(|g| g.name()),
             conn.alpn_protocol()
                 .map(std::string::String::from_utf8_lossy)
         );
