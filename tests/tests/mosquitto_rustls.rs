@@ -279,3 +279,125 @@ fn robust_client_rides_out_a_broker_restart_over_rustls() {
         .publish(b"rustls/robust", b"after", false, QoS::AtLeastOnce)
         .expect("publish after the restart (reconnected over TLS)");
 }
+
+/// CPU time (user + system) of the calling thread, from
+/// `/proc/thread-self/stat`, in clock ticks (1/100 s on Linux).
+fn thread_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): state is
+    // field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[test]
+fn a_silent_server_ends_the_handshake_at_its_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // Accepts, then says nothing.
+    let holder = std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(conn);
+    });
+    let options = RustlsOptions::new("localhost")
+        .dangerously_skip_verification()
+        .handshake_timeout_ms(500);
+    let cpu = thread_cpu_ticks();
+    let start = Instant::now();
+    let e = handshake(&options, addr).expect_err("a silent server");
+    let took = start.elapsed();
+    assert!(matches!(e, RustlsError::HandshakeTimedOut), "{e:?}");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+        "took {took:?}"
+    );
+    // It waited in the kernel, not in a loop.
+    if let (Some(before), Some(after)) = (cpu, thread_cpu_ticks()) {
+        assert!(
+            after - before <= 10,
+            "{} ticks of CPU while waiting",
+            after - before
+        );
+    }
+    let _ = holder.join();
+}
+
+#[test]
+fn a_server_that_is_not_tls_is_named_so() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // An MQTT broker's plain port answering a CONNACK.
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        if let Ok((mut conn, _)) = listener.accept() {
+            let _ = conn.write_all(&[0x20, 0x02, 0x00, 0x00]);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let options = RustlsOptions::new("localhost").dangerously_skip_verification();
+    let e = handshake(&options, addr).expect_err("not TLS");
+    assert!(matches!(e, RustlsError::NotTls), "{e:?}");
+    assert!(e.to_string().contains("not TLS"), "{e}");
+    let _ = server.join();
+}
+
+#[test]
+fn check_msg_does_not_block_and_an_idle_wait_sleeps() {
+    let test = "rustls-idle";
+    if !openssl_available(test) {
+        return;
+    }
+    let pki = Pki::new(test);
+    pki.ca("ca", Spec::ca("ca"))
+        .issue("server", "ca", Spec::leaf("localhost"));
+    let Some(broker) = Mosquitto::start(test, &pki.listener("server.crt", "server")) else {
+        return;
+    };
+    let options = RustlsOptions::new("localhost").ca_der(&pki.der("ca"));
+    let (mut tx, mut rx) = ([0u8; 1024], [0u8; 1024]);
+    let id = client_id("rustls-idle");
+    let mut on_message = |_: Message<'_>| {};
+    let mut client = Client::new(
+        stack(&options),
+        StdClock::new(),
+        &mut tx,
+        &mut rx,
+        Options::new(&id),
+    )
+    .with_waiter(RustlsWait);
+    client.set_callback(&mut on_message);
+    client.connect(broker.addr).expect("connect");
+    client
+        .subscribe(b"rustls/idle", QoS::AtMostOnce)
+        .expect("subscribe");
+    let start = Instant::now();
+    for _ in 0..100 {
+        client.check_msg().expect("check_msg");
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(200),
+        "100 check_msg took {:?}",
+        start.elapsed()
+    );
+    let cpu = thread_cpu_ticks();
+    let start = Instant::now();
+    let got = client.wait_msg_for(1_000).expect("wait_msg_for");
+    let took = start.elapsed();
+    assert!(!got);
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(1_500),
+        "took {took:?}"
+    );
+    if let (Some(before), Some(after)) = (cpu, thread_cpu_ticks()) {
+        assert!(
+            after - before <= 10,
+            "{} ticks of CPU while idle",
+            after - before
+        );
+    }
+    client.disconnect().expect("disconnect");
+}
