@@ -229,7 +229,8 @@ impl RustlsOptions {
 
     /// How long `connect` may take: the inner stack's TCP connect and the
     /// whole handshake (the TCP connect is bounded by the inner stack's own
-    /// timeout too).
+    /// timeout too). Keep it at or below the client's connect timeout (both
+    /// default to 10 s), so that one deadline spans TCP, TLS and CONNACK.
     #[must_use]
     pub fn handshake_timeout_ms(mut self, ms: u32) -> Self {
         self.handshake_timeout_ms = ms;
