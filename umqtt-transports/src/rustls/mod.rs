@@ -36,8 +36,8 @@
 //!   certificate or key is a [`ConfigError`] from [`RustlsStack::new`],
 //!   before any connection.
 //!
-//! Unlike the embedded engine, it allocates (rustls needs a heap: about
-//! 40 KiB of buffers per session) and needs std. There is no async front-end
+//! Unlike the embedded engine, it allocates (rustls keeps its record buffers
+//! and session state on the heap) and needs std. There is no async front-end
 //! yet (the async client takes an embedded-nal-async `TcpConnect`, and this
 //! crate has none on std to wrap).
 //!
