@@ -435,6 +435,9 @@ pub fn measure_tls(config: &Config, results: &mut Results) {
     let mut rates: BTreeMap<TlsRunner, Vec<f64>> = BTreeMap::new();
     let mut rtt: BTreeMap<TlsRunner, Vec<Duration>> = BTreeMap::new();
     let mut failed = Vec::new();
+    // The last QoS 1 run's heap figures of each engine (the same every run:
+    // the client allocates or not by construction).
+    let mut heaps: BTreeMap<tls::Engine, tls::TlsHeap> = BTreeMap::new();
     let mut run = 0;
     for rep in 0..config.reps {
         let mut time: BTreeMap<TlsRunner, Duration> = BTreeMap::new();
@@ -451,6 +454,10 @@ pub fn measure_tls(config: &Config, results: &mut Results) {
                 let outcome = match who {
                     TlsRunner::Umqtt(engine) => {
                         tls::umqtt_qos1(&broker, engine, qt.as_bytes(), (warmup(q1), q1), c)
+                            .map(|(t, h)| {
+                                heaps.insert(engine, h);
+                                t
+                            })
                             .and_then(|t| {
                                 let n = (warmup(rt), rt);
                                 let topic = rtt_topic.as_bytes();
@@ -489,6 +496,17 @@ pub fn measure_tls(config: &Config, results: &mut Results) {
                 fmt_num(rate, 0)
             ));
         }
+    }
+    for (engine, heap) in heaps {
+        if failed.contains(&TlsRunner::Umqtt(engine)) {
+            continue;
+        }
+        let (held, allocations) = match engine {
+            tls::Engine::Embedded => ("tls_heap_held", "tls_heap_allocations"),
+            tls::Engine::Rustls => ("tls_rustls_heap_held", "tls_rustls_heap_allocations"),
+        };
+        results.set(held, Who::Umqtt, heap.held_after_connect as f64);
+        results.set(allocations, Who::Umqtt, heap.allocations_per_msg);
     }
     for who in clients.into_iter().filter(|w| !failed.contains(w)) {
         let set = |results: &mut Results, metric: usize, value: f64| {

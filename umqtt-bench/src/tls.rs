@@ -23,6 +23,7 @@ use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsWait};
 
 use crate::common::{Ctx, PAYLOAD, Res, client_id, time_after_warmup, time_each};
+use crate::heap_count;
 use crate::rumq::{self, Ev, Rumq};
 use crate::umqtt::{RX_BUFFER, TX_BUFFER};
 
@@ -180,28 +181,40 @@ fn umqtt_connect<S: TcpClientStack, W: Wait<S>>(
     Ok(())
 }
 
+/// The heap a umqtt-simple client over TLS used (process-wide counters; the
+/// client runs alone on the calling thread).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsHeap {
+    /// Bytes allocated from making the stack to the CONNACK and still held
+    /// (the caller's buffers are made before and not counted).
+    pub held_after_connect: usize,
+    /// Allocations per QoS 1 publish (PUBACK included) after the connect.
+    pub allocations_per_msg: f64,
+}
+
 /// QoS 1 over TLS with `engine`: a timed connect, then `n` publishes one
 /// after the other (after `warmup` untimed ones), each returning after its
-/// PUBACK.
+/// PUBACK; also what the client took from the heap.
 pub fn umqtt_qos1(
     broker: &TlsBroker,
     engine: Engine,
     topic: &[u8],
     counts: (usize, usize),
     connects: &mut Vec<Duration>,
-) -> Res<Duration> {
+) -> Res<(Duration, TlsHeap)> {
     let mut b = UmqttBuffers::new();
     let id = client_id("umqtt-tls-q1");
+    let before = heap_count::stats();
     match engine {
         Engine::Embedded => {
             let tls = TlsBuffers::new(&mut b.read, &mut b.write);
             let mut client =
                 umqtt_client(&tls, &broker.ca, &mut b.tx, &mut b.rx, Options::new(&id));
-            qos1_on(&mut client, broker.addr, topic, counts, connects)
+            qos1_on(&mut client, broker.addr, topic, counts, connects, before)
         }
         Engine::Rustls => {
             let mut client = rustls_client(&broker.ca, &mut b.tx, &mut b.rx, Options::new(&id))?;
-            qos1_on(&mut client, broker.addr, topic, counts, connects)
+            qos1_on(&mut client, broker.addr, topic, counts, connects, before)
         }
     }
 }
@@ -212,17 +225,25 @@ fn qos1_on<S: TcpClientStack, W: Wait<S>>(
     topic: &[u8],
     (warmup, n): (usize, usize),
     connects: &mut Vec<Duration>,
-) -> Res<Duration> {
+    before: stats_alloc::Stats,
+) -> Res<(Duration, TlsHeap)> {
     umqtt_connect(client, addr, connects)?;
+    let connected = heap_count::stats();
     let elapsed = time_after_warmup(warmup, n, || {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
             .ctx("umqtt-simple over TLS: publish")
     })?;
+    let published = heap_count::stats();
     client
         .disconnect()
         .ctx("umqtt-simple over TLS: disconnect")?;
-    Ok(elapsed)
+    let heap = TlsHeap {
+        held_after_connect: heap_count::live_bytes(before, connected),
+        allocations_per_msg: (published.allocations - connected.allocations) as f64
+            / (warmup + n).max(1) as f64,
+    };
+    Ok((elapsed, heap))
 }
 
 /// Round trips over TLS with `engine`: a timed connect, a subscription at
