@@ -17,6 +17,8 @@ pub struct Mosquitto {
     pub dir: PathBuf,
     child: Child,
     config: PathBuf,
+    /// Environment variables of the broker process (e.g. `OPENSSL_CONF`).
+    env: Vec<(String, String)>,
 }
 
 /// Whether tests must fail instead of skipping when mosquitto is missing.
@@ -74,6 +76,13 @@ impl Mosquitto {
     /// Starts mosquitto on a free port with `extra` config lines, or returns
     /// `None` (after printing why) when it is not installed and not required.
     pub fn start(test: &str, extra: &str) -> Option<Self> {
+        Self::start_with_env(test, extra, &[])
+    }
+
+    /// [`Mosquitto::start`] with these environment variables in the broker's
+    /// process only (and again at each restart): `OPENSSL_CONF` to cap its
+    /// TLS version, say.
+    pub fn start_with_env(test: &str, extra: &str, env: &[(&str, &str)]) -> Option<Self> {
         let Some(binary) = find_mosquitto() else {
             assert!(
                 !mosquitto_required(),
@@ -91,12 +100,17 @@ impl Mosquitto {
             &format!("{MOSQUITTO_QUIET_LOG}\n{extra}"),
         );
         std::fs::write(&config, text).expect("write mosquitto.conf");
-        let child = spawn_mosquitto(&binary, &config);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = spawn_mosquitto_env(&binary, &config, &env);
         let mut broker = Mosquitto {
             addr,
             dir,
             child,
             config,
+            env,
         };
         broker.wait_ready();
         Some(broker)
@@ -138,7 +152,7 @@ impl Mosquitto {
     pub fn restart_gracefully(&mut self) {
         self.terminate();
         let binary = find_mosquitto().expect("mosquitto was found before");
-        self.child = spawn_mosquitto(&binary, &self.config);
+        self.child = spawn_mosquitto_env(&binary, &self.config, &self.env);
         self.wait_ready();
     }
 
@@ -159,7 +173,7 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         self.kill();
         let binary = find_mosquitto().expect("mosquitto was found before");
-        self.child = spawn_mosquitto(&binary, &self.config);
+        self.child = spawn_mosquitto_env(&binary, &self.config, &self.env);
         self.wait_ready();
     }
 }
@@ -209,7 +223,13 @@ pub fn broker_with_password(test: &str, user: &str, password: &str) -> Option<Mo
 /// Starts the mosquitto `binary` with the config file `config`, without
 /// input and with its output discarded (it logs where its config says).
 pub fn spawn_mosquitto(binary: &Path, config: &Path) -> Child {
+    spawn_mosquitto_env(binary, config, &[])
+}
+
+/// [`spawn_mosquitto`] with these environment variables added.
+pub fn spawn_mosquitto_env(binary: &Path, config: &Path, env: &[(String, String)]) -> Child {
     Command::new(binary)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("-c")
         .arg(config)
         .stdin(Stdio::null())

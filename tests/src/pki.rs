@@ -319,3 +319,58 @@ pub fn pem_der(path: &Path, label: &str) -> Vec<u8> {
     out.truncate(n);
     out
 }
+
+/// Writes `openssl-max-<max>.cnf` in `dir`: an OpenSSL config whose
+/// `system_default` section caps every TLS context of the process that reads
+/// it (`OPENSSL_CONF=path`) at the protocol `max` (`TLSv1.2`). mosquitto's
+/// `tls_version` is only a minimum; this is how a test makes a broker that
+/// really cannot speak TLS 1.3. Returns the path.
+pub fn openssl_max_protocol_conf(dir: &Path, max: &str) -> PathBuf {
+    openssl_tls_conf(dir, &format!("max-{max}"), &format!("MaxProtocol = {max}"))
+}
+
+/// Writes `openssl-<tag>.cnf` in `dir`: an OpenSSL config whose
+/// `system_default` section applies `settings` (lines such as
+/// `Groups = X25519`) to every TLS context of the process that reads it
+/// (`OPENSSL_CONF=path`). Returns the path.
+pub fn openssl_tls_conf(dir: &Path, tag: &str, settings: &str) -> PathBuf {
+    let path = dir.join(format!("openssl-{tag}.cnf"));
+    let text = format!(
+        "openssl_conf = umqtt_conf\n\n[umqtt_conf]\nssl_conf = umqtt_ssl\n\n[umqtt_ssl]\nsystem_default = umqtt_tls\n\n[umqtt_tls]\n{settings}\n"
+    );
+    std::fs::write(&path, text).expect("write openssl config");
+    path
+}
+
+/// Whether `openssl s_client` completes a handshake with `addr` using the
+/// version flag `version` (`-tls1_2`, `-tls1_3`), trusting `cafile`.
+pub fn s_client_handshakes(addr: std::net::SocketAddr, version: &str, cafile: &str) -> bool {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            "localhost",
+            version,
+            "-CAfile",
+            cafile,
+            "-verify_return_error",
+            "-brief",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status.success() && text.contains("CONNECTION ESTABLISHED")
+}
+
+/// Runs `openssl rehash` on `dir` (the hashed links `--capath` and
+/// `SSL_CERT_DIR` read).
+pub fn rehash(dir: &Path) {
+    openssl(dir, &["rehash", "."]);
+}

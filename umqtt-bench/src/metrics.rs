@@ -78,7 +78,7 @@ const fn m(
 
 /// The table, in the order it prints.
 #[rustfmt::skip]
-pub const METRICS: [Metric; 30] = [
+pub const METRICS: [Metric; 38] = [
     m("qos0_throughput", "QoS 0 end to end, {qos0} msgs", "msg/s", Higher, 0, ToRaw),
     m("qos0_throughput_unbatched", "  raw limit with one write per message", "msg/s", Neither, 0, Ratio::None),
     m("qos0_throughput_batched_1k", "  umqtt-simple batch_qos0, 1 KiB tx buffer", "msg/s", Neither, 0, ToRawOf("qos0_throughput")),
@@ -105,10 +105,18 @@ pub const METRICS: [Metric; 30] = [
     m("code_size_rodata", "  read-only data, same staticlib", "bytes", Lower, 0, Ratio::None),
     m("code_size_tls_text", "machine code with the TLS stack, same build", "bytes", Lower, 0, Ratio::None),
     m("code_size_tls_rodata", "  read-only data with the TLS stack", "bytes", Lower, 0, Ratio::None),
-    m("tls_connect", "TLS: TCP + handshake + CONNACK, median of {connects}", "ms", Lower, 2, ToRumqttc),
-    m("tls_qos1_throughput", "TLS: QoS 1 one at a time, {qos1} msgs", "msg/s", Higher, 0, ToRumqttc),
-    m("tls_round_trip_median", "TLS: round trip median, {rtt} samples", "µs", Lower, 1, ToRumqttc),
-    m("tls_round_trip_p99", "TLS: round trip p99", "µs", Lower, 1, ToRumqttc),
+    m("tls_connect", "TLS embedded-tls: TCP + handshake + CONNACK, median of {connects}", "ms", Lower, 2, ToRumqttc),
+    m("tls_qos1_throughput", "TLS embedded-tls: QoS 1 one at a time, {qos1} msgs", "msg/s", Higher, 0, ToRumqttc),
+    m("tls_round_trip_median", "TLS embedded-tls: round trip median, {rtt} samples", "µs", Lower, 1, ToRumqttc),
+    m("tls_round_trip_p99", "TLS embedded-tls: round trip p99", "µs", Lower, 1, ToRumqttc),
+    m("tls_heap_held", "  heap held once connected (stack + session)", "bytes", Lower, 0, Ratio::None),
+    m("tls_heap_allocations", "  heap allocations per QoS 1 msg after connect", "count", Lower, 1, Ratio::None),
+    m("tls_rustls_connect", "TLS rustls engine: TCP + handshake + CONNACK, median of {connects}", "ms", Lower, 2, ToRumqttc),
+    m("tls_rustls_qos1_throughput", "TLS rustls engine: QoS 1 one at a time, {qos1} msgs", "msg/s", Higher, 0, ToRumqttc),
+    m("tls_rustls_round_trip_median", "TLS rustls engine: round trip median, {rtt} samples", "µs", Lower, 1, ToRumqttc),
+    m("tls_rustls_round_trip_p99", "TLS rustls engine: round trip p99", "µs", Lower, 1, ToRumqttc),
+    m("tls_rustls_heap_held", "  heap held once connected (stack + session)", "bytes", Lower, 0, Ratio::None),
+    m("tls_rustls_heap_allocations", "  heap allocations per QoS 1 msg after connect", "count", Lower, 1, Ratio::None),
 ];
 
 impl Metric {

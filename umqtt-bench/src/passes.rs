@@ -356,14 +356,61 @@ fn spawn_idle(
     })
 }
 
-/// The TLS pass against a TLS mosquitto of its own: umqtt-simple and rumqttc
-/// (the raw limit has no TLS), [`BLOCKS`] blocks per repetition, the clients
-/// taking turns block by block as in the speed pass. A block is a QoS 1 run
-/// and a round-trip run, each on a fresh connection whose connect is timed.
+/// One client of the TLS pass: umqtt-simple over one of its engines, or
+/// rumqttc over rustls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TlsRunner {
+    Umqtt(tls::Engine),
+    Rumqttc,
+}
+
+impl TlsRunner {
+    fn name(self) -> &'static str {
+        match self {
+            TlsRunner::Umqtt(engine) => engine.name(),
+            TlsRunner::Rumqttc => "rumqttc over rustls",
+        }
+    }
+
+    /// The metric ids (connect, QoS 1, round trip median, p99) and columns
+    /// its figures go to: each engine's rows in umqtt-simple's column;
+    /// rumqttc's figures in its column of both engines' rows, so each row
+    /// reads against it.
+    fn cells(self) -> &'static [([&'static str; 4], Who)] {
+        const EMBEDDED: [&str; 4] = [
+            "tls_connect",
+            "tls_qos1_throughput",
+            "tls_round_trip_median",
+            "tls_round_trip_p99",
+        ];
+        const RUSTLS: [&str; 4] = [
+            "tls_rustls_connect",
+            "tls_rustls_qos1_throughput",
+            "tls_rustls_round_trip_median",
+            "tls_rustls_round_trip_p99",
+        ];
+        match self {
+            TlsRunner::Umqtt(tls::Engine::Embedded) => &[(EMBEDDED, Who::Umqtt)],
+            TlsRunner::Umqtt(tls::Engine::Rustls) => &[(RUSTLS, Who::Umqtt)],
+            TlsRunner::Rumqttc => &[(EMBEDDED, Who::Rumqttc), (RUSTLS, Who::Rumqttc)],
+        }
+    }
+}
+
+/// The TLS pass against a TLS mosquitto of its own: umqtt-simple over each
+/// TLS engine and rumqttc over rustls (the raw limit has no TLS), [`BLOCKS`]
+/// blocks per repetition, the clients taking turns block by block as in the
+/// speed pass. A block is a QoS 1 run and a round-trip run, each on a fresh
+/// connection whose connect is timed.
 pub fn measure_tls(config: &Config, results: &mut Results) {
-    let clients: Vec<Who> = (config.clients.iter().copied())
-        .filter(|&w| w != Who::Raw)
-        .collect();
+    let mut clients: Vec<TlsRunner> = Vec::new();
+    if config.clients.contains(&Who::Umqtt) {
+        clients.push(TlsRunner::Umqtt(tls::Engine::Embedded));
+        clients.push(TlsRunner::Umqtt(tls::Engine::Rustls));
+    }
+    if config.clients.contains(&Who::Rumqttc) {
+        clients.push(TlsRunner::Rumqttc);
+    }
     if clients.is_empty() {
         return;
     }
@@ -384,13 +431,16 @@ pub fn measure_tls(config: &Config, results: &mut Results) {
         }
     };
     let (q1, rt) = (config.qos1.div_ceil(BLOCKS), config.rtt.div_ceil(BLOCKS));
-    let mut connects: BTreeMap<Who, Vec<Duration>> = BTreeMap::new();
-    let mut rates: BTreeMap<Who, Vec<f64>> = BTreeMap::new();
-    let mut rtt: BTreeMap<Who, Vec<Duration>> = BTreeMap::new();
+    let mut connects: BTreeMap<TlsRunner, Vec<Duration>> = BTreeMap::new();
+    let mut rates: BTreeMap<TlsRunner, Vec<f64>> = BTreeMap::new();
+    let mut rtt: BTreeMap<TlsRunner, Vec<Duration>> = BTreeMap::new();
     let mut failed = Vec::new();
+    // The last QoS 1 run's heap figures of each engine (the same every run:
+    // the client allocates or not by construction).
+    let mut heaps: BTreeMap<tls::Engine, tls::TlsHeap> = BTreeMap::new();
     let mut run = 0;
     for rep in 0..config.reps {
-        let mut time: BTreeMap<Who, Duration> = BTreeMap::new();
+        let mut time: BTreeMap<TlsRunner, Duration> = BTreeMap::new();
         for block in 0..BLOCKS {
             for k in 0..clients.len() {
                 let who = clients[(k + block + rep) % clients.len()];
@@ -402,23 +452,33 @@ pub fn measure_tls(config: &Config, results: &mut Results) {
                 let c = connects.entry(who).or_default();
                 let samples = rtt.entry(who).or_default();
                 let outcome = match who {
-                    Who::Umqtt => tls::umqtt_qos1(&broker, qt.as_bytes(), (warmup(q1), q1), c)
-                        .and_then(|t| {
-                            let n = (warmup(rt), rt);
-                            tls::umqtt_round_trip(&broker, rtt_topic.as_bytes(), n, samples, c)
-                                .map(|()| t)
-                        }),
-                    _ => tls::rumq_qos1(&broker, &rustls, qt.as_bytes(), (warmup(q1), q1), c)
-                        .and_then(|t| {
-                            let n = (warmup(rt), rt);
-                            let topic = rtt_topic.as_bytes();
-                            tls::rumq_round_trip(&broker, &rustls, topic, n, samples, c).map(|()| t)
-                        }),
+                    TlsRunner::Umqtt(engine) => {
+                        tls::umqtt_qos1(&broker, engine, qt.as_bytes(), (warmup(q1), q1), c)
+                            .map(|(t, h)| {
+                                heaps.insert(engine, h);
+                                t
+                            })
+                            .and_then(|t| {
+                                let n = (warmup(rt), rt);
+                                let topic = rtt_topic.as_bytes();
+                                tls::umqtt_round_trip(&broker, engine, topic, n, samples, c)
+                                    .map(|()| t)
+                            })
+                    }
+                    TlsRunner::Rumqttc => {
+                        tls::rumq_qos1(&broker, &rustls, qt.as_bytes(), (warmup(q1), q1), c)
+                            .and_then(|t| {
+                                let n = (warmup(rt), rt);
+                                let topic = rtt_topic.as_bytes();
+                                tls::rumq_round_trip(&broker, &rustls, topic, n, samples, c)
+                                    .map(|()| t)
+                            })
+                    }
                 };
                 match outcome {
                     Ok(t) => *time.entry(who).or_default() += t,
                     Err(e) => {
-                        let tag = format!("[{}/{}] {} over TLS", rep + 1, config.reps, who.name());
+                        let tag = format!("[{}/{}] {}", rep + 1, config.reps, who.name());
                         results.fail(format!("{tag}: {e}"));
                         failed.push(who);
                     }
@@ -429,7 +489,7 @@ pub fn measure_tls(config: &Config, results: &mut Results) {
             let rate = (q1 * BLOCKS) as f64 / t.as_secs_f64();
             rates.entry(who).or_default().push(rate);
             progress(format!(
-                "[{}/{}] {} over TLS: QoS 1 {} msg/s",
+                "[{}/{}] {}: QoS 1 {} msg/s",
                 rep + 1,
                 config.reps,
                 who.name(),
@@ -437,21 +497,39 @@ pub fn measure_tls(config: &Config, results: &mut Results) {
             ));
         }
     }
+    for (engine, heap) in heaps {
+        if failed.contains(&TlsRunner::Umqtt(engine)) {
+            continue;
+        }
+        let (held, allocations) = match engine {
+            tls::Engine::Embedded => ("tls_heap_held", "tls_heap_allocations"),
+            tls::Engine::Rustls => ("tls_rustls_heap_held", "tls_rustls_heap_allocations"),
+        };
+        results.set(held, Who::Umqtt, heap.held_after_connect as f64);
+        results.set(allocations, Who::Umqtt, heap.allocations_per_msg);
+    }
     for who in clients.into_iter().filter(|w| !failed.contains(w)) {
+        let set = |results: &mut Results, metric: usize, value: f64| {
+            for (ids, column) in who.cells() {
+                if let Some(id) = ids.get(metric) {
+                    results.set(id, *column, value);
+                }
+            }
+        };
         if let Some(c) = connects.get_mut(&who) {
             c.sort();
             if let Some((median, _)) = median_p99_us(c) {
-                results.set("tls_connect", who, median / 1000.0);
+                set(results, 0, median / 1000.0);
             }
         }
         if let Some(m) = rates.get_mut(&who).and_then(|r| median(r)) {
-            results.set("tls_qos1_throughput", who, m);
+            set(results, 1, m);
         }
         if let Some(samples) = rtt.get_mut(&who) {
             samples.sort();
             if let Some((m, p)) = median_p99_us(samples) {
-                results.set("tls_round_trip_median", who, m);
-                results.set("tls_round_trip_p99", who, p);
+                set(results, 2, m);
+                set(results, 3, p);
             }
         }
     }

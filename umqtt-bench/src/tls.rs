@@ -1,23 +1,29 @@
 //! The TLS pass: a mosquitto TLS listener of its own (P-256 certificates made
-//! with the `openssl` command by the tests' PKI helper, `umqtt_tests::pki`), umqtt-simple over
-//! `TlsStack<StdTcpStack>` and rumqttc over rustls (ring's crypto), each
-//! timing its connects (TCP + TLS 1.3 handshake + CONNACK), QoS 1 publishes
-//! one at a time and round trips.
+//! with the `openssl` command by the tests' PKI helper, `umqtt_tests::pki`),
+//! umqtt-simple over each of its engines (`TlsStack<StdTcpStack>`,
+//! embedded-tls; `RustlsStack<StdTcpStack>`, rustls) and rumqttc over rustls
+//! (ring's crypto, as the rustls engine), each timing its connects (TCP +
+//! TLS 1.3 handshake + CONNACK), QoS 1 publishes one at a time and round
+//! trips.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use embedded_nal::TcpClientStack;
 use rand_core::OsRng;
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use umqtt_simple::{Client, Message, Options, QoS};
 use umqtt_tests::pki::{Pki, Spec};
 use umqtt_tests::{Mosquitto, find_program};
+use umqtt_transports::Wait;
+use umqtt_transports::rustls::{RustlsOptions, RustlsStack, RustlsWait, StdRustlsStack};
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 use umqtt_transports::tls::{SystemTime, TlsBuffers, TlsOptions, TlsStack, TlsWait};
 
 use crate::common::{Ctx, PAYLOAD, Res, client_id, time_after_warmup, time_each};
+use crate::heap_count;
 use crate::rumq::{self, Ev, Rumq};
 use crate::umqtt::{RX_BUFFER, TX_BUFFER};
 
@@ -103,7 +109,30 @@ impl UmqttBuffers {
     }
 }
 
-/// A client over TLS (not connected) verifying the broker against `ca`.
+/// umqtt-simple's TLS engine in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Engine {
+    /// `TlsStack` (embedded-tls: TLS 1.3, P-256, no heap).
+    Embedded,
+    /// `RustlsStack` (rustls with ring's crypto; feature `tls-rustls`).
+    Rustls,
+}
+
+impl Engine {
+    /// The name in progress lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Embedded => "umqtt-simple over embedded-tls",
+            Engine::Rustls => "umqtt-simple over rustls",
+        }
+    }
+}
+
+/// umqtt-simple over the rustls engine.
+type RustlsClient<'a> = Client<'a, StdRustlsStack, StdClock, RustlsWait>;
+
+/// A client over embedded-tls (not connected) verifying the broker against
+/// `ca`.
 fn umqtt_client<'a>(
     tls: &'a TlsBuffers<'a>,
     ca: &'a [u8],
@@ -123,9 +152,26 @@ fn umqtt_client<'a>(
     Client::new(stack, StdClock::new(), tx, rx, options).with_waiter(TlsWait)
 }
 
+/// A client over rustls (not connected) verifying the broker against `ca`.
+fn rustls_client<'a>(
+    ca: &[u8],
+    tx: &'a mut [u8],
+    rx: &'a mut [u8],
+    options: Options<'a>,
+) -> Res<RustlsClient<'a>> {
+    let stack = RustlsStack::new(
+        StdTcpStack::new(),
+        StdWait::new(),
+        StdClock::new(),
+        &RustlsOptions::new(HOST).ca_der(ca),
+    )
+    .ctx("umqtt-simple over rustls: configuration")?;
+    Ok(Client::new(stack, StdClock::new(), tx, rx, options).with_waiter(RustlsWait))
+}
+
 /// Connects (timed: TCP + handshake + CONNACK, into `connects`).
-fn umqtt_connect(
-    client: &mut TlsClient<'_>,
+fn umqtt_connect<S: TcpClientStack, W: Wait<S>>(
+    client: &mut Client<'_, S, StdClock, W>,
     addr: SocketAddr,
     connects: &mut Vec<Duration>,
 ) -> Res<()> {
@@ -135,48 +181,128 @@ fn umqtt_connect(
     Ok(())
 }
 
-/// QoS 1 over TLS: a timed connect, then `n` publishes one after the other
-/// (after `warmup` untimed ones), each returning after its PUBACK.
+/// The heap a umqtt-simple client over TLS used (process-wide counters; the
+/// client runs alone on the calling thread).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsHeap {
+    /// Bytes allocated from making the stack to the CONNACK and still held
+    /// (the caller's buffers are made before and not counted).
+    pub held_after_connect: usize,
+    /// Allocations per QoS 1 publish (PUBACK included) after the connect.
+    pub allocations_per_msg: f64,
+}
+
+/// QoS 1 over TLS with `engine`: a timed connect, then `n` publishes one
+/// after the other (after `warmup` untimed ones), each returning after its
+/// PUBACK; also what the client took from the heap.
 pub fn umqtt_qos1(
     broker: &TlsBroker,
+    engine: Engine,
+    topic: &[u8],
+    counts: (usize, usize),
+    connects: &mut Vec<Duration>,
+) -> Res<(Duration, TlsHeap)> {
+    let mut b = UmqttBuffers::new();
+    let id = client_id("umqtt-tls-q1");
+    let before = heap_count::stats();
+    match engine {
+        Engine::Embedded => {
+            let tls = TlsBuffers::new(&mut b.read, &mut b.write);
+            let mut client =
+                umqtt_client(&tls, &broker.ca, &mut b.tx, &mut b.rx, Options::new(&id));
+            qos1_on(&mut client, broker.addr, topic, counts, connects, before)
+        }
+        Engine::Rustls => {
+            let mut client = rustls_client(&broker.ca, &mut b.tx, &mut b.rx, Options::new(&id))?;
+            qos1_on(&mut client, broker.addr, topic, counts, connects, before)
+        }
+    }
+}
+
+fn qos1_on<S: TcpClientStack, W: Wait<S>>(
+    client: &mut Client<'_, S, StdClock, W>,
+    addr: SocketAddr,
     topic: &[u8],
     (warmup, n): (usize, usize),
     connects: &mut Vec<Duration>,
-) -> Res<Duration> {
-    let mut b = UmqttBuffers::new();
-    let tls = TlsBuffers::new(&mut b.read, &mut b.write);
-    let id = client_id("umqtt-tls-q1");
-    let mut client = umqtt_client(&tls, &broker.ca, &mut b.tx, &mut b.rx, Options::new(&id));
-    umqtt_connect(&mut client, broker.addr, connects)?;
+    before: stats_alloc::Stats,
+) -> Res<(Duration, TlsHeap)> {
+    umqtt_connect(client, addr, connects)?;
+    let connected = heap_count::stats();
     let elapsed = time_after_warmup(warmup, n, || {
         client
             .publish(topic, &PAYLOAD, false, QoS::AtLeastOnce)
             .ctx("umqtt-simple over TLS: publish")
     })?;
+    let published = heap_count::stats();
     client
         .disconnect()
         .ctx("umqtt-simple over TLS: disconnect")?;
-    Ok(elapsed)
+    let heap = TlsHeap {
+        held_after_connect: heap_count::live_bytes(before, connected),
+        allocations_per_msg: (published.allocations - connected.allocations) as f64
+            / (warmup + n).max(1) as f64,
+    };
+    Ok((elapsed, heap))
 }
 
-/// Round trips over TLS: a timed connect, a subscription at QoS 0 to
-/// `topic`, then publish QoS 0 to it and `wait_msg_for` until the callback
-/// has it; `samples` gets the last `n` times.
+/// Round trips over TLS with `engine`: a timed connect, a subscription at
+/// QoS 0 to `topic`, then publish QoS 0 to it and `wait_msg_for` until the
+/// callback has it; `samples` gets the last `n` times.
 pub fn umqtt_round_trip(
     broker: &TlsBroker,
+    engine: Engine,
     topic: &[u8],
-    (warmup, n): (usize, usize),
+    counts: (usize, usize),
     samples: &mut Vec<Duration>,
     connects: &mut Vec<Duration>,
 ) -> Res<()> {
     let received = Cell::new(0usize);
     let mut on_message = |_: Message<'_>| received.set(received.get() + 1);
     let mut b = UmqttBuffers::new();
-    let tls = TlsBuffers::new(&mut b.read, &mut b.write);
     let id = client_id("umqtt-tls-rtt");
-    let mut client = umqtt_client(&tls, &broker.ca, &mut b.tx, &mut b.rx, Options::new(&id));
-    client.set_callback(&mut on_message);
-    umqtt_connect(&mut client, broker.addr, connects)?;
+    match engine {
+        Engine::Embedded => {
+            let tls = TlsBuffers::new(&mut b.read, &mut b.write);
+            let mut client =
+                umqtt_client(&tls, &broker.ca, &mut b.tx, &mut b.rx, Options::new(&id));
+            client.set_callback(&mut on_message);
+            round_trip_on(
+                &mut client,
+                &received,
+                broker.addr,
+                topic,
+                counts,
+                samples,
+                connects,
+            )
+        }
+        Engine::Rustls => {
+            let mut client = rustls_client(&broker.ca, &mut b.tx, &mut b.rx, Options::new(&id))?;
+            client.set_callback(&mut on_message);
+            round_trip_on(
+                &mut client,
+                &received,
+                broker.addr,
+                topic,
+                counts,
+                samples,
+                connects,
+            )
+        }
+    }
+}
+
+fn round_trip_on<S: TcpClientStack, W: Wait<S>>(
+    client: &mut Client<'_, S, StdClock, W>,
+    received: &Cell<usize>,
+    addr: SocketAddr,
+    topic: &[u8],
+    (warmup, n): (usize, usize),
+    samples: &mut Vec<Duration>,
+    connects: &mut Vec<Duration>,
+) -> Res<()> {
+    umqtt_connect(client, addr, connects)?;
     client
         .subscribe(topic, QoS::AtMostOnce)
         .ctx("umqtt-simple over TLS: subscribe")?;

@@ -254,7 +254,7 @@ mod tests {
             ),
             (
                 Error::Network(NetError::Tls(TlsStackError::Tls12Only)),
-                "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3)",
+                "TLS handshake refused: the server speaks only TLS 1.2 or older (this client needs TLS 1.3): --tls-engine embedded speaks what a device's umqtt speaks (TLS 1.3 only); --tls-engine rustls (the default) speaks TLS 1.2 too",
             ),
             (
                 Error::Timeout(Waiting::Connect),

@@ -1,6 +1,7 @@
-//! The CLI's stack: plain TCP, or TLS over it (`--cafile`, `--capath`,
-//! `--cert`, `--key`, `--insecure`), behind one `TcpClientStack` so the client
-//! type is the same.
+//! The CLI's stack: plain TCP, or TLS over it with rustls (the default) or
+//! embedded-tls (`--tls-engine embedded`), as `--cafile`, `--capath`,
+//! `--cert`, `--key`, `--tls-version`, `--alpn` and `--insecure` say, behind
+//! one `TcpClientStack` so the client type is the same.
 
 use core::fmt;
 use std::net::SocketAddr;
@@ -9,12 +10,17 @@ use std::path::Path;
 use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind};
 use rand_core::OsRng;
 use umqtt_transports::Wait;
+use umqtt_transports::rustls::{
+    RustlsError, RustlsOptions, RustlsSocket, RustlsStack, StdRustlsStack, TlsVersions,
+};
 use umqtt_transports::std_tcp::{StdClock, StdNetError, StdSocket, StdTcpStack, StdWait};
 use umqtt_transports::tls::{
     SystemTime, TlsBuffers, TlsOptions, TlsSocket, TlsStack, TlsStackError, pem,
 };
 
-use crate::args::Tls;
+use embedded_tls::alert::AlertDescription;
+
+use crate::args::{Engine, Tls, TlsVersion};
 
 /// Full-size TLS records (16 640 bytes): brokers do not all honour a max
 /// fragment length.
@@ -31,8 +37,10 @@ pub type TlsStd = TlsStack<'static, StdTcpStack, StdClock, StdWait, OsRng, Syste
 pub enum Stack {
     /// `-p` without TLS options.
     Plain(StdTcpStack),
-    /// With TLS options.
+    /// With TLS options and `--tls-engine embedded`.
     Tls(Box<TlsStd>),
+    /// With TLS options: rustls.
+    Rustls(Box<StdRustlsStack>),
 }
 
 /// A socket of [`Stack`].
@@ -40,8 +48,10 @@ pub enum Stack {
 pub enum Socket {
     /// Plain TCP.
     Plain(StdSocket),
-    /// TLS.
+    /// TLS (embedded-tls).
     Tls(TlsSocket<StdSocket>),
+    /// TLS (rustls; boxed: its session is about a kilobyte).
+    Rustls(Box<RustlsSocket<StdSocket, StdNetError>>),
 }
 
 /// An error of [`Stack`].
@@ -49,8 +59,10 @@ pub enum Socket {
 pub enum NetError {
     /// Plain TCP.
     Plain(StdNetError),
-    /// TLS (or the TCP under it).
+    /// TLS with embedded-tls (or the TCP under it).
     Tls(TlsStackError<StdNetError>),
+    /// TLS with rustls (or the TCP under it).
+    Rustls(RustlsError<StdNetError>),
     /// A socket of the other kind (cannot happen).
     WrongSocket,
 }
@@ -60,7 +72,25 @@ impl fmt::Display for NetError {
         match self {
             NetError::Plain(e) => e.fmt(f),
             NetError::Tls(TlsStackError::Tcp(e)) => e.fmt(f),
+            // The embedded engine's limits, named, and what speaks more.
+            NetError::Tls(
+                e @ (TlsStackError::Tls12Only
+                | TlsStackError::Alert(AlertDescription::ProtocolVersion)),
+            ) => write!(
+                f,
+                "{e}: --tls-engine embedded speaks what a device's umqtt speaks (TLS 1.3 only); --tls-engine rustls (the default) speaks TLS 1.2 too"
+            ),
+            NetError::Tls(
+                e @ TlsStackError::Alert(
+                    AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity,
+                ),
+            ) => write!(
+                f,
+                "{e}: the broker accepts none of what --tls-engine embedded offers (TLS 1.3, key exchange P-256 only, cipher suite TLS_AES_128_GCM_SHA256 only); --tls-engine rustls (the default) also offers X25519, P-384, ChaCha20 and TLS 1.2"
+            ),
             NetError::Tls(e) => e.fmt(f),
+            NetError::Rustls(RustlsError::Tcp(e) | RustlsError::Network(e)) => e.fmt(f),
+            NetError::Rustls(e) => e.fmt(f),
             NetError::WrongSocket => f.write_str("internal error: socket of another stack"),
         }
     }
@@ -71,6 +101,7 @@ impl TcpError for NetError {
         match self {
             NetError::Plain(e) => e.kind(),
             NetError::Tls(e) => e.kind(),
+            NetError::Rustls(e) => e.kind(),
             NetError::WrongSocket => TcpErrorKind::Other,
         }
     }
@@ -177,6 +208,9 @@ impl Stack {
         let Some(tls) = tls else {
             return Ok(Stack::Plain(StdTcpStack::new()));
         };
+        if tls.engine == Engine::Rustls {
+            return rustls_stack(tls, host).map(|s| Stack::Rustls(Box::new(s)));
+        }
         let host: &'static str = host.to_string().leak();
         let mut options = TlsOptions::new(host);
         if tls.insecure {
@@ -190,6 +224,14 @@ impl Stack {
                 read_der("--cert", cert, "CERTIFICATE")?,
                 read_der("--key", key, "PRIVATE KEY")?,
             );
+        }
+        let alpn: Vec<&'static [u8]> = tls
+            .alpn
+            .iter()
+            .map(|p| &*p.clone().into_bytes().leak())
+            .collect();
+        if !alpn.is_empty() {
+            options = options.alpn(alpn.leak());
         }
         let read: &'static mut [u8] = vec![0u8; RECORD_BUFFER].leak();
         let write: &'static mut [u8] = vec![0u8; WRITE_BUFFER].leak();
@@ -209,6 +251,63 @@ impl Stack {
     }
 }
 
+/// The rustls stack for `tls` and the broker `host`: the CAs of `--cafile`
+/// and `--capath`, else the system store; `--insecure`; the client
+/// certificate; `--tls-version`; `--alpn`.
+fn rustls_stack(tls: &Tls, host: &str) -> Result<StdRustlsStack, String> {
+    let mut options = RustlsOptions::new(host);
+    if tls.insecure {
+        eprintln!("{INSECURE_WARNING}");
+        options = options.dangerously_skip_verification();
+    } else if tls.cafile.is_some() || tls.capath.is_some() {
+        for ca in trust_anchors(tls)? {
+            options = options.ca_der(ca);
+        }
+    } else {
+        options = options.system_roots();
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        let cert_pem =
+            std::fs::read(cert).map_err(|e| format!("--cert {}: {e}", cert.display()))?;
+        let key_pem = std::fs::read(key).map_err(|e| format!("--key {}: {e}", key.display()))?;
+        options = options
+            .client_certificate_pem(&cert_pem, &key_pem)
+            .map_err(|e| match e {
+                umqtt_transports::rustls::ConfigError::BadClientCertificate(why) => {
+                    format!("--cert {}: {why}", cert.display())
+                }
+                umqtt_transports::rustls::ConfigError::BadClientKey(why) => {
+                    format!("--key {}: {why}", key.display())
+                }
+                other => other.to_string(),
+            })?;
+    }
+    options = options.versions(match tls.version {
+        None => TlsVersions::Both,
+        Some(TlsVersion::Tls12) => TlsVersions::Tls12,
+        Some(TlsVersion::Tls13) => TlsVersions::Tls13,
+    });
+    let alpn: Vec<&[u8]> = tls.alpn.iter().map(|p| p.as_bytes()).collect();
+    options = options.alpn(&alpn);
+    RustlsStack::new(
+        StdTcpStack::new(),
+        StdWait::new(),
+        StdClock::new(),
+        &options,
+    )
+    .map_err(|e| {
+        use umqtt_transports::rustls::ConfigError as C;
+        match e {
+            C::BadClientKey(why) => match &tls.key {
+                Some(key) => format!("--key {}: {why}", key.display()),
+                None => format!("client key: {why}"),
+            },
+            C::NoSystemRoots(_) => format!("{e} (or give --cafile or --capath)"),
+            other => other.to_string(),
+        }
+    })
+}
+
 impl TcpClientStack for Stack {
     type TcpSocket = Socket;
     type Error = NetError;
@@ -217,6 +316,10 @@ impl TcpClientStack for Stack {
         match self {
             Stack::Plain(s) => s.socket().map(Socket::Plain).map_err(NetError::Plain),
             Stack::Tls(s) => s.socket().map(Socket::Tls).map_err(NetError::Tls),
+            Stack::Rustls(s) => s
+                .socket()
+                .map(|k| Socket::Rustls(Box::new(k)))
+                .map_err(NetError::Rustls),
         }
     }
 
@@ -228,6 +331,9 @@ impl TcpClientStack for Stack {
             (Stack::Tls(s), Socket::Tls(k)) => {
                 s.connect(k, remote).map_err(|e| e.map(NetError::Tls))
             }
+            (Stack::Rustls(s), Socket::Rustls(k)) => {
+                s.connect(k, remote).map_err(|e| e.map(NetError::Rustls))
+            }
             _ => Err(nb::Error::Other(NetError::WrongSocket)),
         }
     }
@@ -238,6 +344,9 @@ impl TcpClientStack for Stack {
                 s.send(k, buffer).map_err(|e| e.map(NetError::Plain))
             }
             (Stack::Tls(s), Socket::Tls(k)) => s.send(k, buffer).map_err(|e| e.map(NetError::Tls)),
+            (Stack::Rustls(s), Socket::Rustls(k)) => {
+                s.send(k, buffer).map_err(|e| e.map(NetError::Rustls))
+            }
             _ => Err(nb::Error::Other(NetError::WrongSocket)),
         }
     }
@@ -250,6 +359,9 @@ impl TcpClientStack for Stack {
             (Stack::Tls(s), Socket::Tls(k)) => {
                 s.receive(k, buffer).map_err(|e| e.map(NetError::Tls))
             }
+            (Stack::Rustls(s), Socket::Rustls(k)) => {
+                s.receive(k, buffer).map_err(|e| e.map(NetError::Rustls))
+            }
             _ => Err(nb::Error::Other(NetError::WrongSocket)),
         }
     }
@@ -258,6 +370,7 @@ impl TcpClientStack for Stack {
         match (self, socket) {
             (Stack::Plain(s), Socket::Plain(k)) => s.close(k).map_err(NetError::Plain),
             (Stack::Tls(s), Socket::Tls(k)) => s.close(k).map_err(NetError::Tls),
+            (Stack::Rustls(s), Socket::Rustls(k)) => s.close(*k).map_err(NetError::Rustls),
             _ => Err(NetError::WrongSocket),
         }
     }
@@ -272,6 +385,7 @@ impl Wait<Stack> for Waiter {
         match (stack, socket) {
             (Stack::Plain(s), Socket::Plain(k)) => StdWait.wait_readable(s, k, timeout_ms),
             (Stack::Tls(s), Socket::Tls(k)) => s.wait_readable(k, timeout_ms),
+            (Stack::Rustls(s), Socket::Rustls(k)) => s.wait_readable(k, timeout_ms),
             _ => std::thread::sleep(std::time::Duration::from_millis(u64::from(timeout_ms))),
         }
     }
@@ -280,6 +394,7 @@ impl Wait<Stack> for Waiter {
         match stack {
             Stack::Plain(s) => StdWait.idle(s, timeout_ms),
             Stack::Tls(s) => s.idle(timeout_ms),
+            Stack::Rustls(s) => s.idle(timeout_ms),
         }
     }
 }

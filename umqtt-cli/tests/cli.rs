@@ -736,8 +736,15 @@ fn tls_options_fail_clearly() {
     // cli_tls.rs).
     for (extra, reason) in [
         (
-            &["--cert", "x.pem", "--key", "k.pem"][..],
-            "TLS needs --cafile",
+            &[
+                "--cert",
+                "x.pem",
+                "--key",
+                "k.pem",
+                "--tls-engine",
+                "embedded",
+            ][..],
+            "--tls-engine embedded needs --cafile or --capath",
         ),
         (
             &["--cafile", "ca.pem", "--cert", "x.pem"][..],

@@ -14,6 +14,8 @@ extern crate std;
 pub mod embassy;
 #[cfg(feature = "std")]
 pub mod memory;
+#[cfg(feature = "tls-rustls")]
+pub mod rustls;
 #[cfg(feature = "std")]
 pub mod std_async;
 #[cfg(feature = "std")]

@@ -37,21 +37,35 @@ Connection:
   -d, --debug              log every packet and connection event to stderr
       --help               print this help
 
-TLS (TLS 1.3; any TLS option without -p means port 8883):
+TLS (any TLS option, or mqtts://, means TLS; without -p port 8883):
       --cafile FILE        verify the broker with the CA certificates in this
                            PEM file (one, or a bundle); the broker's
                            certificate must name the -h host (an IP address
                            as -h must be one of its IP address names)
       --capath DIR         verify the broker with every CA certificate in DIR
-                           (*.pem, *.crt and c_rehash links; with --cafile:
-                           both)
+                           (*.pem, *.crt and hashed links as `openssl rehash`
+                           makes them; with --cafile: both)
+                           Neither: the system trust store (SSL_CERT_FILE and
+                           SSL_CERT_DIR choose another), as mosquitto_pub's
+                           --tls-use-os-certs
       --cert FILE          client certificate (PEM), for mutual TLS
-      --key FILE           its private key (PEM, P-256), needs --cert
+      --key FILE           its private key (PEM: RSA or EC; the embedded
+                           engine: P-256 only), needs --cert
+      --tls-version V      tlsv1.2 or tlsv1.3: that version only (default:
+                           both)
+      --alpn PROTO         offer this ALPN protocol (repeatable); AWS IoT on
+                           port 443 needs x-amzn-mqtt-ca
+      --tls-engine E       rustls (default): TLS 1.2 and 1.3, RSA and ECDSA,
+                           X25519, the system trust store; embedded: what a
+                           device's umqtt speaks (TLS 1.3, P-256 key exchange,
+                           TLS_AES_128_GCM_SHA256; needs --cafile/--capath),
+                           to check from the desktop whether a broker accepts
+                           it
       --insecure           do not verify the broker's certificate (dangerous:
                            anyone on the path can read and change the traffic;
                            warns on stderr; not with --cafile/--capath)
 A failed handshake exits with status 1 and the reason (not trusted, name
-mismatch, expired, TLS 1.2 only, plain TCP port, ...).
+mismatch, expired, no TLS version in common, plain TCP port, ...).
 
 The connection is re-established by itself after it is lost (a broker
 restart), with a note on stderr: \"connection lost, reconnecting…\" then

@@ -44,7 +44,29 @@ pub struct Connection {
     pub tls: Option<Box<Tls>>,
 }
 
-/// `--cafile`, `--capath`, `--cert`, `--key`, `--insecure`.
+/// Which TLS implementation connects (`--tls-engine`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// rustls (the default): TLS 1.2 and 1.3, RSA and ECDSA, X25519, the
+    /// system trust store.
+    #[default]
+    Rustls,
+    /// embedded-tls, what a device's `no_std` build speaks: TLS 1.3, P-256,
+    /// one cipher suite.
+    Embedded,
+}
+
+/// `--tls-version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// `tlsv1.2`: TLS 1.2 only.
+    Tls12,
+    /// `tlsv1.3`: TLS 1.3 only.
+    Tls13,
+}
+
+/// `--cafile`, `--capath`, `--cert`, `--key`, `--insecure`, `--tls-engine`,
+/// `--tls-version`, `--alpn`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tls {
     /// `--cafile`.
@@ -57,6 +79,12 @@ pub struct Tls {
     pub key: Option<PathBuf>,
     /// `--insecure`.
     pub insecure: bool,
+    /// `--tls-engine`.
+    pub engine: Engine,
+    /// `--tls-version`; `None`: every version the engine speaks.
+    pub version: Option<TlsVersion>,
+    /// `--alpn`, in the order given.
+    pub alpn: Vec<String>,
 }
 
 impl Default for Connection {
@@ -264,6 +292,9 @@ struct Draft {
     tls: Tls,
     /// `-L mqtts://…`: TLS without a TLS option.
     tls_url: bool,
+    /// `--tls-engine`, `--tls-version` or `--alpn` given (TLS even when
+    /// they name the defaults).
+    tls_asked: bool,
     no_newline: bool,
     format: Option<crate::format::Format>,
     skip_retained: bool,
@@ -333,7 +364,7 @@ fn parse_command(kind: Kind, args: impl Iterator<Item = String>) -> Result<Parse
 /// The checks that need every option: required ones, conflicts, topics.
 fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
     let mut connection = d.connection;
-    if d.tls_url || d.tls != Tls::default() {
+    if d.tls_url || d.tls_asked || d.tls != Tls::default() {
         match (&d.tls.cert, &d.tls.key) {
             (Some(_), None) => return Err("--cert needs --key".into()),
             (None, Some(_)) => return Err("--key needs --cert".into()),
@@ -346,11 +377,22 @@ fn finish(kind: Kind, d: Draft) -> Result<Command, String> {
                     .into(),
             );
         }
-        if !cas_given && !d.tls.insecure {
-            return Err(
-                "TLS needs --cafile or --capath to verify the broker (or --insecure)".into(),
-            );
+        if d.tls.engine == Engine::Embedded {
+            if !cas_given && !d.tls.insecure {
+                return Err(
+                    "--tls-engine embedded needs --cafile or --capath to verify the broker (it cannot read the system trust store), or --insecure"
+                        .into(),
+                );
+            }
+            if d.tls.version == Some(TlsVersion::Tls12) {
+                return Err(
+                    "--tls-engine embedded speaks TLS 1.3 only, so not --tls-version tlsv1.2 (the default engine, rustls, speaks both)"
+                        .into(),
+                );
+            }
         }
+        // The rustls engine without --cafile/--capath trusts the system
+        // store, as mosquitto_pub's --tls-use-os-certs.
         if !d.port_given {
             connection.port = TLS_PORT;
         }

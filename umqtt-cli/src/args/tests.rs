@@ -398,7 +398,72 @@ fn incomplete_tls_options_are_refused_with_one_clear_line() {
             .starts_with("--key needs --cert")
     );
     assert!(
-        error(&["sub", "-t", "t", "--cert", "c", "--key", "k"]).starts_with("TLS needs --cafile")
+        error(&[
+            "sub",
+            "-t",
+            "t",
+            "--cert",
+            "c",
+            "--key",
+            "k",
+            "--tls-engine",
+            "embedded"
+        ])
+        .starts_with("--tls-engine embedded needs --cafile or --capath")
+    );
+}
+
+#[test]
+fn tls_engine_version_and_alpn() {
+    // No CA option with the default engine: the system trust store.
+    let a = publish(&["-t", "t", "-n", "--cert", "c", "--key", "k"]);
+    let tls = a.connection.tls.expect("tls");
+    assert_eq!(tls.engine, Engine::Rustls);
+    assert_eq!((tls.cafile, tls.capath), (None, None));
+    // Each of these alone means TLS.
+    for extra in [
+        &["--tls-engine", "rustls"][..],
+        &["--tls-version", "tlsv1.2"],
+        &["--alpn", "x-amzn-mqtt-ca"],
+    ] {
+        let mut args = vec!["-t", "t", "-n"];
+        args.extend_from_slice(extra);
+        let a = publish(&args);
+        assert_eq!(a.connection.port, TLS_PORT, "{extra:?}");
+        assert!(a.connection.tls.is_some(), "{extra:?}");
+    }
+    let a = publish(&[
+        "-t",
+        "t",
+        "-n",
+        "--alpn",
+        "a",
+        "--tls-alpn",
+        "b",
+        "--tls-version",
+        "tlsv1.3",
+    ]);
+    let tls = a.connection.tls.expect("tls");
+    assert_eq!(tls.alpn, ["a", "b"]);
+    assert_eq!(tls.version, Some(TlsVersion::Tls13));
+    assert!(error(&["pub", "-t", "t", "-n", "--tls-engine", "openssl"]).contains("choose rustls"));
+    assert!(
+        error(&["pub", "-t", "t", "-n", "--tls-version", "tlsv1.1"]).contains("TLS 1.1 and older")
+    );
+    assert!(
+        error(&[
+            "pub",
+            "-t",
+            "t",
+            "-n",
+            "--cafile",
+            "ca",
+            "--tls-engine",
+            "embedded",
+            "--tls-version",
+            "tlsv1.2"
+        ])
+        .contains("TLS 1.3 only")
     );
 }
 
@@ -554,9 +619,9 @@ fn a_url_sets_broker_credentials_and_topic_and_mqtts_means_tls() {
         "mqtts without a port means 8883"
     );
     assert!(s.connection.tls.is_some());
-    assert_eq!(
-        error(&["sub", "-L", "mqtts://broker.local/a"]),
-        "TLS needs --cafile or --capath to verify the broker (or --insecure) (see `umqtt sub --help`)"
-    );
+    // No CA option: the system trust store (the default engine).
+    let s = subscribe(&["-L", "mqtts://broker.local/a"]);
+    assert_eq!(s.connection.port, TLS_PORT);
+    assert!(s.connection.tls.is_some());
     assert!(error(&["pub", "-L", "mqtt://h", "-m", "x"]).contains("no topic after the host"));
 }
