@@ -259,13 +259,7 @@ impl Receive {
 impl Request for Receive {
     fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
         if !core::mem::replace(&mut self.started, true) {
-            engine.begin()?;
-            let deadline = self.timeout_ms.map(|ms| engine.wait_deadline(now, ms));
-            engine.connected()?;
-            // A message skipped inside another call is reported first.
-            earlier_unreported(&mut engine.session)?;
-            engine.flush_batch();
-            self.listen = engine.listen(deadline, false);
+            self.listen = engine.begin_receiving(self.timeout_ms, now, true)?;
             return Ok(None);
         }
         match engine.receive(&mut self.listen, now)? {
@@ -302,11 +296,7 @@ impl FlushFor {
 impl Request for FlushFor {
     fn advance(&mut self, engine: &mut Engine<'_>, now: u64) -> Result<Option<Io>, CoreError> {
         if !core::mem::replace(&mut self.started, true) {
-            engine.begin()?;
-            let deadline = engine.wait_deadline(now, self.timeout_ms);
-            engine.connected()?;
-            engine.flush_batch();
-            self.listen = engine.listen(Some(deadline), false);
+            self.listen = engine.begin_receiving(Some(self.timeout_ms), now, false)?;
             return Ok(None);
         }
         if engine.session.in_flight() == 0 {
@@ -317,5 +307,27 @@ impl Request for FlushFor {
             Drain::Empty => Ok(Some(Io::Done(Ok(false)))),
             Drain::Busy(io) => Ok(io),
         }
+    }
+}
+
+impl Engine<'_> {
+    /// How `Receive` and `FlushFor` begin: connected, the batch sent first,
+    /// then packets for at most `timeout_ms` (`None`: only what has
+    /// arrived); with `report_earlier`, a message skipped inside another
+    /// call is reported first.
+    fn begin_receiving(
+        &mut self,
+        timeout_ms: Option<u32>,
+        now: u64,
+        report_earlier: bool,
+    ) -> Result<Listen, CoreError> {
+        self.begin()?;
+        let deadline = timeout_ms.map(|ms| self.wait_deadline(now, ms));
+        self.connected()?;
+        if report_earlier {
+            earlier_unreported(&mut self.session)?;
+        }
+        self.flush_batch();
+        Ok(self.listen(deadline, false))
     }
 }
