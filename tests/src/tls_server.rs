@@ -896,3 +896,68 @@ fn parse_client_hello(msg: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     }
     None
 }
+
+/// The alert a client sends for a message out of order.
+pub const UNEXPECTED_MESSAGE: u8 = 10;
+/// The alert a client sends for a field it cannot accept.
+pub const ILLEGAL_PARAMETER: u8 = 47;
+/// The alert a client sends when a signature or Finished does not verify.
+pub const DECRYPT_ERROR: u8 = 51;
+
+/// What became of one MQTT session over TLS with the scripted server: the
+/// blocking (`tls_hostile.rs`) and async (`tls_hostile_async.rs`) hostile
+/// tests judge it alike; `E` is the TLS stack's error.
+#[derive(Debug)]
+pub struct Outcome<E> {
+    /// How the client's connect (TLS handshake, CONNECT, CONNACK) ended.
+    pub connect: Result<(), umqtt_simple::Error<E>>,
+    /// The payloads of the PUBLISH packets that came back.
+    pub echoed: Vec<Vec<u8>>,
+    /// What the server saw.
+    pub seen: Seen,
+}
+
+/// The connect was refused with `expected` (compared as `Debug`: the two
+/// stacks' errors differ in their I/O error type only), the client sent no
+/// application data, and (if given) the alert `alert`.
+pub fn assert_refused<E: std::fmt::Debug>(
+    outcome: &Outcome<umqtt_transports::tls::TlsStackError<E>>,
+    expected: umqtt_transports::tls::TlsStackError<E>,
+    alert: Option<u8>,
+) {
+    match &outcome.connect {
+        Err(umqtt_simple::Error::Network(e)) => assert_eq!(
+            format!("{e:?}"),
+            format!("{expected:?}"),
+            "refused for another reason: {e}"
+        ),
+        other => panic!("expected a refusal with {expected:?}, got {other:?}"),
+    }
+    assert!(
+        !outcome.seen.sent_application_data(),
+        "the client sent {} bytes of application data to an unauthenticated server",
+        outcome.seen.application_data.len()
+    );
+    if let Some(alert) = alert {
+        assert_eq!(outcome.seen.alerts, [alert], "the client's alert");
+    }
+}
+
+/// The session went on: the PUBLISH came back, nothing failed to decrypt.
+pub fn assert_session_goes_on<E: std::fmt::Debug>(outcome: &Outcome<E>) {
+    assert!(
+        outcome.connect.is_ok(),
+        "connect failed: {:?}",
+        outcome.connect
+    );
+    assert_eq!(outcome.echoed, [b"still here".to_vec()], "the echo");
+    assert_eq!(
+        outcome.seen.undecryptable, 0,
+        "records the server could not decrypt"
+    );
+    assert_eq!(
+        outcome.seen.mqtt_packets,
+        [1, 3, 14],
+        "CONNECT, PUBLISH, DISCONNECT"
+    );
+}

@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use embedded_nal::TcpClientStack;
 use rand_core::OsRng;
 use umqtt_simple::{Client, Error, Message, Options, QoS};
-use umqtt_tests::tls_server::{Msg, Post, Rec, Script, Seen, TlsIdentity, TlsServer};
+use umqtt_tests::tls_server::{
+    self, DECRYPT_ERROR, ILLEGAL_PARAMETER, Msg, Post, Rec, Script, TlsIdentity, TlsServer,
+    UNEXPECTED_MESSAGE, assert_refused, assert_session_goes_on,
+};
 use umqtt_tests::{HANG_LIMIT, client_id, run_in_thread_within};
 use umqtt_transports::std_tcp::{StdClock, StdTcpStack, StdWait};
 use umqtt_transports::tls::{
@@ -32,20 +35,8 @@ use umqtt_transports::tls::{
 type TlsError = TlsStackError<<StdTcpStack as TcpClientStack>::Error>;
 
 /// The alert descriptions the client sends.
-const UNEXPECTED_MESSAGE: u8 = 10;
-const ILLEGAL_PARAMETER: u8 = 47;
-const DECRYPT_ERROR: u8 = 51;
 
-/// What became of one MQTT session over TLS with the scripted server.
-#[derive(Debug)]
-struct Outcome {
-    /// How the client's connect (TLS handshake, CONNECT, CONNACK) ended.
-    connect: Result<(), Error<TlsError>>,
-    /// The payloads of the PUBLISH packets that came back.
-    echoed: Vec<Vec<u8>>,
-    /// What the server saw.
-    seen: Seen,
-}
+type Outcome = tls_server::Outcome<TlsError>;
 
 /// How the client is set up, beyond trusting the server's CA.
 #[derive(Debug, Clone, Copy, Default)]
@@ -132,49 +123,9 @@ fn client(
     (connect, echoed)
 }
 
-/// The connect was refused with `expected`, the client sent no
-/// application data, and (if given) the alert `alert`.
-fn assert_refused(outcome: &Outcome, expected: TlsError, alert: Option<u8>) {
-    match &outcome.connect {
-        Err(Error::Network(e)) => assert_eq!(
-            format!("{e:?}"),
-            format!("{expected:?}"),
-            "refused for another reason: {e}"
-        ),
-        other => panic!("expected a refusal with {expected:?}, got {other:?}"),
-    }
-    assert!(
-        !outcome.seen.sent_application_data(),
-        "the client sent {} bytes of application data to an unauthenticated server",
-        outcome.seen.application_data.len()
-    );
-    if let Some(alert) = alert {
-        assert_eq!(outcome.seen.alerts, [alert], "the client's alert");
-    }
-}
-
 fn refused_in_handshake(test: &str, script: Script, expected: HandshakeError, alert: Option<u8>) {
     let outcome = session(test, script);
     assert_refused(&outcome, TlsStackError::Handshake(expected), alert);
-}
-
-/// The session went on: the PUBLISH came back, nothing failed to decrypt.
-fn assert_session_goes_on(outcome: &Outcome) {
-    assert!(
-        outcome.connect.is_ok(),
-        "connect failed: {:?}",
-        outcome.connect
-    );
-    assert_eq!(outcome.echoed, [b"still here".to_vec()], "the echo");
-    assert_eq!(
-        outcome.seen.undecryptable, 0,
-        "records the server could not decrypt"
-    );
-    assert_eq!(
-        outcome.seen.mqtt_packets,
-        [1, 3, 14],
-        "CONNECT, PUBLISH, DISCONNECT"
-    );
 }
 
 use Msg::{Certificate, CertificateVerify, EncryptedExtensions, Finished};

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use rand_core::OsRng;
 use umqtt_simple::asynch::Client;
 use umqtt_simple::{Error, Message, Options, QoS};
-use umqtt_tests::tls_server::{Msg, Post, Script, Seen, TlsIdentity, TlsServer, Trickle};
+use umqtt_tests::tls_server::{
+    self, DECRYPT_ERROR, Msg, Post, Script, TlsIdentity, TlsServer, Trickle, UNEXPECTED_MESSAGE,
+    assert_refused, assert_session_goes_on,
+};
 use umqtt_tests::tokio_net::{TokioNet, run_async};
 use umqtt_tests::{HANG_LIMIT, client_id, run_in_thread_within};
 use umqtt_transports::std_tcp::StdTimer;
@@ -27,15 +30,7 @@ use umqtt_transports::tls::{
 
 type TlsError = TlsStackError<std::io::Error>;
 
-const UNEXPECTED_MESSAGE: u8 = 10;
-const DECRYPT_ERROR: u8 = 51;
-
-#[derive(Debug)]
-struct Outcome {
-    connect: Result<(), Error<TlsError>>,
-    echoed: Vec<Vec<u8>>,
-    seen: Seen,
-}
+type Outcome = tls_server::Outcome<TlsError>;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Setup {
@@ -119,43 +114,6 @@ async fn client(
     assert!(!buffers.is_lent(), "the connection returned the buffers");
     let echoed = echoed.borrow().clone();
     (connect, echoed)
-}
-
-fn assert_refused(outcome: &Outcome, expected: TlsError, alert: Option<u8>) {
-    match &outcome.connect {
-        Err(Error::Network(e)) => assert_eq!(
-            format!("{e:?}"),
-            format!("{expected:?}"),
-            "refused for another reason: {e}"
-        ),
-        other => panic!("expected a refusal with {expected:?}, got {other:?}"),
-    }
-    assert!(
-        !outcome.seen.sent_application_data(),
-        "the client sent {} bytes of application data to an unauthenticated server",
-        outcome.seen.application_data.len()
-    );
-    if let Some(alert) = alert {
-        assert_eq!(outcome.seen.alerts, [alert], "the client's alert");
-    }
-}
-
-fn assert_session_goes_on(outcome: &Outcome) {
-    assert!(
-        outcome.connect.is_ok(),
-        "connect failed: {:?}",
-        outcome.connect
-    );
-    assert_eq!(outcome.echoed, [b"still here".to_vec()], "the echo");
-    assert_eq!(
-        outcome.seen.undecryptable, 0,
-        "records the server could not decrypt"
-    );
-    assert_eq!(
-        outcome.seen.mqtt_packets,
-        [1, 3, 14],
-        "CONNECT, PUBLISH, DISCONNECT"
-    );
 }
 
 use Msg::{Certificate, CertificateVerify, EncryptedExtensions, Finished};
