@@ -34,8 +34,6 @@ use umqtt_transports::tls::{
 
 type TlsError = TlsStackError<<StdTcpStack as TcpClientStack>::Error>;
 
-/// The alert descriptions the client sends.
-
 type Outcome = tls_server::Outcome<TlsError>;
 
 /// How the client is set up, beyond trusting the server's CA.
