@@ -401,3 +401,68 @@ fn check_msg_does_not_block_and_an_idle_wait_sleeps() {
     }
     client.disconnect().expect("disconnect");
 }
+
+#[test]
+fn async_client_reaches_the_tls12_only_rsa_broker_over_rustls_and_is_refused_an_unknown_ca() {
+    use umqtt_simple::asynch::Client as AsyncClient;
+    use umqtt_tests::tokio_net::{TokioNet, run_async};
+    use umqtt_transports::rustls::RustlsConnect;
+    use umqtt_transports::std_async::StdTimer;
+
+    let test = "rustls-async-tls12";
+    let Some((broker, pki)) = tls12_only_broker(test) else {
+        return;
+    };
+    let ca = pki.der("ca");
+    let got = RefCell::new(Vec::new());
+    run_async(Duration::from_secs(60), async {
+        let net = TokioNet;
+        let options = RustlsOptions::new("localhost").ca_der(&ca);
+        let tls = RustlsConnect::new(&net, &options).expect("rustls configuration");
+        let mut on_message = |m: Message<'_>| got.borrow_mut().push(m.payload.to_vec());
+        let (mut tx, mut rx) = ([0u8; 1024], [0u8; 1024]);
+        let id = client_id("rustls-async");
+        let mut client =
+            AsyncClient::new(&tls, StdTimer::new(), &mut tx, &mut rx, Options::new(&id));
+        client.set_callback(&mut on_message);
+        client
+            .connect(broker.addr)
+            .await
+            .expect("MQTT connect over TLS 1.2");
+        client
+            .subscribe(b"rustls/async", QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+        client
+            .publish(
+                b"rustls/async",
+                b"async over TLS 1.2",
+                false,
+                QoS::AtLeastOnce,
+            )
+            .await
+            .expect("QoS 1 publish");
+        let start = Instant::now();
+        while got.borrow().is_empty() && start.elapsed() < Duration::from_secs(10) {
+            client.wait_msg_for(500).await.expect("wait_msg");
+        }
+        client.disconnect().await.expect("disconnect");
+        drop(client);
+
+        // The same refusals as the blocking engine: a CA that did not sign
+        // the broker's chain.
+        let other = Pki::new("rustls-async-other");
+        other.ca("other", Spec::ca("other"));
+        let wrong = RustlsOptions::new("localhost").ca_der(&other.der("other"));
+        let tls = RustlsConnect::new(&net, &wrong).expect("rustls configuration");
+        let (mut tx, mut rx) = ([0u8; 256], [0u8; 256]);
+        let mut client =
+            AsyncClient::new(&tls, StdTimer::new(), &mut tx, &mut rx, Options::new(&id));
+        match client.connect(broker.addr).await {
+            Err(umqtt_simple::Error::Network(RustlsError::UnknownCa)) => {}
+            other => panic!("expected UnknownCa, got {other:?}"),
+        }
+        assert!(!client.is_connected());
+    });
+    assert_eq!(got.borrow().as_slice(), &[b"async over TLS 1.2".to_vec()]);
+}

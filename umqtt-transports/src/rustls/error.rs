@@ -2,6 +2,8 @@
 //! to fix: [`ConfigError`] before any connection, [`RustlsError`] during one.
 
 use core::fmt;
+
+use ::rustls::pki_types::ServerName;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -213,6 +215,36 @@ pub(super) struct Context {
     pub(super) client_certificate: bool,
     /// What was offered.
     pub(super) versions: TlsVersions,
+}
+
+/// `error` with the name connected to filled in where rustls left it out
+/// (a name mismatch).
+pub(super) fn named<E>(error: RustlsError<E>, server_name: &ServerName<'_>) -> RustlsError<E> {
+    match error {
+        RustlsError::NameMismatch {
+            expected,
+            presented,
+        } if expected.is_empty() => RustlsError::NameMismatch {
+            expected: server_name.to_str().into_owned(),
+            presented,
+        },
+        other => other,
+    }
+}
+
+/// As an I/O error of the async clients (embedded-io).
+impl<E: embedded_io::Error> embedded_io::Error for RustlsError<E> {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        use embedded_io::ErrorKind as K;
+        match self {
+            Self::Tcp(e) | Self::Network(e) => e.kind(),
+            Self::TimedOut | Self::HandshakeTimedOut => K::TimedOut,
+            Self::NotConnected => K::NotConnected,
+            Self::Closed | Self::ClosedBeforeAnswer | Self::ClosedDuringHandshake => K::BrokenPipe,
+            Self::AlreadyConnected => K::InvalidInput,
+            _ => K::InvalidData,
+        }
+    }
 }
 
 /// rustls's error as the variant that says what was wrong.

@@ -36,10 +36,13 @@
 //!   certificate or key is a [`ConfigError`] from [`RustlsStack::new`],
 //!   before any connection.
 //!
+//! - **The async clients too:** [`RustlsConnect`] wraps any
+//!   embedded-nal-async `TcpConnect` (tokio's sockets behind one, say) with
+//!   the same options, verification and errors; its connections are
+//!   [`RustlsStream`]s.
+//!
 //! Unlike the embedded engine, it allocates (rustls keeps its record buffers
-//! and session state on the heap) and needs std. There is no async front-end
-//! yet (the async client takes an embedded-nal-async `TcpConnect`, and this
-//! crate has none on std to wrap).
+//! and session state on the heap) and needs std.
 //!
 //! # Example
 //!
@@ -55,6 +58,7 @@
 //! # let _ = (stack, RustlsWait); Ok(()) }
 //! ```
 
+mod connect;
 mod error;
 mod options;
 mod stack;
@@ -62,6 +66,7 @@ mod wait;
 
 pub use ::rustls::pki_types::PrivateKeyDer;
 pub use ::rustls::{AlertDescription, ProtocolVersion, SupportedCipherSuite};
+pub use connect::{RustlsConnect, RustlsStream};
 pub use error::{ConfigError, RustlsError};
 pub use options::{RustlsOptions, TlsVersions};
 pub use stack::{RustlsSocket, RustlsStack};

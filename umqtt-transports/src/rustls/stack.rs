@@ -10,7 +10,7 @@ use ::rustls::pki_types::ServerName;
 use ::rustls::{ClientConfig, ClientConnection};
 use embedded_nal::{AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind};
 
-use super::error::{Context, classify};
+use super::error::{Context, classify, named};
 use super::{ConfigError, RustlsError, RustlsOptions};
 use crate::{Clock, Wait};
 
@@ -230,16 +230,7 @@ where
             handshaking,
             ..self.cx
         };
-        match classify(e, cx) {
-            RustlsError::NameMismatch {
-                expected,
-                presented,
-            } if expected.is_empty() => RustlsError::NameMismatch {
-                expected: self.server_name.to_str().into_owned(),
-                presented,
-            },
-            other => other,
-        }
+        named(classify(e, cx), &self.server_name)
     }
 
     /// The inner stack's failure during a session or handshake.
