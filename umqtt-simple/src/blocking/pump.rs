@@ -76,14 +76,15 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
         self.waiter.poll(&mut self.stack);
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
         let room = self.engine.receive_space(now);
-        let n = match room.is_empty() {
-            true => 0,
-            false => match self.stack.receive(socket, room) {
+        let n = if room.is_empty() {
+            0
+        } else {
+            match self.stack.receive(socket, room) {
                 Ok(0) if self.zero_read_is_eof => return Err(Error::Closed),
                 Ok(n) => n,
                 Err(nb::Error::WouldBlock) => 0,
                 Err(nb::Error::Other(e)) => return Err(Error::Network(e)),
-            },
+            }
         };
         self.engine.received(n);
         Ok(())

@@ -52,18 +52,18 @@ use crate::session::{Encoded, Session};
 /// What the front-end does next for the request it pumps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Io {
-    /// Send [`Engine::outgoing`], whole, before `deadline` (a clock
-    /// reading); then [`Engine::sent`], or [`Engine::send_failed`] and the
+    /// Send `Engine::outgoing`, whole, before `deadline` (a clock
+    /// reading); then `Engine::sent`, or `Engine::send_failed` and the
     /// connection is lost.
     Send {
         /// No byte of it goes out after this.
         deadline: u64,
     },
-    /// Read what the connection has now into [`Engine::receive_space`],
-    /// without waiting; then [`Engine::received`] (0: nothing there).
+    /// Read what the connection has now into `Engine::receive_space`,
+    /// without waiting; then `Engine::received` (0: nothing there).
     Read,
     /// Wait until data may have arrived, or the clock reads `until`; then
-    /// [`Engine::waited`] (or [`Engine::received`], if the wait read).
+    /// `Engine::waited` (or `Engine::received`, if the wait read).
     Wait {
         /// The latest wake-up.
         until: u64,
@@ -344,20 +344,20 @@ impl<'a> Engine<'a> {
 
     /// The deadline of a wait for the broker of `timeout_ms` from `now`,
     /// within the cap set by [`Engine::limit_waits`].
-    pub fn wait_deadline(&self, now: u64, timeout_ms: u32) -> u64 {
+    pub(crate) fn wait_deadline(&self, now: u64, timeout_ms: u32) -> u64 {
         now.saturating_add(u64::from(timeout_ms))
             .min(self.wait_limit)
     }
 
     /// When a connect begun at `now` must be done: the connect timeout,
     /// within the cap of [`Engine::limit_waits`].
-    pub fn connect_deadline(&self, now: u64) -> u64 {
+    pub(crate) fn connect_deadline(&self, now: u64) -> u64 {
         self.wait_deadline(now, self.options().connect_timeout_ms)
     }
 
     /// Whether `result` is an error that lost the connection (logged): the
     /// front-end then closes it.
-    pub fn lost<T, E: core::fmt::Debug>(&self, result: &Result<T, Error<E>>) -> bool {
+    pub(crate) fn lost<T, E: core::fmt::Debug>(&self, result: &Result<T, Error<E>>) -> bool {
         match result {
             Err(e) if e.is_connection_lost() => {
                 log::warn!("connection lost: {e:?}");
@@ -372,7 +372,7 @@ impl<'a> Engine<'a> {
     /// it was when this fails). The request it returns, pumped once the
     /// front-end opened a connection to `addr`, sends it and awaits CONNACK
     /// until `deadline`; it answers "session present".
-    pub fn connect(
+    pub(crate) fn connect(
         &mut self,
         addr: SocketAddr,
         deadline: u64,
@@ -384,7 +384,7 @@ impl<'a> Engine<'a> {
 
     /// The connection ended (the front-end closed or lost it): batched
     /// messages and what was owed to it go with it.
-    pub fn closed(&mut self) {
+    pub(crate) fn closed(&mut self) {
         self.session.closed();
         self.open = false;
         self.out_len = 0;
@@ -393,7 +393,7 @@ impl<'a> Engine<'a> {
     }
 
     /// What the request does next; `now` is a fresh clock reading.
-    pub fn step(&mut self, request: &mut dyn Request, now: u64) -> Io {
+    pub(crate) fn step(&mut self, request: &mut dyn Request, now: u64) -> Io {
         match self.advance(request, now) {
             Ok(io) => io,
             Err(e) => {
@@ -436,7 +436,7 @@ impl<'a> Engine<'a> {
 
     /// The bytes [`Io::Send`] asks for: the head from the transmit buffer,
     /// then the request's payload (a publish too large for the buffer).
-    pub fn outgoing<'s>(&'s self, request: &'s dyn Request) -> (&'s [u8], &'s [u8]) {
+    pub(crate) fn outgoing<'s>(&'s self, request: &'s dyn Request) -> (&'s [u8], &'s [u8]) {
         let tail = match self.out {
             Out::WithPayload => request.payload(),
             Out::Buffer | Out::Ping => &[],
@@ -445,7 +445,7 @@ impl<'a> Engine<'a> {
     }
 
     /// What [`Io::Send`] asked for went out; the send began at `now`.
-    pub fn sent(&mut self, now: u64) {
+    pub(crate) fn sent(&mut self, now: u64) {
         self.sending = false;
         if core::mem::take(&mut self.out_len) > 0 {
             self.session.sent(now);
@@ -457,7 +457,7 @@ impl<'a> Engine<'a> {
     }
 
     /// The send [`Io::Send`] asked for failed: the connection is lost.
-    pub fn send_failed(&mut self) {
+    pub(crate) fn send_failed(&mut self) {
         self.sending = false;
         self.out_len = 0;
         self.session.send_failed();
@@ -465,13 +465,13 @@ impl<'a> Engine<'a> {
 
     /// Where [`Io::Read`] (or a wait that reads) puts the bytes; `now` is
     /// when the front-end reads.
-    pub fn receive_space(&mut self, now: u64) -> &mut [u8] {
+    pub(crate) fn receive_space(&mut self, now: u64) -> &mut [u8] {
         self.session.receive_space(now)
     }
 
-    /// `n` bytes were read into [`Engine::receive_space`] (0: none were
+    /// `n` bytes were read into `Engine::receive_space` (0: none were
     /// there).
-    pub fn received(&mut self, n: usize) {
+    pub(crate) fn received(&mut self, n: usize) {
         self.session.received(n);
         self.read = if n > 0 {
             receive::Read::Got
@@ -481,7 +481,7 @@ impl<'a> Engine<'a> {
     }
 
     /// An [`Io::Wait`] ended without reading.
-    pub fn waited(&mut self) {
+    pub(crate) fn waited(&mut self) {
         self.read = receive::Read::NotAsked;
     }
 
@@ -501,8 +501,8 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Sends `len` bytes of the transmit buffer (and the payload) next,
-    /// within the send timeout from `now`.
+    /// Sends `len` bytes of the transmit buffer next, then what `out` says
+    /// (the send timeout is counted when the send begins: `advance`).
     fn send(&mut self, len: usize, out: Out) {
         self.out_len = len;
         self.out = out;

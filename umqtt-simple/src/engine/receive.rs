@@ -67,9 +67,7 @@ impl Engine<'_> {
             ..self.listen(None, false)
         }
     }
-}
 
-impl Engine<'_> {
     /// Handles at most one packet, asking the front-end to read and wait as
     /// needed until the deadline of the current [`Listen`].
     pub(super) fn receive(&mut self, rx: &mut Listen, now: u64) -> Result<Poll, CoreError> {
@@ -116,20 +114,18 @@ impl Engine<'_> {
                     Read::Judged => {}
                 }
             }
-            let Some(deadline) = rx.deadline else {
-                self.read = Read::NotAsked;
-                return Ok(Poll::Nothing);
-            };
-            if now >= deadline {
-                self.read = Read::NotAsked;
-                return Ok(Poll::Nothing);
-            }
-            let until = self
-                .session
-                .next_deadline()
-                .map_or(deadline, |k| k.min(deadline));
+            // The round is over: the next one reads afresh.
             self.read = Read::NotAsked;
-            return Ok(Poll::Busy(Some(Io::Wait { until })));
+            return Ok(match rx.deadline {
+                Some(deadline) if now < deadline => {
+                    let until = self
+                        .session
+                        .next_deadline()
+                        .map_or(deadline, |k| k.min(deadline));
+                    Poll::Busy(Some(Io::Wait { until }))
+                }
+                _ => Poll::Nothing,
+            });
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::packet::Packet;
 use crate::session::Encoded;
 
 /// One call of a client, as the [`Engine`] runs it: made by a front-end's
-/// public method, pumped with [`Engine::step`] until it is done. The kinds
+/// public method, pumped with `Engine::step` until it is done. The kinds
 /// are in [`crate::engine::requests`].
 pub trait Request {
     /// Moves the request on at `now`: `Some` when the front-end has I/O to

@@ -16,7 +16,7 @@ pub use super::publish::Publish;
 
 /// CONNECT on the connection the front-end just opened, then CONNACK, all
 /// before the connect deadline; answers "session present". Made by
-/// [`Engine::connect`], which checks and encodes CONNECT before the
+/// `Engine::connect`, which checks and encodes CONNECT before the
 /// front-end touches the network.
 pub struct Connect {
     addr: SocketAddr,
