@@ -30,7 +30,8 @@ use embedded_io::ErrorKind;
 use embedded_io_async::{ErrorType, Read, Write};
 use embedded_nal::TcpErrorKind;
 
-use super::adapter::{Framing, IoControl, IoOutcome};
+use super::adapter::{IoControl, IoOutcome};
+use super::framing::Framing;
 
 /// An async stream for embedded-tls over the inner connection `C`.
 pub(super) struct AsyncIo<'c, C> {

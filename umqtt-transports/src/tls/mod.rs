@@ -231,6 +231,7 @@ mod chain;
 mod connect;
 mod decide;
 mod error;
+mod framing;
 mod handshake;
 mod lend;
 mod options;
