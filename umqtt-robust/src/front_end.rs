@@ -1,11 +1,11 @@
 //! What the blocking and the async front-end are made of, written once:
 //! the public calls (each starts a task of the engine and converts its
-//! answer) and how the engine's commands map onto umqtt-simple's client.
-//! The two flavours differ only by `async` and `.await`, and Rust cannot be
-//! generic over that yet, so these are two small macros that each
-//! front-end expands, once with and once without `.await`. Every decision
-//! is the engine's (`crate::engine`); every setting and state the
-//! [`Reconnecting`](crate::Reconnecting) type's.
+//! answer), the loop that runs a task, and how the engine's commands map
+//! onto umqtt-simple's client. The two flavours differ only by `async` and
+//! `.await`, and Rust cannot be generic over that yet, so these are three
+//! small macros that each front-end expands, once with and once without
+//! `.await`. Every decision is the engine's (`crate::engine`); every
+//! setting and state the [`Reconnecting`](crate::Reconnecting) type's.
 
 /// The public calls of a reconnecting client: `robust_calls!(Error)` for
 /// the blocking front-end, `robust_calls!(Error, async, await)` for the
@@ -143,19 +143,64 @@ macro_rules! robust_calls {
     };
 }
 
+/// How a front-end runs a task of the engine: `robust_pump!(Error)` for
+/// the blocking front-end, `robust_pump!(Error, async, await)` for the
+/// async one, inside an `impl` of its `RobustClient`. The expansion site
+/// has a function `perform(client, connect_host, command)` (`async` in the
+/// async flavour) that performs one command on the inner client, with
+/// `perform_command!`. Generates `run(task)`: the engine's task is polled
+/// and each command it hands out performed, one at a time, until it ends.
+/// A call dropped on the way (async) leaves the client usable, with the
+/// command in progress cut short as the inner client's own call would be.
+macro_rules! robust_pump {
+    ($Error:ty $(, $async:ident, $await:ident)?) => {
+        #[allow(
+            clippy::await_holding_refcell_ref,
+            reason = "the engine, the only other borrower, is suspended until the command is answered"
+        )]
+        pub(super) $($async)? fn run(
+            &mut self,
+            task: $crate::engine::Task<'_>,
+        ) -> Result<$crate::engine::Answer, $Error> {
+            use $crate::engine::Step;
+            self.subscriptions_before(&task)?;
+            let connect_host = self.connect_host;
+            let result = {
+                let (engine, io) = self.split();
+                let mut work = core::pin::pin!(engine.run(&io, task));
+                loop {
+                    match io.resume(work.as_mut()) {
+                        Step::Done(result) => break result,
+                        Step::Perform(command) => {
+                            let outbox = io.outbox();
+                            let command = command.resolve(&outbox);
+                            let answer = perform(&mut io.client(), connect_host, command)$(.$await)?;
+                            io.answer(answer);
+                        }
+                    }
+                }
+            };
+            self.subscriptions_after(&task, result)
+        }
+    };
+}
+
 /// Performs one command of the engine on an umqtt-simple client:
-/// `perform_command!(client, command, |name, port| connect_by_name)` for
-/// the blocking front-end, with `, await` appended for the async one. A
-/// host name is the front-end's to resolve (the third argument, with
-/// `name` and `port` bound); everything else maps onto the client's method
-/// of the same name.
+/// `perform_command!(client, connect_host, command)` for the blocking
+/// front-end, with `, await` appended for the async one. A broker given by
+/// name is reached through `connect_host` (set by the blocking
+/// `connect_host` only: without it, a name is [`Error::Dns`](umqtt_simple::Error::Dns));
+/// everything else maps onto the client's method of the same name.
 macro_rules! perform_command {
-    ($client:ident, $command:expr, |$name:ident, $port:ident| $by_name:expr $(, $await:ident)?) => {{
+    ($client:ident, $connect_host:ident, $command:expr $(, $await:ident)?) => {{
         use $crate::engine::{Answer, Command, Target};
         let done = |()| Answer::Unit;
         match $command {
             Command::Connect(Target::Addr(addr)) => $client.connect(addr)$(.$await)?.map(Answer::Flag),
-            Command::Connect(Target::Host { name: $name, port: $port }) => $by_name,
+            Command::Connect(Target::Host { name, port }) => match $connect_host {
+                Some(connect) => connect($client, name, port).map(Answer::Flag),
+                None => Err(umqtt_simple::Error::Dns),
+            },
             Command::Subscribe(filter, qos) => {
                 $client.subscribe(filter, qos)$(.$await)?.map(Answer::Granted)
             }

@@ -252,6 +252,15 @@ impl<E> Error<E> {
 /// produce. [`Error::on_stack`] turns it into a front-end's error.
 pub type CoreError = Error<Infallible>;
 
+impl<E> Error<E> {
+    /// [`Error::Dns`] for a failed lookup of `host`, whose `reason` (the
+    /// resolver's own error) is logged, not kept.
+    pub(crate) fn dns_failed(host: &str, reason: &dyn core::fmt::Debug) -> Self {
+        log::warn!("DNS lookup of {host} failed: {reason:?}");
+        Error::Dns
+    }
+}
+
 impl CoreError {
     /// The same error as an error of a client on a stack whose errors are
     /// `E`: the one conversion between the core and a front-end.

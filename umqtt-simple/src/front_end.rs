@@ -1,13 +1,145 @@
-//! The requests both clients offer, written once: each public method makes
-//! a request ([`crate::engine::requests`]) and runs it on the client's pump.
-//! The two flavours differ only by `async` and `.await`, over which Rust
-//! cannot be generic yet, so this is a macro each front-end expands: the
-//! blocking one with `client_requests!(ClientError<S>)`, the async one with
-//! `client_requests!(AsyncClientError<N>, async, await)`, inside an `impl`
-//! of its client that has a `run(&mut dyn Request)` method. What differs
-//! (connecting, which opens a socket; `disconnect`, which closes it;
-//! `pause`) stays in each front-end.
+//! What both clients are made of, written once, as macros each front-end
+//! expands (the two flavours differ only by `async` and `.await`, over
+//! which Rust cannot be generic yet): the blocking one with
+//! `(ClientError<S>)`, the async one with `(AsyncClientError<N>, async,
+//! await)`.
+//!
+//! - `client_requests!`: the requests both clients offer; each public
+//!   method makes a request ([`crate::engine::requests`]) and runs it.
+//! - `client_pump!`: running a request, the one loop of every call, and
+//!   connecting; it asks the front-end for its I/O steps only.
+//! - `deref_to_engine!`: the settings and counters both clients share are
+//!   the [`Engine`](crate::Engine)'s, which each client dereferences to.
+//!
+//! What differs stays in each front-end: the I/O steps (`now`, `open`,
+//! `send`, `read`, `wait`, `close`, `is_open`), `disconnect` (which closes
+//! the connection its own way), `connect_host` and `pause`.
 
+/// The loop of every call and connecting, for a client with a field
+/// `engine` and these I/O steps of its own (each `async` in the async
+/// flavour):
+///
+/// - `now(&self) -> u64`: the time on the client's clock;
+/// - `open(&mut self, addr, deadline) -> Result<(), E>`: opens a
+///   connection to `addr` before `deadline` (none is open);
+/// - `send(&mut self, &dyn Request, deadline) -> Result<(), E>`: sends
+///   what the engine has to send (`Engine::outgoing`), whole, before
+///   `deadline` (anything less leaves the broker with half a packet, so
+///   the connection is then lost);
+/// - `read(&mut self, now) -> Result<(), E>`: reads what has arrived
+///   into the engine's receive buffer, without waiting;
+/// - `wait(&mut self, now, until) -> Result<(), E>`: waits for data
+///   until `until` (reading it, if it can) and tells the engine;
+/// - `is_open(&self) -> bool` and `close(&mut self)`: whether a connection
+///   is open; drop it and tell the engine.
+macro_rules! client_pump {
+    ($Error:ty $(, $async:ident, $await:ident)?) => {
+        /// Runs `request` until it settles; closes the connection if it
+        /// was lost.
+        pub(super) $($async)? fn run(
+            &mut self,
+            request: &mut dyn $crate::engine::Request,
+        ) -> Result<bool, $Error> {
+            let result = self.pump(request)$(.$await)?;
+            self.settle(result)
+        }
+
+        /// The one loop of every call: does the I/O the engine asks for.
+        pub(super) $($async)? fn pump(
+            &mut self,
+            request: &mut dyn $crate::engine::Request,
+        ) -> Result<bool, $Error> {
+            use $crate::engine::Io;
+            loop {
+                let now = self.now();
+                match self.engine.step(request, now) {
+                    Io::Send { deadline } => {
+                        let sent = self.send(request, deadline)$(.$await)?;
+                        match sent {
+                            Ok(()) => self.engine.sent(now),
+                            Err(_) => self.engine.send_failed(),
+                        }
+                        sent?
+                    }
+                    Io::Read => self.read(now)$(.$await)??,
+                    Io::Wait { until } => self.wait(now, until)$(.$await)??,
+                    Io::Done(result) => return result.map_err($crate::Error::on_stack),
+                }
+            }
+        }
+
+        /// Closes the connection if `result` is an error that lost it.
+        pub(super) fn settle<V>(&mut self, result: Result<V, $Error>) -> Result<V, $Error> {
+            if self.is_open() && self.engine.lost(&result) {
+                self.close();
+            }
+            result
+        }
+
+        /// Connects to `addr` before `deadline`: everything is checked (and
+        /// CONNECT encoded) before the network is touched, then an open
+        /// connection is closed, a new one opened and CONNECT sent.
+        pub(super) $($async)? fn connect_by(
+            &mut self,
+            addr: core::net::SocketAddr,
+            deadline: u64,
+        ) -> Result<bool, $Error> {
+            let mut request = self
+                .engine
+                .connect(addr, deadline)
+                .map_err($crate::Error::on_stack)?;
+            self.close();
+            self.open(addr, deadline)$(.$await)??;
+            self.pump(&mut request)$(.$await)?
+        }
+
+        /// Sends DISCONNECT (behind any batched messages, in the same send)
+        /// and closes the connection, whatever the send did: the front-end's
+        /// `disconnect`.
+        pub(super) $($async)? fn close_politely(&mut self) -> Result<(), $Error> {
+            let result = self.pump(&mut $crate::engine::requests::Control::disconnect())$(.$await)?;
+            self.close();
+            log::info!("disconnected");
+            result.map(drop)
+        }
+
+        /// Connects to the broker at `addr` and returns whether the broker
+        /// kept a session ("session present").
+        ///
+        /// TCP connect, CONNECT and CONNACK share one deadline (the connect
+        /// timeout). An open connection is closed first (batched messages
+        /// still waiting are dropped with it). The options are checked
+        /// before anything is sent.
+        pub $($async)? fn connect(&mut self, addr: core::net::SocketAddr) -> Result<bool, $Error> {
+            let deadline = self.engine.connect_deadline(self.now());
+            let result = self.connect_by(addr, deadline)$(.$await)?;
+            self.settle(result)
+        }
+    };
+}
+
+/// `Deref` and `DerefMut` to the client's field `engine`, for the client
+/// type `$Client` with the generics in brackets.
+macro_rules! deref_to_engine {
+    ([$($generics:tt)*] $Client:ty) => {
+        impl<$($generics)*> core::ops::Deref for $Client {
+            type Target = $crate::Engine<'a>;
+
+            fn deref(&self) -> &Self::Target {
+                &self.engine
+            }
+        }
+
+        impl<$($generics)*> core::ops::DerefMut for $Client {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.engine
+            }
+        }
+    };
+}
+
+/// The requests both clients offer, inside an `impl` of a client that has
+/// the methods of `client_pump!`.
 macro_rules! client_requests {
     ($Error:ty $(, $async:ident, $await:ident)?) => {
         /// Sets the last will (call before `connect`). The topic is checked now.
@@ -162,4 +294,4 @@ macro_rules! client_requests {
     };
 }
 
-pub(crate) use client_requests;
+pub(crate) use {client_pump, client_requests, deref_to_engine};

@@ -9,11 +9,9 @@
 //! executor and allocates nothing.
 
 use core::net::SocketAddr;
-use core::ops::{Deref, DerefMut};
 
 use crate::Timer;
 use crate::engine::Engine;
-use crate::engine::requests::Control;
 use crate::error::{Error, Waiting};
 use crate::options::Options;
 use embedded_nal_async::{AddrType, Dns, TcpConnect};
@@ -73,19 +71,7 @@ pub struct Client<'a, N: TcpConnect + 'a, T: Timer> {
     flush_after_send: bool,
 }
 
-impl<'a, N: TcpConnect + 'a, T: Timer> Deref for Client<'a, N, T> {
-    type Target = Engine<'a>;
-
-    fn deref(&self) -> &Engine<'a> {
-        &self.engine
-    }
-}
-
-impl<'a, N: TcpConnect + 'a, T: Timer> DerefMut for Client<'a, N, T> {
-    fn deref_mut(&mut self) -> &mut Engine<'a> {
-        &mut self.engine
-    }
-}
+crate::front_end::deref_to_engine!(['a, N: TcpConnect + 'a, T: Timer] Client<'a, N, T>);
 
 impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// A client that is not connected yet.
@@ -128,16 +114,6 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         self.timer.sleep_until(until).await;
     }
 
-    /// Connects to the broker at `addr` and returns whether the broker kept
-    /// a session ("session present"). TCP connect, CONNECT and CONNACK share
-    /// one deadline (the connect timeout); an open connection is closed
-    /// first; the options are checked before anything is sent.
-    pub async fn connect(&mut self, addr: SocketAddr) -> Result<bool, AsyncClientError<N>> {
-        let deadline = self.engine.connect_deadline(self.timer.now_ms());
-        let result = self.connect_by(addr, deadline).await;
-        self.settle(result)
-    }
-
     /// Resolves `host` with `dns` and connects to it; one deadline (the
     /// connect timeout) spans the lookup, TCP connect and CONNACK. A failed
     /// lookup is [`Error::Dns`] (the resolver's reason is logged).
@@ -151,10 +127,7 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         let lookup = dns.get_host_by_name(host, AddrType::Either);
         let ip = match race::before(&mut self.timer, deadline, lookup).await {
             None => return Err(Error::Timeout(Waiting::Dns)),
-            Some(Err(e)) => {
-                log::warn!("DNS lookup of {host} failed: {e:?}");
-                return Err(Error::Dns);
-            }
+            Some(Err(e)) => return Err(Error::dns_failed(host, &e)),
             Some(Ok(ip)) => ip,
         };
         let result = self.connect_by(SocketAddr::new(ip, port), deadline).await;
@@ -168,11 +141,9 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
     /// broker discards the will.
     pub async fn disconnect(&mut self) -> Result<(), AsyncClientError<N>> {
         let flush = core::mem::replace(&mut self.flush_after_send, true);
-        let result = self.pump(&mut Control::disconnect()).await;
+        let result = self.close_politely().await;
         self.flush_after_send = flush;
-        self.close();
-        log::info!("disconnected");
-        result.map(drop)
+        result
     }
 
     crate::front_end::client_requests!(AsyncClientError<N>, async, await);

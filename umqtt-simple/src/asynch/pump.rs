@@ -10,38 +10,35 @@ use embedded_nal_async::TcpConnect;
 use super::race::{before, now_or_never};
 use super::{AsyncClientError, Client};
 use crate::Timer;
-use crate::engine::{Io, Request};
+use crate::engine::Request;
 use crate::error::{Error, Waiting};
 
 impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
-    /// Runs `request` until it settles; drops the connection if it was lost.
-    pub(super) async fn run(
-        &mut self,
-        request: &mut dyn Request,
-    ) -> Result<bool, AsyncClientError<N>> {
-        let result = self.pump(request).await;
-        self.settle(result)
+    crate::front_end::client_pump!(AsyncClientError<N>, async, await);
+
+    /// The time on the timer.
+    fn now(&self) -> u64 {
+        self.timer.now_ms()
     }
 
-    /// The one loop of every call: does the I/O the engine asks for.
-    pub(super) async fn pump(
-        &mut self,
-        request: &mut dyn Request,
-    ) -> Result<bool, AsyncClientError<N>> {
-        loop {
-            let now = self.timer.now_ms();
-            match self.engine.step(request, now) {
-                Io::Send { deadline } => self.send(request, now, deadline).await?,
-                Io::Read => self.read(now, None).await?,
-                Io::Wait { until } => self.read(now, Some(until)).await?,
-                Io::Done(result) => return result.map_err(Error::on_stack),
-            }
-        }
+    /// Reads what has arrived into the engine's receive buffer.
+    async fn read(&mut self, now: u64) -> Result<(), AsyncClientError<N>> {
+        self.read_until(now, None).await
+    }
+
+    /// Waits for data until `until`, reading it into the engine's receive
+    /// buffer.
+    async fn wait(&mut self, now: u64, until: u64) -> Result<(), AsyncClientError<N>> {
+        self.read_until(now, Some(until)).await
     }
 
     /// Reads into the engine's receive buffer what has arrived (`until`
     /// None), or waits for data until `until`.
-    async fn read(&mut self, now: u64, until: Option<u64>) -> Result<(), AsyncClientError<N>> {
+    async fn read_until(
+        &mut self,
+        now: u64,
+        until: Option<u64>,
+    ) -> Result<(), AsyncClientError<N>> {
         let connection = self.connection.as_mut().ok_or(Error::NotConnected)?;
         let room = self.engine.receive_space(now);
         if room.is_empty() {
@@ -64,20 +61,17 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
         Ok(())
     }
 
-    /// Sends what the engine has to send, whole, before `deadline`, and
-    /// flushes the connection when [`Client::set_flush_after_send`] says so.
-    /// Anything less leaves the broker with half a packet, so the
-    /// connection is then lost.
+    /// Sends what the engine has to send, and flushes the connection when
+    /// [`Client::set_flush_after_send`] says so.
     async fn send(
         &mut self,
         request: &dyn Request,
-        now: u64,
         deadline: u64,
     ) -> Result<(), AsyncClientError<N>> {
         let connection = self.connection.as_mut().ok_or(Error::NotConnected)?;
         let (head, tail) = self.engine.outgoing(request);
         let flush = self.flush_after_send;
-        let written = before(&mut self.timer, deadline, async {
+        before(&mut self.timer, deadline, async {
             write_all(connection, head).await?;
             write_all(connection, tail).await?;
             if flush {
@@ -86,41 +80,20 @@ impl<'a, N: TcpConnect + 'a, T: Timer> Client<'a, N, T> {
             Ok(())
         })
         .await
-        .unwrap_or(Err(Error::Timeout(Waiting::Send)));
-        match written {
-            Ok(()) => self.engine.sent(now),
-            Err(_) => self.engine.send_failed(),
-        }
-        written
+        .unwrap_or(Err(Error::Timeout(Waiting::Send)))
     }
 
-    /// When a connect begun now must be done.
-    pub(super) async fn connect_by(
-        &mut self,
-        addr: SocketAddr,
-        deadline: u64,
-    ) -> Result<bool, AsyncClientError<N>> {
-        // Everything is checked (and encoded) before the network is touched.
-        let mut request = self
-            .engine
-            .connect(addr, deadline)
-            .map_err(Error::on_stack)?;
-        self.close();
+    /// Opens a connection to `addr` before `deadline`.
+    async fn open(&mut self, addr: SocketAddr, deadline: u64) -> Result<(), AsyncClientError<N>> {
         let connect = before(&mut self.timer, deadline, self.net.connect(addr)).await;
         let connection = connect.ok_or(Error::Timeout(Waiting::Connect))?;
         self.connection = Some(connection.map_err(Error::Network)?);
-        self.pump(&mut request).await
+        Ok(())
     }
 
-    /// Drops the connection if `result` is an error that lost it.
-    pub(super) fn settle<V>(
-        &mut self,
-        result: Result<V, AsyncClientError<N>>,
-    ) -> Result<V, AsyncClientError<N>> {
-        if self.connection.is_some() && self.engine.lost(&result) {
-            self.close();
-        }
-        result
+    /// Whether a connection is open.
+    fn is_open(&self) -> bool {
+        self.connection.is_some()
     }
 
     /// Drops the connection (which closes it) and what was batched for it.

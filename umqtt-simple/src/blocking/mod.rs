@@ -6,10 +6,8 @@
 //! it.
 
 use core::net::SocketAddr;
-use core::ops::{Deref, DerefMut};
 
 use crate::engine::Engine;
-use crate::engine::requests::Control;
 use crate::error::Error;
 use crate::options::Options;
 use crate::{Clock, Spin, Wait};
@@ -97,19 +95,7 @@ impl<'a, S: TcpClientStack, C: Clock> Client<'a, S, C, Spin> {
     }
 }
 
-impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Deref for Client<'a, S, C, W> {
-    type Target = Engine<'a>;
-
-    fn deref(&self) -> &Engine<'a> {
-        &self.engine
-    }
-}
-
-impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> DerefMut for Client<'a, S, C, W> {
-    fn deref_mut(&mut self) -> &mut Engine<'a> {
-        &mut self.engine
-    }
-}
+crate::front_end::deref_to_engine!(['a, S: TcpClientStack, C: Clock, W: Wait<S>] Client<'a, S, C, W>);
 
 impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
     /// The same client, waiting for data with `waiter` instead.
@@ -154,26 +140,10 @@ impl<'a, S: TcpClientStack, C: Clock, W: Wait<S>> Client<'a, S, C, W> {
         }
     }
 
-    /// Connects to the broker at `addr` and returns whether the broker kept a
-    /// session ("session present").
-    ///
-    /// TCP connect, CONNECT and CONNACK share one deadline (the connect
-    /// timeout). An open connection is closed first (batched messages still
-    /// waiting are dropped with it). The options are checked before anything
-    /// is sent.
-    pub fn connect(&mut self, addr: SocketAddr) -> Result<bool, ClientError<S>> {
-        let deadline = self.engine.connect_deadline(self.clock.now_ms());
-        let result = self.connect_by(addr, deadline);
-        self.settle(result)
-    }
-
     /// Closes the connection politely: DISCONNECT (behind any batched
     /// messages, in the same send), then close. The broker discards the will.
     pub fn disconnect(&mut self) -> Result<(), ClientError<S>> {
-        let result = self.pump(&mut Control::disconnect());
-        self.close_socket();
-        log::info!("disconnected");
-        result.map(drop)
+        self.close_politely()
     }
 
     crate::front_end::client_requests!(ClientError<S>);

@@ -5,7 +5,7 @@
 use embedded_nal::TcpClientStack;
 
 use super::{Client, ClientError};
-use crate::engine::{Io, Request};
+use crate::engine::Request;
 use crate::error::{Error, Waiting};
 use crate::{Clock, Wait};
 
@@ -14,45 +14,31 @@ use crate::{Clock, Wait};
 pub(super) const NAP_MS: u32 = 1;
 
 impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
-    /// Runs `request` until it settles; closes the connection if it was lost.
-    pub(super) fn run(&mut self, request: &mut dyn Request) -> Result<bool, ClientError<S>> {
-        let result = self.pump(request);
-        self.settle(result)
+    crate::front_end::client_pump!(ClientError<S>);
+
+    /// The time on the client's clock.
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
     }
 
-    /// The one loop of every call: does the I/O the engine asks for.
-    pub(super) fn pump(&mut self, request: &mut dyn Request) -> Result<bool, ClientError<S>> {
-        loop {
-            let now = self.clock.now_ms();
-            match self.engine.step(request, now) {
-                Io::Send { deadline } => self.send(request, now, deadline)?,
-                Io::Read => self.read(now)?,
-                Io::Wait { until } => {
-                    let timeout = u32::try_from(until.saturating_sub(now)).unwrap_or(u32::MAX);
-                    if timeout > 0
-                        && let Some(socket) = self.socket.as_mut()
-                    {
-                        self.waiter.wait_readable(&mut self.stack, socket, timeout);
-                    }
-                    self.engine.waited();
-                }
-                Io::Done(result) => return result.map_err(Error::on_stack),
-            }
+    /// Waits (through the waiter) until data arrives or `until` passes.
+    fn wait(&mut self, now: u64, until: u64) -> Result<(), ClientError<S>> {
+        let timeout = u32::try_from(until.saturating_sub(now)).unwrap_or(u32::MAX);
+        if timeout > 0
+            && let Some(socket) = self.socket.as_mut()
+        {
+            self.waiter.wait_readable(&mut self.stack, socket, timeout);
         }
+        self.engine.waited();
+        Ok(())
     }
 
-    /// Sends what the engine has to send, whole, before `deadline`: anything
-    /// less leaves the broker with half a packet, so the connection is then
-    /// lost.
-    fn send(
-        &mut self,
-        request: &dyn Request,
-        now: u64,
-        deadline: u64,
-    ) -> Result<(), ClientError<S>> {
+    /// Sends what the engine has to send, then lets the stack make
+    /// progress.
+    fn send(&mut self, request: &dyn Request, deadline: u64) -> Result<(), ClientError<S>> {
         let socket = self.socket.as_mut().ok_or(Error::NotConnected)?;
         let (head, tail) = self.engine.outgoing(request);
-        let written = [head, tail].into_iter().try_for_each(|bytes| {
+        [head, tail].into_iter().try_for_each(|bytes| {
             write_all(
                 &mut self.stack,
                 socket,
@@ -61,12 +47,7 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
                 bytes,
                 deadline,
             )
-        });
-        if let Err(e) = written {
-            self.engine.send_failed();
-            return Err(e);
-        }
-        self.engine.sent(now);
+        })?;
         self.waiter.poll(&mut self.stack);
         Ok(())
     }
@@ -97,18 +78,13 @@ impl<S: TcpClientStack, C: Clock, W: Wait<S>> Client<'_, S, C, W> {
         self.waiter.idle(&mut self.stack, NAP_MS);
     }
 
-    /// Closes the connection if `result` is an error that lost it.
-    pub(super) fn settle<T>(
-        &mut self,
-        result: Result<T, ClientError<S>>,
-    ) -> Result<T, ClientError<S>> {
-        if self.socket.is_some() && self.engine.lost(&result) {
-            self.close_socket();
-        }
-        result
+    /// Whether a connection is open.
+    fn is_open(&self) -> bool {
+        self.socket.is_some()
     }
 
-    pub(super) fn close_socket(&mut self) {
+    /// Closes the connection and drops what was batched for it.
+    pub(super) fn close(&mut self) {
         self.engine.closed();
         if let Some(socket) = self.socket.take()
             && let Err(e) = self.stack.close(socket)
