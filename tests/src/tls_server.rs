@@ -905,8 +905,8 @@ pub const ILLEGAL_PARAMETER: u8 = 47;
 pub const DECRYPT_ERROR: u8 = 51;
 
 /// What became of one MQTT session over TLS with the scripted server: the
-/// blocking (`tls_hostile.rs`) and async (`tls_hostile_async.rs`) hostile
-/// tests judge it alike; `E` is the TLS stack's error.
+/// blocking and the async client (`tls_hostile.rs`, each case for both)
+/// are judged alike; `E` is the TLS stack's error.
 #[derive(Debug)]
 pub struct Outcome<E> {
     /// How the client's connect (TLS handshake, CONNECT, CONNACK) ended.
