@@ -362,6 +362,21 @@ impl Mosquitto {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log once it contains `line`, or as it is after 5 s. mosquitto
+    /// writes a packet's line once it has handled the packet, which can be
+    /// after the client's call returned (the DISCONNECT a task sent last,
+    /// on a loaded machine): a test that reads the log at once may miss it.
+    pub fn log_once(&self, line: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(line) || start.elapsed() > Duration::from_secs(5) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the broker (SIGKILL) and waits for it to exit.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

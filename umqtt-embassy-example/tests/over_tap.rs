@@ -18,35 +18,17 @@ use std::time::{Duration, Instant};
 use embassy_net::Stack;
 use embassy_net::tcp::client::TcpClient;
 use umqtt_embassy_example::{
-    TapClient, TapClientError, TapConfig, TapRobustClient, TapRobustError, TapTcpState, start,
+    TapClient, TapClientError, TapRobustClient, TapRobustError, TapTcpState,
 };
 use umqtt_robust::asynch::RobustClient;
 use umqtt_robust::{Backoff, Event, RobustOptions};
 use umqtt_simple::asynch::Client;
 use umqtt_simple::{Message, Options, QoS};
-use umqtt_tests::netns::{self as support, Mosquitto, STACK_IP, TAP, broker};
+use umqtt_tests::netns::{self as support, STACK_IP, TAP, broker};
 use umqtt_transports::embassy::EmbassyTimer;
 
-/// How long a test waits for something that must happen.
-const WAIT: Duration = Duration::from_secs(10);
-/// How long a client task may take from start to end.
-const TASK_LIMIT: Duration = Duration::from_secs(90);
-/// How long the broker stays down when a task asks for a restart.
-const DOWN: Duration = Duration::from_secs(1);
-
-fn tap_config() -> TapConfig {
-    TapConfig::new(TAP, STACK_IP, 24)
-}
-
-/// What a callback received: topic, payload, QoS.
-type Inbox = RefCell<Vec<(Vec<u8>, Vec<u8>, QoS)>>;
-
-fn has(inbox: &Inbox, topic: &[u8], payload: &[u8]) -> bool {
-    inbox
-        .borrow()
-        .iter()
-        .any(|(t, p, _)| t == topic && p == payload)
-}
+mod tap_task;
+use tap_task::{Inbox, Note, WAIT, has, run_task};
 
 /// Counts the lines of mosquitto's log that contain `needle`.
 fn count(log: &str, needle: &str) -> usize {
@@ -56,77 +38,6 @@ fn count(log: &str, needle: &str) -> usize {
 /// A failed client call, as the task reports it.
 fn failed(what: &'static str) -> impl Fn(TapClientError) -> String {
     move |e| format!("{what}: {e}")
-}
-
-/// What a client task tells the test thread.
-#[derive(Debug)]
-enum Note {
-    /// Publish `payload` on `topic` from the kernel's TCP (a std client).
-    PublishFromKernel(&'static str, &'static str),
-    /// Kill mosquitto, and start it again (same address and port) after
-    /// [`DOWN`].
-    RestartBroker,
-    /// The task ended: how.
-    Done(Result<(), String>),
-}
-
-/// Starts the stack and the client task that `spawn` spawns, then serves
-/// the task's notes until it is done, within [`TASK_LIMIT`]. Panics with
-/// the task's error, if it had one.
-fn run_task(
-    mosquitto: &mut Mosquitto,
-    spawn: impl FnOnce(
-        embassy_executor::Spawner,
-        Stack<'static>,
-        mpsc::Sender<Note>,
-    ) -> Result<(), embassy_executor::SpawnError>
-    + Send
-    + 'static,
-) {
-    let (notes, inbox) = mpsc::channel();
-    start(tap_config(), move |spawner, stack| {
-        spawn(spawner, stack, notes)
-    })
-    .expect("start embassy-net on the TAP device");
-    let started = Instant::now();
-    loop {
-        let left = TASK_LIMIT.saturating_sub(started.elapsed());
-        let note = inbox.recv_timeout(left).unwrap_or_else(|e| {
-            panic!(
-                "the client task did not finish within {TASK_LIMIT:?} ({e}); broker log:\n{}",
-                mosquitto.log()
-            )
-        });
-        println!("{:>6} ms: {note:?}", started.elapsed().as_millis());
-        match note {
-            Note::PublishFromKernel(topic, payload) => publish_from_kernel(topic, payload),
-            Note::RestartBroker => {
-                mosquitto.kill();
-                std::thread::sleep(DOWN);
-                mosquitto.restart();
-                println!("{:>6} ms: mosquitto is back", started.elapsed().as_millis());
-            }
-            Note::Done(Ok(())) => return,
-            Note::Done(Err(e)) => panic!("{e}; broker log:\n{}", mosquitto.log()),
-        }
-    }
-}
-
-/// A std client (the kernel's TCP, inside the namespace) that publishes one
-/// QoS 1 message.
-fn publish_from_kernel(topic: &str, payload: &str) {
-    let (mut tx, mut rx) = ([0u8; 512], [0u8; 512]);
-    let mut publisher = umqtt_tests::std_client(&mut tx, &mut rx, Options::new("kernel-publisher"));
-    publisher.connect(broker()).expect("kernel client connects");
-    publisher
-        .publish(
-            topic.as_bytes(),
-            payload.as_bytes(),
-            false,
-            QoS::AtLeastOnce,
-        )
-        .expect("kernel client publishes");
-    publisher.disconnect().expect("kernel client disconnects");
 }
 
 /// Calls `wait_msg_for` until `done` holds, for at most [`WAIT`].
@@ -276,7 +187,7 @@ fn simple_client_over_embassy_net() {
     run_task(&mut mosquitto, |spawner, stack, notes| {
         spawner.spawn(simple_task(stack, notes))
     });
-    let log = mosquitto.log();
+    let log = mosquitto.log_once(&format!("Received DISCONNECT from {SIMPLE_ID}"));
     let pings = count(&log, &format!("Received PINGREQ from {SIMPLE_ID}"));
     let pongs = count(&log, &format!("Sending PINGRESP to {SIMPLE_ID}"));
     println!("{pings} PINGREQ and {pongs} PINGRESP at keepalive {KEEPALIVE_S} s");
@@ -448,7 +359,7 @@ fn robust_client_over_embassy_net_survives_a_broker_restart() {
     // mosquitto appends to its log: what follows its last start is the
     // restarted broker's. The client connected to it, subscribed again and
     // said goodbye.
-    let log = mosquitto.log();
+    let log = mosquitto.log_once(&format!("Received DISCONNECT from {ROBUST_ID}"));
     let restarted = log.rfind("starting").map_or(log.as_str(), |at| &log[at..]);
     assert_eq!(count(&log, "starting"), 2, "two brokers; log:\n{log}");
     for line in [

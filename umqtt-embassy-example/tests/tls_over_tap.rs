@@ -17,42 +17,24 @@ use std::time::{Duration, Instant};
 use embassy_net::Stack;
 use embassy_net::tcp::client::TcpClient;
 use rand_core::OsRng;
-use umqtt_embassy_example::{TapConfig, TapTcpClient, TapTcpState, start};
+use umqtt_embassy_example::{TapTcpClient, TapTcpState};
 use umqtt_robust::asynch::RobustClient;
 use umqtt_robust::{Backoff, Event, RobustOptions};
 use umqtt_simple::asynch::Client;
 use umqtt_simple::{Message, Options, QoS};
-use umqtt_tests::netns::{self as support, Mosquitto, STACK_IP, TAP, broker};
+use umqtt_tests::netns::{self as support, Mosquitto, broker};
 use umqtt_tests::pki::{Pki, Spec};
 use umqtt_transports::embassy::EmbassyTimer;
 use umqtt_transports::tls::{MaxFragmentLength, SystemTime, TlsBuffers, TlsConnect, TlsOptions};
 
+mod tap_task;
+use tap_task::{Inbox, Note, WAIT, has, run_task};
+
 /// TLS over embassy-net's `TcpConnect`.
 type TapTls<'a> = TlsConnect<'a, TapTcpClient<'a>, OsRng, SystemTime>;
 
-/// How long a test waits for something that must happen.
-const WAIT: Duration = Duration::from_secs(10);
-/// How long a client task may take from start to end.
-const TASK_LIMIT: Duration = Duration::from_secs(120);
-/// How long the broker stays down when a task asks for a restart.
-const DOWN: Duration = Duration::from_secs(1);
 /// The server name on the broker's certificate.
 const NAME: &str = "broker.local";
-
-type Inbox = RefCell<Vec<(Vec<u8>, Vec<u8>, QoS)>>;
-
-fn has(inbox: &Inbox, payload: &[u8]) -> bool {
-    inbox.borrow().iter().any(|(_, p, _)| p == payload)
-}
-
-/// What a client task tells the test thread.
-#[derive(Debug)]
-enum Note {
-    /// Kill mosquitto, and start it again after [`DOWN`].
-    RestartBroker,
-    /// The task ended: how.
-    Done(Result<(), String>),
-}
 
 /// A TLS mosquitto on the broker's address with a certificate for
 /// [`NAME`]; returns it, the CA's DER, and the PKI (whose files a restart
@@ -64,46 +46,6 @@ fn tls_mosquitto(ns: &support::Netns, test: &str) -> (Mosquitto, Vec<u8>, Pki) {
     let mosquitto = Mosquitto::start_with(&ns.dir, broker(), &pki.listener("server.crt", "server"));
     let ca = pki.der("ca");
     (mosquitto, ca, pki)
-}
-
-/// Starts the stack and the task `spawn` spawns, then serves its notes
-/// until it is done, within [`TASK_LIMIT`].
-fn run_task(
-    mosquitto: &mut Mosquitto,
-    spawn: impl FnOnce(
-        embassy_executor::Spawner,
-        Stack<'static>,
-        mpsc::Sender<Note>,
-    ) -> Result<(), embassy_executor::SpawnError>
-    + Send
-    + 'static,
-) {
-    let (notes, inbox) = mpsc::channel();
-    start(TapConfig::new(TAP, STACK_IP, 24), move |spawner, stack| {
-        spawn(spawner, stack, notes)
-    })
-    .expect("start embassy-net on the TAP device");
-    let started = Instant::now();
-    loop {
-        let left = TASK_LIMIT.saturating_sub(started.elapsed());
-        let note = inbox.recv_timeout(left).unwrap_or_else(|e| {
-            panic!(
-                "the client task did not finish within {TASK_LIMIT:?} ({e}); broker log:\n{}",
-                mosquitto.log()
-            )
-        });
-        println!("{:>6} ms: {note:?}", started.elapsed().as_millis());
-        match note {
-            Note::RestartBroker => {
-                mosquitto.kill();
-                std::thread::sleep(DOWN);
-                mosquitto.restart();
-                println!("{:>6} ms: mosquitto is back", started.elapsed().as_millis());
-            }
-            Note::Done(Ok(())) => return,
-            Note::Done(Err(e)) => panic!("{e}; broker log:\n{}", mosquitto.log()),
-        }
-    }
 }
 
 /// TLS options as a device would have them: records of at most 4 096
@@ -161,7 +103,7 @@ async fn simple_scenario(stack: Stack<'static>, ca: &[u8]) -> Result<(), String>
         .await
         .map_err(failed("publish 6 kB"))?;
     let start = Instant::now();
-    while !(has(&inbox, b"one") && has(&inbox, &big)) {
+    while !(has(&inbox, b"umqtt/tls/a", b"one") && has(&inbox, b"umqtt/tls/b", &big)) {
         if start.elapsed() > WAIT {
             return Err(format!(
                 "the messages did not come back: {} so far",
@@ -210,7 +152,7 @@ fn tls_simple_client_over_embassy_net() {
     run_task(&mut mosquitto, move |spawner, stack, notes| {
         spawner.spawn(simple_task(stack, ca, notes))
     });
-    let log = mosquitto.log();
+    let log = mosquitto.log_once(&format!("Received DISCONNECT from {SIMPLE_ID}"));
     for line in [
         format!("Received PUBACK from {SIMPLE_ID}"),
         format!("Received PINGREQ from {SIMPLE_ID}"),
@@ -288,7 +230,7 @@ async fn robust_scenario(
         .await
         .map_err(failed("publish before the restart"))?;
     let start = Instant::now();
-    while !has(&inbox, b"before") {
+    while !has(&inbox, b"umqtt/robust/a", b"before") {
         if start.elapsed() > WAIT {
             return Err("'before' did not come back".into());
         }
@@ -345,7 +287,7 @@ async fn robust_scenario(
         .await
         .map_err(failed("publish after the restart"))?;
     let start = Instant::now();
-    while !has(&inbox, b"after") {
+    while !has(&inbox, b"umqtt/robust/a", b"after") {
         if start.elapsed() > WAIT {
             return Err("'after' did not come back".into());
         }
@@ -375,7 +317,7 @@ fn tls_robust_client_over_embassy_net_survives_a_broker_restart() {
     run_task(&mut mosquitto, move |spawner, stack, notes| {
         spawner.spawn(robust_task(stack, ca, notes))
     });
-    let log = mosquitto.log();
+    let log = mosquitto.log_once(&format!("Received DISCONNECT from {ROBUST_ID}"));
     let restarted = log.rfind("starting").map_or(log.as_str(), |at| &log[at..]);
     assert_eq!(
         log.matches("starting").count(),
