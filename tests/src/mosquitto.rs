@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
+use crate::pki::{Pki, Spec, openssl_available};
 use crate::{free_port, scratch_dir, wait_for_listener};
 
 /// mosquitto as a subprocess, killed when dropped.
@@ -77,6 +78,25 @@ impl Mosquitto {
     /// `None` (after printing why) when it is not installed and not required.
     pub fn start(test: &str, extra: &str) -> Option<Self> {
         Self::start_with_env(test, extra, &[])
+    }
+
+    /// A TLS mosquitto for `localhost`: a P-256 CA `ca` and its leaf
+    /// `server` for `localhost` (made with `openssl`), its listener on that
+    /// leaf with `extra` config lines. Returns the PKI too (`pki.der("ca")`
+    /// to trust; keep it, a restart reads its files again). `None` (the
+    /// test skips, after saying why) without openssl or mosquitto.
+    pub fn tls_for_localhost(test: &str, extra: &str) -> Option<(Self, Pki)> {
+        if !openssl_available(test) {
+            return None;
+        }
+        let pki = Pki::new(test);
+        pki.ca("ca", Spec::ca("ca"))
+            .issue("server", "ca", Spec::leaf("localhost"));
+        let broker = Self::start(
+            test,
+            &format!("{}{extra}", pki.listener("server.crt", "server")),
+        )?;
+        Some((broker, pki))
     }
 
     /// [`Mosquitto::start`] with these environment variables in the broker's

@@ -248,13 +248,7 @@ fn refusals_say_what_was_wrong() {
 #[test]
 fn robust_client_rides_out_a_broker_restart_over_rustls() {
     let test = "rustls-robust";
-    if !openssl_available(test) {
-        return;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let Some(mut broker) = Mosquitto::start(test, &pki.listener("server.crt", "server")) else {
+    let Some((mut broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let options = RustlsOptions::new("localhost").ca_der(&pki.der("ca"));
@@ -348,13 +342,7 @@ fn a_server_that_is_not_tls_is_named_so() {
 #[test]
 fn check_msg_does_not_block_and_an_idle_wait_sleeps() {
     let test = "rustls-idle";
-    if !openssl_available(test) {
-        return;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let Some(broker) = Mosquitto::start(test, &pki.listener("server.crt", "server")) else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let options = RustlsOptions::new("localhost").ca_der(&pki.der("ca"));

@@ -749,13 +749,7 @@ fn mutual_tls_without_a_client_certificate_fails_clearly() {
 #[test]
 fn one_tls_stack_reconnects_100_times_in_a_row() {
     let test = "one_tls_stack_reconnects_100_times_in_a_row";
-    if !openssl_available(test) {
-        return;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let addr = broker.addr;
@@ -966,13 +960,7 @@ fn tls_ram_figures() {
 #[test]
 fn tls_session_over_std_embedded_nal() {
     let test = "tls_session_over_std_embedded_nal";
-    if !openssl_available(test) {
-        return;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let port = broker.addr.port();
@@ -1041,13 +1029,7 @@ fn silent_server_ends_the_handshake_at_its_timeout() {
 #[test]
 fn a_leaked_connection_keeps_the_buffers_and_later_connects_say_so() {
     let test = "a_leaked_connection_keeps_the_buffers_and_later_connects_say_so";
-    if !openssl_available(test) {
-        return;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let addr = broker.addr;
@@ -1095,15 +1077,9 @@ fn a_leaked_connection_keeps_the_buffers_and_later_connects_say_so() {
 #[test]
 fn tls_figures() {
     let test = "tls_figures";
-    if !openssl_available(test) {
-        return;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
     let plain = free_port();
     let extra = format!("listener {plain} 127.0.0.1\n");
-    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", &extra) else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost(test, &extra) else {
         return;
     };
     let tls_addr = broker.addr;
@@ -1171,13 +1147,7 @@ fn tls_figures() {
 fn tls_stack_receive_never_blocks_and_keeps_what_it_decrypted() {
     use embedded_nal::TcpClientStack;
     let test = "tls_stack_receive_never_blocks_and_keeps_what_it_decrypted";
-    if !openssl_available(test) {
-        return;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let Some(broker) = tls_broker(test, &pki, "server.crt", "server", "") else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let addr = broker.addr;

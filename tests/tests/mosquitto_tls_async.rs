@@ -29,26 +29,10 @@ const RECORD: usize = 16_640;
 
 type Inbox = Rc<RefCell<Vec<(Vec<u8>, Vec<u8>, QoS)>>>;
 
-/// A P-256 CA and a server certificate for `localhost`, and a TLS mosquitto
-/// with it.
-fn broker(test: &str, extra: &str) -> Option<(Mosquitto, Pki)> {
-    if !openssl_available(test) {
-        return None;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let broker = Mosquitto::start(
-        test,
-        &format!("{}{extra}", pki.listener("server.crt", "server")),
-    )?;
-    Some((broker, pki))
-}
-
 #[test]
 fn async_tls_session_with_mosquitto() {
     let test = "async_tls_session_with_mosquitto";
-    let Some((broker, pki)) = broker(test, "") else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let addr = broker.addr;
@@ -139,7 +123,7 @@ fn async_tls_session_with_mosquitto() {
 #[test]
 fn async_tls_refuses_a_certificate_for_another_name_like_the_blocking_stack() {
     let test = "async_tls_refuses_a_certificate_for_another_name";
-    let Some((broker, pki)) = broker(test, "") else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let addr = broker.addr;
@@ -220,7 +204,7 @@ fn async_mutual_tls_connects_with_a_client_certificate() {
 #[test]
 fn async_robust_client_over_tls_rides_out_a_broker_restart() {
     let test = "async_robust_client_over_tls_rides_out_a_broker_restart";
-    let Some((mut broker, pki)) = broker(test, "") else {
+    let Some((mut broker, pki)) = Mosquitto::tls_for_localhost(test, "") else {
         return;
     };
     let addr = broker.addr;
