@@ -149,11 +149,16 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// Waits until something accepts TCP connections at `addr`.
+/// Waits until something accepts TCP connections at `addr`. A connection
+/// to itself does not count: a connect to a loopback port nobody listens on
+/// can, rarely, get that very port as its own and meet itself
+/// (simultaneous open).
 pub fn wait_for_listener(addr: SocketAddr, within: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < within {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        if let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+            && stream.local_addr().ok() != stream.peer_addr().ok()
+        {
             return true;
         }
         thread::sleep(Duration::from_millis(20));

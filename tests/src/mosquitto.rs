@@ -112,14 +112,14 @@ impl Mosquitto {
             return None;
         };
         let dir = scratch_dir(test);
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let config = dir.join("mosquitto.conf");
-        let text = mosquitto_config(
-            addr,
-            &dir.join("mosquitto.log"),
-            &format!("{MOSQUITTO_QUIET_LOG}\n{extra}"),
-        );
-        std::fs::write(&config, text).expect("write mosquitto.conf");
+        let log = dir.join("mosquitto.log");
+        let configure = |addr| {
+            let text = mosquitto_config(addr, &log, &format!("{MOSQUITTO_QUIET_LOG}\n{extra}"));
+            std::fs::write(&config, text).expect("write mosquitto.conf");
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        configure(addr);
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -129,22 +129,42 @@ impl Mosquitto {
             addr,
             dir,
             child,
-            config,
+            config: config.clone(),
             env,
         };
-        broker.wait_ready();
-        Some(broker)
+        // The port is free when picked but not held: a client of another
+        // test can get it as its own port before mosquitto binds it, and
+        // mosquitto then exits. Another port then.
+        let mut attempt = 1;
+        loop {
+            if broker.ready() {
+                return Some(broker);
+            }
+            assert!(
+                attempt < 3,
+                "mosquitto did not start on {} ({attempt} ports tried); log:\n{}",
+                broker.addr,
+                broker.log()
+            );
+            eprintln!(
+                "{test}: mosquitto did not start on {}, another port; log:\n{}",
+                broker.addr,
+                broker.log()
+            );
+            broker.kill();
+            broker.addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+            configure(broker.addr);
+            broker.child = spawn_mosquitto_env(&binary, &broker.config, &broker.env);
+            attempt += 1;
+        }
     }
 
-    fn wait_ready(&mut self) {
-        if !wait_for_listener(self.addr, Duration::from_secs(10)) {
-            let _ = self.child.kill();
-            panic!(
-                "mosquitto did not start on {}; log:\n{}",
-                self.addr,
-                self.log()
-            );
-        }
+    /// Whether mosquitto listens on its address: something accepts there
+    /// (within 10 s) and mosquitto is still running (one that could not
+    /// bind its port has exited).
+    fn ready(&mut self) -> bool {
+        wait_for_listener(self.addr, Duration::from_secs(10))
+            && matches!(self.child.try_wait(), Ok(None))
     }
 
     /// The broker's log so far.
@@ -173,7 +193,12 @@ impl Mosquitto {
         self.terminate();
         let binary = find_mosquitto().expect("mosquitto was found before");
         self.child = spawn_mosquitto_env(&binary, &self.config, &self.env);
-        self.wait_ready();
+        assert!(
+            self.ready(),
+            "mosquitto did not start again on {}; log:\n{}",
+            self.addr,
+            self.log()
+        );
     }
 
     /// Restarts the broker with persistence in its own directory, plus the
@@ -194,7 +219,12 @@ impl Mosquitto {
         self.kill();
         let binary = find_mosquitto().expect("mosquitto was found before");
         self.child = spawn_mosquitto_env(&binary, &self.config, &self.env);
-        self.wait_ready();
+        assert!(
+            self.ready(),
+            "mosquitto did not start again on {}; log:\n{}",
+            self.addr,
+            self.log()
+        );
     }
 }
 
