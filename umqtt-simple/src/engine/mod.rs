@@ -46,7 +46,9 @@ use core::net::SocketAddr;
 
 use crate::error::{CoreError, Error, Waiting};
 use crate::options::Options;
-use crate::packet::{Packet, PacketType, QoS};
+use crate::packet::{
+    EncodeError, FixedHeader, Outgoing, Packet, PacketType, QoS, Writer, header_of,
+};
 use crate::session::{Encoded, Session};
 
 /// What the front-end does next for the request it pumps.
@@ -105,8 +107,51 @@ impl Owed {
         }
     }
 
-    /// The packet again.
-    fn packet(self) -> Packet<'static> {
+    /// PINGREQ and DISCONNECT carry no packet id.
+    fn has_id(self) -> bool {
+        !matches!(
+            self.packet_type,
+            PacketType::PingReq | PacketType::Disconnect
+        )
+    }
+}
+
+/// Encoded by itself: two or four bytes, without [`Packet`]'s encoder.
+impl Outgoing for Owed {
+    fn header(&self) -> FixedHeader {
+        header_of(self.packet_type, if self.has_id() { 2 } else { 0 })
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        if self.has_id() {
+            w.u16(self.id)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The fixed header's two bytes, then the packet id if there is one.
+    fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let [hi, lo] = self.id.to_be_bytes();
+        let first =
+            ((self.packet_type as u8) << 4) | self.packet_type.required_flags().unwrap_or(0);
+        let (bytes, len) = if self.has_id() {
+            ([first, 2, hi, lo], 4)
+        } else {
+            ([first, 0, 0, 0], 2)
+        };
+        let available = buf.len();
+        let (Some(dst), Some(src)) = (buf.get_mut(..len), bytes.get(..len)) else {
+            return Err(EncodeError::BufferTooSmall {
+                needed: len,
+                available,
+            });
+        };
+        dst.copy_from_slice(src);
+        Ok(len)
+    }
+
+    fn packet(&self) -> Packet<'_> {
         match self.packet_type {
             PacketType::PubAck => Packet::PubAck(self.id),
             PacketType::PubRec => Packet::PubRec(self.id),
@@ -425,7 +470,7 @@ impl<'a> Engine<'a> {
                 });
             }
             if let Some(owed) = self.owed.take() {
-                self.queue(owed.packet())?;
+                self.queue(owed)?;
                 continue;
             }
             if let Some(io) = request.advance(self, now)? {
@@ -486,11 +531,11 @@ impl<'a> Engine<'a> {
     }
 
     /// Encodes `packet` behind the batch, to send next.
-    fn queue(&mut self, packet: Packet<'static>) -> Result<(), CoreError> {
-        let ping = packet == Packet::PingReq;
-        match self.session.encode(&packet)? {
+    fn queue(&mut self, owed: Owed) -> Result<(), CoreError> {
+        let ping = owed == Owed::PING;
+        match self.session.encode(&owed)? {
             Encoded::FlushFirst(len) => {
-                self.owed = Some(Owed::of(&packet));
+                self.owed = Some(owed);
                 self.send(len, Out::Buffer);
             }
             Encoded::Send(len) | Encoded::SendWithPayload(len) => {
@@ -533,7 +578,7 @@ impl<'a> Engine<'a> {
             Some(event) => self.callbacks.hand_over(event),
         };
         if let Some(reply) = self.session.reply() {
-            self.queue(reply)?;
+            self.queue(Owed::of(&reply))?;
         }
         Ok(Some(handled))
     }

@@ -10,7 +10,7 @@ use super::checks::unsolicited;
 use super::receive::{Listen, Poll};
 use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
-use crate::packet::Packet;
+use crate::packet::Outgoing;
 use crate::session::Encoded;
 
 /// One call of a client, as the [`Engine`] runs it: made by a front-end's
@@ -67,7 +67,7 @@ impl Engine<'_> {
     /// Encodes `packet` behind the batch, to send next; true once it is
     /// (the batch goes alone first when both do not fit: false, call again
     /// after it went).
-    pub(super) fn encode_request(&mut self, packet: &Packet<'_>) -> Result<bool, CoreError> {
+    pub(super) fn encode_request<P: Outgoing>(&mut self, packet: &P) -> Result<bool, CoreError> {
         Ok(match self.session.encode(packet)? {
             Encoded::FlushFirst(len) => {
                 self.send(len, Out::Buffer);

@@ -10,7 +10,7 @@ use super::receive::{Listen, Poll};
 use super::request::{Ack, AckPhase, Drain, Request};
 use super::{Engine, Io, Out, Owed};
 use crate::error::{CoreError, Error, Waiting};
-use crate::packet::{Packet, QoS, SubscribeFilters, UnsubscribeFilters};
+use crate::packet::{QoS, SubscribeFilters, UnsubscribeFilters};
 
 pub use super::publish::Publish;
 
@@ -100,10 +100,10 @@ impl Request for Subscribe<'_> {
                 self.phase = AckPhase::Encode;
             }
             AckPhase::Encode => {
-                let packet = Packet::Subscribe(crate::packet::Subscribe {
+                let packet = crate::packet::Subscribe {
                     packet_id: self.packet_id,
                     filters: SubscribeFilters::List(self.filters),
-                });
+                };
                 if engine.encode_request(&packet)? {
                     self.phase = AckPhase::Sent;
                 }
@@ -159,10 +159,10 @@ impl Request for Unsubscribe<'_> {
                 self.phase = AckPhase::Encode;
             }
             AckPhase::Encode => {
-                let packet = Packet::Unsubscribe(crate::packet::Unsubscribe {
+                let packet = crate::packet::Unsubscribe {
                     packet_id: self.packet_id,
                     filters: UnsubscribeFilters::List(&self.filter),
-                });
+                };
                 if engine.encode_request(&packet)? {
                     self.phase = AckPhase::Sent;
                 }

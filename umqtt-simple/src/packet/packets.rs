@@ -264,11 +264,7 @@ impl<'a> Packet<'a> {
             | Packet::UnsubAck(_) => 2,
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => 0,
         };
-        FixedHeader {
-            packet_type,
-            flags: packet_type.required_flags().unwrap_or(0),
-            remaining_length,
-        }
+        header_of(packet_type, remaining_length)
     }
 
     /// The number of bytes [`Packet::encode`] writes.
@@ -298,31 +294,7 @@ impl<'a> Packet<'a> {
     /// (the client checks each request once, before touching the network,
     /// and answers only with ids the decoder checked).
     pub(crate) fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        // Every check comes before the first write: a packet that fails
-        // leaves `buf` as it was (the client keeps batched messages there).
-        let header = self.fixed_header();
-        check_remaining_length(header.remaining_length)?;
-        check_fits(header.len() + header.remaining_length, buf.len())?;
-        let mut w = Writer::new(buf);
-        header.write(&mut w)?;
-        match self {
-            Packet::Connect(p) => p.write_body(&mut w)?,
-            Packet::ConnAck(p) => p.write_body(&mut w)?,
-            Packet::Publish(p) => {
-                p.write_variable_header(&mut w)?;
-                w.bytes(p.payload)?;
-            }
-            Packet::PubAck(id)
-            | Packet::PubRec(id)
-            | Packet::PubRel(id)
-            | Packet::PubComp(id)
-            | Packet::UnsubAck(id) => w.u16(*id)?,
-            Packet::Subscribe(p) => p.write_body(&mut w)?,
-            Packet::SubAck(p) => p.write_body(&mut w)?,
-            Packet::Unsubscribe(p) => p.write_body(&mut w)?,
-            Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
-        }
-        Ok(w.position())
+        Outgoing::encode_checked(self, buf)
     }
 
     /// Decodes one packet from the start of `bytes`.
@@ -391,6 +363,116 @@ impl<'a> Packet<'a> {
             PacketType::PingResp => fixed_len(packet, len, 0).map(|()| Packet::PingResp),
             _ => return None,
         })
+    }
+}
+
+/// A packet the client encodes, already checked. Each kind the client sends
+/// has an encoder of its own (CONNECT, SUBSCRIBE, UNSUBSCRIBE, the
+/// acknowledgements), so a program links the encoders of the packets it
+/// sends, not [`Packet`]'s match over every kind.
+pub(crate) trait Outgoing {
+    /// The fixed header: type, flags and remaining length.
+    fn header(&self) -> FixedHeader;
+
+    /// Writes everything after the fixed header.
+    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError>;
+
+    /// The packet, for the packet log.
+    fn packet(&self) -> Packet<'_>;
+
+    /// Writes the packet into `buf`; returns the bytes written. Every check
+    /// comes before the first write: a packet that fails leaves `buf` as it
+    /// was (the client keeps batched messages there).
+    fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let header = self.header();
+        check_remaining_length(header.remaining_length)?;
+        check_fits(header.len() + header.remaining_length, buf.len())?;
+        let mut w = Writer::new(buf);
+        header.write(&mut w)?;
+        self.write_body(&mut w)?;
+        Ok(w.position())
+    }
+}
+
+/// The fixed header of a packet of type `packet_type` whose body is
+/// `remaining_length` bytes (any type but PUBLISH: its flags are fixed).
+pub(crate) fn header_of(packet_type: PacketType, remaining_length: usize) -> FixedHeader {
+    FixedHeader {
+        packet_type,
+        flags: packet_type.required_flags().unwrap_or(0),
+        remaining_length,
+    }
+}
+
+impl Outgoing for Packet<'_> {
+    fn header(&self) -> FixedHeader {
+        self.fixed_header()
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        match self {
+            Packet::Connect(p) => p.write_body(w),
+            Packet::ConnAck(p) => p.write_body(w),
+            Packet::Publish(p) => {
+                p.write_variable_header(w)?;
+                w.bytes(p.payload)
+            }
+            Packet::PubAck(id)
+            | Packet::PubRec(id)
+            | Packet::PubRel(id)
+            | Packet::PubComp(id)
+            | Packet::UnsubAck(id) => w.u16(*id),
+            Packet::Subscribe(p) => p.write_body(w),
+            Packet::SubAck(p) => p.write_body(w),
+            Packet::Unsubscribe(p) => p.write_body(w),
+            Packet::PingReq | Packet::PingResp | Packet::Disconnect => Ok(()),
+        }
+    }
+
+    fn packet(&self) -> Packet<'_> {
+        *self
+    }
+}
+
+impl Outgoing for Connect<'_> {
+    fn header(&self) -> FixedHeader {
+        header_of(PacketType::Connect, self.remaining_length())
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        Connect::write_body(self, w)
+    }
+
+    fn packet(&self) -> Packet<'_> {
+        Packet::Connect(*self)
+    }
+}
+
+impl Outgoing for Subscribe<'_> {
+    fn header(&self) -> FixedHeader {
+        header_of(PacketType::Subscribe, self.remaining_length())
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        Subscribe::write_body(self, w)
+    }
+
+    fn packet(&self) -> Packet<'_> {
+        Packet::Subscribe(*self)
+    }
+}
+
+impl Outgoing for Unsubscribe<'_> {
+    fn header(&self) -> FixedHeader {
+        header_of(PacketType::Unsubscribe, self.remaining_length())
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        Unsubscribe::write_body(self, w)
+    }
+
+    fn packet(&self) -> Packet<'_> {
+        Packet::Unsubscribe(*self)
     }
 }
 

@@ -37,8 +37,8 @@ pub(crate) use outbound::Encoded;
 use crate::error::{CoreError, Error, Waiting};
 use crate::options::Options;
 use crate::packet::{
-    Connect, DecodeError, EncodeError, FixedHeader, PACKET_LOG, Packet, PacketType, Publish, QoS,
-    SkippedPublish, SubAck,
+    Connect, DecodeError, EncodeError, FixedHeader, Outgoing, PACKET_LOG, Packet, PacketType,
+    Publish, QoS, SkippedPublish, SubAck,
 };
 use acks::{Awaited, Owed, PacketIds};
 use inbound::{Discard, Frame, Inbound};
@@ -316,10 +316,13 @@ impl<'a> Session<'a> {
     }
 
     /// Encodes `packet` behind the batch (see [`Encoded`]).
-    pub(crate) fn encode(&mut self, packet: &Packet<'_>) -> Result<Encoded, EncodeError> {
+    pub(crate) fn encode<P: Outgoing + ?Sized>(
+        &mut self,
+        packet: &P,
+    ) -> Result<Encoded, EncodeError> {
         let encoded = self.outbound.encode(packet)?;
         if !matches!(encoded, Encoded::FlushFirst(_)) {
-            log::debug!(target: PACKET_LOG, "sending {packet}");
+            log::debug!(target: PACKET_LOG, "sending {}", packet.packet());
         }
         Ok(encoded)
     }
