@@ -347,19 +347,26 @@ impl<'a> Packet<'a> {
         let len = body.len();
         let packet = header.packet_type;
         let mut r = Reader::new(body, packet);
-        let with_id = |r: &mut Reader<'a>, make: fn(u16) -> Packet<'a>| {
-            fixed_len(packet, len, 2)?;
-            Ok(make(r.packet_id()?))
-        };
         Some(match packet {
             PacketType::ConnAck => ConnAck::read_body(&mut r, len).map(Packet::ConnAck),
             PacketType::Publish => Publish::decode_body(header.flags, body).map(Packet::Publish),
-            PacketType::PubAck => with_id(&mut r, Packet::PubAck),
-            PacketType::PubRec => with_id(&mut r, Packet::PubRec),
-            PacketType::PubRel => with_id(&mut r, Packet::PubRel),
-            PacketType::PubComp => with_id(&mut r, Packet::PubComp),
+            PacketType::PubAck
+            | PacketType::PubRec
+            | PacketType::PubRel
+            | PacketType::PubComp
+            | PacketType::UnsubAck => {
+                // One path for the five: a packet id and nothing else.
+                fixed_len(packet, len, 2)
+                    .and_then(|()| r.packet_id())
+                    .map(|id| match packet {
+                        PacketType::PubAck => Packet::PubAck(id),
+                        PacketType::PubRec => Packet::PubRec(id),
+                        PacketType::PubRel => Packet::PubRel(id),
+                        PacketType::PubComp => Packet::PubComp(id),
+                        _ => Packet::UnsubAck(id),
+                    })
+            }
             PacketType::SubAck => SubAck::read_body(&mut r, len).map(Packet::SubAck),
-            PacketType::UnsubAck => with_id(&mut r, Packet::UnsubAck),
             PacketType::PingResp => fixed_len(packet, len, 0).map(|()| Packet::PingResp),
             _ => return None,
         })
