@@ -122,11 +122,9 @@ impl Outgoing for Owed {
         header_of(self.packet_type, if self.has_id() { 2 } else { 0 })
     }
 
-    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+    fn write_body(&self, w: &mut Writer<'_>) {
         if self.has_id() {
-            w.u16(self.id)
-        } else {
-            Ok(())
+            w.u16(self.id);
         }
     }
 

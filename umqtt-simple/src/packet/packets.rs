@@ -4,7 +4,7 @@
 use super::codec::{Reader, Writer};
 use super::connect::{ConnAck, Connect};
 use super::error::{DecodeError, EncodeError};
-use super::header::{FixedHeader, MAX_REMAINING_LENGTH, PacketType};
+use super::header::{FixedHeader, PacketType, check_remaining_length};
 use super::qos::QoS;
 use super::subscribe::{SubAck, Subscribe, Unsubscribe};
 use super::validate::validate_topic_name;
@@ -114,17 +114,16 @@ impl<'a> Publish<'a> {
         let needed = header.len() + self.variable_header_len();
         check_fits(needed, buf.len())?;
         let mut w = Writer::new(buf);
-        header.write(&mut w)?;
-        self.write_variable_header(&mut w)?;
-        Ok(w.position())
+        header.write_to(&mut w);
+        self.write_variable_header(&mut w);
+        w.finish(needed)
     }
 
-    fn write_variable_header(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.prefixed(self.topic)?;
+    fn write_variable_header(&self, w: &mut Writer<'_>) {
+        w.prefixed(self.topic);
         if self.qos.has_packet_id() {
-            w.u16(self.packet_id)?;
+            w.u16(self.packet_id);
         }
-        Ok(())
     }
 
     /// The QoS in a PUBLISH's fixed-header flags.
@@ -190,16 +189,6 @@ pub enum Packet<'a> {
     PingResp,
     /// DISCONNECT (client to broker).
     Disconnect,
-}
-
-fn check_remaining_length(len: usize) -> Result<(), EncodeError> {
-    if len > MAX_REMAINING_LENGTH {
-        Err(EncodeError::PacketTooLarge {
-            remaining_length: len,
-        })
-    } else {
-        Ok(())
-    }
 }
 
 fn check_fits(needed: usize, available: usize) -> Result<(), EncodeError> {
@@ -382,7 +371,7 @@ pub(crate) trait Outgoing {
     fn header(&self) -> FixedHeader;
 
     /// Writes everything after the fixed header.
-    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError>;
+    fn write_body(&self, w: &mut Writer<'_>);
 
     /// The packet, for the packet log.
     fn packet(&self) -> Packet<'_>;
@@ -393,11 +382,12 @@ pub(crate) trait Outgoing {
     fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let header = self.header();
         check_remaining_length(header.remaining_length)?;
-        check_fits(header.len() + header.remaining_length, buf.len())?;
+        let len = header.len() + header.remaining_length;
+        check_fits(len, buf.len())?;
         let mut w = Writer::new(buf);
-        header.write(&mut w)?;
-        self.write_body(&mut w)?;
-        Ok(w.position())
+        header.write_to(&mut w);
+        self.write_body(&mut w);
+        w.finish(len)
     }
 }
 
@@ -416,13 +406,13 @@ impl Outgoing for Packet<'_> {
         self.fixed_header()
     }
 
-    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+    fn write_body(&self, w: &mut Writer<'_>) {
         match self {
             Packet::Connect(p) => p.write_body(w),
             Packet::ConnAck(p) => p.write_body(w),
             Packet::Publish(p) => {
-                p.write_variable_header(w)?;
-                w.bytes(p.payload)
+                p.write_variable_header(w);
+                w.bytes(p.payload);
             }
             Packet::PubAck(id)
             | Packet::PubRec(id)
@@ -432,7 +422,7 @@ impl Outgoing for Packet<'_> {
             Packet::Subscribe(p) => p.write_body(w),
             Packet::SubAck(p) => p.write_body(w),
             Packet::Unsubscribe(p) => p.write_body(w),
-            Packet::PingReq | Packet::PingResp | Packet::Disconnect => Ok(()),
+            Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
         }
     }
 
@@ -446,8 +436,8 @@ impl Outgoing for Connect<'_> {
         header_of(PacketType::Connect, self.remaining_length())
     }
 
-    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        Connect::write_body(self, w)
+    fn write_body(&self, w: &mut Writer<'_>) {
+        Connect::write_body(self, w);
     }
 
     fn packet(&self) -> Packet<'_> {
@@ -460,8 +450,8 @@ impl Outgoing for Subscribe<'_> {
         header_of(PacketType::Subscribe, self.remaining_length())
     }
 
-    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        Subscribe::write_body(self, w)
+    fn write_body(&self, w: &mut Writer<'_>) {
+        Subscribe::write_body(self, w);
     }
 
     fn packet(&self) -> Packet<'_> {
@@ -474,8 +464,8 @@ impl Outgoing for Unsubscribe<'_> {
         header_of(PacketType::Unsubscribe, self.remaining_length())
     }
 
-    fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        Unsubscribe::write_body(self, w)
+    fn write_body(&self, w: &mut Writer<'_>) {
+        Unsubscribe::write_body(self, w);
     }
 
     fn packet(&self) -> Packet<'_> {
