@@ -158,7 +158,7 @@ impl Request for Publish<'_> {
                     Drained::Buffered => self.read_first(engine, now),
                     Drained::ReadFirst => self.phase = Phase::Encode,
                 },
-                Drain::Busy(io) => return Ok(io),
+                Drain::Busy(next) => return Ok(next.io()),
             },
             Phase::Encode => self.encode(engine)?,
             Phase::InFlight => {
@@ -176,7 +176,7 @@ impl Request for Publish<'_> {
                 self.phase = Phase::Ack(ack);
                 match arrived {
                     Ack::Arrived => self.phase = Phase::Done,
-                    Ack::Pending(io) => return Ok(io),
+                    Ack::Pending(next) => return Ok(next.io()),
                 }
             }
             Phase::Done => return Ok(Some(Io::Done(Ok(false)))),

@@ -42,10 +42,31 @@ pub(super) enum Poll {
     Packet(Handled),
     /// Nothing came before the deadline (or at once, without one).
     Nothing,
-    /// The front-end reads or waits (`Some`), or something to send was
-    /// queued (`None`: a reply, a ping), which the engine sends before it
-    /// asks again.
-    Busy(Option<Io>),
+    /// The front-end reads or waits, or something to send was queued (a
+    /// reply, a ping), which the engine sends before it asks again.
+    Busy(Next),
+}
+
+/// What a wait for packets asks of the front-end next: [`Io::Read`],
+/// [`Io::Wait`], or nothing (`SendFirst`: the engine sends what was queued
+/// and asks again). Smaller than an `Option<Io>`, which carries a
+/// request's result too, so cheaper to hand up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    SendFirst,
+    Read,
+    Wait(u64),
+}
+
+impl Next {
+    /// What the request returns for it.
+    pub(super) fn io(self) -> Option<Io> {
+        match self {
+            Next::SendFirst => None,
+            Next::Read => Some(Io::Read),
+            Next::Wait(until) => Some(Io::Wait { until }),
+        }
+    }
 }
 
 impl Engine<'_> {
@@ -77,7 +98,7 @@ impl Engine<'_> {
         loop {
             if !rx.buffered_only && self.session.keep_alive(now, false)? {
                 self.owed = Some(Owed::PING);
-                return Ok(Poll::Busy(None));
+                return Ok(Poll::Busy(Next::SendFirst));
             }
             if let Some(handled) = self.take_packet(now)? {
                 self.read = Read::NotAsked;
@@ -85,7 +106,7 @@ impl Engine<'_> {
                 if self.out_len > 0 || self.owed.is_some() {
                     // Its reply goes out first.
                     rx.handled = Some(handled);
-                    return Ok(Poll::Busy(None));
+                    return Ok(Poll::Busy(Next::SendFirst));
                 }
                 return Ok(Poll::Packet(handled));
             }
@@ -96,7 +117,7 @@ impl Engine<'_> {
                 match self.read {
                     Read::NotAsked => {
                         self.read = Read::Asked;
-                        return Ok(Poll::Busy(Some(Io::Read)));
+                        return Ok(Poll::Busy(Next::Read));
                     }
                     Read::Got => {
                         self.read = Read::NotAsked;
@@ -108,7 +129,7 @@ impl Engine<'_> {
                         self.read = Read::Judged;
                         if self.session.keep_alive(now, true)? {
                             self.owed = Some(Owed::PING);
-                            return Ok(Poll::Busy(None));
+                            return Ok(Poll::Busy(Next::SendFirst));
                         }
                     }
                     Read::Judged => {}
@@ -122,7 +143,7 @@ impl Engine<'_> {
                         .session
                         .next_deadline()
                         .map_or(deadline, |k| k.min(deadline));
-                    Poll::Busy(Some(Io::Wait { until }))
+                    Poll::Busy(Next::Wait(until))
                 }
                 _ => Poll::Nothing,
             });

@@ -7,7 +7,7 @@
 
 use super::callbacks::Handled;
 use super::checks::unsolicited;
-use super::receive::{Listen, Poll};
+use super::receive::{Listen, Next, Poll};
 use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::Outgoing;
@@ -51,8 +51,8 @@ pub(super) enum AckPhase {
 /// What a wait for an acknowledgement came to.
 pub(super) enum Ack {
     Arrived,
-    /// The front-end has I/O to do (`None`: the engine sends first).
-    Pending(Option<Io>),
+    /// The front-end has I/O to do (or the engine sends first).
+    Pending(Next),
 }
 
 impl Engine<'_> {
@@ -105,7 +105,7 @@ impl Engine<'_> {
                 Ok(Ack::Arrived)
             }
             Poll::Packet(other) => {
-                unsolicited(&mut self.session, other).map(|()| Ack::Pending(None))
+                unsolicited(&mut self.session, other).map(|()| Ack::Pending(Next::SendFirst))
             }
             Poll::Nothing => Err(Error::Timeout(waiting)),
             Poll::Busy(io) => Ok(Ack::Pending(io)),
@@ -136,6 +136,6 @@ pub(super) enum Drain {
     Handled,
     /// None came within the wait.
     Empty,
-    /// The front-end has I/O to do (`None`: the engine sends first).
-    Busy(Option<Io>),
+    /// The front-end has I/O to do (or the engine sends first).
+    Busy(Next),
 }

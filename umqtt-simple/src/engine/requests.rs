@@ -60,7 +60,7 @@ impl Request for Connect {
                 Ok(Some(Io::Done(Ok(present))))
             }
             Poll::Nothing => Err(Error::Timeout(Waiting::ConnAck)),
-            Poll::Busy(io) => Ok(io),
+            Poll::Busy(next) => Ok(next.io()),
         }
     }
 }
@@ -120,7 +120,7 @@ impl Request for Subscribe<'_> {
                         granted(&engine.session, self.filters.len(), self.granted)?;
                         return Ok(Some(Io::Done(Ok(false))));
                     }
-                    Ack::Pending(io) => return Ok(io),
+                    Ack::Pending(next) => return Ok(next.io()),
                 }
             }
         }
@@ -176,7 +176,7 @@ impl Request for Unsubscribe<'_> {
                     now,
                 )? {
                     Ack::Arrived => return Ok(Some(Io::Done(Ok(false)))),
-                    Ack::Pending(io) => return Ok(io),
+                    Ack::Pending(next) => return Ok(next.io()),
                 }
             }
         }
@@ -268,7 +268,7 @@ impl Request for Receive {
                 Ok(Some(Io::Done(Ok(handled))))
             }
             Poll::Nothing => Ok(Some(Io::Done(Ok(false)))),
-            Poll::Busy(io) => Ok(io),
+            Poll::Busy(next) => Ok(next.io()),
         }
     }
 }
@@ -305,7 +305,7 @@ impl Request for FlushFor {
         match engine.next_unsolicited(&mut self.listen, now)? {
             Drain::Handled => Ok(None),
             Drain::Empty => Ok(Some(Io::Done(Ok(false)))),
-            Drain::Busy(io) => Ok(io),
+            Drain::Busy(next) => Ok(next.io()),
         }
     }
 }
