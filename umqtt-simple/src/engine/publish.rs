@@ -2,7 +2,7 @@
 
 use super::checks::check_publish;
 use super::receive::Listen;
-use super::request::{Ack, AckPhase, Drain, Request};
+use super::request::{AckPhase, Drain, Request};
 use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::{self, QoS};
@@ -165,18 +165,16 @@ impl Request for Publish<'_> {
                 engine.session.send_windowed(self.publish.packet_id);
                 self.phase = Phase::Done;
             }
-            Phase::Ack(mut ack) => {
-                let arrived = engine.await_ack(
-                    &mut self.listen,
-                    &mut ack,
-                    Waiting::PubAck,
-                    self.publish.packet_id,
-                    now,
-                )?;
-                self.phase = Phase::Ack(ack);
-                match arrived {
-                    Ack::Arrived => self.phase = Phase::Done,
-                    Ack::Pending(next) => return Ok(next.io()),
+            Phase::Ack(AckPhase::Arrived) => self.phase = Phase::Done,
+            Phase::Ack(_) => {
+                if let Phase::Ack(ack) = &mut self.phase {
+                    return engine.await_ack(
+                        &mut self.listen,
+                        ack,
+                        Waiting::PubAck,
+                        self.publish.packet_id,
+                        now,
+                    );
                 }
             }
             Phase::Done => return Ok(Some(Io::Done(Ok(false)))),

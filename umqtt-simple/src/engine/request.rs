@@ -46,13 +46,8 @@ pub(super) enum AckPhase {
     Sent,
     /// Waiting for the acknowledgement.
     Waiting,
-}
-
-/// What a wait for an acknowledgement came to.
-pub(super) enum Ack {
+    /// The acknowledgement arrived.
     Arrived,
-    /// The front-end has I/O to do (or the engine sends first).
-    Pending(Next),
 }
 
 impl Engine<'_> {
@@ -84,7 +79,11 @@ impl Engine<'_> {
     /// Waits for the acknowledgement `waiting` of packet `id`, sent just
     /// now (`phase` Sent: the ack timeout starts, counted from after the
     /// send, which may have waited for room). Packets that arrive
-    /// meanwhile go to the callbacks.
+    /// meanwhile go to the callbacks. Once it is in, `phase` is `Arrived`
+    /// and the answer `Ok(None)` (the engine asks the request again).
+    ///
+    /// It answers what the request answers, so that a request returns it
+    /// as it is (no copy of an error on the way).
     pub(super) fn await_ack(
         &mut self,
         rx: &mut Listen,
@@ -92,7 +91,7 @@ impl Engine<'_> {
         waiting: Waiting,
         id: u16,
         now: u64,
-    ) -> Result<Ack, CoreError> {
+    ) -> Result<Option<Io>, CoreError> {
         if *phase != AckPhase::Waiting {
             let deadline = self.wait_deadline(now, self.session.options().ack_timeout_ms);
             self.session.expect(Some((waiting, id)));
@@ -102,13 +101,12 @@ impl Engine<'_> {
         match self.receive(rx, now)? {
             Poll::Packet(Handled::Acked) => {
                 self.session.expect(None);
-                Ok(Ack::Arrived)
+                *phase = AckPhase::Arrived;
+                Ok(None)
             }
-            Poll::Packet(other) => {
-                unsolicited(&mut self.session, other).map(|()| Ack::Pending(Next::SendFirst))
-            }
+            Poll::Packet(other) => unsolicited(&mut self.session, other).map(|()| None),
             Poll::Nothing => Err(Error::Timeout(waiting)),
-            Poll::Busy(io) => Ok(Ack::Pending(io)),
+            Poll::Busy(next) => Ok(next.io()),
         }
     }
 

@@ -7,7 +7,7 @@ use super::checks::{
     checked_subscribe, checked_unsubscribe, connack, earlier_unreported, granted, handled_msg,
 };
 use super::receive::{Listen, Poll};
-use super::request::{Ack, AckPhase, Drain, Request};
+use super::request::{AckPhase, Drain, Request};
 use super::{Engine, Io, Out, Owed};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::{QoS, SubscribeFilters, UnsubscribeFilters};
@@ -109,19 +109,17 @@ impl Request for Subscribe<'_> {
                 }
             }
             AckPhase::Sent | AckPhase::Waiting => {
-                match engine.await_ack(
+                return engine.await_ack(
                     &mut self.listen,
                     &mut self.phase,
                     Waiting::SubAck,
                     self.packet_id,
                     now,
-                )? {
-                    Ack::Arrived => {
-                        granted(&engine.session, self.filters.len(), self.granted)?;
-                        return Ok(Some(Io::Done(Ok(false))));
-                    }
-                    Ack::Pending(next) => return Ok(next.io()),
-                }
+                );
+            }
+            AckPhase::Arrived => {
+                granted(&engine.session, self.filters.len(), self.granted)?;
+                return Ok(Some(Io::Done(Ok(false))));
             }
         }
         Ok(None)
@@ -168,17 +166,15 @@ impl Request for Unsubscribe<'_> {
                 }
             }
             AckPhase::Sent | AckPhase::Waiting => {
-                match engine.await_ack(
+                return engine.await_ack(
                     &mut self.listen,
                     &mut self.phase,
                     Waiting::UnsubAck,
                     self.packet_id,
                     now,
-                )? {
-                    Ack::Arrived => return Ok(Some(Io::Done(Ok(false)))),
-                    Ack::Pending(next) => return Ok(next.io()),
-                }
+                );
             }
+            AckPhase::Arrived => return Ok(Some(Io::Done(Ok(false)))),
         }
         Ok(None)
     }
