@@ -1,8 +1,10 @@
 //! PUBLISH at QoS 0 or 1: through the window or waiting for its PUBACK.
 
 use super::checks::check_publish;
+use super::checks::unsolicited;
+use super::receive::Got;
 use super::receive::Listen;
-use super::request::{AckPhase, Drain, Request};
+use super::request::{AckPhase, Request};
 use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::{self, QoS};
@@ -147,18 +149,18 @@ impl Request for Publish<'_> {
         let phase = self.phase;
         match phase {
             Phase::Start => self.start(engine, now)?,
-            Phase::Draining(Drained::Room) if self.room(engine) => {
-                self.listen = engine.listen_buffered();
-                self.phase = Phase::Draining(Drained::Buffered);
-            }
-            Phase::Draining(drained) => match engine.next_unsolicited(&mut self.listen, now)? {
-                Drain::Handled => {}
-                Drain::Empty => match drained {
+            Phase::Draining(drained) => match self.listen.take() {
+                Some(Got::Packet(handled)) => unsolicited(&mut engine.session, handled)?,
+                Some(Got::Nothing) => match drained {
                     Drained::Room => return Err(Error::Timeout(Waiting::PubAck)),
                     Drained::Buffered => self.read_first(engine, now),
                     Drained::ReadFirst => self.phase = Phase::Encode,
                 },
-                Drain::Busy(next) => return Ok(next.io()),
+                None if drained == Drained::Room && self.room(engine) => {
+                    self.listen = engine.listen_buffered();
+                    self.phase = Phase::Draining(Drained::Buffered);
+                }
+                None => return engine.receive(&mut self.listen, now),
             },
             Phase::Encode => self.encode(engine)?,
             Phase::InFlight => {

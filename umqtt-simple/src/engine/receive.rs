@@ -19,6 +19,24 @@ pub(crate) struct Listen {
     /// A packet handled while its reply goes out: the request hears of it
     /// once the reply is sent.
     handled: Option<Handled>,
+    /// What the wait came to, for the request's next step to take.
+    got: Option<Got>,
+}
+
+/// What a wait for packets came to ([`Listen::take`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Got {
+    /// A packet was handled.
+    Packet(Handled),
+    /// Nothing came before the deadline (or at once, without one).
+    Nothing,
+}
+
+impl Listen {
+    /// What the wait came to, if it came to something since the last look.
+    pub(super) fn take(&mut self) -> Option<Got> {
+        self.got.take()
+    }
 }
 
 /// The read of the current round (the engine keeps it: the front-end's
@@ -34,39 +52,6 @@ pub(super) enum Read {
     Empty,
     /// Judged: wait next.
     Judged,
-}
-
-/// What the wait for a packet came to.
-pub(super) enum Poll {
-    /// A packet was handled.
-    Packet(Handled),
-    /// Nothing came before the deadline (or at once, without one).
-    Nothing,
-    /// The front-end reads or waits, or something to send was queued (a
-    /// reply, a ping), which the engine sends before it asks again.
-    Busy(Next),
-}
-
-/// What a wait for packets asks of the front-end next: [`Io::Read`],
-/// [`Io::Wait`], or nothing (`SendFirst`: the engine sends what was queued
-/// and asks again). Smaller than an `Option<Io>`, which carries a
-/// request's result too, so cheaper to hand up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Next {
-    SendFirst,
-    Read,
-    Wait(u64),
-}
-
-impl Next {
-    /// What the request returns for it.
-    pub(super) fn io(self) -> Option<Io> {
-        match self {
-            Next::SendFirst => None,
-            Next::Read => Some(Io::Read),
-            Next::Wait(until) => Some(Io::Wait { until }),
-        }
-    }
 }
 
 impl Engine<'_> {
@@ -91,14 +76,20 @@ impl Engine<'_> {
 
     /// Handles at most one packet, asking the front-end to read and wait as
     /// needed until the deadline of the current [`Listen`].
-    pub(super) fn receive(&mut self, rx: &mut Listen, now: u64) -> Result<Poll, CoreError> {
+    ///
+    /// It answers what a request answers (so that the request returns it as
+    /// it is): the front-end's I/O, or `None` when the engine is to send
+    /// first or the wait came to something; then [`Listen::take`] says
+    /// what, at the request's next step.
+    pub(super) fn receive(&mut self, rx: &mut Listen, now: u64) -> Result<Option<Io>, CoreError> {
         if let Some(handled) = rx.handled.take() {
-            return Ok(Poll::Packet(handled));
+            rx.got = Some(Got::Packet(handled));
+            return Ok(None);
         }
         loop {
             if !rx.buffered_only && self.session.keep_alive(now, false)? {
                 self.owed = Some(Owed::PING);
-                return Ok(Poll::Busy(Next::SendFirst));
+                return Ok(None);
             }
             if let Some(handled) = self.take_packet(now)? {
                 self.read = Read::NotAsked;
@@ -106,18 +97,20 @@ impl Engine<'_> {
                 if self.out_len > 0 || self.owed.is_some() {
                     // Its reply goes out first.
                     rx.handled = Some(handled);
-                    return Ok(Poll::Busy(Next::SendFirst));
+                } else {
+                    rx.got = Some(Got::Packet(handled));
                 }
-                return Ok(Poll::Packet(handled));
+                return Ok(None);
             }
             if rx.buffered_only {
-                return Ok(Poll::Nothing);
+                rx.got = Some(Got::Nothing);
+                return Ok(None);
             }
             if !core::mem::take(&mut rx.skip_read) {
                 match self.read {
                     Read::NotAsked => {
                         self.read = Read::Asked;
-                        return Ok(Poll::Busy(Next::Read));
+                        return Ok(Some(Io::Read));
                     }
                     Read::Got => {
                         self.read = Read::NotAsked;
@@ -129,7 +122,7 @@ impl Engine<'_> {
                         self.read = Read::Judged;
                         if self.session.keep_alive(now, true)? {
                             self.owed = Some(Owed::PING);
-                            return Ok(Poll::Busy(Next::SendFirst));
+                            return Ok(None);
                         }
                     }
                     Read::Judged => {}
@@ -143,9 +136,12 @@ impl Engine<'_> {
                         .session
                         .next_deadline()
                         .map_or(deadline, |k| k.min(deadline));
-                    Poll::Busy(Next::Wait(until))
+                    Some(Io::Wait { until })
                 }
-                _ => Poll::Nothing,
+                _ => {
+                    rx.got = Some(Got::Nothing);
+                    None
+                }
             });
         }
     }

@@ -7,7 +7,7 @@
 
 use super::callbacks::Handled;
 use super::checks::unsolicited;
-use super::receive::{Listen, Next, Poll};
+use super::receive::{Got, Listen};
 use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::Outgoing;
@@ -98,42 +98,15 @@ impl Engine<'_> {
             *rx = self.listen(Some(deadline), true);
             *phase = AckPhase::Waiting;
         }
-        match self.receive(rx, now)? {
-            Poll::Packet(Handled::Acked) => {
+        match rx.take() {
+            Some(Got::Packet(Handled::Acked)) => {
                 self.session.expect(None);
                 *phase = AckPhase::Arrived;
                 Ok(None)
             }
-            Poll::Packet(other) => unsolicited(&mut self.session, other).map(|()| None),
-            Poll::Nothing => Err(Error::Timeout(waiting)),
-            Poll::Busy(next) => Ok(next.io()),
+            Some(Got::Packet(other)) => unsolicited(&mut self.session, other).map(|()| None),
+            Some(Got::Nothing) => Err(Error::Timeout(waiting)),
+            None => self.receive(rx, now),
         }
     }
-
-    /// Handles one packet nothing waits for, if one comes within the
-    /// current wait.
-    pub(super) fn next_unsolicited(
-        &mut self,
-        rx: &mut Listen,
-        now: u64,
-    ) -> Result<Drain, CoreError> {
-        Ok(match self.receive(rx, now)? {
-            Poll::Packet(handled) => {
-                unsolicited(&mut self.session, handled)?;
-                Drain::Handled
-            }
-            Poll::Nothing => Drain::Empty,
-            Poll::Busy(io) => Drain::Busy(io),
-        })
-    }
-}
-
-/// What handling a packet nothing waits for came to.
-pub(super) enum Drain {
-    /// One was handled: look again.
-    Handled,
-    /// None came within the wait.
-    Empty,
-    /// The front-end has I/O to do (or the engine sends first).
-    Busy(Next),
 }

@@ -5,9 +5,10 @@ use core::net::SocketAddr;
 
 use super::checks::{
     checked_subscribe, checked_unsubscribe, connack, earlier_unreported, granted, handled_msg,
+    unsolicited,
 };
-use super::receive::{Listen, Poll};
-use super::request::{AckPhase, Drain, Request};
+use super::receive::{Got, Listen};
+use super::request::{AckPhase, Request};
 use super::{Engine, Io, Out, Owed};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::{QoS, SubscribeFilters, UnsubscribeFilters};
@@ -53,14 +54,14 @@ impl Request for Connect {
             self.listen = engine.listen(Some(self.deadline), true);
             return Ok(None);
         }
-        match engine.receive(&mut self.listen, now)? {
-            Poll::Packet(handled) => {
+        match self.listen.take() {
+            Some(Got::Packet(handled)) => {
                 let present = connack(Some(handled))?;
                 log::info!("connected to {} (session present: {present})", self.addr);
                 Ok(Some(Io::Done(Ok(present))))
             }
-            Poll::Nothing => Err(Error::Timeout(Waiting::ConnAck)),
-            Poll::Busy(next) => Ok(next.io()),
+            Some(Got::Nothing) => Err(Error::Timeout(Waiting::ConnAck)),
+            None => engine.receive(&mut self.listen, now),
         }
     }
 }
@@ -258,13 +259,13 @@ impl Request for Receive {
             self.listen = engine.begin_receiving(self.timeout_ms, now, true)?;
             return Ok(None);
         }
-        match engine.receive(&mut self.listen, now)? {
-            Poll::Packet(handled) => {
+        match self.listen.take() {
+            Some(Got::Packet(handled)) => {
                 let handled = handled_msg(&mut engine.session, Some(handled))?;
                 Ok(Some(Io::Done(Ok(handled))))
             }
-            Poll::Nothing => Ok(Some(Io::Done(Ok(false)))),
-            Poll::Busy(next) => Ok(next.io()),
+            Some(Got::Nothing) => Ok(Some(Io::Done(Ok(false)))),
+            None => engine.receive(&mut self.listen, now),
         }
     }
 }
@@ -295,13 +296,16 @@ impl Request for FlushFor {
             self.listen = engine.begin_receiving(Some(self.timeout_ms), now, false)?;
             return Ok(None);
         }
-        if engine.session.in_flight() == 0 {
-            return Ok(Some(Io::Done(Ok(true))));
-        }
-        match engine.next_unsolicited(&mut self.listen, now)? {
-            Drain::Handled => Ok(None),
-            Drain::Empty => Ok(Some(Io::Done(Ok(false)))),
-            Drain::Busy(next) => Ok(next.io()),
+        // What the last wait came to first: a packet handled is checked
+        // before the count is looked at again.
+        match self.listen.take() {
+            Some(Got::Packet(handled)) => {
+                unsolicited(&mut engine.session, handled)?;
+                Ok(None)
+            }
+            Some(Got::Nothing) => Ok(Some(Io::Done(Ok(false)))),
+            None if engine.session.in_flight() == 0 => Ok(Some(Io::Done(Ok(true)))),
+            None => engine.receive(&mut self.listen, now),
         }
     }
 }
