@@ -568,15 +568,17 @@ impl<'a> Engine<'a> {
     }
 
     /// Handles the next whole packet received, if there is one: delivers a
-    /// message or a report to its callback, and queues what the session
-    /// owes the broker for it.
+    /// message or a report to its callback, and keeps what the session
+    /// owes the broker for it (`owed`: the engine's loop encodes it next).
     fn take_packet(&mut self, now: u64) -> Result<Option<callbacks::Handled>, CoreError> {
         let handled = match self.session.poll(now)? {
             None => return Ok(None),
             Some(event) => self.callbacks.hand_over(event),
         };
         if let Some(reply) = self.session.reply() {
-            self.queue(Owed::of(&reply))?;
+            // Encoded by the engine's loop, before the request hears of
+            // the packet.
+            self.owed = Some(Owed::of(&reply));
         }
         Ok(Some(handled))
     }

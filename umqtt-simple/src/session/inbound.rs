@@ -33,6 +33,7 @@ pub(crate) struct Discard {
 impl Discard {
     /// Takes the packet id's bytes from `chunk`, the packet's bytes from
     /// offset `at` on.
+    #[inline(never)]
     fn find_id(&mut self, at: usize, chunk: &[u8]) {
         for (k, byte) in self.id.iter_mut().enumerate() {
             if byte.is_none()
