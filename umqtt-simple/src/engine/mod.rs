@@ -427,6 +427,7 @@ impl<'a> Engine<'a> {
 
     /// The connection ended (the front-end closed or lost it): batched
     /// messages and what was owed to it go with it.
+    #[inline(never)]
     pub(crate) fn closed(&mut self) {
         self.session.closed();
         self.open = false;
