@@ -301,15 +301,16 @@ impl<'a> Session<'a> {
     /// The SUBACK handled last, still in the receive buffer.
     ///
     /// Only its return codes are read again: the packet was decoded and its
-    /// codes validated when it was handled.
+    /// codes validated when it was handled, so they are found without
+    /// parsing it again: after the remaining length (whose last byte has no
+    /// continuation bit) and the packet id.
     pub(crate) fn last_suback(&self) -> Result<SubAck<'_>, CoreError> {
         let packet = self.inbound.packet();
-        match FixedHeader::parse(packet)? {
-            Some((header, header_len)) if header.packet_type == PacketType::SubAck => Ok(SubAck {
+        let length_bytes = packet.iter().skip(1).take(4).position(|&b| b & 0x80 == 0);
+        match (packet.first(), length_bytes) {
+            (Some(&0x90), Some(n)) => Ok(SubAck {
                 packet_id: 0,
-                return_codes: packet
-                    .get(header_len.saturating_add(2)..)
-                    .unwrap_or_default(),
+                return_codes: packet.get(n + 4..).unwrap_or_default(),
             }),
             _ => Err(Error::UnexpectedPacket(PacketType::SubAck)),
         }
