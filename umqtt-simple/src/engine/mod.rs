@@ -427,6 +427,8 @@ impl<'a> Engine<'a> {
 
     /// The connection ended (the front-end closed or lost it): batched
     /// messages and what was owed to it go with it.
+    // Out of line for code size: every call's settle closes on a lost
+    // connection (five copies in a program that makes five calls).
     #[inline(never)]
     pub(crate) fn closed(&mut self) {
         self.session.closed();
@@ -489,6 +491,8 @@ impl<'a> Engine<'a> {
     }
 
     /// What [`Io::Send`] asked for went out; the send began at `now`.
+    // Out of line for code size: one copy for every call's pump.
+    #[inline(never)]
     pub(crate) fn sent(&mut self, now: u64) {
         self.sending = false;
         if core::mem::take(&mut self.out_len) > 0 {
@@ -571,6 +575,9 @@ impl<'a> Engine<'a> {
     /// Handles the next whole packet received, if there is one: delivers a
     /// message or a report to its callback, and keeps what the session
     /// owes the broker for it (`owed`: the engine's loop encodes it next).
+    // Out of line for code size: its error paths cost more inlined into
+    // the receive loop than a call does.
+    #[inline(never)]
     fn take_packet(&mut self, now: u64) -> Result<Option<callbacks::Handled>, CoreError> {
         let handled = match self.session.poll(now)? {
             None => return Ok(None),

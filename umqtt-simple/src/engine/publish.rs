@@ -100,6 +100,8 @@ impl<'p> Publish<'p> {
     }
 
     /// Reads first if nothing was read for a while, then encodes.
+    // Out of line for code size: called from three phases of a publish.
+    #[inline(never)]
     fn read_first(&mut self, engine: &mut Engine<'_>, now: u64) {
         self.phase = if engine.session.read_due(now) {
             self.listen = engine.listen(None, false);

@@ -50,10 +50,16 @@ impl<'b> Writer<'b> {
         }
     }
 
+    // Out of line for code size: every encoder writes its fields through
+    // these.
+    #[inline(never)]
     pub(crate) fn u8(&mut self, value: u8) {
         self.bytes(&[value]);
     }
 
+    // Out of line for code size: every encoder writes its fields through
+    // these.
+    #[inline(never)]
     pub(crate) fn u16(&mut self, value: u16) {
         self.bytes(&value.to_be_bytes());
     }

@@ -115,6 +115,8 @@ impl<'a> Connect<'a> {
         flags
     }
 
+    // Out of line for code size (the client's connect path stays short).
+    #[inline(never)]
     pub(crate) fn write_body(&self, w: &mut Writer<'_>) {
         w.prefixed(PROTOCOL_NAME);
         w.u8(PROTOCOL_LEVEL_3_1_1);

@@ -33,6 +33,8 @@ pub(crate) struct Discard {
 impl Discard {
     /// Takes the packet id's bytes from `chunk`, the packet's bytes from
     /// offset `at` on.
+    // Out of line for code size: the framing and the skipping both look
+    // for the packet id.
     #[inline(never)]
     fn find_id(&mut self, at: usize, chunk: &[u8]) {
         for (k, byte) in self.id.iter_mut().enumerate() {
@@ -131,6 +133,8 @@ impl<'a> Inbound<'a> {
     /// Moves the data not yet taken to the front of the receive buffer. Done
     /// only when the end is reached, so each byte moves at most once per
     /// buffer length received.
+    // Out of line for code size: three callers (receive space, framing, skipping).
+    #[inline(never)]
     fn compact(&mut self) {
         let floor = self.floor;
         self.rx.copy_within(self.start..self.len, floor);
@@ -149,6 +153,9 @@ impl<'a> Inbound<'a> {
 
     /// The next whole packet in the receive buffer, if there is one; drains
     /// a message too large for it on the way.
+    // Out of line for code size: its error paths cost more inlined into
+    // the receive loop than a call does.
+    #[inline(never)]
     pub(crate) fn next(&mut self) -> Result<Option<Frame>, CoreError> {
         let consumed = core::mem::take(&mut self.consumed);
         self.advance(consumed);
@@ -176,6 +183,8 @@ impl<'a> Inbound<'a> {
     }
 
     /// Throws away what has arrived of the message being skipped.
+    // Out of line for code size: the skipping path, kept apart from the framing.
+    #[inline(never)]
     fn drain(&mut self, mut discard: Discard) -> Option<Frame> {
         let n = discard.remaining.min(self.len - self.start);
         let chunk = self.rx.get(self.start..self.start + n).unwrap_or_default();

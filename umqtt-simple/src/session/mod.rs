@@ -146,6 +146,9 @@ impl<'a> Session<'a> {
     }
 
     /// Takes the next packet id that is not in flight in the window.
+    // Out of line for code size: subscribe, unsubscribe and two publish
+    // paths take ids.
+    #[inline(never)]
     pub(crate) fn take_packet_id(&mut self) -> u16 {
         loop {
             let id = self.ids.take();

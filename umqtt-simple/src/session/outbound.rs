@@ -125,6 +125,8 @@ impl<'a> Outbound<'a> {
     }
 
     /// Forgets the batched messages, counting them as dropped.
+    // Out of line for code size: called on every lost or closed connection.
+    #[inline(never)]
     pub(crate) fn drop_pending(&mut self) {
         if self.pending_messages > 0 {
             log::warn!(
