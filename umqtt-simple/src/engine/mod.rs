@@ -246,6 +246,8 @@ impl<'a> Engine<'a> {
     /// Keep what the answer needs (in a `Cell`, a `RefCell` or a fixed-size
     /// queue the closure borrows) and publish it after `wait_msg` returns:
     /// the `reply` example does so.
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub fn set_callback(&mut self, callback: Callback<'a>) {
         self.callbacks.message = Some(callback);
     }
@@ -505,6 +507,8 @@ impl<'a> Engine<'a> {
     }
 
     /// The send [`Io::Send`] asked for failed: the connection is lost.
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub(crate) fn send_failed(&mut self) {
         self.sending = false;
         self.out_len = 0;

@@ -65,6 +65,9 @@ impl<'b> Writer<'b> {
     }
 
     /// A field with a two-byte length prefix. The caller has checked its length.
+    // Out of line for code size: every encoder writes its fields through
+    // these.
+    #[inline(never)]
     pub(crate) fn prefixed(&mut self, bytes: &[u8]) {
         match u16::try_from(bytes.len()) {
             Ok(len) => {

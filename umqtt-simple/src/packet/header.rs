@@ -229,6 +229,8 @@ pub(crate) fn check_remaining_length(len: usize) -> Result<(), EncodeError> {
 }
 
 /// Writes `len` (checked: at most [`MAX_REMAINING_LENGTH`]).
+// Out of line for code size: CONNECT, SUBSCRIBE and PUBLISH headers.
+#[inline(never)]
 fn write_remaining_length(w: &mut Writer<'_>, mut len: usize) {
     loop {
         // `len % 128` always fits in a byte.
