@@ -159,8 +159,12 @@ impl<'a> Inbound<'a> {
     pub(crate) fn next(&mut self) -> Result<Option<Frame>, CoreError> {
         let consumed = core::mem::take(&mut self.consumed);
         self.advance(consumed);
-        if let Some(discard) = self.discard.take() {
-            return Ok(self.drain(discard));
+        if let Some(discard) = &self.discard {
+            if discard.remaining > 0 {
+                return Ok(self.drain());
+            }
+            // It drained and was reported.
+            self.discard = None;
         }
         let data = self.rx.get(self.start..self.len).unwrap_or_default();
         let Some((header, header_len)) = FixedHeader::parse(data)? else {
@@ -182,26 +186,29 @@ impl<'a> Inbound<'a> {
         Ok(Some(Frame::Packet { header, header_len }))
     }
 
-    /// Throws away what has arrived of the message being skipped.
+    /// Throws away what has arrived of the message being skipped, in place
+    /// (it stays in `discard`, drained, until the next call of `next`).
     // Out of line for code size: the skipping path, kept apart from the framing.
     #[inline(never)]
-    fn drain(&mut self, mut discard: Discard) -> Option<Frame> {
+    fn drain(&mut self) -> Option<Frame> {
+        let discard = self.discard.as_mut()?;
         let n = discard.remaining.min(self.len - self.start);
         let chunk = self.rx.get(self.start..self.start + n).unwrap_or_default();
         discard.find_id(discard.size - discard.remaining, chunk);
-        self.advance(n);
         discard.remaining -= n;
-        if discard.remaining > 0 {
-            self.discard = Some(discard);
+        let drained = *discard;
+        self.advance(n);
+        if drained.remaining > 0 {
             return None;
         }
-        // The kept topic is free again once it has been reported.
+        // The kept topic is free again once it has been reported (the
+        // discard stays, drained, until the next call).
         self.floor = 0;
         if self.start == self.len {
             self.start = 0;
             self.len = 0;
         }
-        Some(Frame::Drained(discard))
+        Some(Frame::Drained(drained))
     }
 
     /// The start of the topic of a message that drained, kept for its
@@ -273,7 +280,7 @@ impl<'a> Inbound<'a> {
         let kept = topic_len
             .min(self.len - topic_at)
             .min((self.rx.len() - topic_at) / 2);
-        let mut discard = Discard {
+        let discard = self.discard.insert(Discard {
             remaining: total - self.len,
             size: total,
             flags: header.flags,
@@ -282,13 +289,12 @@ impl<'a> Inbound<'a> {
             kept,
             id_at: payload_at - id_len,
             id: [no_id, no_id],
-        };
+        });
         discard.find_id(0, self.rx.get(..self.len).unwrap_or_default());
         log::warn!(
             "skipping a {total}-byte message: the receive buffer holds {}",
             self.rx.len()
         );
-        self.discard = Some(discard);
         // What is buffered past the kept topic belongs to the message.
         self.floor = topic_at + kept;
         self.start = self.floor;
