@@ -433,12 +433,10 @@ impl<'a> Session<'a> {
                 Event::PubRel
             }
             Packet::PingResp => Event::PingResp,
-            Packet::PubAck(id) => {
-                if self.awaited.is(Waiting::PubAck, id) || self.window.capacity() == 0 {
-                    self.awaited
-                        .arrived(Waiting::PubAck, PacketType::PubAck, id)?;
-                    Event::Acked
-                } else if self.window.remove(id) {
+            Packet::PubAck(id)
+                if !self.awaited.is(Waiting::PubAck, id) && self.window.capacity() > 0 =>
+            {
+                if self.window.remove(id) {
                     Event::PubAcked(id)
                 } else {
                     // With a window, a message may go out twice under one id
@@ -448,15 +446,16 @@ impl<'a> Session<'a> {
                     Event::Ignored
                 }
             }
-            Packet::SubAck(suback) => {
-                let id = suback.packet_id;
-                self.awaited
-                    .arrived(Waiting::SubAck, PacketType::SubAck, id)?;
-                Event::Acked
-            }
-            Packet::UnsubAck(id) => {
-                self.awaited
-                    .arrived(Waiting::UnsubAck, PacketType::UnsubAck, id)?;
+            // The acknowledgements a request waits for, matched in one place.
+            Packet::PubAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) => {
+                let (kind, id) = match packet {
+                    Packet::PubAck(id) => (Waiting::PubAck, id),
+                    Packet::SubAck(suback) => (Waiting::SubAck, suback.packet_id),
+                    Packet::UnsubAck(id) => (Waiting::UnsubAck, id),
+                    // Not reached: the three above only.
+                    _ => (Waiting::UnsubAck, 0),
+                };
+                self.awaited.arrived(kind, packet.packet_type(), id)?;
                 Event::Acked
             }
             other => return Err(Error::UnexpectedPacket(other.packet_type())),
