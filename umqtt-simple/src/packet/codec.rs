@@ -40,9 +40,9 @@ impl<'b> Writer<'b> {
     }
 
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
-        let end = self.pos.saturating_add(bytes.len());
-        match self.buf.get_mut(self.pos..end) {
-            Some(dst) => {
+        let end = self.pos.checked_add(bytes.len());
+        match end.and_then(|end| Some((end, self.buf.get_mut(self.pos..end)?))) {
+            Some((end, dst)) => {
                 dst.copy_from_slice(bytes);
                 self.pos = end;
             }

@@ -137,7 +137,12 @@ impl<'a> Inbound<'a> {
     #[inline(never)]
     fn compact(&mut self) {
         let floor = self.floor;
-        self.rx.copy_within(self.start..self.len, floor);
+        // floor <= start <= len <= rx.len(): a move within rx[floor..len],
+        // written so that no bounds check is left to panic.
+        if let Some(data) = self.rx.get_mut(floor..self.len) {
+            let skip = self.start.saturating_sub(floor).min(data.len());
+            data.copy_within(skip.., 0);
+        }
         self.len = floor + (self.len - self.start);
         self.start = floor;
     }

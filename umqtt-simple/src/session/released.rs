@@ -49,7 +49,12 @@ impl AwaitingRelease {
     /// Forgets `id` (released); nothing happens if it is not there.
     pub(crate) fn remove(&mut self, id: u16) {
         if let Some(i) = self.ids().iter().position(|&x| x == id) {
-            self.ids.copy_within(i + 1..self.len, i);
+            // Written so that no bounds check is left to panic.
+            if let Some(rest) = self.ids.get_mut(i..self.len)
+                && !rest.is_empty()
+            {
+                rest.copy_within(1.., 0);
+            }
             self.len -= 1;
         }
     }
