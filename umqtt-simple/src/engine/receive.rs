@@ -16,10 +16,9 @@ pub(crate) struct Listen {
     skip_read: bool,
     /// Only the packets already buffered: no reading, no keepalive.
     buffered_only: bool,
-    /// A packet handled while its reply goes out: the request hears of it
-    /// once the reply is sent.
-    handled: Option<Handled>,
-    /// What the wait came to, for the request's next step to take.
+    /// What the wait came to, for the request's next step to take (a
+    /// packet whose reply is owed: once the reply is sent, since the
+    /// engine sends what it owes before it asks the request again).
     got: Option<Got>,
 }
 
@@ -82,10 +81,6 @@ impl Engine<'_> {
     /// first or the wait came to something; then [`Listen::take`] says
     /// what, at the request's next step.
     pub(super) fn receive(&mut self, rx: &mut Listen, now: u64) -> Result<Option<Io>, CoreError> {
-        if let Some(handled) = rx.handled.take() {
-            rx.got = Some(Got::Packet(handled));
-            return Ok(None);
-        }
         loop {
             if !rx.buffered_only && self.session.keep_alive(now, false)? {
                 self.owed = Some(Owed::PING);
@@ -94,12 +89,7 @@ impl Engine<'_> {
             if let Some(handled) = self.take_packet(now)? {
                 self.read = Read::NotAsked;
                 rx.skip_read = false;
-                if self.out_len > 0 || self.owed.is_some() {
-                    // Its reply goes out first.
-                    rx.handled = Some(handled);
-                } else {
-                    rx.got = Some(Got::Packet(handled));
-                }
+                rx.got = Some(Got::Packet(handled));
                 return Ok(None);
             }
             if rx.buffered_only {
