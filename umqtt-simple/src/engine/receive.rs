@@ -9,8 +9,9 @@ use crate::error::CoreError;
 /// frame, not in the client), handed to [`Engine::receive`].
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Listen {
-    /// Never wait past this (`None`: never wait at all).
-    deadline: Option<u64>,
+    /// Never wait past this (0: never wait at all, as no clock reading is
+    /// below it).
+    deadline: u64,
     /// A request just went out: its answer cannot be in yet, so the first
     /// round waits before reading, saving a read that would find nothing.
     skip_read: bool,
@@ -59,7 +60,7 @@ impl Engine<'_> {
     pub(super) fn listen(&mut self, deadline: Option<u64>, just_sent: bool) -> Listen {
         self.read = Read::NotAsked;
         Listen {
-            deadline,
+            deadline: deadline.unwrap_or(0),
             skip_read: just_sent && deadline.is_some(),
             ..Listen::default()
         }
@@ -121,7 +122,7 @@ impl Engine<'_> {
             // The round is over: the next one reads afresh.
             self.read = Read::NotAsked;
             return Ok(match rx.deadline {
-                Some(deadline) if now < deadline => {
+                deadline if now < deadline => {
                     let until = self
                         .session
                         .next_deadline()
