@@ -75,6 +75,8 @@ impl<'a> Publish<'a> {
     }
 
     /// Bytes the whole packet takes.
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub(crate) fn encoded_len(&self) -> usize {
         let header = self.fixed_header();
         header.len() + header.remaining_length
