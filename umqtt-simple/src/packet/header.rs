@@ -110,8 +110,6 @@ impl FixedHeader {
     /// assert_eq!(len, 3);
     /// assert_eq!(FixedHeader::parse(&[0x30, 0xcb]), Ok(None));
     /// ```
-    // Out of line for code size: the receive path's copy was twice as large.
-    #[inline(never)]
     pub fn parse(bytes: &[u8]) -> Result<Option<(FixedHeader, usize)>, DecodeError> {
         let Some(&first) = bytes.first() else {
             return Ok(None);
