@@ -39,6 +39,8 @@ impl<'b> Writer<'b> {
         }
     }
 
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
         let end = self.pos.checked_add(bytes.len());
         match end.and_then(|end| Some((end, self.buf.get_mut(self.pos..end)?))) {
