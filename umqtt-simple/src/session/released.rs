@@ -30,8 +30,6 @@ impl AwaitingRelease {
     }
 
     /// Remembers `id`; `false` when the record is full (nothing changes).
-    // Out of line for code size: called when a QoS 2 message is answered.
-    #[inline(never)]
     pub(crate) fn insert(&mut self, id: u16) -> bool {
         if self.contains(id) {
             return true;
