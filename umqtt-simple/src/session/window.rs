@@ -37,7 +37,9 @@ impl<'a> Window<'a> {
     }
 
     pub(crate) fn contains(&self, id: u16) -> bool {
-        id != 0 && self.slots.contains(&id)
+        // A plain loop: core's `contains` unrolls it, for tables far
+        // larger than a window.
+        id != 0 && self.slots.iter().any(|&slot| slot == id)
     }
 
     /// Notes `id` in flight; false if there is no room (or it is already).
