@@ -44,16 +44,16 @@ impl AwaitingRelease {
         }
     }
 
-    /// Forgets `id` (released); nothing happens if it is not there.
+    /// Forgets `id` (released); nothing happens if it is not there. The
+    /// order of the ids does not matter: the last one takes its place.
     pub(crate) fn remove(&mut self, id: u16) {
         if let Some(i) = self.ids().iter().position(|&x| x == id) {
-            // Written so that no bounds check is left to panic.
-            if let Some(rest) = self.ids.get_mut(i..self.len)
-                && !rest.is_empty()
-            {
-                rest.copy_within(1.., 0);
-            }
             self.len -= 1;
+            if let Some(&last) = self.ids.get(self.len)
+                && let Some(slot) = self.ids.get_mut(i)
+            {
+                *slot = last;
+            }
         }
     }
 
