@@ -139,11 +139,13 @@ impl<'a> Inbound<'a> {
         let floor = self.floor;
         // floor <= start <= len <= rx.len(): a move within rx[floor..len],
         // written so that no bounds check is left to panic.
-        if let Some(data) = self.rx.get_mut(floor..self.len) {
-            let skip = self.start.saturating_sub(floor).min(data.len());
-            data.copy_within(skip.., 0);
+        let kept = self.len - self.start;
+        if let Some(data) = self.rx.get_mut(floor..self.len)
+            && let Some(from) = data.len().checked_sub(kept)
+        {
+            data.copy_within(from.., 0);
         }
-        self.len = floor + (self.len - self.start);
+        self.len = floor + kept;
         self.start = floor;
     }
 
