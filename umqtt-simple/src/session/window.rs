@@ -36,6 +36,7 @@ impl<'a> Window<'a> {
         self.slots.len() - self.used
     }
 
+    #[allow(clippy::manual_contains)] // smaller code: see below
     pub(crate) fn contains(&self, id: u16) -> bool {
         // A plain loop: core's `contains` unrolls it, for tables far
         // larger than a window.
