@@ -4,8 +4,8 @@
 use super::callbacks::{Callbacks, Handled};
 use crate::error::{CoreError, Error};
 use crate::packet::{
-    DecodeError, EncodeError, PacketType, Publish, QoS, SubAckCode, Subscribe, SubscribeFilters,
-    Unsubscribe, UnsubscribeFilters,
+    DecodeError, EncodeError, PacketType, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe,
+    UnsubscribeFilters,
 };
 use crate::session::Session;
 
@@ -126,16 +126,12 @@ pub(crate) fn granted(
         }));
     }
     let mut refused = None;
-    for (i, (slot, code)) in granted.iter_mut().zip(codes.codes()).enumerate() {
-        *slot = match code {
-            SubAckCode::GrantedQoS0 => Some(QoS::AtMostOnce),
-            SubAckCode::GrantedQoS1 => Some(QoS::AtLeastOnce),
-            SubAckCode::GrantedQoS2 => Some(QoS::ExactlyOnce),
-            SubAckCode::Failure => {
-                refused.get_or_insert(i);
-                None
-            }
-        };
+    // Validated when the SUBACK was decoded: 0, 1, 2 or 0x80 (refused).
+    for (i, (slot, &code)) in granted.iter_mut().zip(codes.return_codes).enumerate() {
+        *slot = QoS::from_u8(code);
+        if slot.is_none() {
+            refused.get_or_insert(i);
+        }
     }
     match refused {
         Some(index) => Err(Error::SubscribeRefused { index }),

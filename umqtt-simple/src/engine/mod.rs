@@ -46,7 +46,9 @@ use core::net::SocketAddr;
 
 use crate::error::{CoreError, Error, Waiting};
 use crate::options::Options;
-use crate::packet::{Packet, PacketType, QoS};
+use crate::packet::{
+    EncodeError, FixedHeader, Outgoing, Packet, PacketType, QoS, Writer, header_of,
+};
 use crate::session::{Encoded, Session};
 
 /// What the front-end does next for the request it pumps.
@@ -105,8 +107,49 @@ impl Owed {
         }
     }
 
-    /// The packet again.
-    fn packet(self) -> Packet<'static> {
+    /// PINGREQ and DISCONNECT carry no packet id.
+    fn has_id(self) -> bool {
+        !matches!(
+            self.packet_type,
+            PacketType::PingReq | PacketType::Disconnect
+        )
+    }
+}
+
+/// Encoded by itself: two or four bytes, without [`Packet`]'s encoder.
+impl Outgoing for Owed {
+    fn header(&self) -> FixedHeader {
+        header_of(self.packet_type, if self.has_id() { 2 } else { 0 })
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) {
+        if self.has_id() {
+            w.u16(self.id);
+        }
+    }
+
+    /// The fixed header's two bytes, then the packet id if there is one.
+    fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let [hi, lo] = self.id.to_be_bytes();
+        let first =
+            ((self.packet_type as u8) << 4) | self.packet_type.required_flags().unwrap_or(0);
+        let (bytes, len) = if self.has_id() {
+            ([first, 2, hi, lo], 4)
+        } else {
+            ([first, 0, 0, 0], 2)
+        };
+        let available = buf.len();
+        let (Some(dst), Some(src)) = (buf.get_mut(..len), bytes.get(..len)) else {
+            return Err(EncodeError::BufferTooSmall {
+                needed: len,
+                available,
+            });
+        };
+        dst.copy_from_slice(src);
+        Ok(len)
+    }
+
+    fn packet(&self) -> Packet<'_> {
         match self.packet_type {
             PacketType::PubAck => Packet::PubAck(self.id),
             PacketType::PubRec => Packet::PubRec(self.id),
@@ -203,6 +246,8 @@ impl<'a> Engine<'a> {
     /// Keep what the answer needs (in a `Cell`, a `RefCell` or a fixed-size
     /// queue the closure borrows) and publish it after `wait_msg` returns:
     /// the `reply` example does so.
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub fn set_callback(&mut self, callback: Callback<'a>) {
         self.callbacks.message = Some(callback);
     }
@@ -384,6 +429,9 @@ impl<'a> Engine<'a> {
 
     /// The connection ended (the front-end closed or lost it): batched
     /// messages and what was owed to it go with it.
+    // Out of line for code size: every call's settle closes on a lost
+    // connection (five copies in a program that makes five calls).
+    #[inline(never)]
     pub(crate) fn closed(&mut self) {
         self.session.closed();
         self.open = false;
@@ -425,7 +473,7 @@ impl<'a> Engine<'a> {
                 });
             }
             if let Some(owed) = self.owed.take() {
-                self.queue(owed.packet())?;
+                self.queue(owed)?;
                 continue;
             }
             if let Some(io) = request.advance(self, now)? {
@@ -445,6 +493,8 @@ impl<'a> Engine<'a> {
     }
 
     /// What [`Io::Send`] asked for went out; the send began at `now`.
+    // Out of line for code size: one copy for every call's pump.
+    #[inline(never)]
     pub(crate) fn sent(&mut self, now: u64) {
         self.sending = false;
         if core::mem::take(&mut self.out_len) > 0 {
@@ -457,6 +507,8 @@ impl<'a> Engine<'a> {
     }
 
     /// The send [`Io::Send`] asked for failed: the connection is lost.
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub(crate) fn send_failed(&mut self) {
         self.sending = false;
         self.out_len = 0;
@@ -486,11 +538,11 @@ impl<'a> Engine<'a> {
     }
 
     /// Encodes `packet` behind the batch, to send next.
-    fn queue(&mut self, packet: Packet<'static>) -> Result<(), CoreError> {
-        let ping = packet == Packet::PingReq;
-        match self.session.encode(&packet)? {
+    fn queue(&mut self, owed: Owed) -> Result<(), CoreError> {
+        let ping = owed == Owed::PING;
+        match self.session.encode(&owed)? {
             Encoded::FlushFirst(len) => {
-                self.owed = Some(Owed::of(&packet));
+                self.owed = Some(owed);
                 self.send(len, Out::Buffer);
             }
             Encoded::Send(len) | Encoded::SendWithPayload(len) => {
@@ -525,15 +577,20 @@ impl<'a> Engine<'a> {
     }
 
     /// Handles the next whole packet received, if there is one: delivers a
-    /// message or a report to its callback, and queues what the session
-    /// owes the broker for it.
+    /// message or a report to its callback, and keeps what the session
+    /// owes the broker for it (`owed`: the engine's loop encodes it next).
+    // Out of line for code size: its error paths cost more inlined into
+    // the receive loop than a call does.
+    #[inline(never)]
     fn take_packet(&mut self, now: u64) -> Result<Option<callbacks::Handled>, CoreError> {
         let handled = match self.session.poll(now)? {
             None => return Ok(None),
             Some(event) => self.callbacks.hand_over(event),
         };
         if let Some(reply) = self.session.reply() {
-            self.queue(reply)?;
+            // Encoded by the engine's loop, before the request hears of
+            // the packet.
+            self.owed = Some(Owed::of(&reply));
         }
         Ok(Some(handled))
     }

@@ -1,8 +1,10 @@
 //! PUBLISH at QoS 0 or 1: through the window or waiting for its PUBACK.
 
 use super::checks::check_publish;
+use super::checks::unsolicited;
+use super::receive::Got;
 use super::receive::Listen;
-use super::request::{Ack, AckPhase, Drain, Request};
+use super::request::{AckPhase, Request};
 use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
 use crate::packet::{self, QoS};
@@ -98,6 +100,8 @@ impl<'p> Publish<'p> {
     }
 
     /// Reads first if nothing was read for a while, then encodes.
+    // Out of line for code size: called from three phases of a publish.
+    #[inline(never)]
     fn read_first(&mut self, engine: &mut Engine<'_>, now: u64) {
         self.phase = if engine.session.read_due(now) {
             self.listen = engine.listen(None, false);
@@ -147,36 +151,34 @@ impl Request for Publish<'_> {
         let phase = self.phase;
         match phase {
             Phase::Start => self.start(engine, now)?,
-            Phase::Draining(Drained::Room) if self.room(engine) => {
-                self.listen = engine.listen_buffered();
-                self.phase = Phase::Draining(Drained::Buffered);
-            }
-            Phase::Draining(drained) => match engine.next_unsolicited(&mut self.listen, now)? {
-                Drain::Handled => {}
-                Drain::Empty => match drained {
+            Phase::Draining(drained) => match self.listen.take() {
+                Some(Got::Packet(handled)) => unsolicited(&mut engine.session, handled)?,
+                Some(Got::Nothing) => match drained {
                     Drained::Room => return Err(Error::Timeout(Waiting::PubAck)),
                     Drained::Buffered => self.read_first(engine, now),
                     Drained::ReadFirst => self.phase = Phase::Encode,
                 },
-                Drain::Busy(io) => return Ok(io),
+                None if drained == Drained::Room && self.room(engine) => {
+                    self.listen = engine.listen_buffered();
+                    self.phase = Phase::Draining(Drained::Buffered);
+                }
+                None => return engine.receive(&mut self.listen, now),
             },
             Phase::Encode => self.encode(engine)?,
             Phase::InFlight => {
                 engine.session.send_windowed(self.publish.packet_id);
                 self.phase = Phase::Done;
             }
-            Phase::Ack(mut ack) => {
-                let arrived = engine.await_ack(
-                    &mut self.listen,
-                    &mut ack,
-                    Waiting::PubAck,
-                    self.publish.packet_id,
-                    now,
-                )?;
-                self.phase = Phase::Ack(ack);
-                match arrived {
-                    Ack::Arrived => self.phase = Phase::Done,
-                    Ack::Pending(io) => return Ok(io),
+            Phase::Ack(AckPhase::Arrived) => self.phase = Phase::Done,
+            Phase::Ack(_) => {
+                if let Phase::Ack(ack) = &mut self.phase {
+                    return engine.await_ack(
+                        &mut self.listen,
+                        ack,
+                        Waiting::PubAck,
+                        self.publish.packet_id,
+                        now,
+                    );
                 }
             }
             Phase::Done => return Ok(Some(Io::Done(Ok(false)))),

@@ -9,16 +9,34 @@ use crate::error::CoreError;
 /// frame, not in the client), handed to [`Engine::receive`].
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Listen {
-    /// Never wait past this (`None`: never wait at all).
-    deadline: Option<u64>,
+    /// Never wait past this (0: never wait at all, as no clock reading is
+    /// below it).
+    deadline: u64,
     /// A request just went out: its answer cannot be in yet, so the first
     /// round waits before reading, saving a read that would find nothing.
     skip_read: bool,
     /// Only the packets already buffered: no reading, no keepalive.
     buffered_only: bool,
-    /// A packet handled while its reply goes out: the request hears of it
-    /// once the reply is sent.
-    handled: Option<Handled>,
+    /// What the wait came to, for the request's next step to take (a
+    /// packet whose reply is owed: once the reply is sent, since the
+    /// engine sends what it owes before it asks the request again).
+    got: Option<Got>,
+}
+
+/// What a wait for packets came to ([`Listen::take`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Got {
+    /// A packet was handled.
+    Packet(Handled),
+    /// Nothing came before the deadline (or at once, without one).
+    Nothing,
+}
+
+impl Listen {
+    /// What the wait came to, if it came to something since the last look.
+    pub(super) fn take(&mut self) -> Option<Got> {
+        self.got.take()
+    }
 }
 
 /// The read of the current round (the engine keeps it: the front-end's
@@ -36,25 +54,13 @@ pub(super) enum Read {
     Judged,
 }
 
-/// What the wait for a packet came to.
-pub(super) enum Poll {
-    /// A packet was handled.
-    Packet(Handled),
-    /// Nothing came before the deadline (or at once, without one).
-    Nothing,
-    /// The front-end reads or waits (`Some`), or something to send was
-    /// queued (`None`: a reply, a ping), which the engine sends before it
-    /// asks again.
-    Busy(Option<Io>),
-}
-
 impl Engine<'_> {
     /// A wait for packets until `deadline` (`None`: none); `just_sent`
     /// skips the first read.
     pub(super) fn listen(&mut self, deadline: Option<u64>, just_sent: bool) -> Listen {
         self.read = Read::NotAsked;
         Listen {
-            deadline,
+            deadline: deadline.unwrap_or(0),
             skip_read: just_sent && deadline.is_some(),
             ..Listen::default()
         }
@@ -70,33 +76,32 @@ impl Engine<'_> {
 
     /// Handles at most one packet, asking the front-end to read and wait as
     /// needed until the deadline of the current [`Listen`].
-    pub(super) fn receive(&mut self, rx: &mut Listen, now: u64) -> Result<Poll, CoreError> {
-        if let Some(handled) = rx.handled.take() {
-            return Ok(Poll::Packet(handled));
-        }
+    ///
+    /// It answers what a request answers (so that the request returns it as
+    /// it is): the front-end's I/O, or `None` when the engine is to send
+    /// first or the wait came to something; then [`Listen::take`] says
+    /// what, at the request's next step.
+    pub(super) fn receive(&mut self, rx: &mut Listen, now: u64) -> Result<Option<Io>, CoreError> {
         loop {
             if !rx.buffered_only && self.session.keep_alive(now, false)? {
                 self.owed = Some(Owed::PING);
-                return Ok(Poll::Busy(None));
+                return Ok(None);
             }
             if let Some(handled) = self.take_packet(now)? {
                 self.read = Read::NotAsked;
                 rx.skip_read = false;
-                if self.out_len > 0 || self.owed.is_some() {
-                    // Its reply goes out first.
-                    rx.handled = Some(handled);
-                    return Ok(Poll::Busy(None));
-                }
-                return Ok(Poll::Packet(handled));
+                rx.got = Some(Got::Packet(handled));
+                return Ok(None);
             }
             if rx.buffered_only {
-                return Ok(Poll::Nothing);
+                rx.got = Some(Got::Nothing);
+                return Ok(None);
             }
             if !core::mem::take(&mut rx.skip_read) {
                 match self.read {
                     Read::NotAsked => {
                         self.read = Read::Asked;
-                        return Ok(Poll::Busy(Some(Io::Read)));
+                        return Ok(Some(Io::Read));
                     }
                     Read::Got => {
                         self.read = Read::NotAsked;
@@ -108,7 +113,7 @@ impl Engine<'_> {
                         self.read = Read::Judged;
                         if self.session.keep_alive(now, true)? {
                             self.owed = Some(Owed::PING);
-                            return Ok(Poll::Busy(None));
+                            return Ok(None);
                         }
                     }
                     Read::Judged => {}
@@ -117,14 +122,17 @@ impl Engine<'_> {
             // The round is over: the next one reads afresh.
             self.read = Read::NotAsked;
             return Ok(match rx.deadline {
-                Some(deadline) if now < deadline => {
+                deadline if now < deadline => {
                     let until = self
                         .session
                         .next_deadline()
                         .map_or(deadline, |k| k.min(deadline));
-                    Poll::Busy(Some(Io::Wait { until }))
+                    Some(Io::Wait { until })
                 }
-                _ => Poll::Nothing,
+                _ => {
+                    rx.got = Some(Got::Nothing);
+                    None
+                }
             });
         }
     }

@@ -7,10 +7,10 @@
 
 use super::callbacks::Handled;
 use super::checks::unsolicited;
-use super::receive::{Listen, Poll};
+use super::receive::{Got, Listen};
 use super::{Engine, Io, Out};
 use crate::error::{CoreError, Error, Waiting};
-use crate::packet::Packet;
+use crate::packet::Outgoing;
 use crate::session::Encoded;
 
 /// One call of a client, as the [`Engine`] runs it: made by a front-end's
@@ -46,13 +46,8 @@ pub(super) enum AckPhase {
     Sent,
     /// Waiting for the acknowledgement.
     Waiting,
-}
-
-/// What a wait for an acknowledgement came to.
-pub(super) enum Ack {
+    /// The acknowledgement arrived.
     Arrived,
-    /// The front-end has I/O to do (`None`: the engine sends first).
-    Pending(Option<Io>),
 }
 
 impl Engine<'_> {
@@ -67,7 +62,7 @@ impl Engine<'_> {
     /// Encodes `packet` behind the batch, to send next; true once it is
     /// (the batch goes alone first when both do not fit: false, call again
     /// after it went).
-    pub(super) fn encode_request(&mut self, packet: &Packet<'_>) -> Result<bool, CoreError> {
+    pub(super) fn encode_request<P: Outgoing>(&mut self, packet: &P) -> Result<bool, CoreError> {
         Ok(match self.session.encode(packet)? {
             Encoded::FlushFirst(len) => {
                 self.send(len, Out::Buffer);
@@ -84,7 +79,11 @@ impl Engine<'_> {
     /// Waits for the acknowledgement `waiting` of packet `id`, sent just
     /// now (`phase` Sent: the ack timeout starts, counted from after the
     /// send, which may have waited for room). Packets that arrive
-    /// meanwhile go to the callbacks.
+    /// meanwhile go to the callbacks. Once it is in, `phase` is `Arrived`
+    /// and the answer `Ok(None)` (the engine asks the request again).
+    ///
+    /// It answers what the request answers, so that a request returns it
+    /// as it is (no copy of an error on the way).
     pub(super) fn await_ack(
         &mut self,
         rx: &mut Listen,
@@ -92,50 +91,22 @@ impl Engine<'_> {
         waiting: Waiting,
         id: u16,
         now: u64,
-    ) -> Result<Ack, CoreError> {
+    ) -> Result<Option<Io>, CoreError> {
         if *phase != AckPhase::Waiting {
             let deadline = self.wait_deadline(now, self.session.options().ack_timeout_ms);
             self.session.expect(Some((waiting, id)));
             *rx = self.listen(Some(deadline), true);
             *phase = AckPhase::Waiting;
         }
-        match self.receive(rx, now)? {
-            Poll::Packet(Handled::Acked) => {
+        match rx.take() {
+            Some(Got::Packet(Handled::Acked)) => {
                 self.session.expect(None);
-                Ok(Ack::Arrived)
+                *phase = AckPhase::Arrived;
+                Ok(None)
             }
-            Poll::Packet(other) => {
-                unsolicited(&mut self.session, other).map(|()| Ack::Pending(None))
-            }
-            Poll::Nothing => Err(Error::Timeout(waiting)),
-            Poll::Busy(io) => Ok(Ack::Pending(io)),
+            Some(Got::Packet(other)) => unsolicited(&mut self.session, other).map(|()| None),
+            Some(Got::Nothing) => Err(Error::Timeout(waiting)),
+            None => self.receive(rx, now),
         }
     }
-
-    /// Handles one packet nothing waits for, if one comes within the
-    /// current wait.
-    pub(super) fn next_unsolicited(
-        &mut self,
-        rx: &mut Listen,
-        now: u64,
-    ) -> Result<Drain, CoreError> {
-        Ok(match self.receive(rx, now)? {
-            Poll::Packet(handled) => {
-                unsolicited(&mut self.session, handled)?;
-                Drain::Handled
-            }
-            Poll::Nothing => Drain::Empty,
-            Poll::Busy(io) => Drain::Busy(io),
-        })
-    }
-}
-
-/// What handling a packet nothing waits for came to.
-pub(super) enum Drain {
-    /// One was handled: look again.
-    Handled,
-    /// None came within the wait.
-    Empty,
-    /// The front-end has I/O to do (`None`: the engine sends first).
-    Busy(Option<Io>),
 }

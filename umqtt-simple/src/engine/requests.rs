@@ -5,12 +5,13 @@ use core::net::SocketAddr;
 
 use super::checks::{
     checked_subscribe, checked_unsubscribe, connack, earlier_unreported, granted, handled_msg,
+    unsolicited,
 };
-use super::receive::{Listen, Poll};
-use super::request::{Ack, AckPhase, Drain, Request};
+use super::receive::{Got, Listen};
+use super::request::{AckPhase, Request};
 use super::{Engine, Io, Out, Owed};
 use crate::error::{CoreError, Error, Waiting};
-use crate::packet::{Packet, QoS, SubscribeFilters, UnsubscribeFilters};
+use crate::packet::{QoS, SubscribeFilters, UnsubscribeFilters};
 
 pub use super::publish::Publish;
 
@@ -53,14 +54,14 @@ impl Request for Connect {
             self.listen = engine.listen(Some(self.deadline), true);
             return Ok(None);
         }
-        match engine.receive(&mut self.listen, now)? {
-            Poll::Packet(handled) => {
+        match self.listen.take() {
+            Some(Got::Packet(handled)) => {
                 let present = connack(Some(handled))?;
                 log::info!("connected to {} (session present: {present})", self.addr);
                 Ok(Some(Io::Done(Ok(present))))
             }
-            Poll::Nothing => Err(Error::Timeout(Waiting::ConnAck)),
-            Poll::Busy(io) => Ok(io),
+            Some(Got::Nothing) => Err(Error::Timeout(Waiting::ConnAck)),
+            None => engine.receive(&mut self.listen, now),
         }
     }
 }
@@ -100,28 +101,26 @@ impl Request for Subscribe<'_> {
                 self.phase = AckPhase::Encode;
             }
             AckPhase::Encode => {
-                let packet = Packet::Subscribe(crate::packet::Subscribe {
+                let packet = crate::packet::Subscribe {
                     packet_id: self.packet_id,
                     filters: SubscribeFilters::List(self.filters),
-                });
+                };
                 if engine.encode_request(&packet)? {
                     self.phase = AckPhase::Sent;
                 }
             }
             AckPhase::Sent | AckPhase::Waiting => {
-                match engine.await_ack(
+                return engine.await_ack(
                     &mut self.listen,
                     &mut self.phase,
                     Waiting::SubAck,
                     self.packet_id,
                     now,
-                )? {
-                    Ack::Arrived => {
-                        granted(&engine.session, self.filters.len(), self.granted)?;
-                        return Ok(Some(Io::Done(Ok(false))));
-                    }
-                    Ack::Pending(io) => return Ok(io),
-                }
+                );
+            }
+            AckPhase::Arrived => {
+                granted(&engine.session, self.filters.len(), self.granted)?;
+                return Ok(Some(Io::Done(Ok(false))));
             }
         }
         Ok(None)
@@ -159,26 +158,24 @@ impl Request for Unsubscribe<'_> {
                 self.phase = AckPhase::Encode;
             }
             AckPhase::Encode => {
-                let packet = Packet::Unsubscribe(crate::packet::Unsubscribe {
+                let packet = crate::packet::Unsubscribe {
                     packet_id: self.packet_id,
                     filters: UnsubscribeFilters::List(&self.filter),
-                });
+                };
                 if engine.encode_request(&packet)? {
                     self.phase = AckPhase::Sent;
                 }
             }
             AckPhase::Sent | AckPhase::Waiting => {
-                match engine.await_ack(
+                return engine.await_ack(
                     &mut self.listen,
                     &mut self.phase,
                     Waiting::UnsubAck,
                     self.packet_id,
                     now,
-                )? {
-                    Ack::Arrived => return Ok(Some(Io::Done(Ok(false)))),
-                    Ack::Pending(io) => return Ok(io),
-                }
+                );
             }
+            AckPhase::Arrived => return Ok(Some(Io::Done(Ok(false)))),
         }
         Ok(None)
     }
@@ -262,13 +259,13 @@ impl Request for Receive {
             self.listen = engine.begin_receiving(self.timeout_ms, now, true)?;
             return Ok(None);
         }
-        match engine.receive(&mut self.listen, now)? {
-            Poll::Packet(handled) => {
+        match self.listen.take() {
+            Some(Got::Packet(handled)) => {
                 let handled = handled_msg(&mut engine.session, Some(handled))?;
                 Ok(Some(Io::Done(Ok(handled))))
             }
-            Poll::Nothing => Ok(Some(Io::Done(Ok(false)))),
-            Poll::Busy(io) => Ok(io),
+            Some(Got::Nothing) => Ok(Some(Io::Done(Ok(false)))),
+            None => engine.receive(&mut self.listen, now),
         }
     }
 }
@@ -299,13 +296,16 @@ impl Request for FlushFor {
             self.listen = engine.begin_receiving(Some(self.timeout_ms), now, false)?;
             return Ok(None);
         }
-        if engine.session.in_flight() == 0 {
-            return Ok(Some(Io::Done(Ok(true))));
-        }
-        match engine.next_unsolicited(&mut self.listen, now)? {
-            Drain::Handled => Ok(None),
-            Drain::Empty => Ok(Some(Io::Done(Ok(false)))),
-            Drain::Busy(io) => Ok(io),
+        // What the last wait came to first: a packet handled is checked
+        // before the count is looked at again.
+        match self.listen.take() {
+            Some(Got::Packet(handled)) => {
+                unsolicited(&mut engine.session, handled)?;
+                Ok(None)
+            }
+            Some(Got::Nothing) => Ok(Some(Io::Done(Ok(false)))),
+            None if engine.session.in_flight() == 0 => Ok(Some(Io::Done(Ok(true)))),
+            None => engine.receive(&mut self.listen, now),
         }
     }
 }

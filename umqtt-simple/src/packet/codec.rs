@@ -3,9 +3,16 @@
 use super::error::{DecodeError, EncodeError};
 use super::header::PacketType;
 
-/// Writes big-endian fields into a buffer, refusing to run past its end.
+/// Writes big-endian fields into a buffer, never past its end.
+///
+/// An encoder checks that the packet fits before it writes (and its fields
+/// were validated: none too long for its length prefix), so no write
+/// fails; if one did, the writer stops (every later write does nothing)
+/// and [`Writer::finish`] refuses the packet. One check per packet instead
+/// of one per field.
 pub(crate) struct Writer<'b> {
     buf: &'b mut [u8],
+    /// Bytes written; `usize::MAX` once a write failed.
     pos: usize,
 }
 
@@ -14,40 +21,63 @@ impl<'b> Writer<'b> {
         Writer { buf, pos: 0 }
     }
 
+    #[cfg(test)]
     pub(crate) fn position(&self) -> usize {
         self.pos
     }
 
-    pub(crate) fn bytes(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        let end = self.pos + bytes.len();
-        let available = self.buf.len();
-        let dst = self
-            .buf
-            .get_mut(self.pos..end)
-            .ok_or(EncodeError::BufferTooSmall {
-                needed: end,
-                available,
-            })?;
-        dst.copy_from_slice(bytes);
-        self.pos = end;
-        Ok(())
+    /// The bytes written, if they are the `expected` number (no write
+    /// failed).
+    pub(crate) fn finish(&self, expected: usize) -> Result<usize, EncodeError> {
+        if self.pos == expected {
+            Ok(expected)
+        } else {
+            Err(EncodeError::BufferTooSmall {
+                needed: expected,
+                available: self.buf.len(),
+            })
+        }
     }
 
-    pub(crate) fn u8(&mut self, value: u8) -> Result<(), EncodeError> {
-        self.bytes(&[value])
+    // Out of line for code size (measured).
+    #[inline(never)]
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
+        let end = self.pos.checked_add(bytes.len());
+        match end.and_then(|end| Some((end, self.buf.get_mut(self.pos..end)?))) {
+            Some((end, dst)) => {
+                dst.copy_from_slice(bytes);
+                self.pos = end;
+            }
+            None => self.pos = usize::MAX,
+        }
     }
 
-    pub(crate) fn u16(&mut self, value: u16) -> Result<(), EncodeError> {
-        self.bytes(&value.to_be_bytes())
+    // Out of line for code size: every encoder writes its fields through
+    // these.
+    #[inline(never)]
+    pub(crate) fn u8(&mut self, value: u8) {
+        self.bytes(&[value]);
+    }
+
+    // Out of line for code size: every encoder writes its fields through
+    // these.
+    #[inline(never)]
+    pub(crate) fn u16(&mut self, value: u16) {
+        self.bytes(&value.to_be_bytes());
     }
 
     /// A field with a two-byte length prefix. The caller has checked its length.
-    pub(crate) fn prefixed(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        let len = u16::try_from(bytes.len()).map_err(|_| EncodeError::PacketTooLarge {
-            remaining_length: bytes.len(),
-        })?;
-        self.u16(len)?;
-        self.bytes(bytes)
+    // Out of line for code size: every encoder writes its fields through
+    // these.
+    #[inline(never)]
+    pub(crate) fn prefixed(&mut self, bytes: &[u8]) {
+        match u16::try_from(bytes.len()) {
+            Ok(len) => {
+                self.u16(len);
+                self.bytes(bytes);
+            }
+            Err(_) => self.pos = usize::MAX,
+        }
     }
 }
 

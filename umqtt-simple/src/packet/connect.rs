@@ -115,23 +115,24 @@ impl<'a> Connect<'a> {
         flags
     }
 
-    pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.prefixed(PROTOCOL_NAME)?;
-        w.u8(PROTOCOL_LEVEL_3_1_1)?;
-        w.u8(self.flags())?;
-        w.u16(self.keepalive)?;
-        w.prefixed(self.client_id)?;
+    // Out of line for code size (the client's connect path stays short).
+    #[inline(never)]
+    pub(crate) fn write_body(&self, w: &mut Writer<'_>) {
+        w.prefixed(PROTOCOL_NAME);
+        w.u8(PROTOCOL_LEVEL_3_1_1);
+        w.u8(self.flags());
+        w.u16(self.keepalive);
+        w.prefixed(self.client_id);
         if let Some(will) = &self.will {
-            w.prefixed(will.topic)?;
-            w.prefixed(will.message)?;
+            w.prefixed(will.topic);
+            w.prefixed(will.message);
         }
         if let Some(user) = self.username {
-            w.prefixed(user)?;
+            w.prefixed(user);
         }
         if let Some(password) = self.password {
-            w.prefixed(password)?;
+            w.prefixed(password);
         }
-        Ok(())
     }
 
     pub(crate) fn read_body(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
@@ -239,9 +240,9 @@ pub struct ConnAck {
 }
 
 impl ConnAck {
-    pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.u8(u8::from(self.session_present))?;
-        w.u8(self.code as u8)
+    pub(crate) fn write_body(&self, w: &mut Writer<'_>) {
+        w.u8(u8::from(self.session_present));
+        w.u8(self.code as u8);
     }
 
     pub(crate) fn read_body(r: &mut Reader<'_>, len: usize) -> Result<Self, DecodeError> {

@@ -159,15 +159,38 @@ impl FixedHeader {
     /// assert_eq!(&buf[..3], &[0x30, 0xcb, 0x01]);
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        // As written byte by byte: the first byte that does not fit, or,
+        // once the first byte is in, a length MQTT cannot express.
+        let available = buf.len();
+        let too_small = EncodeError::BufferTooSmall {
+            needed: available + 1,
+            available,
+        };
+        if available == 0 {
+            return Err(too_small);
+        }
+        check_remaining_length(self.remaining_length)?;
+        if self.len() > available {
+            return Err(too_small);
+        }
         let mut w = Writer::new(buf);
-        self.write(&mut w)?;
-        Ok(w.position())
+        self.write_to(&mut w);
+        w.finish(self.len())
     }
 
     /// Writes the header: first byte and remaining length.
+    #[cfg(test)]
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.u8(((self.packet_type as u8) << 4) | (self.flags & 0x0f))?;
-        write_remaining_length(w, self.remaining_length)
+        check_remaining_length(self.remaining_length)?;
+        self.write_to(w);
+        Ok(())
+    }
+
+    /// Writes the header: first byte and remaining length (a failure is
+    /// the writer's to report).
+    pub(crate) fn write_to(&self, w: &mut Writer<'_>) {
+        w.u8(((self.packet_type as u8) << 4) | (self.flags & 0x0f));
+        write_remaining_length(w, self.remaining_length);
     }
 
     /// Bytes this header takes on the wire.
@@ -192,12 +215,21 @@ pub const fn remaining_length_len(len: usize) -> usize {
     }
 }
 
-fn write_remaining_length(w: &mut Writer<'_>, mut len: usize) -> Result<(), EncodeError> {
+/// Fails if `len` is more than a remaining length can express.
+pub(crate) fn check_remaining_length(len: usize) -> Result<(), EncodeError> {
     if len > MAX_REMAINING_LENGTH {
-        return Err(EncodeError::PacketTooLarge {
+        Err(EncodeError::PacketTooLarge {
             remaining_length: len,
-        });
+        })
+    } else {
+        Ok(())
     }
+}
+
+/// Writes `len` (checked: at most [`MAX_REMAINING_LENGTH`]).
+// Out of line for code size: CONNECT, SUBSCRIBE and PUBLISH headers.
+#[inline(never)]
+fn write_remaining_length(w: &mut Writer<'_>, mut len: usize) {
     loop {
         // `len % 128` always fits in a byte.
         let mut byte = (len % 128) as u8;
@@ -205,9 +237,9 @@ fn write_remaining_length(w: &mut Writer<'_>, mut len: usize) -> Result<(), Enco
         if len > 0 {
             byte |= 0x80;
         }
-        w.u8(byte)?;
+        w.u8(byte);
         if len == 0 {
-            return Ok(());
+            return;
         }
     }
 }

@@ -34,9 +34,11 @@ mod subscribe;
 mod summary;
 mod validate;
 
+pub(crate) use codec::Writer;
 pub use connect::{ConnAck, Connect, ConnectReturnCode, LastWill};
 pub use error::{DecodeError, EncodeError, Field};
 pub use header::{FixedHeader, MAX_REMAINING_LENGTH, PacketType, remaining_length_len};
+pub(crate) use packets::{Outgoing, header_of};
 pub use packets::{Packet, Publish};
 pub use qos::QoS;
 pub use subscribe::{

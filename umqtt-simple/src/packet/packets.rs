@@ -4,7 +4,7 @@
 use super::codec::{Reader, Writer};
 use super::connect::{ConnAck, Connect};
 use super::error::{DecodeError, EncodeError};
-use super::header::{FixedHeader, MAX_REMAINING_LENGTH, PacketType};
+use super::header::{FixedHeader, PacketType, check_remaining_length};
 use super::qos::QoS;
 use super::subscribe::{SubAck, Subscribe, Unsubscribe};
 use super::validate::validate_topic_name;
@@ -75,6 +75,8 @@ impl<'a> Publish<'a> {
     }
 
     /// Bytes the whole packet takes.
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub(crate) fn encoded_len(&self) -> usize {
         let header = self.fixed_header();
         header.len() + header.remaining_length
@@ -114,17 +116,16 @@ impl<'a> Publish<'a> {
         let needed = header.len() + self.variable_header_len();
         check_fits(needed, buf.len())?;
         let mut w = Writer::new(buf);
-        header.write(&mut w)?;
-        self.write_variable_header(&mut w)?;
-        Ok(w.position())
+        header.write_to(&mut w);
+        self.write_variable_header(&mut w);
+        w.finish(needed)
     }
 
-    fn write_variable_header(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.prefixed(self.topic)?;
+    fn write_variable_header(&self, w: &mut Writer<'_>) {
+        w.prefixed(self.topic);
         if self.qos.has_packet_id() {
-            w.u16(self.packet_id)?;
+            w.u16(self.packet_id);
         }
-        Ok(())
     }
 
     /// The QoS in a PUBLISH's fixed-header flags.
@@ -192,16 +193,6 @@ pub enum Packet<'a> {
     Disconnect,
 }
 
-fn check_remaining_length(len: usize) -> Result<(), EncodeError> {
-    if len > MAX_REMAINING_LENGTH {
-        Err(EncodeError::PacketTooLarge {
-            remaining_length: len,
-        })
-    } else {
-        Ok(())
-    }
-}
-
 fn check_fits(needed: usize, available: usize) -> Result<(), EncodeError> {
     if needed > available {
         Err(EncodeError::BufferTooSmall { needed, available })
@@ -264,11 +255,7 @@ impl<'a> Packet<'a> {
             | Packet::UnsubAck(_) => 2,
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => 0,
         };
-        FixedHeader {
-            packet_type,
-            flags: packet_type.required_flags().unwrap_or(0),
-            remaining_length,
-        }
+        header_of(packet_type, remaining_length)
     }
 
     /// The number of bytes [`Packet::encode`] writes.
@@ -298,31 +285,7 @@ impl<'a> Packet<'a> {
     /// (the client checks each request once, before touching the network,
     /// and answers only with ids the decoder checked).
     pub(crate) fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        // Every check comes before the first write: a packet that fails
-        // leaves `buf` as it was (the client keeps batched messages there).
-        let header = self.fixed_header();
-        check_remaining_length(header.remaining_length)?;
-        check_fits(header.len() + header.remaining_length, buf.len())?;
-        let mut w = Writer::new(buf);
-        header.write(&mut w)?;
-        match self {
-            Packet::Connect(p) => p.write_body(&mut w)?,
-            Packet::ConnAck(p) => p.write_body(&mut w)?,
-            Packet::Publish(p) => {
-                p.write_variable_header(&mut w)?;
-                w.bytes(p.payload)?;
-            }
-            Packet::PubAck(id)
-            | Packet::PubRec(id)
-            | Packet::PubRel(id)
-            | Packet::PubComp(id)
-            | Packet::UnsubAck(id) => w.u16(*id)?,
-            Packet::Subscribe(p) => p.write_body(&mut w)?,
-            Packet::SubAck(p) => p.write_body(&mut w)?,
-            Packet::Unsubscribe(p) => p.write_body(&mut w)?,
-            Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
-        }
-        Ok(w.position())
+        Outgoing::encode_checked(self, buf)
     }
 
     /// Decodes one packet from the start of `bytes`.
@@ -375,22 +338,140 @@ impl<'a> Packet<'a> {
         let len = body.len();
         let packet = header.packet_type;
         let mut r = Reader::new(body, packet);
-        let with_id = |r: &mut Reader<'a>, make: fn(u16) -> Packet<'a>| {
-            fixed_len(packet, len, 2)?;
-            Ok(make(r.packet_id()?))
-        };
         Some(match packet {
             PacketType::ConnAck => ConnAck::read_body(&mut r, len).map(Packet::ConnAck),
             PacketType::Publish => Publish::decode_body(header.flags, body).map(Packet::Publish),
-            PacketType::PubAck => with_id(&mut r, Packet::PubAck),
-            PacketType::PubRec => with_id(&mut r, Packet::PubRec),
-            PacketType::PubRel => with_id(&mut r, Packet::PubRel),
-            PacketType::PubComp => with_id(&mut r, Packet::PubComp),
+            PacketType::PubAck
+            | PacketType::PubRec
+            | PacketType::PubRel
+            | PacketType::PubComp
+            | PacketType::UnsubAck => {
+                // One path for the five: a packet id and nothing else.
+                fixed_len(packet, len, 2)
+                    .and_then(|()| r.packet_id())
+                    .map(|id| match packet {
+                        PacketType::PubAck => Packet::PubAck(id),
+                        PacketType::PubRec => Packet::PubRec(id),
+                        PacketType::PubRel => Packet::PubRel(id),
+                        PacketType::PubComp => Packet::PubComp(id),
+                        _ => Packet::UnsubAck(id),
+                    })
+            }
             PacketType::SubAck => SubAck::read_body(&mut r, len).map(Packet::SubAck),
-            PacketType::UnsubAck => with_id(&mut r, Packet::UnsubAck),
             PacketType::PingResp => fixed_len(packet, len, 0).map(|()| Packet::PingResp),
             _ => return None,
         })
+    }
+}
+
+/// A packet the client encodes, already checked. Each kind the client sends
+/// has an encoder of its own (CONNECT, SUBSCRIBE, UNSUBSCRIBE, the
+/// acknowledgements), so a program links the encoders of the packets it
+/// sends, not [`Packet`]'s match over every kind.
+pub(crate) trait Outgoing {
+    /// The fixed header: type, flags and remaining length.
+    fn header(&self) -> FixedHeader;
+
+    /// Writes everything after the fixed header.
+    fn write_body(&self, w: &mut Writer<'_>);
+
+    /// The packet, for the packet log.
+    fn packet(&self) -> Packet<'_>;
+
+    /// Writes the packet into `buf`; returns the bytes written. Every check
+    /// comes before the first write: a packet that fails leaves `buf` as it
+    /// was (the client keeps batched messages there).
+    fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let header = self.header();
+        check_remaining_length(header.remaining_length)?;
+        let len = header.len() + header.remaining_length;
+        check_fits(len, buf.len())?;
+        let mut w = Writer::new(buf);
+        header.write_to(&mut w);
+        self.write_body(&mut w);
+        w.finish(len)
+    }
+}
+
+/// The fixed header of a packet of type `packet_type` whose body is
+/// `remaining_length` bytes (any type but PUBLISH: its flags are fixed).
+pub(crate) fn header_of(packet_type: PacketType, remaining_length: usize) -> FixedHeader {
+    FixedHeader {
+        packet_type,
+        flags: packet_type.required_flags().unwrap_or(0),
+        remaining_length,
+    }
+}
+
+impl Outgoing for Packet<'_> {
+    fn header(&self) -> FixedHeader {
+        self.fixed_header()
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) {
+        match self {
+            Packet::Connect(p) => p.write_body(w),
+            Packet::ConnAck(p) => p.write_body(w),
+            Packet::Publish(p) => {
+                p.write_variable_header(w);
+                w.bytes(p.payload);
+            }
+            Packet::PubAck(id)
+            | Packet::PubRec(id)
+            | Packet::PubRel(id)
+            | Packet::PubComp(id)
+            | Packet::UnsubAck(id) => w.u16(*id),
+            Packet::Subscribe(p) => p.write_body(w),
+            Packet::SubAck(p) => p.write_body(w),
+            Packet::Unsubscribe(p) => p.write_body(w),
+            Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
+        }
+    }
+
+    fn packet(&self) -> Packet<'_> {
+        *self
+    }
+}
+
+impl Outgoing for Connect<'_> {
+    fn header(&self) -> FixedHeader {
+        header_of(PacketType::Connect, self.remaining_length())
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) {
+        Connect::write_body(self, w);
+    }
+
+    fn packet(&self) -> Packet<'_> {
+        Packet::Connect(*self)
+    }
+}
+
+impl Outgoing for Subscribe<'_> {
+    fn header(&self) -> FixedHeader {
+        header_of(PacketType::Subscribe, self.remaining_length())
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) {
+        Subscribe::write_body(self, w);
+    }
+
+    fn packet(&self) -> Packet<'_> {
+        Packet::Subscribe(*self)
+    }
+}
+
+impl Outgoing for Unsubscribe<'_> {
+    fn header(&self) -> FixedHeader {
+        header_of(PacketType::Unsubscribe, self.remaining_length())
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>) {
+        Unsubscribe::write_body(self, w);
+    }
+
+    fn packet(&self) -> Packet<'_> {
+        Packet::Unsubscribe(*self)
     }
 }
 

@@ -77,13 +77,15 @@ impl<'a> Subscribe<'a> {
         }
     }
 
-    pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.u16(self.packet_id)?;
+    pub(crate) fn write_body(&self, w: &mut Writer<'_>) {
+        w.u16(self.packet_id);
         match self.filters {
-            SubscribeFilters::List(list) => list.iter().try_for_each(|(filter, qos)| {
-                w.prefixed(filter)?;
-                w.u8(*qos as u8)
-            }),
+            SubscribeFilters::List(list) => {
+                for (filter, qos) in list {
+                    w.prefixed(filter);
+                    w.u8(*qos as u8);
+                }
+            }
             // Decoded, so already in wire form.
             SubscribeFilters::Wire(payload) => w.bytes(payload),
         }
@@ -166,9 +168,9 @@ impl<'a> SubAck<'a> {
             .filter_map(|&c| SubAckCode::from_u8(c).ok())
     }
 
-    pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.u16(self.packet_id)?;
-        w.bytes(self.return_codes)
+    pub(crate) fn write_body(&self, w: &mut Writer<'_>) {
+        w.u16(self.packet_id);
+        w.bytes(self.return_codes);
     }
 
     pub(crate) fn read_body(r: &mut Reader<'a>, len: usize) -> Result<Self, DecodeError> {
@@ -254,10 +256,10 @@ impl<'a> Unsubscribe<'a> {
         }
     }
 
-    pub(crate) fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.u16(self.packet_id)?;
+    pub(crate) fn write_body(&self, w: &mut Writer<'_>) {
+        w.u16(self.packet_id);
         match self.filters {
-            UnsubscribeFilters::List(list) => list.iter().try_for_each(|f| w.prefixed(f)),
+            UnsubscribeFilters::List(list) => list.iter().for_each(|f| w.prefixed(f)),
             // Decoded, so already in wire form.
             UnsubscribeFilters::Wire(payload) => w.bytes(payload),
         }

@@ -23,6 +23,8 @@ impl PacketIds {
         self.next
     }
 
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub(crate) fn take(&mut self) -> u16 {
         let id = self.next;
         self.next = match id.wrapping_add(1) {

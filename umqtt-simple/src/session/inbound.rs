@@ -33,6 +33,9 @@ pub(crate) struct Discard {
 impl Discard {
     /// Takes the packet id's bytes from `chunk`, the packet's bytes from
     /// offset `at` on.
+    // Out of line for code size: the framing and the skipping both look
+    // for the packet id.
+    #[inline(never)]
     fn find_id(&mut self, at: usize, chunk: &[u8]) {
         for (k, byte) in self.id.iter_mut().enumerate() {
             if byte.is_none()
@@ -130,10 +133,19 @@ impl<'a> Inbound<'a> {
     /// Moves the data not yet taken to the front of the receive buffer. Done
     /// only when the end is reached, so each byte moves at most once per
     /// buffer length received.
+    // Out of line for code size: three callers (receive space, framing, skipping).
+    #[inline(never)]
     fn compact(&mut self) {
         let floor = self.floor;
-        self.rx.copy_within(self.start..self.len, floor);
-        self.len = floor + (self.len - self.start);
+        // floor <= start <= len <= rx.len(): a move within rx[floor..len],
+        // written so that no bounds check is left to panic.
+        let kept = self.len - self.start;
+        if let Some(data) = self.rx.get_mut(floor..self.len)
+            && let Some(from) = data.len().checked_sub(kept)
+        {
+            data.copy_within(from.., 0);
+        }
+        self.len = floor + kept;
         self.start = floor;
     }
 
@@ -148,11 +160,18 @@ impl<'a> Inbound<'a> {
 
     /// The next whole packet in the receive buffer, if there is one; drains
     /// a message too large for it on the way.
+    // Out of line for code size: its error paths cost more inlined into
+    // the receive loop than a call does.
+    #[inline(never)]
     pub(crate) fn next(&mut self) -> Result<Option<Frame>, CoreError> {
         let consumed = core::mem::take(&mut self.consumed);
         self.advance(consumed);
-        if let Some(discard) = self.discard.take() {
-            return Ok(self.drain(discard));
+        if let Some(discard) = &self.discard {
+            if discard.remaining > 0 {
+                return Ok(self.drain());
+            }
+            // It drained and was reported.
+            self.discard = None;
         }
         let data = self.rx.get(self.start..self.len).unwrap_or_default();
         let Some((header, header_len)) = FixedHeader::parse(data)? else {
@@ -174,24 +193,29 @@ impl<'a> Inbound<'a> {
         Ok(Some(Frame::Packet { header, header_len }))
     }
 
-    /// Throws away what has arrived of the message being skipped.
-    fn drain(&mut self, mut discard: Discard) -> Option<Frame> {
+    /// Throws away what has arrived of the message being skipped, in place
+    /// (it stays in `discard`, drained, until the next call of `next`).
+    // Out of line for code size: the skipping path, kept apart from the framing.
+    #[inline(never)]
+    fn drain(&mut self) -> Option<Frame> {
+        let discard = self.discard.as_mut()?;
         let n = discard.remaining.min(self.len - self.start);
         let chunk = self.rx.get(self.start..self.start + n).unwrap_or_default();
         discard.find_id(discard.size - discard.remaining, chunk);
-        self.advance(n);
         discard.remaining -= n;
-        if discard.remaining > 0 {
-            self.discard = Some(discard);
+        let drained = *discard;
+        self.advance(n);
+        if drained.remaining > 0 {
             return None;
         }
-        // The kept topic is free again once it has been reported.
+        // The kept topic is free again once it has been reported (the
+        // discard stays, drained, until the next call).
         self.floor = 0;
         if self.start == self.len {
             self.start = 0;
             self.len = 0;
         }
-        Some(Frame::Drained(discard))
+        Some(Frame::Drained(drained))
     }
 
     /// The start of the topic of a message that drained, kept for its
@@ -263,7 +287,7 @@ impl<'a> Inbound<'a> {
         let kept = topic_len
             .min(self.len - topic_at)
             .min((self.rx.len() - topic_at) / 2);
-        let mut discard = Discard {
+        let discard = self.discard.insert(Discard {
             remaining: total - self.len,
             size: total,
             flags: header.flags,
@@ -272,13 +296,12 @@ impl<'a> Inbound<'a> {
             kept,
             id_at: payload_at - id_len,
             id: [no_id, no_id],
-        };
+        });
         discard.find_id(0, self.rx.get(..self.len).unwrap_or_default());
         log::warn!(
             "skipping a {total}-byte message: the receive buffer holds {}",
             self.rx.len()
         );
-        self.discard = Some(discard);
         // What is buffered past the kept topic belongs to the message.
         self.floor = topic_at + kept;
         self.start = self.floor;

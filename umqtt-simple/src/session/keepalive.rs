@@ -89,6 +89,8 @@ impl KeepAlive {
     /// What is due at `now`: a PINGREQ first (the keepalive binds the
     /// client whatever the broker does), then the judgement of one gone
     /// unanswered.
+    // Out of line for code size (measured).
+    #[inline(never)]
     pub(crate) fn poll(&self, now: u64) -> KeepAliveAction {
         if self.interval_ms > 0
             && now.saturating_sub(self.last_sent_ms) >= u64::from(self.interval_ms)

@@ -37,8 +37,8 @@ pub(crate) use outbound::Encoded;
 use crate::error::{CoreError, Error, Waiting};
 use crate::options::Options;
 use crate::packet::{
-    Connect, DecodeError, EncodeError, FixedHeader, PACKET_LOG, Packet, PacketType, Publish, QoS,
-    SkippedPublish, SubAck,
+    Connect, DecodeError, EncodeError, FixedHeader, Outgoing, PACKET_LOG, Packet, PacketType,
+    Publish, QoS, SkippedPublish, SubAck,
 };
 use acks::{Awaited, Owed, PacketIds};
 use inbound::{Discard, Frame, Inbound};
@@ -146,6 +146,9 @@ impl<'a> Session<'a> {
     }
 
     /// Takes the next packet id that is not in flight in the window.
+    // Out of line for code size: subscribe, unsubscribe and two publish
+    // paths take ids.
+    #[inline(never)]
     pub(crate) fn take_packet_id(&mut self) -> u16 {
         loop {
             let id = self.ids.take();
@@ -301,25 +304,29 @@ impl<'a> Session<'a> {
     /// The SUBACK handled last, still in the receive buffer.
     ///
     /// Only its return codes are read again: the packet was decoded and its
-    /// codes validated when it was handled.
+    /// codes validated when it was handled, so they are found without
+    /// parsing it again: after the remaining length (whose last byte has no
+    /// continuation bit) and the packet id.
     pub(crate) fn last_suback(&self) -> Result<SubAck<'_>, CoreError> {
         let packet = self.inbound.packet();
-        match FixedHeader::parse(packet)? {
-            Some((header, header_len)) if header.packet_type == PacketType::SubAck => Ok(SubAck {
+        let length_bytes = packet.iter().skip(1).take(4).position(|&b| b & 0x80 == 0);
+        match (packet.first(), length_bytes) {
+            (Some(&0x90), Some(n)) => Ok(SubAck {
                 packet_id: 0,
-                return_codes: packet
-                    .get(header_len.saturating_add(2)..)
-                    .unwrap_or_default(),
+                return_codes: packet.get(n + 4..).unwrap_or_default(),
             }),
             _ => Err(Error::UnexpectedPacket(PacketType::SubAck)),
         }
     }
 
     /// Encodes `packet` behind the batch (see [`Encoded`]).
-    pub(crate) fn encode(&mut self, packet: &Packet<'_>) -> Result<Encoded, EncodeError> {
+    pub(crate) fn encode<P: Outgoing + ?Sized>(
+        &mut self,
+        packet: &P,
+    ) -> Result<Encoded, EncodeError> {
         let encoded = self.outbound.encode(packet)?;
         if !matches!(encoded, Encoded::FlushFirst(_)) {
-            log::debug!(target: PACKET_LOG, "sending {packet}");
+            log::debug!(target: PACKET_LOG, "sending {}", packet.packet());
         }
         Ok(encoded)
     }
@@ -426,12 +433,10 @@ impl<'a> Session<'a> {
                 Event::PubRel
             }
             Packet::PingResp => Event::PingResp,
-            Packet::PubAck(id) => {
-                if self.awaited.is(Waiting::PubAck, id) || self.window.capacity() == 0 {
-                    self.awaited
-                        .arrived(Waiting::PubAck, PacketType::PubAck, id)?;
-                    Event::Acked
-                } else if self.window.remove(id) {
+            Packet::PubAck(id)
+                if !self.awaited.is(Waiting::PubAck, id) && self.window.capacity() > 0 =>
+            {
+                if self.window.remove(id) {
                     Event::PubAcked(id)
                 } else {
                     // With a window, a message may go out twice under one id
@@ -441,15 +446,16 @@ impl<'a> Session<'a> {
                     Event::Ignored
                 }
             }
-            Packet::SubAck(suback) => {
-                let id = suback.packet_id;
-                self.awaited
-                    .arrived(Waiting::SubAck, PacketType::SubAck, id)?;
-                Event::Acked
-            }
-            Packet::UnsubAck(id) => {
-                self.awaited
-                    .arrived(Waiting::UnsubAck, PacketType::UnsubAck, id)?;
+            // The acknowledgements a request waits for, matched in one place.
+            Packet::PubAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) => {
+                let (kind, id) = match packet {
+                    Packet::PubAck(id) => (Waiting::PubAck, id),
+                    Packet::SubAck(suback) => (Waiting::SubAck, suback.packet_id),
+                    Packet::UnsubAck(id) => (Waiting::UnsubAck, id),
+                    // Not reached: the three above only.
+                    _ => (Waiting::UnsubAck, 0),
+                };
+                self.awaited.arrived(kind, packet.packet_type(), id)?;
                 Event::Acked
             }
             other => return Err(Error::UnexpectedPacket(other.packet_type())),

@@ -4,7 +4,7 @@
 //! Encoding says what the driver must send ([`Encoded`]); the driver sends
 //! it and reports the outcome ([`Outbound::sent`], [`Outbound::drop_pending`]).
 
-use crate::packet::{Connect, EncodeError, Packet, Publish, QoS};
+use crate::packet::{Connect, EncodeError, Outgoing, Publish, QoS};
 
 /// What an encoded packet asks of the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,13 +70,16 @@ impl<'a> Outbound<'a> {
     /// connection drops it). Writes nothing when it fails.
     pub(crate) fn encode_connect(&mut self, connect: Connect<'_>) -> Result<usize, EncodeError> {
         connect.validate()?;
-        Packet::Connect(connect).encode_checked(self.tx)
+        connect.encode_checked(self.tx)
     }
 
     /// Encodes a checked `packet` behind the batch: [`Encoded::Send`], or
     /// [`Encoded::FlushFirst`] when both do not fit (`encode` writes nothing
     /// when it fails).
-    pub(crate) fn encode(&mut self, packet: &Packet<'_>) -> Result<Encoded, EncodeError> {
+    pub(crate) fn encode<P: Outgoing + ?Sized>(
+        &mut self,
+        packet: &P,
+    ) -> Result<Encoded, EncodeError> {
         let start = self.pending;
         match packet.encode_checked(self.tx.get_mut(start..).unwrap_or_default()) {
             Ok(len) => Ok(Encoded::Send(start + len)),
@@ -122,6 +125,8 @@ impl<'a> Outbound<'a> {
     }
 
     /// Forgets the batched messages, counting them as dropped.
+    // Out of line for code size: called on every lost or closed connection.
+    #[inline(never)]
     pub(crate) fn drop_pending(&mut self) {
         if self.pending_messages > 0 {
             log::warn!(

@@ -44,11 +44,16 @@ impl AwaitingRelease {
         }
     }
 
-    /// Forgets `id` (released); nothing happens if it is not there.
+    /// Forgets `id` (released); nothing happens if it is not there. The
+    /// order of the ids does not matter: the last one takes its place.
     pub(crate) fn remove(&mut self, id: u16) {
         if let Some(i) = self.ids().iter().position(|&x| x == id) {
-            self.ids.copy_within(i + 1..self.len, i);
             self.len -= 1;
+            if let Some(&last) = self.ids.get(self.len)
+                && let Some(slot) = self.ids.get_mut(i)
+            {
+                *slot = last;
+            }
         }
     }
 
