@@ -35,7 +35,10 @@
 macro_rules! client_pump {
     ($Error:ty $(, $async:ident, $await:ident)?) => {
         /// Runs `request` until it settles; closes the connection if it
-        /// was lost.
+        /// was lost. Out of line: every public call runs through it, and a
+        /// copy in each is larger code for no speed (measured on the no_std
+        /// demo).
+        #[inline(never)]
         pub(super) $($async)? fn run(
             &mut self,
             request: &mut dyn $crate::engine::Request,
