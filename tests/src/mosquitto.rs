@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use crate::pki::{Pki, Spec, openssl_available};
+use crate::pki::{
+    KeyKind, Pki, Spec, openssl_available, openssl_max_protocol_conf, s_client_handshakes,
+};
 use crate::{free_port, scratch_dir, wait_for_listener};
 
 /// mosquitto as a subprocess, killed when dropped.
@@ -96,6 +98,53 @@ impl Mosquitto {
             test,
             &format!("{}{extra}", pki.listener("server.crt", "server")),
         )?;
+        Some((broker, pki))
+    }
+
+    /// A TLS mosquitto that speaks TLS 1.2 and nothing newer (capped by an
+    /// OpenSSL config, `OPENSSL_CONF`, at every start), serving an RSA chain
+    /// for `localhost`: root `ca`, intermediate `inter` (pathlen 0), leaf
+    /// `server`; `server-chain.pem` is leaf + intermediate. The cap is
+    /// checked with `openssl s_client` (1.3 refused, 1.2 accepted), so a test
+    /// on it proves what it says. `None` (the test skips) without openssl or
+    /// mosquitto.
+    pub fn tls12_only_rsa(test: &str) -> Option<(Self, Pki)> {
+        if !openssl_available(test) {
+            return None;
+        }
+        let pki = Pki::new(test);
+        pki.ca("ca", Spec::ca("rsa root").kind(KeyKind::Rsa))
+            .issue(
+                "inter",
+                "ca",
+                Spec::ca("rsa intermediate").kind(KeyKind::Rsa).path_len(0),
+            )
+            .issue(
+                "server",
+                "inter",
+                Spec::leaf("localhost").kind(KeyKind::Rsa).eku("serverAuth"),
+            )
+            .chain("server-chain", &["server", "inter"]);
+        let conf = openssl_max_protocol_conf(pki.dir(), "TLSv1.2");
+        let conf = conf.display().to_string();
+        let broker = Self::start_with_env(
+            test,
+            &format!(
+                "{}tls_version tlsv1.2\n",
+                pki.listener("server-chain.pem", "server")
+            ),
+            &[("OPENSSL_CONF", &conf)],
+        )?;
+        let ca = pki.path("ca.crt");
+        assert!(
+            !s_client_handshakes(broker.addr, "-tls1_3", &ca),
+            "the broker still speaks TLS 1.3: the test would prove nothing"
+        );
+        assert!(
+            s_client_handshakes(broker.addr, "-tls1_2", &ca),
+            "the broker does not speak TLS 1.2; log:\n{}",
+            broker.log()
+        );
         Some((broker, pki))
     }
 
@@ -191,14 +240,7 @@ impl Mosquitto {
     /// config and port.
     pub fn restart_gracefully(&mut self) {
         self.terminate();
-        let binary = find_mosquitto().expect("mosquitto was found before");
-        self.child = spawn_mosquitto_env(&binary, &self.config, &self.env);
-        assert!(
-            self.ready(),
-            "mosquitto did not start again on {}; log:\n{}",
-            self.addr,
-            self.log()
-        );
+        self.start_again();
     }
 
     /// Restarts the broker with persistence in its own directory, plus the
@@ -217,6 +259,12 @@ impl Mosquitto {
     /// Starts the broker again with the same config and port.
     pub fn restart(&mut self) {
         self.kill();
+        self.start_again();
+    }
+
+    /// Starts the stopped broker again with the same config, environment
+    /// and port, and waits until it listens.
+    fn start_again(&mut self) {
         let binary = find_mosquitto().expect("mosquitto was found before");
         self.child = spawn_mosquitto_env(&binary, &self.config, &self.env);
         assert!(

@@ -16,9 +16,7 @@ use embedded_nal::TcpClientStack;
 use rand_core::OsRng;
 use umqtt_robust::RobustClient;
 use umqtt_simple::{Client, Message, Options, QoS};
-use umqtt_tests::pki::{
-    KeyKind, Pki, Spec, openssl_available, openssl_max_protocol_conf, s_client_handshakes,
-};
+use umqtt_tests::pki::{Pki, Spec, openssl_available};
 use umqtt_tests::{Mosquitto, client_id};
 use umqtt_transports::rustls::{
     RustlsError, RustlsOptions, RustlsStack, RustlsWait, StdRustlsStack, TlsVersions,
@@ -52,58 +50,10 @@ fn handshake(
     }
 }
 
-/// An RSA root, an RSA intermediate (pathlen 0) and an RSA server leaf for
-/// `localhost`; `server-chain.pem` is leaf + intermediate.
-fn rsa_chain(pki: &Pki) {
-    pki.ca("ca", Spec::ca("rsa root").kind(KeyKind::Rsa))
-        .issue(
-            "inter",
-            "ca",
-            Spec::ca("rsa intermediate").kind(KeyKind::Rsa).path_len(0),
-        )
-        .issue(
-            "server",
-            "inter",
-            Spec::leaf("localhost").kind(KeyKind::Rsa).eku("serverAuth"),
-        )
-        .chain("server-chain", &["server", "inter"]);
-}
-
-/// A mosquitto that speaks TLS 1.2 and nothing newer, serving the RSA chain;
-/// checked with `openssl s_client` (1.3 refused, 1.2 accepted).
-fn tls12_only_broker(test: &str) -> Option<(Mosquitto, Pki)> {
-    if !openssl_available(test) {
-        return None;
-    }
-    let pki = Pki::new(test);
-    rsa_chain(&pki);
-    let conf = openssl_max_protocol_conf(pki.dir(), "TLSv1.2");
-    let conf = conf.display().to_string();
-    let broker = Mosquitto::start_with_env(
-        test,
-        &format!(
-            "{}tls_version tlsv1.2\n",
-            pki.listener("server-chain.pem", "server")
-        ),
-        &[("OPENSSL_CONF", &conf)],
-    )?;
-    let ca = pki.path("ca.crt");
-    assert!(
-        !s_client_handshakes(broker.addr, "-tls1_3", &ca),
-        "the broker still speaks TLS 1.3: the test would prove nothing"
-    );
-    assert!(
-        s_client_handshakes(broker.addr, "-tls1_2", &ca),
-        "the broker does not speak TLS 1.2; log:\n{}",
-        broker.log()
-    );
-    Some((broker, pki))
-}
-
 #[test]
 fn tls12_only_rsa_broker_is_reached_by_rustls_and_refused_by_embedded_tls_naming_tls12() {
     let test = "rustls-tls12-rsa";
-    let Some((broker, pki)) = tls12_only_broker(test) else {
+    let Some((broker, pki)) = Mosquitto::tls12_only_rsa(test) else {
         return;
     };
     let ca = pki.der("ca");
@@ -398,7 +348,7 @@ fn async_client_reaches_the_tls12_only_rsa_broker_over_rustls_and_is_refused_an_
     use umqtt_transports::std_async::StdTimer;
 
     let test = "rustls-async-tls12";
-    let Some((broker, pki)) = tls12_only_broker(test) else {
+    let Some((broker, pki)) = Mosquitto::tls12_only_rsa(test) else {
         return;
     };
     let ca = pki.der("ca");
