@@ -88,12 +88,23 @@ impl Mosquitto {
     /// to trust; keep it, a restart reads its files again). `None` (the
     /// test skips, after saying why) without openssl or mosquitto.
     pub fn tls_for_localhost(test: &str, extra: &str) -> Option<(Self, Pki)> {
+        Self::tls_for_localhost_with(test, |_| extra.to_string())
+    }
+
+    /// [`Mosquitto::tls_for_localhost`] with the extra config lines that
+    /// `setup` returns, once the CA and the leaf exist (it may issue more
+    /// certificates, or name the PKI's files).
+    pub fn tls_for_localhost_with(
+        test: &str,
+        setup: impl FnOnce(&Pki) -> String,
+    ) -> Option<(Self, Pki)> {
         if !openssl_available(test) {
             return None;
         }
         let pki = Pki::new(test);
         pki.ca("ca", Spec::ca("ca"))
             .issue("server", "ca", Spec::leaf("localhost"));
+        let extra = setup(&pki);
         let broker = Self::start(
             test,
             &format!("{}{extra}", pki.listener("server.crt", "server")),

@@ -12,44 +12,15 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_tests::pki::{KeyKind, Pki, Spec, openssl, openssl_available, openssl_tls_conf};
 use umqtt_tests::{Mosquitto, free_port, wait_for_listener};
 
-const WAIT: Duration = Duration::from_secs(20);
-
-/// `umqtt` with `args`, without the trust store variables of this machine
-/// (the child sees only the ones a test sets).
-fn umqtt(args: &[String], env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_umqtt"));
-    c.args(args)
-        .stdin(Stdio::null())
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
-        .envs(env.iter().copied());
-    c
-}
-
-/// Runs to the end, within [`WAIT`].
-fn run(args: &[String], env: &[(&str, &str)]) -> Output {
-    let start = Instant::now();
-    let mut child = umqtt(args, env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("umqtt");
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > WAIT {
-            let _ = child.kill();
-            panic!("umqtt {args:?} did not exit within {WAIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("output")
-}
+mod umqtt_run;
+use umqtt_run::{WAIT, run};
 
 /// `pub -h localhost -p PORT -t cli/rustls -m x EXTRA...`.
 fn publish(port: u16, extra: &[&str]) -> Vec<String> {
@@ -72,7 +43,7 @@ fn publish(port: u16, extra: &[&str]) -> Vec<String> {
 }
 
 fn assert_published(args: &[String], env: &[(&str, &str)]) {
-    let out = run(args, env);
+    let (out, _) = run(args, env);
     assert!(
         out.status.success(),
         "umqtt {args:?}: {}",
@@ -82,29 +53,12 @@ fn assert_published(args: &[String], env: &[(&str, &str)]) {
 
 /// Runs `args`, asserts exit status 1 and one line on stderr, returns it.
 fn assert_fails(args: &[String], env: &[(&str, &str)]) -> String {
-    let out = run(args, env);
+    let (out, _) = run(args, env);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "umqtt {args:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     println!("{args:?}: {stderr}");
     stderr
-}
-
-/// A P-256 CA `ca` and a server certificate for `localhost`, and a
-/// mosquitto serving it with the extra config `extra`.
-fn broker(test: &str, extra: impl FnOnce(&Pki) -> String) -> Option<(Mosquitto, Pki)> {
-    if !openssl_available(test) {
-        return None;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let extra = extra(&pki);
-    let broker = Mosquitto::start(
-        test,
-        &format!("{}{extra}", pki.listener("server.crt", "server")),
-    )?;
-    Some((broker, pki))
 }
 
 #[test]
@@ -181,7 +135,7 @@ fn hashed_link(dir: &Path, cert: &Path) {
 #[test]
 fn capath_of_hashed_links_is_trusted() {
     let test = "cli-rustls-capath";
-    let Some((broker, pki)) = broker(test, |pki| {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost_with(test, |pki| {
         pki.ca("other", Spec::ca("other"));
         String::new()
     }) else {
@@ -225,7 +179,7 @@ fn capath_of_hashed_links_is_trusted() {
 #[test]
 fn no_ca_option_means_the_os_trust_store_from_ssl_cert_dir_or_file() {
     let test = "cli-rustls-os-roots";
-    let Some((broker, pki)) = broker(test, |pki| {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost_with(test, |pki| {
         pki.ca("other", Spec::ca("other"));
         String::new()
     }) else {
@@ -258,14 +212,14 @@ fn no_ca_option_means_the_os_trust_store_from_ssl_cert_dir_or_file() {
     // The embedded engine cannot read a system store: a usage error.
     let mut embedded = args.clone();
     embedded.extend(["--tls-engine".to_string(), "embedded".to_string()]);
-    let out = run(&embedded, &[("SSL_CERT_FILE", &ca)]);
+    let (out, _) = run(&embedded, &[("SSL_CERT_FILE", &ca)]);
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn mutual_tls_with_rsa_and_ec_client_keys() {
     let test = "cli-rustls-mutual";
-    let Some((broker, pki)) = broker(test, |pki| {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost_with(test, |pki| {
         pki.ca("clients", Spec::ca("clients"))
             .issue(
                 "client-rsa",

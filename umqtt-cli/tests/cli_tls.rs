@@ -9,37 +9,16 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use umqtt_tests::Mosquitto;
-use umqtt_tests::pki::{Pki, Spec, openssl_available};
 
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A TLS mosquitto serving `server.crt` (for `localhost`, signed by `ca`,
-/// unless `setup` makes another) with the extra config `extra`, and its
-/// certificates.
-fn tls_broker(test: &str, setup: impl FnOnce(&Pki) -> String) -> Option<(Mosquitto, Pki)> {
-    if !openssl_available(test) {
-        return None;
-    }
-    let pki = Pki::new(test);
-    pki.ca("ca", Spec::ca("ca"))
-        .issue("server", "ca", Spec::leaf("localhost"));
-    let extra = setup(&pki);
-    let config = format!("{}{extra}", pki.listener("server.crt", "server"));
-    let broker = Mosquitto::start(test, &config)?;
-    Some((broker, pki))
-}
-
-fn umqtt(args: &[String]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_umqtt"));
-    c.args(args).stdin(Stdio::null());
-    c
-}
+mod umqtt_run;
+use umqtt_run::{WAIT, run, umqtt};
+use umqtt_tests::pki::Spec;
 
 /// `umqtt SUB -h localhost -p PORT --cafile DIR/ca.crt EXTRA...`.
 fn args(sub: &str, port: u16, dir: &Path, extra: &[&str]) -> Vec<String> {
@@ -61,7 +40,7 @@ fn bare_args(sub: &str, host: &str, port: u16, extra: &[&str]) -> Vec<String> {
 
 /// Publishes one message with `args` and asserts it went through.
 fn assert_published(args: &[String]) {
-    let (out, _) = run(args);
+    let (out, _) = run(args, &[]);
     assert!(
         out.status.success(),
         "umqtt {args:?}: {}",
@@ -71,28 +50,10 @@ fn assert_published(args: &[String]) {
 
 /// Runs `args`, asserts exit status 1, returns stderr.
 fn assert_fails(args: &[String]) -> String {
-    let (out, _) = run(args);
+    let (out, _) = run(args, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "umqtt {args:?}: {stderr}");
     stderr
-}
-
-/// Runs to the end, within [`WAIT`].
-fn run(args: &[String]) -> (Output, Duration) {
-    let start = Instant::now();
-    let mut child = umqtt(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("umqtt");
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > WAIT {
-            let _ = child.kill();
-            panic!("umqtt {args:?} did not exit within {WAIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    (child.wait_with_output().expect("output"), start.elapsed())
 }
 
 /// A `umqtt sub -d` whose stderr is collected; returned once subscribed.
@@ -105,7 +66,7 @@ impl Sub {
     fn start(args: &[String]) -> Sub {
         let mut all = args.to_vec();
         all.push("-d".into());
-        let mut child = umqtt(&all)
+        let mut child = umqtt(&all, &[])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -174,18 +135,21 @@ impl Drop for Sub {
 
 #[test]
 fn pub_and_sub_over_tls_with_cafile() {
-    let Some((broker, pki)) = tls_broker("cli-tls-round-trip", |_| String::new()) else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost("cli-tls-round-trip", "") else {
         return;
     };
     let dir = pki.dir();
     let port = broker.addr.port();
     let sub = Sub::start(&args("sub", port, dir, &["-t", "cli/tls", "-v", "-C", "1"]));
-    let (out, _) = run(&args(
-        "pub",
-        port,
-        dir,
-        &["-t", "cli/tls", "-m", "over TLS", "-q", "1"],
-    ));
+    let (out, _) = run(
+        &args(
+            "pub",
+            port,
+            dir,
+            &["-t", "cli/tls", "-m", "over TLS", "-q", "1"],
+        ),
+        &[],
+    );
     assert!(
         out.status.success(),
         "pub: {}",
@@ -196,7 +160,7 @@ fn pub_and_sub_over_tls_with_cafile() {
 
 #[test]
 fn mutual_tls_with_cert_and_key() {
-    let Some((broker, pki)) = tls_broker("cli-tls-mutual", |pki| {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost_with("cli-tls-mutual", |pki| {
         pki.ca("clients", Spec::ca("clients"))
             .issue("client", "clients", Spec::leaf("device"));
         format!(
@@ -210,18 +174,21 @@ fn mutual_tls_with_cert_and_key() {
     let port = broker.addr.port();
     let cert = dir.join("client.crt").display().to_string();
     let key = dir.join("client.key").display().to_string();
-    let (out, _) = run(&args(
-        "pub",
-        port,
-        dir,
-        &["-t", "cli/mtls", "-m", "x", "--cert", &cert, "--key", &key],
-    ));
+    let (out, _) = run(
+        &args(
+            "pub",
+            port,
+            dir,
+            &["-t", "cli/mtls", "-m", "x", "--cert", &cert, "--key", &key],
+        ),
+        &[],
+    );
     assert!(
         out.status.success(),
         "pub with a client certificate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (out, _) = run(&args("pub", port, dir, &["-t", "cli/mtls", "-m", "x"]));
+    let (out, _) = run(&args("pub", port, dir, &["-t", "cli/mtls", "-m", "x"]), &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("client certificate"), "{stderr}");
@@ -229,7 +196,7 @@ fn mutual_tls_with_cert_and_key() {
 
 #[test]
 fn refused_handshake_exits_1_with_one_line_naming_the_reason() {
-    let Some((broker, pki)) = tls_broker("cli-tls-refused", |pki| {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost_with("cli-tls-refused", |pki| {
         pki.ca("other", Spec::ca("other"));
         String::new()
     }) else {
@@ -240,7 +207,7 @@ fn refused_handshake_exits_1_with_one_line_naming_the_reason() {
     let mut a = args("pub", port, dir, &["-t", "cli/tls", "-m", "x"]);
     let cafile = a.iter().position(|s| s == "--cafile").expect("--cafile") + 1;
     a[cafile] = dir.join("other.crt").display().to_string();
-    let (out, took) = run(&a);
+    let (out, took) = run(&a, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -251,7 +218,7 @@ fn refused_handshake_exits_1_with_one_line_naming_the_reason() {
 
 #[test]
 fn cafile_bundle_whose_second_ca_signed_the_broker_is_trusted() {
-    let Some((broker, pki)) = tls_broker("cli-tls-bundle", |pki| {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost_with("cli-tls-bundle", |pki| {
         pki.ca("other", Spec::ca("other"))
             .chain("bundle", &["other", "ca"]);
         String::new()
@@ -270,7 +237,7 @@ fn cafile_bundle_whose_second_ca_signed_the_broker_is_trusted() {
 
 #[test]
 fn capath_directory_of_cas_is_trusted() {
-    let Some((broker, pki)) = tls_broker("cli-tls-capath", |pki| {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost_with("cli-tls-capath", |pki| {
         pki.ca("other", Spec::ca("other"));
         String::new()
     }) else {
@@ -304,7 +271,7 @@ fn capath_directory_of_cas_is_trusted() {
 #[test]
 fn an_ip_host_needs_an_ip_san_and_a_dns_san_spelling_it_is_refused() {
     let test = "cli-tls-ip-host";
-    let Some((broker, pki)) = tls_broker(test, |pki| {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost_with(test, |pki| {
         pki.issue("server", "ca", Spec::leaf("127.0.0.1")).issue(
             "spelled",
             "ca",
@@ -335,15 +302,18 @@ fn an_ip_host_needs_an_ip_san_and_a_dns_san_spelling_it_is_refused() {
 
 #[test]
 fn insecure_warns_on_stderr_without_debug() {
-    let Some((broker, _pki)) = tls_broker("cli-tls-insecure", |_| String::new()) else {
+    let Some((broker, _pki)) = Mosquitto::tls_for_localhost("cli-tls-insecure", "") else {
         return;
     };
-    let (out, _) = run(&bare_args(
-        "pub",
-        "localhost",
-        broker.addr.port(),
-        &["--insecure", "-t", "cli/insecure", "-m", "x"],
-    ));
+    let (out, _) = run(
+        &bare_args(
+            "pub",
+            "localhost",
+            broker.addr.port(),
+            &["--insecure", "-t", "cli/insecure", "-m", "x"],
+        ),
+        &[],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -361,7 +331,7 @@ fn insecure_with_cafile_or_capath_is_a_usage_error() {
             1,
             &["--insecure", ca[0], ca[1], "-t", "t", "-m", "x"],
         );
-        let (out, _) = run(&args);
+        let (out, _) = run(&args, &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(
@@ -377,7 +347,7 @@ fn insecure_with_cafile_or_capath_is_a_usage_error() {
 fn a_broker_closing_in_order_after_connect_is_reported_as_closing_not_as_a_certificate_problem() {
     // mosquitto refuses a user name with a control character as a protocol
     // error: no CONNACK, the session ends with close_notify.
-    let Some((broker, pki)) = tls_broker("cli-tls-close-notify", |_| String::new()) else {
+    let Some((broker, pki)) = Mosquitto::tls_for_localhost("cli-tls-close-notify", "") else {
         return;
     };
     let stderr = assert_fails(&args(
