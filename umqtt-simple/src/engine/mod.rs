@@ -131,8 +131,7 @@ impl Outgoing for Owed {
     /// The fixed header's two bytes, then the packet id if there is one.
     fn encode_checked(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let [hi, lo] = self.id.to_be_bytes();
-        let first =
-            ((self.packet_type as u8) << 4) | self.packet_type.required_flags().unwrap_or(0);
+        let first = self.header().first_byte();
         let (bytes, len) = if self.has_id() {
             ([first, 2, hi, lo], 4)
         } else {

@@ -189,8 +189,13 @@ impl FixedHeader {
     /// Writes the header: first byte and remaining length (a failure is
     /// the writer's to report).
     pub(crate) fn write_to(&self, w: &mut Writer<'_>) {
-        w.u8(((self.packet_type as u8) << 4) | (self.flags & 0x0f));
+        w.u8(self.first_byte());
         write_remaining_length(w, self.remaining_length);
+    }
+
+    /// The header's first byte: the packet type and its flags.
+    pub(crate) fn first_byte(&self) -> u8 {
+        ((self.packet_type as u8) << 4) | (self.flags & 0x0f)
     }
 
     /// Bytes this header takes on the wire.
